@@ -1,0 +1,50 @@
+// A small structured logger with namespaces (latchkey:chain, latchkey:mqtt, ...): JSON lines when
+// not on a terminal (systemd/journald), readable lines on a terminal. Injected, never global.
+
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(namespace: string): Logger;
+}
+
+export interface LogOptions {
+  level?: Level;
+  json?: boolean;
+  write?: (line: string) => void;
+}
+
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}
+
+export function createLogger(namespace = 'latchkey', options: LogOptions = {}): Logger {
+  const min = RANK[options.level ?? 'info'];
+  const json = options.json ?? !process.stderr.isTTY;
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (RANK[level] < min) return;
+    if (json) {
+      write(JSON.stringify({ t: new Date().toISOString(), level, ns: namespace, msg, ...fields }, replacer));
+    } else {
+      const extra = fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields, replacer)}` : '';
+      write(`${level.padEnd(5)} ${namespace} ${msg}${extra}`);
+    }
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (ns) => createLogger(`${namespace}:${ns}`, options),
+  };
+}
+
+/** A logger that drops everything (tests that do not care about logs). */
+export const silentLogger: Logger = createLogger('latchkey', { level: 'error', write: () => {} });

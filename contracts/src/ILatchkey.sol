@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title Latchkey rental contract interface
+/// @notice The single source of the types, events and errors of the Latchkey rental contract.
+/// Hosts register devices (smart locks, power sockets) with a price; guests rent a time window by
+/// paying a deposit (rent × deposit factor); the device's gateway key signs a usage receipt and
+/// anyone may submit it to settle: the host is credited the metered charge (capped at the deposit)
+/// and the guest gets the rest back. Every deposit stays in escrow until its rental is settled.
+interface ILatchkey {
+    /// @notice What a device is, which decides how the gateway drives its relay.
+    enum Kind {
+        Lock, // pulses open for a few seconds per unlock
+        Socket // stays powered for the rental
+    }
+
+    /// @notice A device as registered by its host.
+    struct Device {
+        address host; // who is paid and who may change the device
+        uint32 minDuration; // seconds; also the least an early checkout by time is charged
+        uint32 maxDuration; // seconds; upper bound of one rental including extensions
+        uint16 depositFactor; // percent of the rent taken as deposit, >= 100 (200 = 2x)
+        Kind kind;
+        bool active; // inactive devices take no new rentals; open ones run to the end
+        address signer; // the gateway key that signs usage receipts for this device
+        uint64 bookedUntil; // end of the latest booking; a new rental starts at or after it
+        uint32 rentalCount; // rentals ever made on this device; the low bits of a rental id
+        uint128 pricePerSecond; // wei per second of rental; sets the rent and the deposit
+        uint128 pricePerWh; // wei per watt-hour metered by the device (0 when not metered)
+    }
+
+    /// @notice A rental as committed at rent time. Only its hash is stored on chain: callers pass
+    /// the full struct (from the `Rented`/`Extended` events) and the contract checks it.
+    /// @dev `id` is `deviceId << 64 | sequence`, so the device of a rental is `id >> 64`.
+    struct Rental {
+        uint256 id;
+        address guest;
+        uint64 start; // unix seconds
+        uint64 end; // unix seconds, exclusive
+        uint128 deposit; // wei held in escrow
+        uint128 pricePerSecond; // device prices at rent time; later price changes never apply
+        uint128 pricePerWh;
+    }
+
+    /// @notice A usage report signed (EIP-712) by the device's signer key.
+    struct Receipt {
+        uint256 rentalId;
+        uint64 secondsUsed; // seconds the relay was granted (unlocked / powered)
+        uint64 energyWh; // watt-hours metered; 0 when the device has no meter
+    }
+
+    /// @notice A device was registered.
+    event DeviceRegistered(
+        uint256 indexed deviceId,
+        address indexed host,
+        address signer,
+        Kind kind,
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint16 depositFactor,
+        uint32 minDuration,
+        uint32 maxDuration
+    );
+    /// @notice The host changed the prices of a device; open rentals keep their own.
+    event PriceChanged(uint256 indexed deviceId, uint128 pricePerSecond, uint128 pricePerWh);
+    /// @notice The host rotated the device's receipt signing key.
+    event SignerChanged(uint256 indexed deviceId, address signer);
+    /// @notice The host (de)activated a device.
+    event ActiveChanged(uint256 indexed deviceId, bool active);
+
+    /// @notice A guest rented a device; the fields are the committed `Rental`.
+    event Rented(
+        uint256 indexed rentalId,
+        uint256 indexed deviceId,
+        address indexed guest,
+        uint64 start,
+        uint64 end,
+        uint128 deposit,
+        uint128 pricePerSecond,
+        uint128 pricePerWh
+    );
+    /// @notice A guest extended a rental; `end` and `deposit` are the new totals.
+    event Extended(uint256 indexed rentalId, uint256 indexed deviceId, uint64 end, uint128 deposit);
+    /// @notice A guest cancelled a rental before its start and got the whole deposit back.
+    event Cancelled(uint256 indexed rentalId, uint256 indexed deviceId);
+    /// @notice A rental was settled: `charge` credited to the host, `refund` sent to the guest.
+    event Settled(
+        uint256 indexed rentalId, uint256 indexed deviceId, uint128 charge, uint128 refund, bool byReceipt
+    );
+    /// @notice A refund push failed, so the amount was credited for `withdraw` instead.
+    event RefundCredited(address indexed guest, uint256 amount);
+    /// @notice An account withdrew its credit.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    /// @notice No device has this id.
+    error UnknownDevice(uint256 deviceId);
+    /// @notice Only the device's host may do this.
+    error NotHost();
+    /// @notice The device takes no new rentals.
+    error DeviceInactive();
+    /// @notice Registration parameters are out of range (zero signer or price, factor < 100, min > max).
+    error InvalidDevice();
+    /// @notice The requested duration is outside the device's [min, max].
+    error InvalidDuration(uint32 minDuration, uint32 maxDuration);
+    /// @notice The requested start is in the past.
+    error InvalidStart();
+    /// @notice The device is booked until `bookedUntil`; a new rental must start at or after it.
+    error DeviceBusy(uint64 bookedUntil);
+    /// @notice `msg.value` is not the deposit; `expected` is.
+    error WrongDeposit(uint256 expected);
+    /// @notice The rental does not match an open (unsettled, uncancelled) commitment.
+    error RentalNotOpen(uint256 rentalId);
+    /// @notice Only the rental's guest may do this.
+    error NotGuest();
+    /// @notice The rental has already started (cancel) or has already ended (extend).
+    error WrongTime();
+    /// @notice Another booking follows this rental, so it cannot be extended.
+    error NotLastBooking();
+    /// @notice Settling by time is open to anyone only after the end plus the grace period.
+    error TooEarly(uint64 openAt);
+    /// @notice The receipt is not signed by the device's signer (or the signature is malformed).
+    error InvalidReceiptSignature();
+    /// @notice The caller has no credit to withdraw.
+    error NothingToWithdraw();
+    /// @notice Sending ETH failed.
+    error TransferFailed();
+
+    /// @notice Register a device owned by `msg.sender`. Returns its id (1, 2, ...).
+    function registerDevice(
+        address signer,
+        Kind kind,
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint16 depositFactor,
+        uint32 minDuration,
+        uint32 maxDuration
+    ) external returns (uint256 deviceId);
+
+    /// @notice Change prices for future rentals.
+    function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh) external;
+    /// @notice Rotate the device's receipt signing key.
+    function setSigner(uint256 deviceId, address signer) external;
+    /// @notice Open or close the device to new rentals.
+    function setActive(uint256 deviceId, bool active) external;
+
+    /// @notice Rent `deviceId` from `start` (0 = now) for `duration` seconds, paying exactly
+    /// `quote(deviceId, duration)` as deposit.
+    function rent(uint256 deviceId, uint64 start, uint32 duration) external payable returns (uint256 rentalId);
+    /// @notice Extend an open rental by `extra` seconds, paying the deposit for them.
+    function extend(Rental calldata rental, uint32 extra) external payable;
+    /// @notice Cancel a rental before it starts: the whole deposit goes back to the guest.
+    function cancel(Rental calldata rental) external;
+    /// @notice Settle with a usage receipt signed by the device: the charge is
+    /// `min(deposit, pricePerSecond × secondsUsed + pricePerWh × energyWh)`. Anyone may call.
+    function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external;
+    /// @notice Settle without a receipt. The guest may do it any time after the start and pays for the
+    /// elapsed time (at least the minimum duration, at most the booked time); after `end + grace`
+    /// anyone may do it and the booked time is charged.
+    function checkoutByTime(Rental calldata rental) external;
+    /// @notice Pay out the caller's credit (host revenue and refunds that could not be pushed).
+    function withdraw() external;
+
+    /// @notice The deposit for renting `deviceId` for `duration` seconds at today's price.
+    function quote(uint256 deviceId, uint32 duration) external view returns (uint256);
+    /// @notice A registered device.
+    function device(uint256 deviceId) external view returns (Device memory);
+    /// @notice Whether `rental` is an open commitment (rented, not yet settled or cancelled).
+    function isOpen(Rental calldata rental) external view returns (bool);
+    /// @notice Withdrawable credit of `account`.
+    function credit(address account) external view returns (uint256);
+    /// @notice The EIP-712 digest of a receipt under this contract's domain.
+    function receiptDigest(Receipt calldata receipt) external view returns (bytes32);
+}

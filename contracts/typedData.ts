@@ -1,0 +1,89 @@
+// The EIP-712 domain and types shared by access tokens (checked by the agent) and usage
+// receipts (checked by the contract). Everything that signs or verifies imports them from here.
+
+/** Contract name and version in the EIP-712 domain; must match the Solidity EIP712 constructor. */
+export const DOMAIN_NAME = 'Latchkey';
+export const DOMAIN_VERSION = '1';
+
+export interface Domain {
+  name: string;
+  version: string;
+  chainId: bigint;
+  verifyingContract: `0x${string}`;
+}
+
+export function domain(chainId: bigint | number, verifyingContract: string): Domain {
+  return {
+    name: DOMAIN_NAME,
+    version: DOMAIN_VERSION,
+    chainId: BigInt(chainId),
+    verifyingContract: verifyingContract as `0x${string}`,
+  };
+}
+
+/** What a guest may ask a device to do. Locks: unlock/lock; sockets: on/off; both: checkout. */
+export const ACTIONS = ['unlock', 'lock', 'on', 'off', 'checkout'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** The guest's signed request to act on a device it has rented. */
+export interface Access {
+  rentalId: bigint;
+  deviceId: bigint;
+  action: Action;
+  /** Random per token; a token is accepted once. */
+  nonce: bigint;
+  /** Unix seconds after which the token is refused; kept short (minutes). */
+  validUntil: bigint;
+}
+
+/** The device's signed usage report, submitted to `checkout`. */
+export interface Receipt {
+  rentalId: bigint;
+  secondsUsed: bigint;
+  energyWh: bigint;
+}
+
+// Type lists without EIP712Domain, as ethers' signTypedData/verifyTypedData want them.
+export const ACCESS_TYPES = {
+  Access: [
+    { name: 'rentalId', type: 'uint256' },
+    { name: 'deviceId', type: 'uint256' },
+    { name: 'action', type: 'string' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'validUntil', type: 'uint64' },
+  ],
+} as const;
+
+export const RECEIPT_TYPES = {
+  Receipt: [
+    { name: 'rentalId', type: 'uint256' },
+    { name: 'secondsUsed', type: 'uint64' },
+    { name: 'energyWh', type: 'uint64' },
+  ],
+} as const;
+
+export const EIP712_DOMAIN_TYPE = [
+  { name: 'name', type: 'string' },
+  { name: 'version', type: 'string' },
+  { name: 'chainId', type: 'uint256' },
+  { name: 'verifyingContract', type: 'address' },
+] as const;
+
+/** The rental as committed on chain (see ILatchkey.Rental); rebuilt from Rented/Extended logs. */
+export interface Rental {
+  id: bigint;
+  guest: string;
+  start: bigint;
+  end: bigint;
+  deposit: bigint;
+  pricePerSecond: bigint;
+  pricePerWh: bigint;
+}
+
+/** The device id of a rental: rental ids are `deviceId << 64 | sequence`. */
+export function deviceOf(rentalId: bigint): bigint {
+  return rentalId >> 64n;
+}
+
+export const DeviceKind = { Lock: 0, Socket: 1 } as const;
+export type DeviceKind = (typeof DeviceKind)[keyof typeof DeviceKind];
