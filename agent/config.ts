@@ -1,0 +1,339 @@
+// The agent's configuration: one schema with defaults, read from an optional JSON file and
+// LATCHKEY_* environment overrides, validated once at start with every problem listed at once.
+
+import { readFileSync } from 'node:fs';
+import type { RelayConfig } from '../hardware/relay.js';
+import { LatchkeyError } from './errors.js';
+import type { Level } from './log.js';
+
+export type DeviceKind = 'lock' | 'socket';
+
+export interface DeviceConfig {
+  /** The on-chain device id (from `registerDevice`). */
+  id: bigint;
+  kind: DeviceKind;
+  /** Locks: how long one unlock keeps the door open. */
+  pulseSeconds: number;
+  relay: RelayConfig;
+}
+
+export interface AgentConfig {
+  gatewayId: string;
+  dataDir: string;
+  /** 0x-prefixed 32-byte hex private key of the gateway: signs receipts and pays for checkout txs. */
+  gatewayKey: string;
+  chain: {
+    rpcUrls: string[];
+    /** When set, the agent refuses to start against a chain with another id. */
+    chainId: number | undefined;
+    contract: string;
+    confirmations: number;
+    pollMs: number;
+    chunkSize: number;
+    startBlock: number;
+  };
+  mqtt: { url: string; prefix: string; username: string | undefined; password: string | undefined };
+  http: { host: string; port: number };
+  access: { maxValiditySeconds: number };
+  devices: DeviceConfig[];
+  log: { level: Level };
+}
+
+export const DEFAULTS = {
+  gatewayId: 'gateway-1',
+  dataDir: './data',
+  chain: { confirmations: 2, pollMs: 1000, chunkSize: 2000, startBlock: 0 },
+  mqtt: { url: 'mqtt://127.0.0.1:1883', prefix: 'latchkey' },
+  http: { host: '0.0.0.0', port: 8080 },
+  access: { maxValiditySeconds: 300 },
+  pulseSeconds: 5,
+  log: { level: 'info' as Level },
+};
+
+/** Every environment variable the agent reads, with what it sets. Printed in the README. */
+export const ENV = {
+  LATCHKEY_CONFIG: 'path of a JSON config file (same shape as AgentConfig; bigints as strings)',
+  LATCHKEY_GATEWAY_ID: 'gatewayId',
+  LATCHKEY_DATA_DIR: 'dataDir',
+  LATCHKEY_GATEWAY_KEY: 'gatewayKey (0x + 64 hex)',
+  LATCHKEY_RPC_URLS: 'chain.rpcUrls, comma-separated',
+  LATCHKEY_CHAIN_ID: 'chain.chainId',
+  LATCHKEY_CONTRACT: 'chain.contract',
+  LATCHKEY_CONFIRMATIONS: 'chain.confirmations',
+  LATCHKEY_POLL_MS: 'chain.pollMs',
+  LATCHKEY_MQTT_URL: 'mqtt.url',
+  LATCHKEY_MQTT_USERNAME: 'mqtt.username',
+  LATCHKEY_MQTT_PASSWORD: 'mqtt.password',
+  LATCHKEY_HTTP_HOST: 'http.host',
+  LATCHKEY_HTTP_PORT: 'http.port',
+  LATCHKEY_LOG_LEVEL: 'log.level (debug | info | warn | error)',
+} as const;
+
+type Raw = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Collects problems while reading fields, so the user sees all of them at once. */
+class Reader {
+  readonly problems: string[] = [];
+
+  string(v: unknown, path: string, fallback?: string): string {
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (typeof v !== 'string' || v.length === 0) {
+      this.problems.push(`${path}: expected a non-empty string, got ${describe(v)}`);
+      return '';
+    }
+    return v;
+  }
+
+  optionalString(v: unknown, path: string): string | undefined {
+    return v === undefined ? undefined : this.string(v, path);
+  }
+
+  int(v: unknown, path: string, min: number, max: number, fallback?: number): number {
+    if (v === undefined && fallback !== undefined) return fallback;
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${path}: expected an integer in [${min}, ${max}], got ${describe(v)}`);
+      return fallback ?? min;
+    }
+    return n;
+  }
+
+  bigint(v: unknown, path: string): bigint {
+    if (
+      (typeof v === 'string' && /^[0-9]{1,78}$/.test(v)) ||
+      (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)
+    ) {
+      return BigInt(v);
+    }
+    this.problems.push(`${path}: expected a non-negative integer (as a decimal string), got ${describe(v)}`);
+    return 0n;
+  }
+
+  match(v: unknown, path: string, re: RegExp, what: string): string {
+    if (typeof v !== 'string' || !re.test(v)) {
+      this.problems.push(`${path}: expected ${what}, got ${describe(v)}`);
+      return '';
+    }
+    return v;
+  }
+
+  oneOf<T extends string>(v: unknown, path: string, options: readonly T[], fallback?: T): T {
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
+      this.problems.push(`${path}: expected one of ${options.join(', ')}, got ${describe(v)}`);
+      return options[0] as T;
+    }
+    return v as T;
+  }
+
+  url(v: unknown, path: string, protocols: string[]): string {
+    const s = this.string(v, path);
+    if (s === '') return s;
+    try {
+      const u = new URL(s);
+      if (!protocols.includes(u.protocol))
+        this.problems.push(`${path}: expected a ${protocols.join(' or ')} URL, got ${s}`);
+    } catch {
+      this.problems.push(`${path}: not a URL: ${s}`);
+    }
+    return s;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+const SEGMENT = /^[A-Za-z0-9_.-]{1,64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
+const RELAY_DRIVERS = ['sim', 'gpio', 'firmata', 'mqtt-plug'] as const;
+
+function readRelay(r: Reader, v: unknown, path: string): RelayConfig {
+  if (!isObject(v)) {
+    r.problems.push(`${path}: expected an object like {"driver":"sim"}, got ${describe(v)}`);
+    return { driver: 'sim' };
+  }
+  const driver = r.oneOf(v.driver, `${path}.driver`, RELAY_DRIVERS);
+  switch (driver) {
+    case 'sim':
+      return { driver };
+    case 'gpio': {
+      const c: RelayConfig = { driver, pin: r.int(v.pin, `${path}.pin`, 0, 63) };
+      if (v.activeLow !== undefined) c.activeLow = v.activeLow === true;
+      return c;
+    }
+    case 'firmata': {
+      const c: RelayConfig = {
+        driver,
+        port: r.string(v.port, `${path}.port`),
+        pin: r.int(v.pin, `${path}.pin`, 0, 255),
+      };
+      if (v.normallyOpen !== undefined) c.normallyOpen = v.normallyOpen !== false;
+      return c;
+    }
+    case 'mqtt-plug':
+      return {
+        driver,
+        flavour: r.oneOf(v.flavour, `${path}.flavour`, ['tasmota', 'shelly'] as const),
+        topic: r.string(v.topic, `${path}.topic`),
+        url: r.url(v.url, `${path}.url`, ['mqtt:', 'mqtts:', 'ws:', 'wss:']),
+      };
+  }
+}
+
+function readDevices(r: Reader, v: unknown): DeviceConfig[] {
+  if (!Array.isArray(v)) {
+    r.problems.push(`devices: expected a list of devices, got ${describe(v)}`);
+    return [];
+  }
+  const seen = new Set<bigint>();
+  return v.map((d, i) => {
+    const path = `devices[${i}]`;
+    const o = isObject(d) ? d : {};
+    if (!isObject(d)) r.problems.push(`${path}: expected an object, got ${describe(d)}`);
+    const id = r.bigint(o.id, `${path}.id`);
+    if (id === 0n) r.problems.push(`${path}.id: device ids start at 1`);
+    if (seen.has(id)) r.problems.push(`${path}.id: device ${id} is listed twice`);
+    seen.add(id);
+    return {
+      id,
+      kind: r.oneOf(o.kind, `${path}.kind`, ['lock', 'socket'] as const),
+      pulseSeconds: r.int(o.pulseSeconds, `${path}.pulseSeconds`, 1, 600, DEFAULTS.pulseSeconds),
+      relay: readRelay(r, o.relay ?? { driver: 'sim' }, `${path}.relay`),
+    };
+  });
+}
+
+/**
+ * Builds the config from a raw object (a parsed JSON file) and an environment, applying defaults.
+ * Throws one LatchkeyError('CONFIG_INVALID') listing every problem.
+ */
+export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentConfig {
+  const r = new Reader();
+  const f: Raw = isObject(file) ? file : {};
+  if (file !== undefined && !isObject(file)) r.problems.push('config file: expected a JSON object');
+  const chain: Raw = isObject(f.chain) ? f.chain : {};
+  const mqtt: Raw = isObject(f.mqtt) ? f.mqtt : {};
+  const http: Raw = isObject(f.http) ? f.http : {};
+  const access: Raw = isObject(f.access) ? f.access : {};
+  const log: Raw = isObject(f.log) ? f.log : {};
+
+  const rpcRaw =
+    env.LATCHKEY_RPC_URLS !== undefined
+      ? env.LATCHKEY_RPC_URLS.split(',').map((s) => s.trim())
+      : chain.rpcUrls;
+  const rpcUrls = Array.isArray(rpcRaw) && rpcRaw.length > 0 ? rpcRaw : undefined;
+  if (!rpcUrls)
+    r.problems.push(
+      `chain.rpcUrls: expected at least one RPC URL (or LATCHKEY_RPC_URLS), got ${describe(rpcRaw)}`,
+    );
+  const chainIdRaw = env.LATCHKEY_CHAIN_ID ?? chain.chainId;
+
+  const config: AgentConfig = {
+    gatewayId: r.match(
+      env.LATCHKEY_GATEWAY_ID ?? f.gatewayId ?? DEFAULTS.gatewayId,
+      'gatewayId',
+      SEGMENT,
+      'letters, digits, _ . - (1-64)',
+    ),
+    dataDir: r.string(env.LATCHKEY_DATA_DIR ?? f.dataDir, 'dataDir', DEFAULTS.dataDir),
+    gatewayKey: r.match(
+      env.LATCHKEY_GATEWAY_KEY ?? f.gatewayKey,
+      'gatewayKey',
+      PRIVATE_KEY,
+      '0x + 64 hex digits (LATCHKEY_GATEWAY_KEY)',
+    ),
+    chain: {
+      rpcUrls: (rpcUrls ?? []).map((u, i) => r.url(u, `chain.rpcUrls[${i}]`, ['http:', 'https:'])),
+      chainId: chainIdRaw === undefined ? undefined : r.int(chainIdRaw, 'chain.chainId', 1, 2 ** 48),
+      contract: r.match(
+        env.LATCHKEY_CONTRACT ?? chain.contract,
+        'chain.contract',
+        ADDRESS,
+        'a 0x address (LATCHKEY_CONTRACT)',
+      ),
+      confirmations: r.int(
+        env.LATCHKEY_CONFIRMATIONS ?? chain.confirmations,
+        'chain.confirmations',
+        0,
+        1000,
+        DEFAULTS.chain.confirmations,
+      ),
+      pollMs: r.int(env.LATCHKEY_POLL_MS ?? chain.pollMs, 'chain.pollMs', 50, 600_000, DEFAULTS.chain.pollMs),
+      chunkSize: r.int(chain.chunkSize, 'chain.chunkSize', 1, 100_000, DEFAULTS.chain.chunkSize),
+      startBlock: r.int(
+        chain.startBlock,
+        'chain.startBlock',
+        0,
+        Number.MAX_SAFE_INTEGER,
+        DEFAULTS.chain.startBlock,
+      ),
+    },
+    mqtt: {
+      url: r.url(env.LATCHKEY_MQTT_URL ?? mqtt.url ?? DEFAULTS.mqtt.url, 'mqtt.url', [
+        'mqtt:',
+        'mqtts:',
+        'ws:',
+        'wss:',
+      ]),
+      prefix: r.match(mqtt.prefix ?? DEFAULTS.mqtt.prefix, 'mqtt.prefix', SEGMENT, 'one topic segment'),
+      username: r.optionalString(env.LATCHKEY_MQTT_USERNAME ?? mqtt.username, 'mqtt.username'),
+      password: r.optionalString(env.LATCHKEY_MQTT_PASSWORD ?? mqtt.password, 'mqtt.password'),
+    },
+    http: {
+      host: r.string(env.LATCHKEY_HTTP_HOST ?? http.host, 'http.host', DEFAULTS.http.host),
+      port: r.int(env.LATCHKEY_HTTP_PORT ?? http.port, 'http.port', 0, 65535, DEFAULTS.http.port),
+    },
+    access: {
+      maxValiditySeconds: r.int(
+        access.maxValiditySeconds,
+        'access.maxValiditySeconds',
+        10,
+        3600,
+        DEFAULTS.access.maxValiditySeconds,
+      ),
+    },
+    devices: readDevices(r, f.devices ?? []),
+    log: {
+      level: r.oneOf(
+        env.LATCHKEY_LOG_LEVEL ?? log.level,
+        'log.level',
+        ['debug', 'info', 'warn', 'error'] as const,
+        DEFAULTS.log.level,
+      ),
+    },
+  };
+  if (config.devices.length === 0 && r.problems.length === 0)
+    r.problems.push('devices: the gateway drives no device; list at least one');
+  if (r.problems.length > 0) {
+    throw new LatchkeyError(
+      'CONFIG_INVALID',
+      `invalid configuration (${r.problems.length} problem${r.problems.length > 1 ? 's' : ''})`,
+      {
+        details: r.problems.map((p) => `  - ${p}`).join('\n'),
+      },
+    );
+  }
+  return config;
+}
+
+/** Reads LATCHKEY_CONFIG (if set) and the environment. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  let file: unknown;
+  if (env.LATCHKEY_CONFIG) {
+    try {
+      file = JSON.parse(readFileSync(env.LATCHKEY_CONFIG, 'utf8'));
+    } catch (cause) {
+      throw new LatchkeyError('CONFIG_INVALID', `cannot read config file ${env.LATCHKEY_CONFIG}`, {
+        cause,
+        details: String(cause),
+      });
+    }
+  }
+  return parseConfig(file, env);
+}
