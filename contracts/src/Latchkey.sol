@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ILatchkey} from "./ILatchkey.sol";
+
+/// @title Latchkey rental contract
+/// @notice Rents smart locks and power sockets by the second against a deposit held in escrow per
+/// rental, settled once by a device-signed usage receipt or by time. See {ILatchkey} for the rules.
+/// @dev Only `keccak256(abi.encode(rental))` of a rental is stored; callers pass the struct back.
+/// Ether held == Σ open deposits + Σ credits (+ anything force-sent, which nobody can withdraw).
+contract Latchkey is ILatchkey, EIP712 {
+    /// @notice EIP-712 type of a usage receipt; must match `RECEIPT_TYPES` in contracts/typedData.ts.
+    bytes32 private constant RECEIPT_TYPEHASH = keccak256("Receipt(uint256 rentalId,uint64 secondsUsed,uint64 energyWh)");
+
+    /// @notice Gas forwarded with a pushed refund: enough for a smart wallet's `receive` (a proxy
+    /// delegatecall and an event), small enough that a gas-burning guest costs the caller little.
+    /// A push that fails for any reason is credited to the guest instead.
+    uint256 private constant REFUND_GAS = 10_000;
+
+    /// @notice Seconds after a rental's end before anyone (not only the guest) may settle it by time.
+    uint64 private immutable _grace;
+
+    uint256 private _deviceCount;
+    mapping(uint256 deviceId => Device) private _devices;
+    mapping(uint256 rentalId => bytes32 commitment) private _rentals;
+    /// @dev `withdrawable + 1` once an account has ever been credited, 0 before: `withdraw` leaves
+    /// the 1 behind so the next credit writes a nonzero slot (~17k gas cheaper than zero → nonzero).
+    /// The 1 is a marker, not ether: `credit()` reports the withdrawable amount only.
+    mapping(address account => uint256 creditPlusOne) private _credit;
+
+    /// @param graceSeconds how long after a rental's end only its guest may settle it by time.
+    constructor(uint64 graceSeconds) EIP712("Latchkey", "1") {
+        _grace = graceSeconds;
+    }
+
+    // ---------------------------------------------------------------- devices
+
+    /// @inheritdoc ILatchkey
+    function registerDevice(
+        address signer,
+        Kind kind,
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint16 depositFactor,
+        uint32 minDuration,
+        uint32 maxDuration
+    ) external returns (uint256 deviceId) {
+        if (
+            signer == address(0) || depositFactor < 100 || minDuration == 0 || minDuration > maxDuration
+                || !_depositFits(pricePerSecond, maxDuration, depositFactor)
+        ) revert InvalidDevice();
+        deviceId = ++_deviceCount;
+        _devices[deviceId] = Device({
+            host: msg.sender,
+            minDuration: minDuration,
+            maxDuration: maxDuration,
+            depositFactor: depositFactor,
+            kind: kind,
+            active: true,
+            signer: signer,
+            bookedUntil: 0,
+            rentalCount: 0,
+            pricePerSecond: pricePerSecond,
+            pricePerWh: pricePerWh
+        });
+        emit DeviceRegistered(
+            deviceId, msg.sender, signer, kind, pricePerSecond, pricePerWh, depositFactor, minDuration, maxDuration
+        );
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Reverts `InvalidDevice` for a zero price per second or one whose largest deposit
+    /// would not fit the 128-bit deposit of a rental.
+    function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh) external {
+        Device storage d = _hostDevice(deviceId);
+        if (!_depositFits(pricePerSecond, d.maxDuration, d.depositFactor)) revert InvalidDevice();
+        d.pricePerSecond = pricePerSecond;
+        d.pricePerWh = pricePerWh;
+        emit PriceChanged(deviceId, pricePerSecond, pricePerWh);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Receipts of open rentals must then be signed by the new key.
+    function setSigner(uint256 deviceId, address signer) external {
+        if (signer == address(0)) revert InvalidDevice();
+        _hostDevice(deviceId).signer = signer;
+        emit SignerChanged(deviceId, signer);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev An inactive device takes neither new rentals nor extensions; open rentals can still be
+    /// cancelled and settled.
+    function setActive(uint256 deviceId, bool active) external {
+        _hostDevice(deviceId).active = active;
+        emit ActiveChanged(deviceId, active);
+    }
+
+    // ---------------------------------------------------------------- rentals
+
+    /// @inheritdoc ILatchkey
+    /// @dev The rental id is `deviceId << 64 | n` for the device's n-th rental (from 0).
+    function rent(uint256 deviceId, uint64 start, uint32 duration) external payable returns (uint256 rentalId) {
+        Device memory d = _devices[deviceId];
+        if (d.host == address(0)) revert UnknownDevice(deviceId);
+        if (!d.active) revert DeviceInactive();
+        if (duration < d.minDuration || duration > d.maxDuration) {
+            revert InvalidDuration(d.minDuration, d.maxDuration);
+        }
+        if (start == 0) start = uint64(block.timestamp);
+        else if (start < block.timestamp) revert InvalidStart();
+        if (start < d.bookedUntil) revert DeviceBusy(d.bookedUntil);
+        uint256 end = uint256(start) + duration;
+        if (end > type(uint64).max) revert InvalidStart();
+        // Fits in 128 bits: registerDevice/setPrice bound the deposit for maxDuration.
+        uint256 deposit = uint256(d.pricePerSecond) * duration * d.depositFactor / 100;
+        if (msg.value != deposit) revert WrongDeposit(deposit);
+
+        rentalId = deviceId << 64 | d.rentalCount;
+        Device storage stored = _devices[deviceId];
+        stored.bookedUntil = uint64(end);
+        stored.rentalCount = d.rentalCount + 1;
+        _rentals[rentalId] = keccak256(
+            abi.encode(
+                Rental({
+                    id: rentalId,
+                    guest: msg.sender,
+                    start: start,
+                    end: uint64(end),
+                    deposit: uint128(deposit),
+                    pricePerSecond: d.pricePerSecond,
+                    pricePerWh: d.pricePerWh
+                })
+            )
+        );
+        emit Rented(
+            rentalId, deviceId, msg.sender, start, uint64(end), uint128(deposit), d.pricePerSecond, d.pricePerWh
+        );
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Guest only, before the end, on the device's last booking, while the device is active;
+    /// the extra deposit is priced at the rental's own snapshot, and the total duration stays
+    /// within the device's maximum. `extra` of 0 is rejected as `InvalidDuration`.
+    function extend(Rental calldata rental, uint32 extra) external payable {
+        _requireOpen(rental);
+        if (msg.sender != rental.guest) revert NotGuest();
+        if (block.timestamp >= rental.end) revert WrongTime();
+        uint256 deviceId = rental.id >> 64;
+        Device storage d = _devices[deviceId];
+        if (d.bookedUntil != rental.end) revert NotLastBooking();
+        if (!d.active) revert DeviceInactive();
+        uint32 maxDuration = d.maxDuration;
+        uint256 end = uint256(rental.end) + extra;
+        if (extra == 0 || end - rental.start > maxDuration) revert InvalidDuration(d.minDuration, maxDuration);
+        uint256 more = uint256(rental.pricePerSecond) * extra * d.depositFactor / 100;
+        if (msg.value != more) revert WrongDeposit(more);
+
+        uint128 deposit = rental.deposit + uint128(more);
+        d.bookedUntil = uint64(end);
+        _rentals[rental.id] = keccak256(
+            abi.encode(
+                Rental({
+                    id: rental.id,
+                    guest: rental.guest,
+                    start: rental.start,
+                    end: uint64(end),
+                    deposit: deposit,
+                    pricePerSecond: rental.pricePerSecond,
+                    pricePerWh: rental.pricePerWh
+                })
+            )
+        );
+        emit Extended(rental.id, deviceId, uint64(end), deposit);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Guest only, strictly before the start. Cancelling the device's last booking frees the
+    /// device from the cancelled start on.
+    function cancel(Rental calldata rental) external {
+        _requireOpen(rental);
+        if (msg.sender != rental.guest) revert NotGuest();
+        if (block.timestamp >= rental.start) revert WrongTime();
+        uint256 deviceId = rental.id >> 64;
+        delete _rentals[rental.id];
+        Device storage d = _devices[deviceId];
+        if (d.bookedUntil == rental.end) d.bookedUntil = rental.start;
+        emit Cancelled(rental.id, deviceId);
+        _pay(rental.guest, rental.deposit);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev `receipt.rentalId` must be `rental.id`, and the signature 65 bytes `r ‖ s ‖ v` with a
+    /// low `s` and `v` ∈ {27, 28}; anything else is `InvalidReceiptSignature`. The receipt may be
+    /// submitted at any time while the rental is open: the device decides when to sign it.
+    function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external {
+        _requireOpen(rental);
+        if (receipt.rentalId != rental.id) revert InvalidReceiptSignature();
+        uint256 deviceId = rental.id >> 64;
+        Device storage d = _devices[deviceId];
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_receiptDigest(receipt), signature);
+        if (err != ECDSA.RecoverError.NoError || recovered != d.signer) revert InvalidReceiptSignature();
+        uint256 metered =
+            uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * receipt.energyWh;
+        uint128 charge = metered < rental.deposit ? uint128(metered) : rental.deposit;
+        _settle(rental, d.host, deviceId, charge, true);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev The guest, from the start on, pays `pricePerSecond × max(elapsed, minDuration)`
+    /// capped at the booked rent (and the deposit); before the start it must `cancel` (`WrongTime`).
+    /// Anyone else may settle from `end + grace` on (`TooEarly(end + grace)` before) and the
+    /// booked rent is charged.
+    function checkoutByTime(Rental calldata rental) external {
+        _requireOpen(rental);
+        uint256 deviceId = rental.id >> 64;
+        Device storage d = _devices[deviceId];
+        uint256 booked = uint256(rental.pricePerSecond) * (rental.end - rental.start);
+        uint256 rentCharged = booked;
+        if (msg.sender == rental.guest) {
+            if (block.timestamp < rental.start) revert WrongTime();
+            uint256 elapsed = block.timestamp - rental.start;
+            uint256 minDuration = d.minDuration;
+            uint256 used = uint256(rental.pricePerSecond) * (elapsed > minDuration ? elapsed : minDuration);
+            if (used < booked) rentCharged = used;
+        } else {
+            uint256 openAt = uint256(rental.end) + _grace;
+            if (block.timestamp < openAt) revert TooEarly(uint64(openAt));
+        }
+        uint128 charge = rentCharged < rental.deposit ? uint128(rentCharged) : rental.deposit;
+        _settle(rental, d.host, deviceId, charge, false);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Pays the whole credit with all remaining gas; the credit is cleared first, so a
+    /// reentrant call finds nothing left. Reverts `TransferFailed` if the caller cannot receive.
+    function withdraw() external {
+        uint256 stored = _credit[msg.sender];
+        if (stored <= 1) revert NothingToWithdraw();
+        uint256 amount = stored - 1;
+        _credit[msg.sender] = 1;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc ILatchkey
+    /// @dev Does not check `duration` against the device's bounds; `rent` does.
+    function quote(uint256 deviceId, uint32 duration) external view returns (uint256) {
+        Device storage d = _devices[deviceId];
+        if (d.host == address(0)) revert UnknownDevice(deviceId);
+        return uint256(d.pricePerSecond) * duration * d.depositFactor / 100;
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Reverts `UnknownDevice` for an id never registered.
+    function device(uint256 deviceId) external view returns (Device memory d) {
+        d = _devices[deviceId];
+        if (d.host == address(0)) revert UnknownDevice(deviceId);
+    }
+
+    /// @inheritdoc ILatchkey
+    function isOpen(Rental calldata rental) external view returns (bool) {
+        bytes32 commitment = _rentals[rental.id];
+        return commitment != 0 && commitment == keccak256(abi.encode(rental));
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Storage keeps `credit + 1` after an account's first credit (see `_credit`); this is the
+    /// amount `withdraw` pays.
+    function credit(address account) external view returns (uint256) {
+        uint256 stored = _credit[account];
+        return stored == 0 ? 0 : stored - 1;
+    }
+
+    /// @inheritdoc ILatchkey
+    function receiptDigest(Receipt calldata receipt) external view returns (bytes32) {
+        return _receiptDigest(receipt);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _hostDevice(uint256 deviceId) private view returns (Device storage d) {
+        d = _devices[deviceId];
+        address host = d.host;
+        if (host == address(0)) revert UnknownDevice(deviceId);
+        if (host != msg.sender) revert NotHost();
+    }
+
+    /// @dev The largest deposit of the device (`maxDuration` at `pricePerSecond`) fits a rental's
+    /// uint128, so deposits, extensions and charges never truncate.
+    function _depositFits(uint128 pricePerSecond, uint32 maxDuration, uint16 depositFactor)
+        private
+        pure
+        returns (bool)
+    {
+        return pricePerSecond != 0
+            && uint256(pricePerSecond) * maxDuration * depositFactor / 100 <= type(uint128).max;
+    }
+
+    function _requireOpen(Rental calldata rental) private view {
+        if (_rentals[rental.id] != keccak256(abi.encode(rental))) revert RentalNotOpen(rental.id);
+    }
+
+    function _receiptDigest(Receipt calldata receipt) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(RECEIPT_TYPEHASH, receipt.rentalId, receipt.secondsUsed, receipt.energyWh))
+        );
+    }
+
+    /// @dev Deletes the commitment before any ether moves, so the rental can be settled only once
+    /// even by a reentrant guest. `charge <= rental.deposit` is the caller's guarantee.
+    function _settle(Rental calldata rental, address host, uint256 deviceId, uint128 charge, bool byReceipt)
+        private
+    {
+        delete _rentals[rental.id];
+        uint128 refund = rental.deposit - charge;
+        if (charge != 0) _addCredit(host, charge);
+        emit Settled(rental.id, deviceId, charge, refund, byReceipt);
+        _pay(rental.guest, refund);
+    }
+
+    /// @dev Pushes `amount` to `to` with bounded gas; if that fails (reverting, gas-hungry or
+    /// gas-burning recipient) the amount is credited to `to` for `withdraw` instead.
+    function _pay(address to, uint256 amount) private {
+        if (amount == 0) return;
+        (bool ok,) = to.call{value: amount, gas: REFUND_GAS}("");
+        if (!ok) {
+            _addCredit(to, amount);
+            emit RefundCredited(to, amount);
+        }
+    }
+
+    function _addCredit(address account, uint256 amount) private {
+        uint256 stored = _credit[account];
+        _credit[account] = (stored == 0 ? 1 : stored) + amount;
+    }
+}
