@@ -1,0 +1,460 @@
+// Durable agent state in SQLite (WAL, synchronous=FULL): chain cursor, rentals cache, used nonces, the
+// receipt queue, device runtime and the append-only audit log. Every storage failure is STORE_FAILED.
+
+import Database from 'better-sqlite3';
+import type { Receipt, Rental } from '../../contracts/typedData.js';
+import { LatchkeyError } from '../errors.js';
+import {
+  type AuditRow,
+  auditToRow,
+  dec,
+  hex,
+  type ReceiptRow,
+  type RentalRow,
+  type RuntimeRow,
+  receiptToRow,
+  rentalToRow,
+  rowToAudit,
+  rowToReceipt,
+  rowToRental,
+  rowToRuntime,
+  runtimeToRow,
+} from './rows.js';
+import { MIGRATIONS, SCHEMA_VERSION_TABLE } from './schema.js';
+
+export type RentalStatus = 'open' | 'settled' | 'cancelled' | 'revoked';
+
+export interface StoredRental extends Rental {
+  deviceId: bigint;
+  status: RentalStatus;
+  /** Block of the latest Rented/Extended log applied to it. */
+  blockNumber: number;
+  blockHash: string;
+}
+
+export interface StoredReceipt {
+  rentalId: bigint;
+  deviceId: bigint;
+  receipt: Receipt;
+  signature: `0x${string}`;
+  status: 'pending' | 'submitted' | 'settled';
+  attempts: number;
+  txHash?: string;
+  lastError?: string;
+  createdAt: number;
+}
+
+/** Append-only: every actuation and every refusal. */
+export interface AuditEntry {
+  at: number;
+  deviceId: bigint;
+  rentalId?: bigint;
+  action: string;
+  /** Guest address, 'agent', 'lease', 'boot', 'shutdown', source ip/client id. */
+  actor: string;
+  outcome: 'ok' | 'refused' | 'error';
+  reason: string;
+}
+
+/** What a controller needs to resume after a crash. */
+export interface DeviceRuntime {
+  deviceId: bigint;
+  rentalId?: bigint;
+  relayClosed: boolean;
+  usedSeconds: number;
+  closedSince?: number;
+  energyWh: number;
+  updatedAt: number;
+}
+
+/**
+ * Used nonces are kept this long past their token's validUntil before pruning, so a wall clock that
+ * steps back a little (within the trusted clock's tolerance) cannot bring a pruned token back to life.
+ */
+export const NONCE_RETENTION_SECONDS = 3600;
+
+const BUSY_TIMEOUT_MS = 5000;
+const MAX_AUDIT_TAIL = 10_000;
+const DIGEST_RE = /^0x[0-9a-fA-F]{64}$/;
+
+const RENTAL_COLUMNS =
+  'id, device_id, guest, start, "end", deposit, price_per_second, price_per_wh, status, block_number, block_hash';
+const RECEIPT_COLUMNS =
+  'rental_id, device_id, seconds_used, energy_wh, signature, status, attempts, tx_hash, last_error, created_at';
+const AUDIT_COLUMNS = 'at, device_id, rental_id, action, actor, outcome, reason';
+
+function prepareStatements(db: Database.Database) {
+  return {
+    getCursor: db.prepare<[], { block: number; hash: string }>('SELECT block, hash FROM cursor WHERE id = 1'),
+    setCursor: db.prepare<[number, string]>(
+      'INSERT INTO cursor (id, block, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET block = excluded.block, hash = excluded.hash',
+    ),
+    markLogSeen: db.prepare<[string, number]>(
+      'INSERT INTO seen_logs (key, block) VALUES (?, ?) ON CONFLICT (key) DO NOTHING',
+    ),
+    forgetLogsFrom: db.prepare<[number]>('DELETE FROM seen_logs WHERE block >= ?'),
+    pruneLogsBefore: db.prepare<[number]>('DELETE FROM seen_logs WHERE block < ?'),
+    putRental: db.prepare<[RentalRow]>(
+      `INSERT INTO rentals (${RENTAL_COLUMNS}) VALUES (@id, @device_id, @guest, @start, @end, @deposit,
+         @price_per_second, @price_per_wh, @status, @block_number, @block_hash)
+       ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, guest = excluded.guest,
+         start = excluded.start, "end" = excluded."end", deposit = excluded.deposit,
+         price_per_second = excluded.price_per_second, price_per_wh = excluded.price_per_wh,
+         status = excluded.status, block_number = excluded.block_number, block_hash = excluded.block_hash`,
+    ),
+    getRental: db.prepare<[string], RentalRow>(`SELECT ${RENTAL_COLUMNS} FROM rentals WHERE id = ?`),
+    openRentals: db.prepare<[], RentalRow>(
+      `SELECT ${RENTAL_COLUMNS} FROM rentals WHERE status = 'open' ORDER BY length(start), start, length(id), id`,
+    ),
+    openRentalsOf: db.prepare<[string], RentalRow>(
+      `SELECT ${RENTAL_COLUMNS} FROM rentals WHERE status = 'open' AND device_id = ?
+       ORDER BY length(start), start, length(id), id`,
+    ),
+    rentalsFromBlock: db.prepare<[number], RentalRow>(
+      `SELECT ${RENTAL_COLUMNS} FROM rentals WHERE block_number >= ? ORDER BY block_number, length(id), id`,
+    ),
+    setRentalStatus: db.prepare<[string, string]>('UPDATE rentals SET status = ? WHERE id = ?'),
+    nonceUsed: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM used_nonces WHERE digest = ?'),
+    useNonce: db.prepare<[string, number]>(
+      'INSERT INTO used_nonces (digest, expires_at) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING',
+    ),
+    pruneNonces: db.prepare<[number]>('DELETE FROM used_nonces WHERE expires_at < ?'),
+    putReceipt: db.prepare<[ReceiptRow]>(
+      `INSERT INTO receipts (${RECEIPT_COLUMNS}) VALUES (@rental_id, @device_id, @seconds_used, @energy_wh,
+         @signature, @status, @attempts, @tx_hash, @last_error, @created_at)
+       ON CONFLICT (rental_id) DO NOTHING`,
+    ),
+    getReceipt: db.prepare<[string], ReceiptRow>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE rental_id = ?`,
+    ),
+    pendingReceipts: db.prepare<[], ReceiptRow>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE status IN ('pending', 'submitted') ORDER BY created_at, rental_id`,
+    ),
+    // One statement for every patch shape: each field changes only when its flag is set.
+    updateReceipt: db.prepare<
+      [
+        {
+          rental_id: string;
+          set_status: number;
+          status: string | null;
+          set_attempts: number;
+          attempts: number | null;
+          set_tx_hash: number;
+          tx_hash: string | null;
+          set_last_error: number;
+          last_error: string | null;
+        },
+      ]
+    >(
+      `UPDATE receipts SET
+         status = CASE WHEN @set_status THEN @status ELSE status END,
+         attempts = CASE WHEN @set_attempts THEN @attempts ELSE attempts END,
+         tx_hash = CASE WHEN @set_tx_hash THEN @tx_hash ELSE tx_hash END,
+         last_error = CASE WHEN @set_last_error THEN @last_error ELSE last_error END
+       WHERE rental_id = @rental_id`,
+    ),
+    getRuntime: db.prepare<[string], RuntimeRow>(
+      'SELECT device_id, rental_id, relay_closed, used_seconds, closed_since, energy_wh, updated_at FROM device_runtime WHERE device_id = ?',
+    ),
+    putRuntime: db.prepare<[RuntimeRow]>(
+      `INSERT INTO device_runtime (device_id, rental_id, relay_closed, used_seconds, closed_since, energy_wh, updated_at)
+       VALUES (@device_id, @rental_id, @relay_closed, @used_seconds, @closed_since, @energy_wh, @updated_at)
+       ON CONFLICT (device_id) DO UPDATE SET rental_id = excluded.rental_id, relay_closed = excluded.relay_closed,
+         used_seconds = excluded.used_seconds, closed_since = excluded.closed_since,
+         energy_wh = excluded.energy_wh, updated_at = excluded.updated_at`,
+    ),
+    audit: db.prepare<[AuditRow]>(
+      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (@at, @device_id, @rental_id, @action, @actor, @outcome, @reason)`,
+    ),
+    auditTail: db.prepare<[number], AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit ORDER BY seq DESC LIMIT ?`),
+    auditTailOf: db.prepare<[string, number], AuditRow>(
+      `SELECT ${AUDIT_COLUMNS} FROM audit WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** Wraps SQLite failures (disk full, read-only, I/O error, busy, corrupt) so callers can fail closed. */
+function storeError(what: string, e: unknown): unknown {
+  if (e instanceof Database.SqliteError) {
+    return new LatchkeyError('STORE_FAILED', `store: ${what} failed (${e.code})`, {
+      cause: e,
+      details: e.message,
+    });
+  }
+  return e;
+}
+
+export class Store {
+  readonly path: string;
+  private db: Database.Database | undefined;
+  private st: Statements | undefined;
+
+  /** `path` is a file path or ':memory:'. Nothing is opened until start(). */
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Opens the database (WAL, synchronous=FULL, foreign keys, busy timeout) and applies migrations. */
+  start(): void {
+    if (this.db) return;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(this.path, { timeout: BUSY_TIMEOUT_MS });
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      if (this.path !== ':memory:' && !db.readonly) {
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal')
+          throw new LatchkeyError('STORE_FAILED', `store: cannot enable WAL (mode ${mode})`);
+      }
+      // FULL: a commit is on disk (WAL fsynced) before it returns, so power loss keeps what callers saw commit.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      this.st = prepareStatements(db);
+      this.db = db;
+    } catch (e) {
+      db?.close();
+      throw storeError(`opening ${this.path}`, e);
+    }
+  }
+
+  /** Closes the database. Safe to call twice. */
+  stop(): void {
+    const db = this.db;
+    this.db = undefined;
+    this.st = undefined;
+    if (db?.open) db.close();
+  }
+
+  /**
+   * Runs `fn` as one atomic SQLite transaction (nested calls become savepoints). `fn` must be
+   * synchronous; if it throws, nothing it wrote is kept.
+   */
+  tx<T>(fn: () => T): T {
+    const db = this.requireDb('tx');
+    try {
+      return db.transaction(fn)();
+    } catch (e) {
+      throw storeError('transaction', e);
+    }
+  }
+
+  // --- chain ---
+
+  getCursor(): { block: number; hash: string } | undefined {
+    return this.run('getCursor', (s) => s.getCursor.get());
+  }
+
+  setCursor(block: number, hash: string): void {
+    if (!Number.isSafeInteger(block) || block < 0)
+      throw new TypeError('store: cursor block must be an integer >= 0');
+    const h = hex(hash, 'cursor hash');
+    this.run('setCursor', (s) => s.setCursor.run(block, h));
+  }
+
+  /** Records a log as applied; `key` is txHash:logIndex. True if it was not seen before. */
+  markLogSeen(key: string, block: number): boolean {
+    return this.run('markLogSeen', (s) => s.markLogSeen.run(key.toLowerCase(), block).changes === 1);
+  }
+
+  /** Reorg: logs at or after `block` count as unseen again. */
+  forgetLogsFrom(block: number): void {
+    this.run('forgetLogsFrom', (s) => s.forgetLogsFrom.run(block));
+  }
+
+  /** Drops seen-log keys below `block` (deeper than any reorg the watcher handles). Returns how many. */
+  pruneLogsBefore(block: number): number {
+    return this.run('pruneLogsBefore', (s) => s.pruneLogsBefore.run(block).changes);
+  }
+
+  /** Inserts or replaces a rental by id. */
+  putRental(r: StoredRental): void {
+    const row = rentalToRow(r);
+    this.run('putRental', (s) => s.putRental.run(row));
+  }
+
+  getRental(id: bigint): StoredRental | undefined {
+    const key = dec(id, 'rental id');
+    const row = this.run('getRental', (s) => s.getRental.get(key));
+    return row && rowToRental(row);
+  }
+
+  /** Open rentals (of one device, or all), earliest start first. */
+  openRentals(deviceId?: bigint): StoredRental[] {
+    const rows = this.run('openRentals', (s) =>
+      deviceId === undefined ? s.openRentals.all() : s.openRentalsOf.all(dec(deviceId, 'device id')),
+    );
+    return rows.map(rowToRental);
+  }
+
+  /** Rentals whose latest log is at or after `block` (reorg candidates). */
+  rentalsFromBlock(block: number): StoredRental[] {
+    return this.run('rentalsFromBlock', (s) => s.rentalsFromBlock.all(block)).map(rowToRental);
+  }
+
+  /** Changes a cached rental's status; a rental not in the cache is left alone. */
+  setRentalStatus(id: bigint, status: RentalStatus): void {
+    const key = dec(id, 'rental id');
+    this.run('setRentalStatus', (s) => s.setRentalStatus.run(status, key));
+  }
+
+  // --- access ---
+
+  /** Whether an access digest was already used (read-only; the gate records with useNonce). */
+  nonceUsed(digestHex: string): boolean {
+    const key = digestKey(digestHex);
+    return this.run('nonceUsed', (s) => s.nonceUsed.get(key) !== undefined);
+  }
+
+  /**
+   * Records an access token's EIP-712 digest as used. True only for the first use, also across
+   * processes sharing the file (the primary key decides the race).
+   */
+  useNonce(digestHex: string, expiresAt: number): boolean {
+    const key = digestKey(digestHex);
+    if (!Number.isFinite(expiresAt)) throw new TypeError('store: nonce expiresAt must be a number');
+    return this.run('useNonce', (s) => s.useNonce.run(key, Math.ceil(expiresAt)).changes === 1);
+  }
+
+  /** Forgets used nonces that expired more than NONCE_RETENTION_SECONDS before `now`. Returns how many. */
+  pruneNonces(now: number): number {
+    return this.run(
+      'pruneNonces',
+      (s) => s.pruneNonces.run(Math.floor(now) - NONCE_RETENTION_SECONDS).changes,
+    );
+  }
+
+  // --- receipts ---
+
+  /** Queues a signed receipt. False (and nothing changed) if the rental already has one. */
+  putReceipt(r: StoredReceipt): boolean {
+    if (r.receipt.rentalId !== r.rentalId)
+      throw new TypeError('store: receipt.rentalId differs from rentalId');
+    const row = receiptToRow(r);
+    return this.run('putReceipt', (s) => s.putReceipt.run(row).changes === 1);
+  }
+
+  getReceipt(rentalId: bigint): StoredReceipt | undefined {
+    const key = dec(rentalId, 'rental id');
+    const row = this.run('getReceipt', (s) => s.getReceipt.get(key));
+    return row && rowToReceipt(row);
+  }
+
+  /** Receipts not yet settled (pending or submitted), oldest first. */
+  pendingReceipts(): StoredReceipt[] {
+    return this.run('pendingReceipts', (s) => s.pendingReceipts.all()).map(rowToReceipt);
+  }
+
+  /** Changes the fields present in `patch`; a rental without a receipt is left alone. */
+  updateReceipt(
+    rentalId: bigint,
+    patch: Partial<Pick<StoredReceipt, 'status' | 'attempts' | 'txHash' | 'lastError'>>,
+  ): void {
+    const params = {
+      rental_id: dec(rentalId, 'rental id'),
+      set_status: patch.status === undefined ? 0 : 1,
+      status: patch.status ?? null,
+      set_attempts: patch.attempts === undefined ? 0 : 1,
+      attempts: patch.attempts ?? null,
+      set_tx_hash: patch.txHash === undefined ? 0 : 1,
+      tx_hash: patch.txHash === undefined ? null : hex(patch.txHash, 'receipt txHash'),
+      set_last_error: patch.lastError === undefined ? 0 : 1,
+      last_error: patch.lastError ?? null,
+    };
+    this.run('updateReceipt', (s) => s.updateReceipt.run(params));
+  }
+
+  // --- devices + audit ---
+
+  getDeviceRuntime(deviceId: bigint): DeviceRuntime | undefined {
+    const key = dec(deviceId, 'device id');
+    const row = this.run('getDeviceRuntime', (s) => s.getRuntime.get(key));
+    return row && rowToRuntime(row);
+  }
+
+  putDeviceRuntime(state: DeviceRuntime): void {
+    const row = runtimeToRow(state);
+    this.run('putDeviceRuntime', (s) => s.putRuntime.run(row));
+  }
+
+  /** Appends to the audit log. There is no way to change or remove an entry. */
+  audit(e: AuditEntry): void {
+    const row = auditToRow(e);
+    this.run('audit', (s) => s.audit.run(row));
+  }
+
+  /** The last `limit` audit entries (of one device, or all), oldest first. */
+  auditTail(limit: number, deviceId?: bigint): AuditEntry[] {
+    const n = Math.max(0, Math.min(MAX_AUDIT_TAIL, Math.floor(limit)));
+    const rows = this.run('auditTail', (s) =>
+      deviceId === undefined ? s.auditTail.all(n) : s.auditTailOf.all(dec(deviceId, 'device id'), n),
+    );
+    return rows.reverse().map(rowToAudit);
+  }
+
+  /** SQLite's own consistency check: 'ok' or the problems it found. */
+  integrityCheck(): string {
+    const db = this.requireDb('integrityCheck');
+    try {
+      const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+      return rows.map((r) => r.integrity_check).join('\n');
+    } catch (e) {
+      throw storeError('integrityCheck', e);
+    }
+  }
+
+  private requireDb(what: string): Database.Database {
+    if (!this.db) throw new LatchkeyError('STORE_FAILED', `store: ${what} called before start()`);
+    return this.db;
+  }
+
+  private run<T>(what: string, fn: (s: Statements) => T): T {
+    const s = this.st;
+    if (!s) throw new LatchkeyError('STORE_FAILED', `store: ${what} called before start()`);
+    try {
+      return fn(s);
+    } catch (e) {
+      throw storeError(what, e);
+    }
+  }
+}
+
+function digestKey(digestHex: string): string {
+  if (typeof digestHex !== 'string' || !DIGEST_RE.test(digestHex))
+    throw new TypeError('store: nonce digest must be 0x + 64 hex');
+  return digestHex.toLowerCase();
+}
+
+/** Applies the migrations this database lacks, in one IMMEDIATE transaction so two processes never race. */
+function migrate(db: Database.Database): void {
+  const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+  const current = (): number => {
+    const exists = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+      .get();
+    if (!exists) return 0;
+    const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
+    return row.v ?? 0;
+  };
+  const before = current();
+  if (before > latest)
+    throw new LatchkeyError(
+      'STORE_FAILED',
+      `store: database schema v${before} is newer than this agent understands (v${latest})`,
+    );
+  if (before === latest) return;
+  db.transaction(() => {
+    db.exec(SCHEMA_VERSION_TABLE);
+    const from = current();
+    const record = db.prepare(
+      'INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)',
+    );
+    for (const m of MIGRATIONS) {
+      if (m.version <= from) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.description, Math.floor(Date.now() / 1000));
+    }
+  }).immediate();
+}
