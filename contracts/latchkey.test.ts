@@ -1,0 +1,217 @@
+import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Anvil, startAnvil } from './anvil.js';
+import {
+  type DeviceParams,
+  deployLatchkey,
+  type LatchkeyContract,
+  latchkeyAt,
+  mined,
+  registerDevice,
+} from './deploy.js';
+import {
+  addressOfPrivateKey,
+  bytesToHex,
+  domainSeparator,
+  hexToBytes,
+  receiptDigest,
+  signDigest,
+} from './eip712.js';
+import { findLatchkeyEvent } from './events.js';
+import { extendRental, rentalFromReceipt, rentDevice } from './rental.js';
+import { latchkeyRevert } from './revert.js';
+import { domain, type Receipt } from './typedData.js';
+
+const GRACE = 600n;
+const PRICE = 1_000_000_000_000n; // wei per second
+const PRICE_WH = 3_000_000_000n; // wei per Wh
+const deviceKey = hexToBytes(keccak256(toUtf8Bytes('latchkey test device key')));
+
+let anvil: Anvil;
+let host: Wallet;
+let guest: Wallet;
+let stranger: Wallet;
+let address: string;
+let asHost: LatchkeyContract;
+let asGuest: LatchkeyContract;
+let asStranger: LatchkeyContract;
+let separator: Uint8Array;
+
+beforeAll(async () => {
+  anvil = await startAnvil({ quiet: true });
+  const [a, b, c] = anvil.accounts;
+  if (!a || !b || !c) throw new Error('anvil reported fewer than 3 dev accounts');
+  host = new Wallet(a.privateKey, anvil.provider);
+  guest = new Wallet(b.privateKey, anvil.provider);
+  stranger = new Wallet(c.privateKey, anvil.provider);
+  ({ address, contract: asHost } = await deployLatchkey(host, { graceSeconds: GRACE }));
+  asGuest = latchkeyAt(address, guest);
+  asStranger = latchkeyAt(address, stranger);
+  separator = domainSeparator(domain(anvil.chainId, address));
+});
+
+afterAll(async () => {
+  await anvil?.stop();
+});
+
+const fee = (r: ContractTransactionReceipt) => r.gasUsed * r.gasPrice;
+const balance = (who: string) => anvil.provider.getBalance(who);
+
+function signReceipt(receipt: Receipt, key = deviceKey): string {
+  return bytesToHex(signDigest(receiptDigest(separator, receipt), key));
+}
+
+// Each test gets its own device so bookings never collide.
+async function newDevice(over: Partial<DeviceParams> = {}): Promise<bigint> {
+  const params: DeviceParams = {
+    signer: addressOfPrivateKey(deviceKey),
+    kind: 'socket',
+    pricePerSecond: PRICE,
+    pricePerWh: PRICE_WH,
+    minDuration: 60,
+    maxDuration: 86_400,
+    ...over,
+  };
+  return (await registerDevice(asHost, params)).deviceId;
+}
+
+async function expectRevert(action: Promise<unknown>, errorName: string): Promise<unknown[]> {
+  const error = await action.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `expected a revert with ${errorName}`).toBeDefined();
+  const revert = latchkeyRevert(error);
+  expect(revert?.name).toBe(errorName);
+  return revert?.args ?? [];
+}
+
+describe('Latchkey on anvil', () => {
+  it('computes the same receipt digest as contracts/eip712.ts', async () => {
+    for (const r of [
+      { rentalId: (1n << 64n) | 7n, secondsUsed: 1_234n, energyWh: 56n },
+      { rentalId: (1n << 256n) - 1n, secondsUsed: (1n << 64n) - 1n, energyWh: 0n },
+    ]) {
+      expect(await asHost.receiptDigest(r)).toBe(bytesToHex(receiptDigest(separator, r)));
+    }
+  });
+
+  it('registers a device with the id and fields from DeviceRegistered', async () => {
+    const first = await newDevice({ kind: 'lock' });
+    const second = await newDevice();
+    expect(second).toBe(first + 1n);
+    const d = await asHost.device(second);
+    expect(d.host).toBe(host.address);
+    expect(d.signer.toLowerCase()).toBe(addressOfPrivateKey(deviceKey));
+    expect(d.pricePerSecond).toBe(PRICE);
+    expect(d.depositFactor).toBe(200n);
+    expect((await asHost.device(first)).kind).toBe(0n);
+  });
+
+  it('rents, checks out with a device-signed receipt, and pays host and guest to the wei', async () => {
+    const deviceId = await newDevice();
+    const contractBefore = await balance(address);
+    const guestBefore = await balance(guest.address);
+
+    const { rental, receipt: rented } = await rentDevice(asGuest, deviceId, 3_600);
+    const deposit = PRICE * 3_600n * 2n;
+    expect(rental).toMatchObject({
+      guest: guest.address,
+      deposit,
+      pricePerSecond: PRICE,
+      pricePerWh: PRICE_WH,
+    });
+    expect(rental.id >> 64n).toBe(deviceId);
+    expect(rental.end - rental.start).toBe(3_600n);
+    expect(await asGuest.isOpen(rental)).toBe(true);
+    expect(await balance(address)).toBe(contractBefore + deposit);
+    expect(await balance(guest.address)).toBe(guestBefore - deposit - fee(rented));
+
+    // The agent (here a stranger) submits the receipt: anyone may, and only gas is theirs.
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 1_200n, energyWh: 50n };
+    const charge = PRICE * 1_200n + PRICE_WH * 50n;
+    const creditBefore = await asHost.credit(host.address);
+    const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
+
+    expect(findLatchkeyEvent(settled, 'Settled')?.args).toMatchObject({
+      rentalId: rental.id,
+      charge,
+      refund: deposit - charge,
+      byReceipt: true,
+    });
+    expect(await balance(guest.address)).toBe(guestBefore - fee(rented) - charge);
+    expect(await asHost.credit(host.address)).toBe(creditBefore + charge);
+    expect(await balance(address)).toBe(contractBefore + charge);
+    expect(await asGuest.isOpen(rental)).toBe(false);
+    await expectRevert(asStranger.checkout(rental, usage, signReceipt(usage)), 'RentalNotOpen');
+
+    // The host withdraws everything credited to it, and nothing is left for it.
+    const credit = await asHost.credit(host.address);
+    const hostBefore = await balance(host.address);
+    const withdrawn = await mined((await asHost.withdraw()).wait());
+    expect(await balance(host.address)).toBe(hostBefore + credit - fee(withdrawn));
+    expect(await balance(address)).toBe(contractBefore + charge - credit);
+    expect(await asHost.credit(host.address)).toBe(0n);
+    await expectRevert(asHost.withdraw(), 'NothingToWithdraw');
+  });
+
+  it('caps the charge at the deposit and refuses receipts signed by another key or for another rental', async () => {
+    const deviceId = await newDevice();
+    const { rental } = await rentDevice(asGuest, deviceId, 600);
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 1_000_000n, energyWh: 0n };
+    const otherKey = hexToBytes(keccak256(toUtf8Bytes('not the device')));
+    await expectRevert(
+      asStranger.checkout(rental, usage, signReceipt(usage, otherKey)),
+      'InvalidReceiptSignature',
+    );
+    const wrongRental = { ...usage, rentalId: rental.id + 1n };
+    await expectRevert(
+      asStranger.checkout(rental, wrongRental, signReceipt(wrongRental)),
+      'InvalidReceiptSignature',
+    );
+
+    const guestBefore = await balance(guest.address);
+    const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
+    expect(findLatchkeyEvent(settled, 'Settled')?.args).toMatchObject({ charge: rental.deposit, refund: 0n });
+    expect(await balance(guest.address)).toBe(guestBefore);
+  });
+
+  it('extends a rental and settles the extended commitment, not the stale one', async () => {
+    const deviceId = await newDevice();
+    const { rental } = await rentDevice(asGuest, deviceId, 600);
+    const { rental: longer, receipt } = await extendRental(asGuest, rental, 300);
+    expect(longer).toEqual({ ...rental, end: rental.end + 300n, deposit: PRICE * 900n * 2n });
+    expect(rentalFromReceipt(receipt, rental)).toEqual(longer);
+    expect(await asGuest.isOpen(rental)).toBe(false);
+
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 700n, energyWh: 0n };
+    await expectRevert(asStranger.checkout(rental, usage, signReceipt(usage)), 'RentalNotOpen');
+    await mined((await asStranger.checkout(longer, usage, signReceipt(usage))).wait());
+    expect(await asGuest.isOpen(longer)).toBe(false);
+  });
+
+  it('lets a third party check out by time only after end + grace, charging the booked rent', async () => {
+    const deviceId = await newDevice();
+    const { rental } = await rentDevice(asGuest, deviceId, 120);
+    const [openAt] = await expectRevert(asStranger.checkoutByTime(rental), 'TooEarly');
+    expect(openAt).toBe(rental.end + GRACE);
+
+    const now = BigInt((await anvil.provider.getBlock('latest'))?.timestamp ?? 0);
+    await anvil.provider.send('evm_increaseTime', [Number(rental.end + GRACE - now)]);
+    await anvil.provider.send('evm_mine', []);
+
+    const guestBefore = await balance(guest.address);
+    const creditBefore = await asHost.credit(host.address);
+    const strangerBefore = await balance(stranger.address);
+    const settled = await mined((await asStranger.checkoutByTime(rental)).wait());
+    const charge = PRICE * 120n;
+    expect(findLatchkeyEvent(settled, 'Settled')?.args).toMatchObject({
+      charge,
+      refund: rental.deposit - charge,
+      byReceipt: false,
+    });
+    expect(await balance(guest.address)).toBe(guestBefore + rental.deposit - charge);
+    expect(await asHost.credit(host.address)).toBe(creditBefore + charge);
+    expect(await balance(stranger.address)).toBe(strangerBefore - fee(settled));
+  });
+});

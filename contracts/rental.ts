@@ -1,0 +1,87 @@
+// Rebuilds the committed Rental struct from Rented/Extended logs (the contract stores only its hash,
+// so the guest and the agent must pass it back to extend, cancel and checkout), and rents/extends.
+
+import type { ContractTransactionReceipt, Log, TransactionReceipt } from 'ethers';
+import type { LatchkeyContract } from './deploy.js';
+import { mined } from './deploy.js';
+import { type LatchkeyEventArgs, latchkeyEvents, parseLatchkeyLog } from './events.js';
+import type { Rental } from './typedData.js';
+
+/** The Rental a Rented event commits. */
+export function rentalFromRented(args: LatchkeyEventArgs['Rented']): Rental {
+  return {
+    id: args.rentalId,
+    guest: args.guest,
+    start: args.start,
+    end: args.end,
+    deposit: args.deposit,
+    pricePerSecond: args.pricePerSecond,
+    pricePerWh: args.pricePerWh,
+  };
+}
+
+/** `rental` after an Extended event: new end and total deposit, everything else unchanged. */
+export function applyExtended(rental: Rental, args: LatchkeyEventArgs['Extended']): Rental {
+  if (args.rentalId !== rental.id)
+    throw new Error(`Extended log is for rental ${args.rentalId}, not ${rental.id}`);
+  return { ...rental, end: args.end, deposit: args.deposit };
+}
+
+/**
+ * The Rental after one log: a Rented log on its own, an Extended log applied to `previous` (the
+ * rental as known before it). Throws on any other log.
+ */
+export function rentalFromLog(log: Log, previous?: Rental): Rental {
+  const event = parseLatchkeyLog(log);
+  if (event?.name === 'Rented') return rentalFromRented(event.args);
+  if (event?.name === 'Extended') {
+    if (!previous)
+      throw new Error(`Extended log of rental ${event.args.rentalId} needs the rental it extends`);
+    return applyExtended(previous, event.args);
+  }
+  throw new Error(`log ${log.transactionHash}:${log.index} is neither Rented nor Extended`);
+}
+
+/** The Rental as it stands after the Rented/Extended logs of one transaction receipt. */
+export function rentalFromReceipt(receipt: TransactionReceipt, previous?: Rental, contract?: string): Rental {
+  let rental = previous;
+  let found = false;
+  for (const event of latchkeyEvents(receipt, contract)) {
+    if (event.name === 'Rented') rental = rentalFromRented(event.args);
+    else if (event.name === 'Extended') {
+      if (!rental)
+        throw new Error(`Extended log of rental ${event.args.rentalId} needs the rental it extends`);
+      rental = applyExtended(rental, event.args);
+    } else continue;
+    found = true;
+  }
+  if (!found || !rental) throw new Error(`transaction ${receipt.hash} has no Rented or Extended log`);
+  return rental;
+}
+
+/**
+ * Rents `deviceId` for `duration` seconds as the contract's runner (the guest), paying the quoted
+ * deposit; `start` 0 or absent = now.
+ */
+export async function rentDevice(
+  contract: LatchkeyContract,
+  deviceId: bigint,
+  duration: number,
+  opts: { start?: bigint } = {},
+): Promise<{ rental: Rental; receipt: ContractTransactionReceipt }> {
+  const value = await contract.quote(deviceId, duration);
+  const receipt = await mined((await contract.rent(deviceId, opts.start ?? 0n, duration, { value })).wait());
+  return { rental: rentalFromReceipt(receipt, undefined, await contract.getAddress()), receipt };
+}
+
+/** Extends `rental` by `extra` seconds as its guest, paying the extra deposit at the rental's prices. */
+export async function extendRental(
+  contract: LatchkeyContract,
+  rental: Rental,
+  extra: number,
+): Promise<{ rental: Rental; receipt: ContractTransactionReceipt }> {
+  const device = await contract.device(rental.id >> 64n);
+  const value = (rental.pricePerSecond * BigInt(extra) * device.depositFactor) / 100n;
+  const receipt = await mined((await contract.extend(rental, extra, { value })).wait());
+  return { rental: rentalFromReceipt(receipt, rental, await contract.getAddress()), receipt };
+}
