@@ -1,0 +1,385 @@
+// The agent's MQTT client: receives access requests for its devices, answers them, publishes device
+// state and gateway availability; MQTT 5 where the broker speaks it, 3.1.1 where it does not.
+
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import { LatchkeyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { messageKey, RecentMessages } from './dedupe.js';
+import { describeRequest, type ReplyRoute } from './request.js';
+import {
+  type Availability,
+  checkSegment,
+  type DeviceStateLike,
+  encodeReply,
+  encodeState,
+  type ReplyEnvelope,
+  Topics,
+} from './topics.js';
+
+export type ReplyFn = (envelope: ReplyEnvelope) => Promise<void>;
+
+/**
+ * Called once per access message. `payload` is the raw token bytes (≤ maxPayloadBytes), unparsed.
+ * `reply` publishes the envelope to the requester (only the first call counts) and never rejects.
+ */
+export type AccessHandler = (
+  deviceId: bigint,
+  payload: Buffer,
+  source: string,
+  reply: ReplyFn,
+) => void | Promise<void>;
+
+export type DropReason = 'oversized' | 'retained' | 'empty' | 'duplicate' | 'unknown-topic';
+
+export interface MqttBusEvents {
+  /** Subscribed, availability and every known state published: access requests flow. */
+  connected: [{ protocolVersion: 4 | 5 }];
+  disconnected: [];
+  /** The broker refused MQTT 5; the bus speaks 3.1.1 from now on. */
+  fallback: [{ reason: string }];
+  /** An inbound message that did not reach the handler. */
+  dropped: [{ topic: string; reason: DropReason; bytes: number }];
+}
+
+export interface MqttBusOptions {
+  /** mqtt://, mqtts://, ws:// or wss:// */
+  url: string;
+  gatewayId: string;
+  deviceIds: readonly bigint[];
+  onAccess: AccessHandler;
+  log: Logger;
+  prefix?: string;
+  /** Default `latchkey-<gatewayId>`. */
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** Version tried first; default 5 (falls back to 4 by itself when refused). */
+  protocolVersion?: 4 | 5;
+  /** Access payloads above this are dropped unread; default 4096. */
+  maxPayloadBytes?: number;
+  /** How long a handled message is remembered to drop its redeliveries; default 10 min. */
+  dedupeWindowMs?: number;
+  dedupeMaxEntries?: number;
+  keepaliveSeconds?: number;
+  /** Reconnect delays double from initialMs up to maxMs; defaults 250 ms and 30 s. */
+  reconnect?: { initialMs?: number; maxMs?: number };
+}
+
+// MQTT 5 reason 0x84 (Unsupported Protocol Version) or the 3.1.1 return code 1 read by a v5 parser.
+const PROTOCOL_REFUSED = new Set([1, 0x84]);
+
+export class MqttBus extends EventEmitter<MqttBusEvents> {
+  private readonly topics: Topics;
+  private readonly log: Logger;
+  private readonly devices: Map<string, bigint>;
+  private readonly maxPayloadBytes: number;
+  private readonly initialDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly recent: RecentMessages<Promise<ReplyEnvelope | undefined>>;
+  private readonly states = new Map<string, string>();
+  private version: 4 | 5;
+  private client: MqttClient | undefined;
+  private spokeV5 = false;
+  private attempt = { tcpConnected: false, connack: false };
+  private generation = 0;
+  private ready = false;
+  private delayMs: number;
+
+  constructor(private readonly options: MqttBusOptions) {
+    super();
+    this.topics = new Topics(options.prefix);
+    checkSegment(options.gatewayId, 'gateway id');
+    this.log = options.log.child('mqtt');
+    this.devices = new Map(options.deviceIds.map((id) => [id.toString(), id]));
+    this.maxPayloadBytes = options.maxPayloadBytes ?? 4096;
+    this.initialDelayMs = options.reconnect?.initialMs ?? 250;
+    this.maxDelayMs = options.reconnect?.maxMs ?? 30_000;
+    this.delayMs = this.initialDelayMs;
+    this.version = options.protocolVersion ?? 5;
+    this.recent = new RecentMessages({
+      windowMs: options.dedupeWindowMs ?? 10 * 60_000,
+      maxEntries: options.dedupeMaxEntries ?? 10_000,
+    });
+  }
+
+  get protocolVersion(): 4 | 5 {
+    return this.version;
+  }
+
+  /** True between 'connected' and 'disconnected'. */
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  /** Starts connecting (and reconnecting) in the background; resolves at once, see the 'connected' event. */
+  async start(): Promise<void> {
+    if (this.client) return;
+    const client = mqtt.connect(this.options.url, this.clientOptions());
+    this.client = client;
+    client.on('packetsend', (packet) => {
+      if (packet.cmd === 'connect') this.onConnectSent(client);
+    });
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') this.attempt.connack = true;
+    });
+    client.on('connect', () => void this.onConnect(client));
+    client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet));
+    client.on('reconnect', () => this.onReconnect(client));
+    client.on('close', () => this.onClose(client));
+    client.on('error', (error) => this.onError(client, error));
+  }
+
+  /** Publishes 'offline' and disconnects cleanly (the will is for crashes). */
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    this.generation++;
+    const wasReady = this.ready;
+    this.ready = false;
+    if (client.connected) {
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      await Promise.race([
+        this.publish(client, this.topics.availability(this.options.gatewayId), 'offline', true),
+        closed,
+      ]);
+      await Promise.race([client.endAsync(false), closed]);
+    }
+    await client.endAsync(true);
+    client.removeAllListeners();
+    client.on('error', () => {});
+    this.recent.clear();
+    if (wasReady) this.emit('disconnected');
+    this.log.info('stopped');
+  }
+
+  /**
+   * Records a device's state and publishes it retained. While offline only the latest state is kept;
+   * it is published on the next connection, so a partition never queues a backlog of stale states.
+   */
+  publishState(deviceId: bigint, state: DeviceStateLike): void {
+    const key = deviceId.toString();
+    if (!this.devices.has(key)) {
+      throw new LatchkeyError('UNKNOWN_DEVICE', `device ${key} is not served by this gateway`);
+    }
+    if (state.deviceId !== deviceId) {
+      throw new LatchkeyError('BAD_REQUEST', `state of device ${state.deviceId} published as device ${key}`);
+    }
+    const json = encodeState(state);
+    this.states.set(key, json);
+    const client = this.client;
+    // Also during connection setup: its snapshot of states may predate this one.
+    if (client?.connected) {
+      void this.publish(client, this.topics.state(this.options.gatewayId, deviceId), json, true);
+    }
+  }
+
+  private clientOptions(): IClientOptions {
+    const availability = this.topics.availability(this.options.gatewayId);
+    const offline: Availability = 'offline';
+    return {
+      protocolVersion: this.version,
+      clientId: this.options.clientId ?? `latchkey-${this.options.gatewayId}`,
+      clean: true,
+      keepalive: this.options.keepaliveSeconds ?? 30,
+      connectTimeout: 10_000,
+      reconnectPeriod: this.initialDelayMs,
+      reconnectOnConnackError: true,
+      resubscribe: false, // onConnect subscribes on every connection itself
+      ...(this.options.username === undefined ? {} : { username: this.options.username }),
+      ...(this.options.password === undefined ? {} : { password: this.options.password }),
+      will: { topic: availability, payload: Buffer.from(offline), qos: 1, retain: true },
+      ...(this.version === 5
+        ? {
+            // The broker must not send us anything bigger than an access request can be.
+            properties: { maximumPacketSize: this.maxPayloadBytes + 2048, sessionExpiryInterval: 0 },
+          }
+        : {}),
+    };
+  }
+
+  // Nagle's algorithm delays a QoS 1 round trip on loopback by ~40-90 ms; MQTT packets are small.
+  private onConnectSent(client: MqttClient): void {
+    const attempt = { tcpConnected: false, connack: false };
+    this.attempt = attempt;
+    const stream = client.stream as Partial<Socket>;
+    if (typeof stream.setNoDelay !== 'function') return; // WebSocket transports
+    const connected = () => {
+      attempt.tcpConnected = true;
+      stream.setNoDelay?.(true);
+    };
+    if (stream.connecting) (stream as Socket).once('connect', connected);
+    else connected();
+  }
+
+  private async onConnect(client: MqttClient): Promise<void> {
+    const generation = ++this.generation;
+    if (this.version === 5) this.spokeV5 = true;
+    this.delayMs = this.initialDelayMs;
+    client.options.reconnectPeriod = this.initialDelayMs;
+    const gatewayId = this.options.gatewayId;
+    try {
+      const subscriptions = Object.fromEntries(
+        [...this.devices.values()].map((id) => [
+          this.topics.access(gatewayId, id),
+          this.version === 5 ? { qos: 1 as const, nl: true } : { qos: 1 as const },
+        ]),
+      );
+      const granted = await client.subscribeAsync(subscriptions);
+      for (const grant of granted) {
+        if (grant.qos !== 1) this.log.error('access subscription not granted at QoS 1', { ...grant });
+      }
+      const online: Availability = 'online';
+      await Promise.all([
+        this.publish(client, this.topics.availability(gatewayId), online, true),
+        ...[...this.states].map(([id, json]) =>
+          this.publish(client, this.topics.state(gatewayId, BigInt(id)), json, true),
+        ),
+      ]);
+    } catch (error) {
+      this.log.warn('connection setup failed', { error });
+      return;
+    }
+    if (generation !== this.generation || !client.connected || this.client !== client) return;
+    this.ready = true;
+    this.log.info('connected', { url: this.options.url, protocolVersion: this.version });
+    this.emit('connected', { protocolVersion: this.version });
+  }
+
+  private onReconnect(client: MqttClient): void {
+    // mqtt.js schedules the next attempt with options.reconnectPeriod: double it for the one after.
+    this.delayMs = Math.min(this.delayMs * 2, this.maxDelayMs);
+    client.options.reconnectPeriod = this.delayMs;
+  }
+
+  private onClose(client: MqttClient): void {
+    if (this.client !== client) return;
+    const { tcpConnected, connack } = this.attempt;
+    // Some 3.1.1-only brokers hang up on a v5 CONNECT instead of answering it.
+    if (this.version === 5 && !this.spokeV5 && tcpConnected && !connack) {
+      this.fallBack(client, 'connection closed before CONNACK');
+    }
+    if (this.ready) {
+      this.ready = false;
+      this.generation++;
+      this.log.warn('disconnected; reconnecting', { url: this.options.url });
+      this.emit('disconnected');
+    }
+  }
+
+  private onError(client: MqttClient, error: Error & { code?: unknown }): void {
+    if (this.client !== client) return;
+    if (this.version === 5 && typeof error.code === 'number' && PROTOCOL_REFUSED.has(error.code)) {
+      this.fallBack(client, error.message);
+      return;
+    }
+    this.log.warn('mqtt error', { error: error.message, code: error.code });
+  }
+
+  // Changing the options of the same client keeps its outgoing store (QoS 1 messages not yet acked).
+  private fallBack(client: MqttClient, reason: string): void {
+    this.version = 4;
+    const options = client.options;
+    options.protocolVersion = 4;
+    delete options.properties;
+    if (options.will) delete options.will.properties;
+    options.reconnectPeriod = this.initialDelayMs;
+    this.log.warn('broker refused MQTT 5; using MQTT 3.1.1', { reason });
+    this.emit('fallback', { reason });
+  }
+
+  private async onMessage(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
+    const drop = (reason: DropReason) => {
+      this.log.debug('access message dropped', { topic, reason, bytes: payload.length });
+      this.emit('dropped', { topic, reason, bytes: payload.length });
+    };
+    if (payload.length > this.maxPayloadBytes) return drop('oversized');
+    const parsed = this.topics.parse(topic);
+    const deviceId = parsed?.kind === 'access' ? this.devices.get(parsed.deviceId.toString()) : undefined;
+    if (deviceId === undefined || parsed?.gatewayId !== this.options.gatewayId) return drop('unknown-topic');
+    if (packet.retain) {
+      // A retained command would act again on every subscribe: never act on it, and clear it.
+      if (payload.length > 0 && this.client) void this.publish(this.client, topic, Buffer.alloc(0), true);
+      this.log.warn('retained access message ignored and cleared', { topic });
+      return drop('retained');
+    }
+    if (payload.length === 0) return drop('empty');
+
+    const info = describeRequest({
+      topics: this.topics,
+      gatewayId: this.options.gatewayId,
+      deviceId,
+      payload,
+      properties: packet.properties,
+    });
+    const key = messageKey(topic, payload);
+    const earlier = this.recent.get(key);
+    if (earlier) {
+      drop('duplicate');
+      // A requester retrying the same token gets the same answer; a broker's DUP redelivery of a
+      // message already answered does not need a second one.
+      if (!packet.dup && info.route) {
+        const route = info.route;
+        void earlier.then((envelope) => envelope && this.sendReply(route, envelope));
+      }
+      return;
+    }
+
+    let answered: ReplyEnvelope | undefined;
+    let settle: (envelope: ReplyEnvelope | undefined) => void = () => {};
+    this.recent.add(key, new Promise((resolve) => (settle = resolve)));
+    const reply: ReplyFn = async (envelope) => {
+      if (answered) {
+        this.log.warn('second reply to one request ignored', { topic });
+        return;
+      }
+      answered = envelope;
+      settle(envelope);
+      if (info.route) await this.sendReply(info.route, envelope);
+      else this.log.debug('no reply route (no response topic, no id)', { topic, source: info.source });
+    };
+    try {
+      await this.options.onAccess(deviceId, payload, info.source, reply);
+    } catch (error) {
+      this.log.error('access handler failed', { topic, error });
+      if (!answered) {
+        await reply({
+          status: 'error',
+          error: { code: 'internal', message: 'the gateway failed to handle it' },
+        });
+      }
+    } finally {
+      settle(answered);
+    }
+  }
+
+  private async sendReply(route: ReplyRoute, envelope: ReplyEnvelope): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const properties =
+      this.version === 5 && route.correlationData ? { correlationData: route.correlationData } : undefined;
+    await this.publish(client, route.topic, encodeReply(envelope), false, properties);
+  }
+
+  /** QoS 1 publish that logs instead of rejecting; resolves when the broker acknowledged it. */
+  private async publish(
+    client: MqttClient,
+    topic: string,
+    payload: string | Buffer,
+    retain: boolean,
+    properties?: { correlationData: Buffer },
+  ): Promise<Packet | undefined> {
+    try {
+      return await client.publishAsync(topic, payload, {
+        qos: 1,
+        retain,
+        ...(properties ? { properties } : {}),
+      });
+    } catch (error) {
+      this.log.warn('publish failed', { topic, error });
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+// Test harness for a real Mosquitto broker: a temp config, a child process on a free port, and a
+// restart on the same port for broker-restart tests. Mosquitto is required (apt-get install mosquitto).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const MOSQUITTO_BIN = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
+
+export interface MosquittoOptions {
+  /** TCP port; 0 or absent picks a free one. */
+  port?: number;
+  /** Also listen for MQTT over WebSocket; 0 picks a free port. Absent: no WebSocket listener. */
+  wsPort?: number;
+  /** Mosquitto's max_packet_size (bytes); larger packets from clients close their connection. */
+  maxPacketBytes?: number;
+}
+
+export interface Mosquitto {
+  url: string;
+  wsUrl?: string;
+  port: number;
+  /** Everything the broker wrote to stderr (its log), for failure messages. */
+  output(): string;
+  /** SIGKILL the broker and start it again on the same ports (no persistence: sessions and retained are gone). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  if (!existsSync(MOSQUITTO_BIN)) {
+    throw new Error(
+      `Mosquitto is required for these tests but ${MOSQUITTO_BIN} does not exist: ` +
+        'install it with `apt-get install mosquitto` (or set MOSQUITTO_BIN).',
+    );
+  }
+  const port = options.port || (await freePort());
+  const wsPort = options.wsPort === undefined ? undefined : options.wsPort || (await freePort());
+  const dir = await mkdtemp(join(tmpdir(), 'latchkey-mosquitto-'));
+  const confPath = join(dir, 'mosquitto.conf');
+  const lines = [
+    'per_listener_settings false',
+    'allow_anonymous true',
+    'persistence false',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    `max_packet_size ${options.maxPacketBytes ?? 65536}`,
+    // Mosquitto leaves Nagle's algorithm on by default, which adds ~40 ms to a request/reply on loopback.
+    'set_tcp_nodelay true',
+    // Root would otherwise switch to the `mosquitto` user, which cannot read this temp directory.
+    'user root',
+    `listener ${port} 127.0.0.1`,
+    'protocol mqtt',
+  ];
+  if (wsPort !== undefined) lines.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets');
+  await writeFile(confPath, `${lines.join('\n')}\n`);
+
+  let child: ChildProcess | undefined;
+  let log = '';
+  const launch = async () => {
+    const proc = spawn(MOSQUITTO_BIN, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = proc;
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+    });
+    let exited = false;
+    proc.once('exit', () => {
+      exited = true;
+    });
+    for (let attempt = 0; attempt < 200; attempt++) {
+      if (exited) throw new Error(`mosquitto exited at start (exit ${proc.exitCode}):\n${log}`);
+      if ((await canConnect(port)) && (wsPort === undefined || (await canConnect(wsPort)))) return;
+      await sleep(25);
+    }
+    proc.kill('SIGKILL');
+    throw new Error(`mosquitto did not accept connections on port ${port}:\n${log}`);
+  };
+  const kill = async (signal: NodeJS.Signals) => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill(signal);
+    await exited;
+  };
+
+  try {
+    await launch();
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    ...(wsPort === undefined ? {} : { wsUrl: `ws://127.0.0.1:${wsPort}` }),
+    port,
+    output: () => log,
+    restart: async () => {
+      await kill('SIGKILL');
+      await launch();
+    },
+    stop: async () => {
+      await kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
