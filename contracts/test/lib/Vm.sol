@@ -27,6 +27,7 @@ interface Vm {
     function stopPrank() external;
     function label(address account, string calldata name) external;
     function assume(bool condition) external pure;
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
 
     // keys and signatures
     function addr(uint256 privateKey) external pure returns (address);

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ILatchkey} from "../src/ILatchkey.sol";
+import {LatchkeyFixture} from "./LatchkeyFixture.sol";
+
+/// @notice Device registration, host settings and the device views.
+contract DevicesTest is LatchkeyFixture {
+    function test_registerDevice_storesTheDeviceAndEmitsIt() public {
+        address key = vm.addr(OTHER_KEY);
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.DeviceRegistered(2, stranger, key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600);
+        vm.prank(stranger);
+        uint256 id = latchkey.registerDevice(key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600);
+
+        vm.assertEq(id, 2);
+        ILatchkey.Device memory d = latchkey.device(id);
+        vm.assertEq(d.host, stranger);
+        vm.assertEq(d.minDuration, 30);
+        vm.assertEq(d.maxDuration, 3600);
+        vm.assertEq(d.depositFactor, 150);
+        vm.assertTrue(d.kind == ILatchkey.Kind.Lock);
+        vm.assertTrue(d.active);
+        vm.assertEq(d.signer, key);
+        vm.assertEq(d.bookedUntil, 0);
+        vm.assertEq(d.rentalCount, 0);
+        vm.assertEq(d.pricePerSecond, 5);
+        vm.assertEq(d.pricePerWh, 7);
+    }
+
+    function test_registerDevice_numbersDevicesFromOne() public {
+        vm.assertEq(deviceId, 1);
+        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1), 2);
+        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1), 3);
+    }
+
+    function test_registerDevice_failsForAZeroSigner() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(address(0), ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+    }
+
+    function test_registerDevice_failsForAZeroPricePerSecond() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, 0, PRICE_WH, FACTOR, MIN, MAX);
+    }
+
+    function test_registerDevice_failsForADepositFactorBelowOneHundred() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 99, MIN, MAX);
+    }
+
+    function test_registerDevice_failsForAZeroMinimumDuration() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 0, MAX);
+    }
+
+    function test_registerDevice_failsForAMinimumAboveTheMaximum() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 101, 100);
+    }
+
+    function test_registerDevice_failsWhenTheLargestDepositWouldNotFit128Bits() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 3);
+        // The same price with a shorter maximum fits.
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 2);
+    }
+
+    function test_setPrice_changesTheQuoteAndEmits() public {
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.PriceChanged(deviceId, 3 * PRICE, 0);
+        vm.prank(host);
+        latchkey.setPrice(deviceId, 3 * PRICE, 0);
+
+        ILatchkey.Device memory d = latchkey.device(deviceId);
+        vm.assertEq(d.pricePerSecond, 3 * PRICE);
+        vm.assertEq(d.pricePerWh, 0);
+        vm.assertEq(latchkey.quote(deviceId, 100), uint256(3 * PRICE) * 100 * FACTOR / 100);
+    }
+
+    function test_setPrice_neverAffectsOpenRentals() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
+        vm.prank(host);
+        latchkey.setPrice(deviceId, 10 * PRICE, 10 * PRICE_WH);
+
+        vm.assertTrue(latchkey.isOpen(r), "the committed rental keeps its prices");
+        vm.warp(r.end);
+        uint256 hostBefore = latchkey.credit(host);
+        _checkout(r, 600, 3);
+        vm.assertEq(latchkey.credit(host) - hostBefore, uint256(PRICE) * 600 + uint256(PRICE_WH) * 3);
+    }
+
+    function test_setPrice_failsForAnyoneButTheHost() public {
+        vm.prank(stranger);
+        vm.expectRevert(ILatchkey.NotHost.selector);
+        latchkey.setPrice(deviceId, 1, 1);
+    }
+
+    function test_setPrice_failsForAnUnknownDevice() public {
+        vm.prank(host);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 99));
+        latchkey.setPrice(99, 1, 1);
+    }
+
+    function test_setPrice_failsForAZeroPricePerSecond() public {
+        vm.prank(host);
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.setPrice(deviceId, 0, 1);
+    }
+
+    function test_setPrice_failsWhenTheLargestDepositWouldNotFit128Bits() public {
+        vm.prank(host);
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.setPrice(deviceId, type(uint128).max, 0);
+    }
+
+    function test_setSigner_rotatesTheReceiptKey() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
+        address next = vm.addr(OTHER_KEY);
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.SignerChanged(deviceId, next);
+        vm.prank(host);
+        latchkey.setSigner(deviceId, next);
+        vm.assertEq(latchkey.device(deviceId).signer, next);
+
+        ILatchkey.Receipt memory receipt = _receipt(r, 60, 0);
+        vm.expectRevert(ILatchkey.InvalidReceiptSignature.selector);
+        latchkey.checkout(r, receipt, _sign(SIGNER_KEY, receipt));
+        latchkey.checkout(r, receipt, _sign(OTHER_KEY, receipt));
+        vm.assertFalse(latchkey.isOpen(r));
+    }
+
+    function test_setSigner_failsForAnyoneButTheHost() public {
+        vm.prank(guest);
+        vm.expectRevert(ILatchkey.NotHost.selector);
+        latchkey.setSigner(deviceId, guest);
+    }
+
+    function test_setSigner_failsForAZeroSigner() public {
+        vm.prank(host);
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.setSigner(deviceId, address(0));
+    }
+
+    function test_setSigner_failsForAnUnknownDevice() public {
+        vm.prank(host);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 2));
+        latchkey.setSigner(2, signer);
+    }
+
+    function test_setActive_closesAndReopensTheDeviceToNewRentals() public {
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.ActiveChanged(deviceId, false);
+        vm.prank(host);
+        latchkey.setActive(deviceId, false);
+        vm.assertFalse(latchkey.device(deviceId).active);
+
+        uint256 deposit = latchkey.quote(deviceId, MIN);
+        vm.prank(guest);
+        vm.expectRevert(ILatchkey.DeviceInactive.selector);
+        latchkey.rent{value: deposit}(deviceId, 0, MIN);
+
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.ActiveChanged(deviceId, true);
+        vm.prank(host);
+        latchkey.setActive(deviceId, true);
+        _rent(guest, 0, MIN);
+    }
+
+    function test_setActive_letsOpenRentalsRunToTheEnd() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
+        vm.prank(host);
+        latchkey.setActive(deviceId, false);
+        vm.assertTrue(latchkey.isOpen(r));
+        vm.warp(r.end);
+        _checkout(r, 3600, 0);
+        vm.assertFalse(latchkey.isOpen(r));
+    }
+
+    function test_setActive_failsForAnyoneButTheHost() public {
+        vm.prank(stranger);
+        vm.expectRevert(ILatchkey.NotHost.selector);
+        latchkey.setActive(deviceId, false);
+    }
+
+    function test_setActive_failsForAnUnknownDevice() public {
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 0));
+        latchkey.setActive(0, false);
+    }
+
+    function test_quote_isTheRentTimesTheDepositFactor() public view {
+        vm.assertEq(latchkey.quote(deviceId, 1 hours), uint256(PRICE) * 1 hours * FACTOR / 100);
+    }
+
+    function test_quote_failsForAnUnknownDevice() public {
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 7));
+        latchkey.quote(7, 1 hours);
+    }
+
+    function test_device_failsForAnUnknownDevice() public {
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 0));
+        latchkey.device(0);
+    }
+
+    /// @dev The layout promised by the interface: host…active, signer…rentalCount, the two prices.
+    function test_device_isPackedIntoThreeStorageSlots() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
+        ILatchkey.Device memory d = latchkey.device(deviceId);
+        vm.assertEq(d.bookedUntil, r.end);
+        vm.assertEq(d.rentalCount, 1);
+        // `_devices` follows EIP712's two fallback strings and `_deviceCount` (`forge inspect Latchkey storageLayout`).
+        bytes32 base = keccak256(abi.encode(deviceId, uint256(3)));
+        vm.assertEq(
+            vm.load(address(latchkey), base),
+            bytes32(
+                uint256(uint160(host)) | uint256(MIN) << 160 | uint256(MAX) << 192 | uint256(FACTOR) << 224
+                    | uint256(uint8(ILatchkey.Kind.Socket)) << 240 | uint256(1) << 248
+            )
+        );
+        vm.assertEq(
+            vm.load(address(latchkey), bytes32(uint256(base) + 1)),
+            bytes32(uint256(uint160(signer)) | uint256(r.end) << 160 | uint256(1) << 224)
+        );
+        vm.assertEq(
+            vm.load(address(latchkey), bytes32(uint256(base) + 2)), bytes32(uint256(PRICE) | uint256(PRICE_WH) << 128)
+        );
+        vm.assertEq(vm.load(address(latchkey), bytes32(uint256(base) + 3)), bytes32(0));
+    }
+}
