@@ -207,6 +207,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
 
     const provider = new JsonRpcProvider(url, chainId, {
       staticNetwork: true,
+      batchMaxCount: 1, // a local node answers at once; batching would only add its 10 ms stall
       cacheTimeout: -1, // evm_mine/evm_increaseTime must show at once
       pollingInterval: opts.blockTime ? Math.min(1000, opts.blockTime * 250) : 50,
     });

@@ -2,6 +2,7 @@
 // Compiles contracts/src/*.sol with solc-js into contracts/generated/latchkey.ts (ABI, bytecode, types).
 // Runs at postinstall, so it skips the compiler when nothing that affects the output has changed.
 // Compiler settings come from foundry.toml so the TypeScript side deploys the bytecode forge tests.
+// Flags: --force (compile anyway), --check (exit 3 if the output is stale, compile nothing).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -190,7 +191,8 @@ function emitModule(abi, bytecode, deployedBytecode, build) {
 
 // ---------------------------------------------------------------- main
 
-if (!existsSync(path.join(root, mainSource))) fail(`${mainSource} is missing; it is the contract this builds.`);
+if (!existsSync(path.join(root, mainSource)))
+  fail(`${mainSource} is missing; it is the contract this builds.`);
 
 const profile = readFoundryProfile();
 const { settings, remappings } = compilerSettings(profile);
@@ -210,13 +212,17 @@ const fingerprint = createHash('sha256')
 for (const name of sourceNames) fingerprint.update(`\0${name}\0${sources[name].content}`);
 const hash = fingerprint.digest('hex');
 
-const force = process.argv.includes('--force');
-if (
-  !force &&
-  existsSync(outFile) &&
-  existsSync(stampFile) &&
-  readFileSync(stampFile, 'utf8').trim() === hash
-) {
+const upToDate =
+  existsSync(outFile) && existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === hash;
+if (process.argv.includes('--check')) {
+  // For tests and benchmarks, which import the generated module and must not run stale bytecode.
+  if (upToDate) process.exit(0);
+  console.error(
+    `contracts/build.mjs: ${rel(outFile)} is out of date with contracts/src; run npm run build:contracts`,
+  );
+  process.exit(3);
+}
+if (upToDate && !process.argv.includes('--force')) {
   console.log(`contracts/build.mjs: ${rel(outFile)} is up to date.`);
   process.exit(0);
 }

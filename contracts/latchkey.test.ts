@@ -1,6 +1,7 @@
 import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from './anvil.js';
+import { assertContractsBuilt } from './buildCheck.js';
 import {
   type DeviceParams,
   deployLatchkey,
@@ -38,6 +39,7 @@ let asStranger: LatchkeyContract;
 let separator: Uint8Array;
 
 beforeAll(async () => {
+  assertContractsBuilt();
   anvil = await startAnvil({ quiet: true });
   const [a, b, c] = anvil.accounts;
   if (!a || !b || !c) throw new Error('anvil reported fewer than 3 dev accounts');

@@ -1,0 +1,219 @@
+// Gas of each contract step, measured from real transaction receipts on a fresh anvil, checked against
+// the hot-path budgets; writes bench/results/gas.json and exits 1 when a budget is exceeded.
+// Run: npm run bench:gas
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet } from 'ethers';
+import { startAnvil } from '../contracts/anvil.js';
+import { assertContractsBuilt } from '../contracts/buildCheck.js';
+import { deployLatchkey, latchkeyAt, mined, registerDevice } from '../contracts/deploy.js';
+import {
+  addressOfPrivateKey,
+  bytesToHex,
+  domainSeparator,
+  hexToBytes,
+  receiptDigest,
+  signDigest,
+} from '../contracts/eip712.js';
+import { latchkeyBuild } from '../contracts/generated/latchkey.js';
+import { extendRental, rentDevice } from '../contracts/rental.js';
+import { domain, type Receipt, type Rental } from '../contracts/typedData.js';
+
+const BUDGET = { rent: 70_000, checkout: 60_000, lifecycle: 125_000 } as const;
+const REFERENCES = [
+  {
+    step: 'Unlock PublicLock v15 purchase + cancelAndRefund',
+    gas: 352_000,
+    note: 'measured on anvil, not by this bench',
+  },
+  { step: 'EVM floor (one-slot rent + two-transfer checkout)', gas: 88_000, note: 'estimate' },
+] as const;
+
+// The same prices and usage as the forge gas fixture (contracts/test/LatchkeyFixture.sol), so the
+// calldata, and with it the gas, is comparable.
+const PRICE = 1_000_000_000_000n;
+const PRICE_WH = 10_000_000_000_000n;
+const HOUR = 3_600;
+const GRACE = 3_600n;
+
+interface Row {
+  step: string;
+  gas: number;
+  budget?: number;
+  within?: boolean;
+  note?: string;
+}
+
+const gasOf = (r: ContractTransactionReceipt) => Number(r.gasUsed);
+
+async function main(): Promise<number> {
+  assertContractsBuilt();
+  const anvil = await startAnvil({ quiet: true });
+  try {
+    const [h, g, k] = anvil.accounts;
+    if (!h || !g || !k) throw new Error('anvil reported fewer than 3 dev accounts');
+    const host = new Wallet(h.privateKey, anvil.provider);
+    const guest = new Wallet(g.privateKey, anvil.provider);
+    const keeper = new Wallet(k.privateKey, anvil.provider); // the agent, or anyone else, settling
+    const deviceKey = hexToBytes(keccak256(toUtf8Bytes('latchkey bench device key')));
+
+    const deployment = await deployLatchkey(host, { graceSeconds: GRACE });
+    const asHost = deployment.contract;
+    const asGuest = latchkeyAt(deployment.address, guest);
+    const asKeeper = latchkeyAt(deployment.address, keeper);
+    const separator = domainSeparator(domain(anvil.chainId, deployment.address));
+    const rows: Row[] = [];
+    const add = (row: Row) => {
+      rows.push(row.budget === undefined ? row : { ...row, within: row.gas <= row.budget });
+    };
+
+    const device = {
+      signer: addressOfPrivateKey(deviceKey),
+      kind: 'socket' as const,
+      pricePerSecond: PRICE,
+      pricePerWh: PRICE_WH,
+      minDuration: 60,
+      maxDuration: 7 * 24 * HOUR,
+    };
+    const first = await registerDevice(asHost, device);
+    const { deviceId, receipt: registered } = await registerDevice(asHost, device);
+    const checkout = async (rental: Rental) => {
+      const usage: Receipt = { rentalId: rental.id, secondsUsed: 1_500n, energyWh: 20n };
+      const signature = bytesToHex(signDigest(receiptDigest(separator, usage), deviceKey));
+      return mined((await asKeeper.checkout(rental, usage, signature)).wait());
+    };
+    // Rentals of a device never overlap and an early checkout does not free the booked time, so
+    // each new rental is booked back to back after the previous one (same storage writes as now).
+    const rent = async (duration: number) => {
+      const [d, head] = await Promise.all([asGuest.device(deviceId), anvil.provider.getBlock('latest')]);
+      const start = head && d.bookedUntil > BigInt(head.timestamp) ? d.bookedUntil : 0n;
+      return rentDevice(asGuest, deviceId, duration, { start });
+    };
+    const rentAndCheckout = async () => {
+      const { rental, receipt: rented } = await rent(HOUR);
+      return { rented, settled: await checkout(rental) };
+    };
+
+    // 1. The host's very first credit: its credit slot goes from zero to non-zero, once per host ever.
+    const firstEver = await rentAndCheckout();
+    // 2. Steady state: the host already holds credit from earlier rentals.
+    const steady = await rentAndCheckout();
+    // 3. Extend, then let the rental run out and a third party settle it by time after end + grace.
+    const { rental: short } = await rent(HOUR);
+    const { rental: extended, receipt: extendedReceipt } = await extendRental(asGuest, short, HOUR / 2);
+    const block = await anvil.provider.getBlock('latest');
+    if (!block) throw new Error('no latest block');
+    await anvil.provider.send('evm_increaseTime', [Number(extended.end + GRACE) - block.timestamp]);
+    await anvil.provider.send('evm_mine', []);
+    const byTime = await mined((await asKeeper.checkoutByTime(extended)).wait());
+    // 4. The host withdraws everything; the next checkout is the first credit after a withdrawal.
+    const withdrawn = await mined((await asHost.withdraw()).wait());
+    if ((await asHost.credit(host.address)) !== 0n) throw new Error('withdraw left credit behind');
+    const afterWithdraw = await rentAndCheckout();
+
+    add({
+      step: 'deploy',
+      gas: gasOf(deployment.receipt),
+      note: `runtime ${latchkeyBuild.deployedSize} bytes`,
+    });
+    add({ step: 'register (first device ever)', gas: gasOf(first.receipt), note: 'device counter 0 → 1' });
+    add({ step: 'register', gas: gasOf(registered) });
+    add({ step: 'rent', gas: gasOf(steady.rented), budget: BUDGET.rent });
+    add({ step: 'extend', gas: gasOf(extendedReceipt) });
+    add({
+      step: 'checkout by receipt, steady state',
+      gas: gasOf(steady.settled),
+      budget: BUDGET.checkout,
+      note: 'host already holds credit',
+    });
+    add({
+      step: 'checkout by receipt, right after withdraw',
+      gas: gasOf(afterWithdraw.settled),
+      budget: BUDGET.checkout,
+      note: 'first credit after the host withdrew everything',
+    });
+    add({
+      step: "checkout by receipt, host's first credit ever",
+      gas: gasOf(firstEver.settled),
+      note: 'once per host: its credit slot is written for the first time',
+    });
+    add({
+      step: 'checkout by time, third party',
+      gas: gasOf(byTime),
+      note: 'after end + grace; booked rent charged',
+    });
+    add({ step: 'withdraw', gas: gasOf(withdrawn) });
+    add({
+      step: 'lifecycle: rent + checkout by receipt, steady',
+      gas: gasOf(steady.rented) + gasOf(steady.settled),
+      budget: BUDGET.lifecycle,
+    });
+    add({
+      step: 'lifecycle: rent + checkout by receipt, after withdraw',
+      gas: gasOf(afterWithdraw.rented) + gasOf(afterWithdraw.settled),
+      budget: BUDGET.lifecycle,
+    });
+
+    printTable(rows);
+    const failed = rows.filter((r) => r.within === false);
+    const result = {
+      date: new Date().toISOString(),
+      chain: { node: 'anvil', chainId: anvil.chainId, evmVersion: latchkeyBuild.evmVersion },
+      solc: latchkeyBuild.solcVersion,
+      optimizer: latchkeyBuild.optimizer,
+      viaIR: latchkeyBuild.viaIR,
+      sourceHash: latchkeyBuild.sourceHash,
+      method: 'gasUsed from transaction receipts (after refunds), one transaction per step, automine',
+      budgets: BUDGET,
+      steps: rows,
+      references: REFERENCES,
+      withinBudgets: failed.length === 0,
+    };
+    const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'gas.json');
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
+    if (failed.length > 0) {
+      console.error(`over budget: ${failed.map((r) => `${r.step} ${r.gas} > ${r.budget}`).join('; ')}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await anvil.stop();
+  }
+}
+
+function printTable(rows: Row[]): void {
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  const lines: string[][] = [['step', 'gas', 'budget', 'within?']];
+  for (const r of rows) {
+    const within = r.within === undefined ? '' : r.within ? 'yes' : 'NO';
+    lines.push([r.step, fmt(r.gas), r.budget === undefined ? '' : `≤ ${fmt(r.budget)}`, within]);
+  }
+  for (const r of REFERENCES) lines.push([`${r.step} (${r.note})`, `≈ ${fmt(r.gas)}`, '', '']);
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
+  const render = (l: string[]) =>
+    `| ${l.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const [head, ...body] = lines;
+  console.log(
+    `Latchkey gas (solc ${latchkeyBuild.solcVersion}, optimizer ${latchkeyBuild.optimizer.enabled ? `runs ${latchkeyBuild.optimizer.runs}` : 'off'}, ${latchkeyBuild.evmVersion})\n`,
+  );
+  console.log(render(head ?? []));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const l of body.slice(0, rows.length)) console.log(render(l));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const l of body.slice(rows.length)) console.log(render(l));
+  for (const r of rows) if (r.note) console.log(`  ${r.step}: ${r.note}`);
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);
