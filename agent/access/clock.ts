@@ -1,0 +1,76 @@
+// The time the agent may act on: the wall clock, but only once it is plausibly right. A Pi without an
+// RTC boots in 1970 and a clock can be stepped back; neither may make a token or a rental look valid.
+
+/** How far the wall clock may trail the chain (block timestamps run a little ahead on some chains). */
+export const CHAIN_TOLERANCE_SECONDS = 300;
+
+/** Where the clock reads time from; injectable for tests. */
+export interface TimeSource {
+  /** Wall clock, ms since the epoch (Date.now()). */
+  wallMs(): number;
+  /** A monotonic clock in ms (performance.now()): never steps, whatever the wall clock does. */
+  monoMs(): number;
+}
+
+export const systemTime: TimeSource = { wallMs: () => Date.now(), monoMs: () => performance.now() };
+
+export class TrustedClock {
+  private readonly floorSeconds: number;
+  private readonly time: TimeSource;
+  private readonly toleranceSeconds: number;
+  // The latest chain time seen, and the monotonic time when it was seen.
+  private chainSeconds: number | undefined;
+  private chainSeenAtMs = 0;
+
+  /**
+   * `floorSeconds`: no real time is earlier than this (e.g. the build date of the agent). Before any
+   * chain block is observed the wall clock is trusted only from the floor on.
+   */
+  constructor(
+    floorSeconds: number,
+    time: TimeSource = systemTime,
+    toleranceSeconds = CHAIN_TOLERANCE_SECONDS,
+  ) {
+    this.floorSeconds = floorSeconds;
+    this.time = time;
+    this.toleranceSeconds = toleranceSeconds;
+  }
+
+  /** Feeds a block timestamp (unix seconds) from the chain; older ones than already known are ignored. */
+  observe(chainTimestamp: number): void {
+    if (!Number.isFinite(chainTimestamp) || chainTimestamp <= 0) return;
+    const estimate = this.chainEstimate();
+    if (estimate !== undefined && chainTimestamp <= estimate) return;
+    this.chainSeconds = chainTimestamp;
+    this.chainSeenAtMs = this.time.monoMs();
+  }
+
+  /**
+   * Unix seconds from the wall clock, or undefined while it is earlier than the floor or than the
+   * chain time (the last block timestamp carried forward on the monotonic clock) minus the tolerance.
+   * Carrying it forward means a clock stepped back a day is caught even while the chain is unreachable.
+   */
+  now(): number | undefined {
+    const wall = Math.floor(this.time.wallMs() / 1000);
+    return wall >= this.earliestTrusted() ? wall : undefined;
+  }
+
+  /** The raw wall clock in unix seconds, trusted or not: for timestamps in logs, never for decisions. */
+  wall(): number {
+    return Math.floor(this.time.wallMs() / 1000);
+  }
+
+  /** The earliest wall time (unix seconds) that is trusted right now; for health reports. */
+  earliestTrusted(): number {
+    const estimate = this.chainEstimate();
+    return estimate === undefined
+      ? this.floorSeconds
+      : Math.max(this.floorSeconds, Math.floor(estimate) - this.toleranceSeconds);
+  }
+
+  private chainEstimate(): number | undefined {
+    if (this.chainSeconds === undefined) return undefined;
+    const elapsed = Math.max(0, this.time.monoMs() - this.chainSeenAtMs) / 1000;
+    return this.chainSeconds + elapsed;
+  }
+}

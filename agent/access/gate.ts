@@ -1,0 +1,174 @@
+// The I/O side of the access check: per-source flood control and lockout, the pure verification against
+// the store's rentals, the nonce recorded atomically with the grant, and an audit entry for every answer.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import type { TrustedClock } from './clock.js';
+import { type RateLimitOptions, SourceLimiter } from './ratelimit.js';
+import { decodePayload } from './token.js';
+import { type DeviceKind, type RejectReason, type Verdict, verifyAccess } from './verify.js';
+
+export const DEFAULT_MAX_VALIDITY_SECONDS = 300;
+const MAX_SOURCE_LENGTH = 200;
+
+export interface AccessGateDeps {
+  store: Store;
+  clock: TrustedClock;
+  separator: Uint8Array;
+  log: Logger;
+  devices: Map<bigint, { kind: DeviceKind }>;
+  maxValiditySeconds?: number;
+  rateLimit?: Partial<RateLimitOptions>;
+  /** Monotonic ms for rate limiting (default performance.now()); injectable for tests. */
+  nowMs?: () => number;
+}
+
+export interface LockoutAlarm {
+  source: string;
+  deviceId: bigint;
+  lockoutSeconds: number;
+  lastReason: RejectReason;
+}
+
+export interface AccessGateEvents {
+  /** A source sent too many bad tokens and is locked out; raised once per lockout. */
+  lockout: [LockoutAlarm];
+}
+
+export class AccessGate extends EventEmitter<AccessGateEvents> {
+  private readonly deps: AccessGateDeps;
+  private readonly limiter: SourceLimiter;
+  private readonly maxValiditySeconds: number;
+  private readonly nowMs: () => number;
+
+  constructor(deps: AccessGateDeps) {
+    super();
+    this.deps = deps;
+    this.limiter = new SourceLimiter(deps.rateLimit);
+    this.maxValiditySeconds = deps.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
+    this.nowMs = deps.nowMs ?? (() => performance.now());
+  }
+
+  /**
+   * Checks a token that arrived for `deviceId` from `source` (MQTT client id or IP). A grant has its
+   * nonce recorded: the same token never passes twice, even when two deliveries race. Never throws
+   * for anything in the payload; throws LatchkeyError('STORE_FAILED') if the store cannot record the
+   * grant, so nothing is actuated without its nonce on disk.
+   */
+  check(deviceId: bigint, payload: unknown, source: string): Verdict {
+    const src = String(source).slice(0, MAX_SOURCE_LENGTH);
+    const t = this.nowMs();
+    const admission = this.limiter.admit(src, t);
+    if (!admission.admitted) {
+      // Not audited one by one: a flood must not turn into a flood of fsyncs. Counted and audited later.
+      return {
+        ok: false,
+        reason: 'rate-limited',
+        message: admission.lockedOut
+          ? `too many refused tokens from this source; locked out for ${admission.retryAfterSeconds} s`
+          : `too many tokens from this source; retry in ${admission.retryAfterSeconds} s`,
+      };
+    }
+    if (admission.suppressed > 0)
+      this.auditQuietly(
+        deviceId,
+        src,
+        'rate-limited',
+        `${admission.suppressed} tokens refused unchecked while the source was rate-limited or locked out`,
+      );
+
+    const verdict = this.verify(deviceId, payload);
+    if (!verdict.ok) return this.refuse(deviceId, src, verdict, t);
+
+    const { grant } = verdict;
+    const first = this.deps.store.tx(() => {
+      if (!this.deps.store.useNonce(grant.digest, grant.validUntil)) return false;
+      this.deps.store.audit({
+        at: this.deps.clock.wall(),
+        deviceId,
+        rentalId: grant.rental.id,
+        action: grant.action,
+        actor: grant.rental.guest.toLowerCase(),
+        outcome: 'ok',
+        reason: `token granted (from ${src})`,
+      });
+      return true;
+    });
+    if (!first) {
+      const lost: Verdict = { ok: false, reason: 'nonce-used', message: 'this token was already used' };
+      if (grant.requestId !== undefined) lost.requestId = grant.requestId;
+      return this.refuse(deviceId, src, lost, t);
+    }
+    this.limiter.granted(src, t);
+    return verdict;
+  }
+
+  private verify(deviceId: bigint, payload: unknown): Verdict {
+    // Size cap and JSON parsing before anything else touches the payload.
+    const decoded = decodePayload(payload);
+    if (!decoded.ok) return { ok: false, reason: 'malformed', message: decoded.message };
+    const device = this.deps.devices.get(deviceId);
+    if (!device)
+      return { ok: false, reason: 'wrong-device', message: `device ${deviceId} is not on this gateway` };
+    const { store, clock, separator } = this.deps;
+    return verifyAccess(decoded.value, {
+      now: clock.now(),
+      deviceId,
+      kind: device.kind,
+      separator,
+      maxValiditySeconds: this.maxValiditySeconds,
+      rental: (id) => store.getRental(id),
+      nonceUsed: (digest) => store.nonceUsed(digest),
+    });
+  }
+
+  private refuse(deviceId: bigint, src: string, verdict: Verdict & { ok: false }, t: number): Verdict {
+    const { reason, message, claimed } = verdict;
+    this.auditQuietly(deviceId, src, reason, message, claimed?.rentalId, claimed?.action);
+    // An untrusted clock is the gateway's fault, not the sender's: it does not count towards a lockout.
+    if (reason !== 'clock-untrusted' && this.limiter.rejected(src, t)) {
+      const alarm: LockoutAlarm = {
+        source: src,
+        deviceId,
+        lockoutSeconds: this.limiter.lockoutSeconds,
+        lastReason: reason,
+      };
+      this.deps.log.warn('access: source locked out after repeated bad tokens', { ...alarm });
+      this.auditQuietly(
+        deviceId,
+        src,
+        'rate-limited',
+        `source locked out for ${alarm.lockoutSeconds} s after repeated bad tokens`,
+        undefined,
+        'lockout',
+      );
+      this.emit('lockout', alarm);
+    }
+    return verdict;
+  }
+
+  /** Audits a refusal; a failing store must not turn a refusal into a crash (it is refused either way). */
+  private auditQuietly(
+    deviceId: bigint,
+    actor: string,
+    reason: RejectReason,
+    message: string,
+    rentalId?: bigint,
+    action?: string,
+  ): void {
+    try {
+      this.deps.store.audit({
+        at: this.deps.clock.wall(),
+        deviceId,
+        ...(rentalId === undefined ? {} : { rentalId }),
+        action: action ?? 'access',
+        actor,
+        outcome: 'refused',
+        reason: `${reason}: ${message}`,
+      });
+    } catch (e) {
+      this.deps.log.error('access: could not audit a refusal', { error: e, reason, actor });
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// The access token's wire format: strict JSON decoding and shape checks, before any crypto is spent on it.
+// {"access":{"rentalId":"<dec>","deviceId":"<dec>","action":"unlock","nonce":"<dec>","validUntil":<int>},
+//  "signature":"0x<130 hex>","id":"<optional request id>"}
+
+import { ACTIONS, type Access, type Action } from '../../contracts/typedData.js';
+
+/** Largest payload accepted, in bytes of UTF-8 JSON. */
+export const MAX_TOKEN_BYTES = 4096;
+/** Longest request id; ids travel back in reply topics, so they are kept short and topic-safe. */
+export const MAX_REQUEST_ID_LENGTH = 64;
+
+const MAX_UINT256 = (1n << 256n) - 1n;
+const DECIMAL_RE = /^(0|[1-9][0-9]{0,77})$/;
+const SIGNATURE_RE = /^0x[0-9a-fA-F]{130}$/;
+const REQUEST_ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const TOP_KEYS = new Set(['access', 'signature', 'id']);
+const ACCESS_KEYS = ['rentalId', 'deviceId', 'action', 'nonce', 'validUntil'] as const;
+const ACCESS_KEY_SET: ReadonlySet<string> = new Set(ACCESS_KEYS);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export interface WireToken {
+  access: Access;
+  signature: `0x${string}`;
+  requestId?: string;
+}
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; message: string; requestId?: string };
+
+/**
+ * Turns an MQTT payload (Buffer/Uint8Array), an HTTP body (string) or an already parsed value into a
+ * JSON value, refusing anything over MAX_TOKEN_BYTES before parsing it. Never throws.
+ */
+export function decodePayload(payload: unknown): Decoded<unknown> {
+  let text: string;
+  if (typeof payload === 'string') {
+    // A string longer than the limit in UTF-16 units is longer in UTF-8 bytes too: no need to measure.
+    if (payload.length > MAX_TOKEN_BYTES || Buffer.byteLength(payload, 'utf8') > MAX_TOKEN_BYTES)
+      return tooLarge(Buffer.byteLength(payload.slice(0, MAX_TOKEN_BYTES + 1), 'utf8'));
+    text = payload;
+  } else if (payload instanceof Uint8Array) {
+    if (payload.byteLength > MAX_TOKEN_BYTES) return tooLarge(payload.byteLength);
+    try {
+      text = utf8.decode(payload);
+    } catch {
+      return { ok: false, message: 'payload is not valid UTF-8' };
+    }
+  } else {
+    return { ok: true, value: payload };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false, message: 'payload is not valid JSON' };
+  }
+}
+
+function tooLarge(bytes: number): Decoded<never> {
+  return {
+    ok: false,
+    message: `payload is ${bytes > MAX_TOKEN_BYTES ? `over ${MAX_TOKEN_BYTES}` : bytes} bytes; the limit is ${MAX_TOKEN_BYTES}`,
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return v.length > 20 ? `a string of ${v.length} characters` : JSON.stringify(v);
+  if (typeof v === 'number') return `the number ${v}`;
+  return `a ${typeof v}`;
+}
+
+function uint256(v: unknown, field: string): bigint | string {
+  if (typeof v !== 'string') return `access.${field} must be a decimal string, got ${describe(v)}`;
+  if (!DECIMAL_RE.test(v))
+    return `access.${field} must be a canonical decimal string (digits only, no sign or leading zeros), got ${describe(v)}`;
+  const n = BigInt(v);
+  if (n > MAX_UINT256) return `access.${field} is larger than uint256`;
+  return n;
+}
+
+/** Validates a decoded JSON value as a token, field by field, with a message naming the first problem. */
+export function parseToken(value: unknown): Decoded<WireToken> {
+  if (!isPlainObject(value))
+    return { ok: false, message: `token must be a JSON object, got ${describe(value)}` };
+
+  // The request id first, so even a refusal of a malformed token can be routed back to the sender.
+  let requestId: string | undefined;
+  const id = value.id;
+  if (id !== undefined) {
+    if (typeof id !== 'string' || !REQUEST_ID_RE.test(id))
+      return {
+        ok: false,
+        message: `id must be 1-${MAX_REQUEST_ID_LENGTH} characters of A-Z a-z 0-9 _ . : -, got ${describe(id)}`,
+      };
+    requestId = id;
+  }
+  const fail = (message: string): Decoded<never> =>
+    requestId === undefined ? { ok: false, message } : { ok: false, message, requestId };
+
+  for (const key of Object.keys(value))
+    if (!TOP_KEYS.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in token`);
+
+  const a = value.access;
+  if (!isPlainObject(a)) return fail(`access must be an object, got ${describe(a)}`);
+  for (const key of Object.keys(a))
+    if (!ACCESS_KEY_SET.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in access`);
+  for (const key of ACCESS_KEYS) if (!Object.hasOwn(a, key)) return fail(`access.${key} is missing`);
+
+  const rentalId = uint256(a.rentalId, 'rentalId');
+  if (typeof rentalId === 'string') return fail(rentalId);
+  const deviceId = uint256(a.deviceId, 'deviceId');
+  if (typeof deviceId === 'string') return fail(deviceId);
+  const nonce = uint256(a.nonce, 'nonce');
+  if (typeof nonce === 'string') return fail(nonce);
+  const action = a.action;
+  if (typeof action !== 'string' || !(ACTIONS as readonly string[]).includes(action))
+    return fail(`access.action must be one of ${ACTIONS.join(', ')}, got ${describe(action)}`);
+  const validUntil = a.validUntil;
+  if (typeof validUntil !== 'number' || !Number.isSafeInteger(validUntil) || validUntil < 0)
+    return fail(`access.validUntil must be a whole number of unix seconds, got ${describe(validUntil)}`);
+
+  const signature = value.signature;
+  if (typeof signature !== 'string' || !SIGNATURE_RE.test(signature))
+    return fail(
+      `signature must be 0x followed by 130 hex digits (65 bytes r,s,v), got ${describe(signature)}`,
+    );
+
+  const token: WireToken = {
+    access: { rentalId, deviceId, action: action as Action, nonce, validUntil: BigInt(validUntil) },
+    signature: signature as `0x${string}`,
+  };
+  if (requestId !== undefined) token.requestId = requestId;
+  return { ok: true, value: token };
+}
