@@ -36,7 +36,6 @@ export interface Anvil {
   accounts: DevAccount[];
   /** Talks to this anvil; destroyed by stop()/kill(). */
   provider: JsonRpcProvider;
-  pid: number;
   /** Terminates anvil (SIGTERM, then SIGKILL after 5 s) and resolves once it has exited. */
   stop(): Promise<void>;
   /** Kills anvil at once (SIGKILL), synchronously. */
@@ -221,7 +220,6 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
       chainId,
       accounts,
       provider,
-      pid: child.pid as number,
       kill() {
         provider.destroy();
         kill();
