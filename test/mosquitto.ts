@@ -26,8 +26,11 @@ export interface Mosquitto {
   port: number;
   /** Everything the broker wrote to stderr (its log), for failure messages. */
   output(): string;
-  /** SIGKILL the broker and start it again on the same ports (no persistence: sessions and retained are gone). */
-  restart(): Promise<void>;
+  /**
+   * SIGKILL the broker and start it again on the same ports (no persistence: sessions and retained
+   * messages are gone). `whileDown` runs between the two, e.g. to act while clients are disconnected.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -101,8 +104,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     ...(wsPort === undefined ? {} : { wsUrl: `ws://127.0.0.1:${wsPort}` }),
     port,
     output: () => log,
-    restart: async () => {
+    restart: async (whileDown) => {
       await kill('SIGKILL');
+      await whileDown?.();
       await launch();
     },
     stop: async () => {

@@ -129,6 +129,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     client.on('reconnect', () => this.onReconnect(client));
     client.on('close', () => this.onClose(client));
     client.on('error', (error) => this.onError(client, error));
+    client.connect(); // manualConnect: the first CONNECT must pass through the listeners above
   }
 
   /** Publishes 'offline' and disconnects cleanly (the will is for crashes). */
@@ -188,6 +189,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
       reconnectPeriod: this.initialDelayMs,
       reconnectOnConnackError: true,
       resubscribe: false, // onConnect subscribes on every connection itself
+      manualConnect: true,
       ...(this.options.username === undefined ? {} : { username: this.options.username }),
       ...(this.options.password === undefined ? {} : { password: this.options.password }),
       will: { topic: availability, payload: Buffer.from(offline), qos: 1, retain: true },
@@ -318,9 +320,10 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     const earlier = this.recent.get(key);
     if (earlier) {
       drop('duplicate');
-      // A requester retrying the same token gets the same answer; a broker's DUP redelivery of a
-      // message already answered does not need a second one.
-      if (!packet.dup && info.route) {
+      // The requester may be waiting still (its retransmit, or its retry of the same token): it gets
+      // the first answer again. The DUP flag cannot tell the cases apart: aedes forwards a
+      // publisher's DUP flag, Mosquitto does not.
+      if (info.route) {
         const route = info.route;
         void earlier.then((envelope) => envelope && this.sendReply(route, envelope));
       }
