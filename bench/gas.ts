@@ -18,7 +18,7 @@ import {
   signDigest,
 } from '../contracts/eip712.js';
 import { latchkeyBuild } from '../contracts/generated/latchkey.js';
-import { extendRental, rentDevice } from '../contracts/rental.js';
+import { extendRental, nextStart, rentDevice } from '../contracts/rental.js';
 import { domain, type Receipt, type Rental } from '../contracts/typedData.js';
 
 const BUDGET = { rent: 70_000, checkout: 60_000, lifecycle: 125_000 } as const;
@@ -86,11 +86,8 @@ async function main(): Promise<number> {
     };
     // Rentals of a device never overlap and an early checkout does not free the booked time, so
     // each new rental is booked back to back after the previous one (same storage writes as now).
-    const rent = async (duration: number) => {
-      const [d, head] = await Promise.all([asGuest.device(deviceId), anvil.provider.getBlock('latest')]);
-      const start = head && d.bookedUntil > BigInt(head.timestamp) ? d.bookedUntil : 0n;
-      return rentDevice(asGuest, deviceId, duration, { start });
-    };
+    const rent = async (duration: number) =>
+      rentDevice(asGuest, deviceId, duration, { start: await nextStart(asGuest, deviceId) });
     const rentAndCheckout = async () => {
       const { rental, receipt: rented } = await rent(HOUR);
       return { rented, settled: await checkout(rental) };

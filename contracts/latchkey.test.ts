@@ -19,7 +19,7 @@ import {
   signDigest,
 } from './eip712.js';
 import { findLatchkeyEvent } from './events.js';
-import { extendRental, rentalFromReceipt, rentDevice } from './rental.js';
+import { extendRental, nextStart, rentalFromReceipt, rentDevice } from './rental.js';
 import { latchkeyRevert } from './revert.js';
 import { domain, type Receipt } from './typedData.js';
 
@@ -190,6 +190,19 @@ describe('Latchkey on anvil', () => {
     await expectRevert(asStranger.checkout(rental, usage, signReceipt(usage)), 'RentalNotOpen');
     await mined((await asStranger.checkout(longer, usage, signReceipt(usage))).wait());
     expect(await asGuest.isOpen(longer)).toBe(false);
+  });
+
+  it('books the next rental after the last one ends, even when that one checked out early', async () => {
+    const deviceId = await newDevice();
+    expect(await nextStart(asGuest, deviceId)).toBe(0n);
+    const { rental } = await rentDevice(asGuest, deviceId, 600);
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n };
+    await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
+    const [bookedUntil] = await expectRevert(rentDevice(asGuest, deviceId, 600), 'DeviceBusy');
+    expect(bookedUntil).toBe(rental.end);
+    expect(await nextStart(asGuest, deviceId)).toBe(rental.end);
+    const { rental: next } = await rentDevice(asGuest, deviceId, 600, { start: rental.end });
+    expect(next).toMatchObject({ id: rental.id + 1n, start: rental.end, end: rental.end + 600n });
   });
 
   it('lets a third party check out by time only after end + grace, charging the booked rent', async () => {

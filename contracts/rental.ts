@@ -60,6 +60,17 @@ export function rentalFromReceipt(receipt: TransactionReceipt, previous?: Rental
 }
 
 /**
+ * The earliest start a new rental of `deviceId` may ask for: 0n (= now) when the device is free, else
+ * the end of its last booking, which an early checkout does not release.
+ */
+export async function nextStart(contract: LatchkeyContract, deviceId: bigint): Promise<bigint> {
+  const runner = contract.runner;
+  const [device, head] = await Promise.all([contract.device(deviceId), runner?.provider?.getBlock('latest')]);
+  if (!head) throw new Error('nextStart needs a contract runner with a provider');
+  return device.bookedUntil > BigInt(head.timestamp) ? device.bookedUntil : 0n;
+}
+
+/**
  * Rents `deviceId` for `duration` seconds as the contract's runner (the guest), paying the quoted
  * deposit; `start` 0 or absent = now.
  */
