@@ -1,0 +1,513 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
+import type { Action } from '../../contracts/typedData.js';
+import { SimRelay } from '../../hardware/sim.js';
+import { isError } from '../errors.js';
+import { silentLogger } from '../log.js';
+import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
+import { DeviceController, type DeviceKind } from './controller.js';
+import { nextPhase, transitions } from './machine.js';
+import { rentalOf, SEPARATOR, signer, tempStore, unixNow } from './testkit.js';
+
+const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
+const HOUR = 3600;
+
+let env: ReturnType<typeof tempStore>;
+let store: Store;
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+  env = tempStore();
+  store = env.store;
+});
+
+afterEach(() => {
+  vi.clearAllTimers();
+  vi.useRealTimers();
+  env.cleanup();
+});
+
+function make(
+  kind: DeviceKind,
+  relay = new SimRelay(),
+  deviceId = 1n,
+  extra: { checkpointSeconds?: number } = {},
+) {
+  const ctl = new DeviceController({
+    deviceId,
+    kind,
+    pulseSeconds: 5,
+    relay,
+    store,
+    signer: signer(),
+    now: unixNow,
+    log: silentLogger,
+    retry: { backoffMs: 10, safetyRetryMs: 1000, safetyRetryMaxMs: 4000 },
+    ...extra,
+  });
+  const receipts: StoredReceipt[] = [];
+  ctl.on('receipt', (r) => receipts.push(r));
+  return { ctl, relay, receipts };
+}
+
+/** A rental that started a minute ago and ends `seconds` from now, stored as the chain watcher would. */
+function liveRental(seconds = HOUR, seq = 1n, deviceId = 1n): StoredRental {
+  const now = unixNow();
+  const r = rentalOf(deviceId, seq, now - 60, now + seconds);
+  store.putRental(r);
+  return r;
+}
+
+/** Awaits `p` while fake time moves on in small steps (for retries with backoff). */
+async function drain<T>(p: Promise<T>): Promise<T> {
+  let done = false;
+  p.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  while (!done) await vi.advanceTimersByTimeAsync(10);
+  return p;
+}
+
+const grant = (rental: StoredRental, action: Action) => ({ rental, action });
+const closedStates = (relay: SimRelay) => relay.switches.map((s) => s.closed);
+
+function verifies(r: StoredReceipt): boolean {
+  const rec = recoverAddress(receiptDigest(SEPARATOR, r.receipt), hexToBytes(r.signature));
+  return rec.ok && rec.address === signer().address;
+}
+
+describe('state machine', () => {
+  it('allows only the listed moves', () => {
+    expect(nextPhase('stopped', 'close')).toBeUndefined();
+    expect(nextPhase('idle', 'close')).toBeUndefined();
+    expect(nextPhase('ending', 'close')).toBeUndefined();
+    expect(nextPhase('idle', 'take')).toBe('open');
+    expect(nextPhase('open', 'close')).toBe('closed');
+    expect(nextPhase('closed', 'end')).toBe('ending');
+    expect(nextPhase('ending', 'ended')).toBe('idle');
+    for (const { from } of transitions()) expect(nextPhase(from, 'stop')).toBe('stopped');
+  });
+
+  it('refuses actions before start and actions of the other kind', async () => {
+    const { ctl, relay } = make('lock');
+    const r = liveRental();
+    await expect(ctl.apply(grant(r, 'unlock'))).rejects.toSatisfy((e) => isError(e, 'BAD_REQUEST'));
+    await ctl.start();
+    await expect(ctl.apply(grant(r, 'on'))).rejects.toThrow(/does not do 'on'/);
+    const other = rentalOf(2n, 1n, unixNow() - 10, unixNow() + HOUR);
+    store.putRental(other);
+    await expect(ctl.apply(grant(other, 'unlock'))).rejects.toThrow(/not for this device/);
+    expect(relay.isClosed()).toBe(false);
+    expect(store.auditTail(10, 1n).filter((e) => e.outcome === 'refused')).toHaveLength(3);
+  });
+});
+
+describe('lock', () => {
+  it('pulses open for pulseSeconds and relocks', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    const res = await ctl.apply(grant(r, 'unlock'));
+    expect(res.state).toMatchObject({ relay: 'closed', phase: 'closed', rentalId: r.id });
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(relay.isClosed()).toBe(false);
+    expect(ctl.state()).toMatchObject({ phase: 'open', usedSeconds: 5 });
+    expect(closedStates(relay)).toEqual([false, true, false]);
+    const actions = store.auditTail(10, 1n).map((e) => [e.action, e.actor, e.outcome]);
+    expect(actions).toEqual([
+      ['safe', 'boot', 'ok'],
+      ['unlock', r.guest, 'ok'],
+      ['lock', 'agent', 'ok'],
+    ]);
+  });
+
+  it('locks at once on lock, and the old pulse timer does nothing afterwards', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(2_000);
+    await ctl.apply(grant(r, 'lock'));
+    expect(relay.isClosed()).toBe(false);
+    const writes = relay.switches.length;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(relay.switches.length).toBe(writes);
+    expect(ctl.state().usedSeconds).toBe(2);
+  });
+
+  it('a second unlock mid-pulse restarts the pulse; each pulse counts its closed time', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(3_000);
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(relay.isClosed()).toBe(false);
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(ctl.state().usedSeconds).toBe(13);
+  });
+});
+
+describe('socket', () => {
+  it('latches on for the rental and off on request; metering sums closed intervals', async () => {
+    const { ctl, relay } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(relay.isClosed()).toBe(true);
+    await ctl.apply(grant(r, 'off'));
+    await vi.advanceTimersByTimeAsync(300_000);
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ctl.state()).toMatchObject({ relay: 'closed', usedSeconds: 660 });
+    expect(closedStates(relay)).toEqual([false, true, false, true]);
+  });
+
+  it('ends the lease at rental end by itself, with a signed receipt, and nothing after', async () => {
+    const { ctl, relay, receipts } = make('socket');
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(HOUR * 1000 - 1);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(relay.isClosed()).toBe(false);
+    expect(ctl.state()).toMatchObject({ phase: 'idle', usedSeconds: 0 });
+    expect(receipts).toHaveLength(1);
+    const stored = store.getReceipt(r.id);
+    expect(stored).toMatchObject({ status: 'pending', receipt: { secondsUsed: BigInt(HOUR), energyWh: 0n } });
+    expect(verifies(stored!)).toBe(true);
+    expect(store.getDeviceRuntime(1n)).toMatchObject({ relayClosed: false, usedSeconds: 0 });
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBeUndefined();
+    const writes = relay.switches.length;
+    await vi.advanceTimersByTimeAsync(10 * HOUR * 1000);
+    expect(relay.switches.length).toBe(writes);
+    expect(store.pendingReceipts()).toHaveLength(1);
+    expect(store.auditTail(1, 1n)[0]).toMatchObject({ action: 'end', actor: 'lease', rentalId: r.id });
+  });
+
+  it.each([
+    ['forward', +1],
+    ['back', -1],
+  ])('a wall clock stepped a day %s mid-rental neither ends it early nor extends it', async (_, sign) => {
+    const { ctl, relay, receipts } = make('socket');
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(600_000);
+    vi.setSystemTime(Date.now() + sign * 86_400_000);
+    await vi.advanceTimersByTimeAsync(2_999_999);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(relay.isClosed()).toBe(false);
+    expect(receipts[0]?.receipt.secondsUsed).toBe(BigInt(HOUR));
+  });
+
+  it('meters energy reported by a meter into the receipt', async () => {
+    const { ctl } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'on'));
+    ctl.reportEnergy(12.5);
+    ctl.reportEnergy(30);
+    expect(() => ctl.reportEnergy(-1)).toThrow(/energy/);
+    await vi.advanceTimersByTimeAsync(60_000);
+    const { receipt } = await ctl.apply(grant(r, 'checkout'));
+    expect(receipt?.receipt).toEqual({ rentalId: r.id, secondsUsed: 60n, energyWh: 42n });
+  });
+});
+
+describe('rental end', () => {
+  it('checkout opens the relay and returns a verifiable receipt exactly once', async () => {
+    const { ctl, relay, receipts } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(90_000);
+    const res = await ctl.apply(grant(r, 'checkout'));
+    expect(relay.isClosed()).toBe(false);
+    expect(res.receipt?.receipt.secondsUsed).toBe(90n);
+    expect(verifies(res.receipt!)).toBe(true);
+    await expect(ctl.apply(grant(r, 'on'))).rejects.toThrow(/already ended/);
+    expect(await ctl.endRental(r.id, 'ended')).toEqual(res.receipt);
+    await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
+    expect(receipts).toHaveLength(1);
+    expect(store.pendingReceipts()).toHaveLength(1);
+  });
+
+  it.each(['revoked', 'cancelled'] as const)(
+    'a %s rental is switched off with no receipt',
+    async (reason) => {
+      const { ctl, relay, receipts } = make('socket');
+      await ctl.start();
+      const r = liveRental();
+      await ctl.apply(grant(r, 'on'));
+      store.setRentalStatus(r.id, reason);
+      expect(await ctl.endRental(r.id, reason)).toBeUndefined();
+      expect(relay.isClosed()).toBe(false);
+      expect(store.getReceipt(r.id)).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
+      expect(receipts).toHaveLength(0);
+    },
+  );
+
+  it('a rental reorged out is never receipted, even when asked to end it normally', async () => {
+    const { ctl } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'on'));
+    store.setRentalStatus(r.id, 'revoked');
+    expect(await ctl.endRental(r.id, 'ended')).toBeUndefined();
+  });
+
+  it('a rental settled by time on chain ends without a receipt of ours', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'unlock'));
+    store.setRentalStatus(r.id, 'settled');
+    await vi.advanceTimersByTimeAsync(HOUR * 1000);
+    expect(relay.isClosed()).toBe(false);
+    expect(store.getReceipt(r.id)).toBeUndefined();
+    expect(store.auditTail(1, 1n)[0]?.reason).toMatch(/no receipt \(settled\)/);
+  });
+
+  it('an extension moves the lease by exactly what was bought', async () => {
+    const { ctl, relay } = make('socket');
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await ctl.apply(grant(r, 'on'));
+    await ctl.updateRental({ ...r, end: r.end + 1800n });
+    await vi.advanceTimersByTimeAsync(HOUR * 1000);
+    expect(relay.isClosed()).toBe(true);
+    // recorded in the store but never passed on: found at lease end
+    store.putRental({ ...r, end: r.end + 2n * 1800n });
+    await vi.advanceTimersByTimeAsync(1800 * 1000);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1800 * 1000);
+    expect(relay.isClosed()).toBe(false);
+    expect(store.getReceipt(r.id)?.receipt.secondsUsed).toBe(2n * BigInt(HOUR));
+  });
+
+  it('the next rental taking the device closes out the previous one', async () => {
+    const { ctl, receipts } = make('socket');
+    await ctl.start();
+    const a = liveRental(HOUR, 1n);
+    await ctl.apply(grant(a, 'on'));
+    await vi.advanceTimersByTimeAsync(60_000);
+    const b = liveRental(HOUR, 2n);
+    await ctl.apply(grant(b, 'on'));
+    expect(receipts.map((r) => [r.rentalId, r.receipt.secondsUsed])).toEqual([[a.id, 60n]]);
+    expect(ctl.state()).toMatchObject({ rentalId: b.id, relay: 'closed' });
+  });
+
+  it('refuses a grant for a rental whose end has passed', async () => {
+    const { ctl } = make('socket');
+    await ctl.start();
+    const r = rentalOf(1n, 1n, unixNow() - HOUR, unixNow());
+    store.putRental(r);
+    await expect(ctl.apply(grant(r, 'on'))).rejects.toThrow(/has ended/);
+  });
+});
+
+describe('boot and shutdown', () => {
+  /** Runs a socket rental on a first controller, then kills it without stop (its timers die with it). */
+  async function crashWhileOn(kind: DeviceKind, seconds: number) {
+    const first = make(kind, new SimRelay(), 1n, { checkpointSeconds: 10 });
+    await first.ctl.start();
+    const r = liveRental(HOUR);
+    await first.ctl.apply(grant(r, kind === 'lock' ? 'unlock' : 'on'));
+    await vi.advanceTimersByTimeAsync(seconds * 1000);
+    // the process dies: its timers go with it (clearAllTimers also rewinds the fake clock, so put it back)
+    const wall = Date.now();
+    vi.clearAllTimers();
+    vi.setSystemTime(wall);
+    return r;
+  }
+
+  it('resumes a live socket rental: relay opened first, then powered back on; metering kept', async () => {
+    const r = await crashWhileOn('socket', 125);
+    expect(store.getDeviceRuntime(1n)).toMatchObject({ rentalId: r.id, relayClosed: true, usedSeconds: 120 });
+    const relay = new SimRelay({ closed: true });
+    expect(relay.isClosed()).toBe(true);
+    const { ctl, receipts } = make('socket', relay);
+    await vi.advanceTimersByTimeAsync(30_000);
+    await ctl.start();
+    expect(closedStates(relay)).toEqual([false, true]);
+    expect(ctl.state()).toMatchObject({ phase: 'closed', rentalId: r.id, usedSeconds: 120 });
+    // the lease still ends at the booked end: an hour after rent minus the 155 s already gone
+    await vi.advanceTimersByTimeAsync((HOUR - 155) * 1000);
+    expect(relay.isClosed()).toBe(false);
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]?.receipt.secondsUsed).toBe(BigInt(120 + HOUR - 155));
+    expect(store.auditTail(20, 1n).map((e) => e.action)).toContain('resume');
+  });
+
+  it('keeps a lock locked when resuming its live rental', async () => {
+    const r = await crashWhileOn('lock', 2);
+    const relay = new SimRelay({ closed: true });
+    const { ctl } = make('lock', relay);
+    await ctl.start();
+    expect(closedStates(relay)).toEqual([false]);
+    expect(ctl.state()).toMatchObject({ phase: 'open', rentalId: r.id, relay: 'open' });
+    await ctl.apply(grant(r, 'unlock'));
+    expect(relay.isClosed()).toBe(true);
+  });
+
+  it('boots safe with an expired rental and signs its receipt once', async () => {
+    const r = await crashWhileOn('socket', 45);
+    vi.setSystemTime(Date.now() + 2 * HOUR * 1000);
+    const relay = new SimRelay({ closed: true });
+    const { ctl, receipts } = make('socket', relay);
+    await ctl.start();
+    expect(closedStates(relay)).toEqual([false]);
+    expect(ctl.state().phase).toBe('idle');
+    expect(receipts).toHaveLength(1);
+    const stored = store.getReceipt(r.id)!;
+    expect(stored.receipt.secondsUsed).toBe(40n);
+    expect(verifies(stored)).toBe(true);
+    await ctl.stop();
+    const again = make('socket', new SimRelay());
+    await again.ctl.start();
+    expect(again.receipts).toHaveLength(0);
+    expect(store.pendingReceipts()).toHaveLength(1);
+    await again.ctl.stop();
+  });
+
+  it('boots safe with a revoked rental and no receipt', async () => {
+    const r = await crashWhileOn('socket', 45);
+    store.setRentalStatus(r.id, 'revoked');
+    const { ctl, relay } = make('socket', new SimRelay({ closed: true }));
+    await ctl.start();
+    expect(relay.isClosed()).toBe(false);
+    expect(store.getReceipt(r.id)).toBeUndefined();
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBeUndefined();
+  });
+
+  it('boots safe and leaves the rental dormant while the clock is untrusted', async () => {
+    const r = await crashWhileOn('socket', 45);
+    let trusted = false;
+    const relay = new SimRelay({ closed: true });
+    const ctl = new DeviceController({
+      deviceId: 1n,
+      kind: 'socket',
+      pulseSeconds: 5,
+      relay,
+      store,
+      signer: signer(),
+      now: () => (trusted ? unixNow() : undefined),
+      log: silentLogger,
+    });
+    await ctl.start();
+    expect(relay.isClosed()).toBe(false);
+    expect(ctl.state().phase).toBe('idle');
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBe(r.id);
+    trusted = true;
+    await ctl.reconcile();
+    expect(relay.isClosed()).toBe(true);
+    expect(ctl.state()).toMatchObject({ rentalId: r.id, usedSeconds: 40 });
+  });
+
+  it('stop() leaves the relay open and keeps the rental for a restart', async () => {
+    const { ctl, relay } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(7_000);
+    await ctl.stop();
+    expect(relay.isClosed()).toBe(false);
+    expect(ctl.state().phase).toBe('stopped');
+    expect(store.getDeviceRuntime(1n)).toMatchObject({ rentalId: r.id, relayClosed: true, usedSeconds: 7 });
+    expect(store.auditTail(1, 1n)[0]).toMatchObject({ action: 'safe', actor: 'shutdown', outcome: 'ok' });
+    const writes = relay.switches.length;
+    await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
+    expect(relay.switches.length).toBe(writes);
+    await expect(ctl.apply(grant(r, 'on'))).rejects.toThrow(/not started/);
+  });
+
+  it('stop() mid-pulse leaves a lock locked', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    await ctl.apply(grant(liveRental(), 'unlock'));
+    await ctl.stop();
+    expect(relay.isClosed()).toBe(false);
+    expect(store.getDeviceRuntime(1n)?.relayClosed).toBe(false);
+  });
+});
+
+describe('relay faults', () => {
+  it('retries a failing write a bounded number of times and succeeds', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    relay.failNext(2, 'close');
+    await drain(ctl.apply(grant(liveRental(), 'unlock')));
+    expect(relay.isClosed()).toBe(true);
+    expect(relay.failures).toBe(2);
+  });
+
+  it('reports RELAY_FAILED after the bounded retries of a close and stays safe', async () => {
+    const { ctl, relay } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    relay.failNext(3, 'close');
+    const err = await drain(ctl.apply(grant(r, 'on'))).catch((e) => e);
+    expect(isError(err, 'RELAY_FAILED')).toBe(true);
+    expect(relay.failures).toBe(3);
+    expect(relay.isClosed()).toBe(false);
+    expect(ctl.state()).toMatchObject({ phase: 'open', usedSeconds: 0 });
+    const last = store.auditTail(2, 1n);
+    expect(last.map((e) => e.outcome)).toEqual(['ok', 'error']);
+    expect(store.getDeviceRuntime(1n)?.relayClosed).toBe(false);
+    await ctl.apply(grant(r, 'on'));
+    expect(relay.isClosed()).toBe(true);
+  });
+
+  it('keeps retrying a failing open in the background until it succeeds, energising nothing meanwhile', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'unlock'));
+    relay.failNext(6, 'open');
+    const err = await drain(ctl.apply(grant(r, 'lock'))).catch((e) => e);
+    expect(isError(err, 'RELAY_FAILED')).toBe(true);
+    expect(relay.isClosed()).toBe(true);
+    expect(ctl.state().usedSeconds).toBe(0);
+    await expect(ctl.apply(grant(r, 'unlock'))).rejects.toThrow(/failing to open/);
+    // background: 1 s, 2 s, 4 s (cap) ... attempts 4, 5, 6 fail, the 7th succeeds
+    await vi.advanceTimersByTimeAsync(1_000 + 2_000 + 4_000);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(relay.isClosed()).toBe(false);
+    expect(store.auditTail(1, 1n)[0]).toMatchObject({ action: 'safe', outcome: 'ok' });
+    await ctl.apply(grant(r, 'unlock'));
+    expect(relay.isClosed()).toBe(true);
+  });
+
+  it('still ends the rental and signs the receipt when the relay will not open at lease end', async () => {
+    const { ctl, relay, receipts } = make('socket');
+    await ctl.start();
+    const r = liveRental(600);
+    await ctl.apply(grant(r, 'on'));
+    relay.failNext(4, 'open');
+    await vi.advanceTimersByTimeAsync(600_000 + 100);
+    expect(receipts[0]?.receipt.secondsUsed).toBe(600n);
+    expect(relay.isClosed()).toBe(true);
+    // background retry: 1 s (4th failure), then 2 s later it opens
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(relay.isClosed()).toBe(false);
+  });
+});
