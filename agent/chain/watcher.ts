@@ -270,6 +270,15 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       }
     }
 
+    if (!cursor && this.opts.startBlock > 0 && this.opts.startBlock - 1 <= target) {
+      // Anchor a fresh store at the block before the first one scanned, so a reorg of the very first
+      // chunk still finds a common ancestor.
+      const parent = await getHeader(this.rpc, this.opts.startBlock - 1);
+      if (!parent) throw new LaggingNode(`node lacks block ${this.opts.startBlock - 1}`);
+      this.commit([], parent);
+      cursor = this.cursor;
+    }
+
     let from = cursor ? cursor.block + 1 : this.opts.startBlock;
     while (from <= target && !this.stopping && !this.halted) {
       let to = Math.min(from + this.chunk - 1, target);

@@ -1,0 +1,151 @@
+// Test fixtures for the chain side: a real anvil with a deployed Latchkey and a registered device,
+// helpers to rent, confirm and reorg, and a real Store in a temp directory.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { type Anvil, startAnvil } from '../../../contracts/anvil.js';
+import {
+  deployLatchkey,
+  type LatchkeyContract,
+  latchkeyAt,
+  registerDevice,
+} from '../../../contracts/deploy.js';
+import { rentDevice } from '../../../contracts/rental.js';
+import type { Rental } from '../../../contracts/typedData.js';
+import { type RentalStatus, Store, type StoredRental } from '../../store/store.js';
+import type { ChainHead, ChainWatcher } from '../watcher.js';
+
+export const PRICE_PER_SECOND = 1_000_000_000n; // 1 gwei per second
+export const DURATION = 3600;
+
+export interface Chain {
+  anvil: Anvil;
+  address: string;
+  deployBlock: number;
+  host: Wallet;
+  guest: Wallet;
+  /** Sends checkout transactions in the submitter tests. */
+  gateway: Wallet;
+  /** The device's receipt signing key. */
+  deviceKey: `0x${string}`;
+  deviceId: bigint;
+  /** A second device on the same contract that the gateway does not own. */
+  otherDeviceId: bigint;
+  asHost: LatchkeyContract;
+  asGuest: LatchkeyContract;
+  rpc<T = unknown>(method: string, params?: unknown[]): Promise<T>;
+  /** Mines `n` empty blocks. */
+  mine(n: number): Promise<void>;
+  head(): Promise<number>;
+  /** Rents `deviceId` as the guest, starting at the device's next free second (or `start`). */
+  rent(opts?: {
+    deviceId?: bigint;
+    start?: bigint;
+    duration?: number;
+  }): Promise<{ rental: Rental; block: number }>;
+  stop(): Promise<void>;
+}
+
+export async function startChain(): Promise<Chain> {
+  const anvil = await startAnvil({ quiet: true });
+  const [a0, a1, a2, a3] = anvil.accounts;
+  if (!a0 || !a1 || !a2 || !a3) throw new Error('anvil has too few dev accounts');
+  const host = new Wallet(a0.privateKey, anvil.provider);
+  const guest = new Wallet(a1.privateKey, anvil.provider);
+  const gateway = new Wallet(a2.privateKey, anvil.provider);
+  const deviceKey = a3.privateKey;
+  const {
+    address,
+    contract: asHost,
+    blockNumber,
+  } = await deployLatchkey(host, {
+    graceSeconds: 60n,
+  });
+  const params = {
+    signer: a3.address,
+    kind: 'socket' as const,
+    pricePerSecond: PRICE_PER_SECOND,
+    minDuration: 60,
+  };
+  const { deviceId } = await registerDevice(asHost, params);
+  const { deviceId: otherDeviceId } = await registerDevice(asHost, params);
+  const asGuest = latchkeyAt(address, guest);
+  const rpc = async <T>(method: string, params: unknown[] = []): Promise<T> =>
+    (await anvil.provider.send(method, params)) as T;
+  const chain: Chain = {
+    anvil,
+    address,
+    deployBlock: blockNumber,
+    host,
+    guest,
+    gateway,
+    deviceKey,
+    deviceId,
+    otherDeviceId,
+    asHost,
+    asGuest,
+    rpc,
+    mine: async (n) => {
+      await rpc('anvil_mine', [`0x${n.toString(16)}`]);
+    },
+    head: async () => Number(await rpc<string>('eth_blockNumber')),
+    rent: async (opts = {}) => {
+      const id = opts.deviceId ?? deviceId;
+      const device = await asGuest.device(id);
+      const now = BigInt((await anvil.provider.getBlock('latest'))!.timestamp) + 1n;
+      const start = opts.start ?? (device.bookedUntil > now ? device.bookedUntil : 0n);
+      const { rental, receipt } = await rentDevice(asGuest, id, opts.duration ?? DURATION, { start });
+      return { rental, block: receipt.blockNumber };
+    },
+    stop: () => anvil.stop(),
+  };
+  return chain;
+}
+
+export function tempStore(): { store: Store; path: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-chain-'));
+  const path = join(dir, 'agent.db');
+  const store = new Store(path);
+  store.start();
+  return {
+    store,
+    path,
+    cleanup: () => {
+      store.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Recorded {
+  rental: StoredRental[];
+  closed: [bigint, RentalStatus][];
+  revoked: bigint[];
+  head: ChainHead[];
+  unavailable: Error[];
+  available: number;
+  alarm: Error[];
+}
+
+/** Collects a watcher's events, for assertions. */
+export function record(watcher: ChainWatcher): Recorded {
+  const out: Recorded = {
+    rental: [],
+    closed: [],
+    revoked: [],
+    head: [],
+    unavailable: [],
+    available: 0,
+    alarm: [],
+  };
+  watcher.on('rental', (r) => out.rental.push(r));
+  watcher.on('closed', (id, status) => out.closed.push([id, status]));
+  watcher.on('revoked', (id) => out.revoked.push(id));
+  watcher.on('head', (h) => out.head.push(h));
+  watcher.on('unavailable', (e) => out.unavailable.push(e));
+  watcher.on('available', () => out.available++);
+  watcher.on('alarm', (e) => out.alarm.push(e));
+  return out;
+}
