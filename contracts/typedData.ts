@@ -43,8 +43,14 @@ export interface Receipt {
   energyWh: bigint;
 }
 
+/** One field of an EIP-712 struct type. */
+export interface TypedField {
+  name: string;
+  type: string;
+}
+
 // Type lists without EIP712Domain, as ethers' signTypedData/verifyTypedData want them.
-export const ACCESS_TYPES = {
+export const ACCESS_TYPES: { Access: TypedField[] } = {
   Access: [
     { name: 'rentalId', type: 'uint256' },
     { name: 'deviceId', type: 'uint256' },
@@ -52,22 +58,22 @@ export const ACCESS_TYPES = {
     { name: 'nonce', type: 'uint256' },
     { name: 'validUntil', type: 'uint64' },
   ],
-} as const;
+};
 
-export const RECEIPT_TYPES = {
+export const RECEIPT_TYPES: { Receipt: TypedField[] } = {
   Receipt: [
     { name: 'rentalId', type: 'uint256' },
     { name: 'secondsUsed', type: 'uint64' },
     { name: 'energyWh', type: 'uint64' },
   ],
-} as const;
+};
 
-export const EIP712_DOMAIN_TYPE = [
+export const EIP712_DOMAIN_TYPE: TypedField[] = [
   { name: 'name', type: 'string' },
   { name: 'version', type: 'string' },
   { name: 'chainId', type: 'uint256' },
   { name: 'verifyingContract', type: 'address' },
-] as const;
+];
 
 /** The rental as committed on chain (see ILatchkey.Rental); rebuilt from Rented/Extended logs. */
 export interface Rental {
