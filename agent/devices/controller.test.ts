@@ -355,6 +355,28 @@ describe('boot and shutdown', () => {
     expect(store.auditTail(20, 1n).map((e) => e.action)).toContain('resume');
   });
 
+  it('a crash after the intent is persisted but before the relay switched: safe at boot, nothing counted', async () => {
+    class HangingRelay extends SimRelay {
+      override close(): Promise<void> {
+        return new Promise(() => {});
+      }
+    }
+    const first = make('socket', new HangingRelay());
+    await first.ctl.start();
+    const r = liveRental();
+    void first.ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(20_000);
+    const wall = Date.now();
+    vi.clearAllTimers();
+    vi.setSystemTime(wall);
+    expect(store.getDeviceRuntime(1n)).toMatchObject({ rentalId: r.id, relayClosed: true, usedSeconds: 0 });
+    expect(store.auditTail(1, 1n)[0]).toMatchObject({ action: 'on', actor: r.guest });
+    const { ctl, relay } = make('socket', new SimRelay({ closed: true }));
+    await ctl.start();
+    expect(closedStates(relay)).toEqual([false, true]);
+    expect(ctl.state()).toMatchObject({ rentalId: r.id, usedSeconds: 0 });
+  });
+
   it('keeps a lock locked when resuming its live rental', async () => {
     const r = await crashWhileOn('lock', 2);
     const relay = new SimRelay({ closed: true });
