@@ -72,6 +72,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return v.length > 20 ? `a string of ${v.length} characters` : JSON.stringify(v);
   if (typeof v === 'number') return `the number ${v}`;
+  if (typeof v === 'object') return isPlainObject(v) ? 'an object' : 'a non-plain object';
   return `a ${typeof v}`;
 }
 
@@ -107,7 +108,7 @@ export function parseToken(value: unknown): Decoded<WireToken> {
     if (!TOP_KEYS.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in token`);
 
   const a = value.access;
-  if (!isPlainObject(a)) return fail(`access must be an object, got ${describe(a)}`);
+  if (!isPlainObject(a)) return fail(`access must be a plain object, got ${describe(a)}`);
   for (const key of Object.keys(a))
     if (!ACCESS_KEY_SET.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in access`);
   for (const key of ACCESS_KEYS) if (!Object.hasOwn(a, key)) return fail(`access.${key} is missing`);

@@ -1,0 +1,250 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { accessDigest, bytesToHex } from '../../contracts/eip712.js';
+import type { Access } from '../../contracts/typedData.js';
+import { isError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { Store } from '../store/store.js';
+import { tempDir } from '../store/test/fixtures.js';
+import { type TimeSource, TrustedClock } from './clock.js';
+import { AccessGate, type LockoutAlarm } from './gate.js';
+import type { RateLimitOptions } from './ratelimit.js';
+import {
+  accessFor,
+  guest,
+  highS,
+  LOCK,
+  NOW,
+  OTHER_KEY,
+  rentalOf,
+  SEPARATOR,
+  SOCKET,
+  signEthers,
+  signEthSigUtil,
+  signNoble,
+  wire,
+} from './test/fixtures.js';
+import type { Verdict } from './verify.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const fn of cleanups.splice(0).reverse()) fn();
+});
+
+interface Rig {
+  gate: AccessGate;
+  store: Store;
+  dbPath: string;
+  time: { wall: number; mono: number };
+  logs: string[];
+  alarms: LockoutAlarm[];
+}
+
+function openStore(dbPath: string, StoreClass: typeof Store = Store): Store {
+  const store = new StoreClass(dbPath);
+  store.start();
+  cleanups.push(() => store.stop());
+  return store;
+}
+
+/** A gate over a real SQLite store in a temp dir, with hand-driven clocks. */
+function rig(
+  opts: { dbPath?: string; store?: Store; rateLimit?: Partial<RateLimitOptions>; seed?: boolean } = {},
+): Rig {
+  let dbPath = opts.dbPath;
+  if (!dbPath) {
+    const t = tempDir('latchkey-gate-');
+    cleanups.push(t.cleanup);
+    dbPath = t.dbPath;
+  }
+  const store = opts.store ?? openStore(dbPath);
+  if (opts.seed !== false) {
+    store.putRental(rentalOf(LOCK));
+    store.putRental(rentalOf(SOCKET));
+  }
+  const time = { wall: NOW * 1000, mono: 0 };
+  const source: TimeSource = { wallMs: () => time.wall, monoMs: () => time.mono };
+  const logs: string[] = [];
+  const gate = new AccessGate({
+    store,
+    clock: new TrustedClock(NOW - 86_400, source),
+    separator: SEPARATOR,
+    log: createLogger('latchkey', { json: true, level: 'debug', write: (l) => logs.push(l) }),
+    devices: new Map([
+      [LOCK, { kind: 'lock' as const }],
+      [SOCKET, { kind: 'socket' as const }],
+    ]),
+    maxValiditySeconds: 300,
+    ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
+    nowMs: () => time.mono,
+  });
+  const alarms: LockoutAlarm[] = [];
+  gate.on('lockout', (a) => alarms.push(a));
+  return { gate, store, dbPath, time, logs, alarms };
+}
+
+function token(a: Access, sig = signNoble(a)): string {
+  return JSON.stringify(wire(a, sig));
+}
+
+function reasonOf(v: Verdict): string {
+  return v.ok ? 'granted' : v.reason;
+}
+
+describe('AccessGate', () => {
+  it('grants a valid token once, records its digest and audits the grant', async () => {
+    const { gate, store } = rig();
+    const a = accessFor(LOCK);
+    const v = gate.check(LOCK, Buffer.from(token(a, await signEthers(a))), 'client-a');
+    expect(reasonOf(v)).toBe('granted');
+    expect(store.nonceUsed(bytesToHex(accessDigest(SEPARATOR, a)))).toBe(true);
+    expect(store.auditTail(1)[0]).toMatchObject({
+      deviceId: LOCK,
+      rentalId: a.rentalId,
+      action: 'unlock',
+      actor: guest.address.toLowerCase(),
+      outcome: 'ok',
+      at: NOW,
+    });
+    // A MetaMask-style (eth-sig-util v4) signature, as a string payload on the socket.
+    const b = accessFor(SOCKET);
+    expect(reasonOf(gate.check(SOCKET, token(b, signEthSigUtil(b)), 'client-a'))).toBe('granted');
+  });
+
+  it('1: a replayed token is refused and audited, also after a restart and re-encoded high-s', () => {
+    const r = rig();
+    const a = accessFor(LOCK);
+    const sig = signNoble(a);
+    expect(reasonOf(r.gate.check(LOCK, token(a, sig), 'client-a'))).toBe('granted');
+    expect(reasonOf(r.gate.check(LOCK, token(a, sig), 'client-b'))).toBe('nonce-used');
+    expect(r.store.auditTail(1)[0]).toMatchObject({
+      outcome: 'refused',
+      actor: 'client-b',
+      rentalId: a.rentalId,
+      action: 'unlock',
+    });
+    expect(r.store.auditTail(1)[0]?.reason).toMatch(/^nonce-used: /);
+
+    r.store.stop();
+    const again = rig({ dbPath: r.dbPath });
+    expect(reasonOf(again.gate.check(LOCK, token(a, sig), 'client-a'))).toBe('nonce-used');
+    expect(reasonOf(again.gate.check(LOCK, token(a, highS(sig)), 'client-a'))).toBe('nonce-used');
+  });
+
+  it('two deliveries of one token racing through two processes sharing the store: only one wins', () => {
+    const first = rig();
+    // The second process read "unused" just before the first committed: its pre-check is stale.
+    class StaleStore extends Store {
+      override nonceUsed(): boolean {
+        return false;
+      }
+    }
+    const second = rig({ dbPath: first.dbPath, store: openStore(first.dbPath, StaleStore) });
+    const a = accessFor(LOCK);
+    const results = [first.gate.check(LOCK, token(a), 'mqtt'), second.gate.check(LOCK, token(a), 'http')];
+    expect(results.map(reasonOf)).toEqual(['granted', 'nonce-used']);
+    const grants = first.store.auditTail(10).filter((e) => e.outcome === 'ok');
+    expect(grants).toHaveLength(1);
+  });
+
+  it('8: a burst of bad tokens locks the source out with one alarm; other sources are still served', () => {
+    const r = rig();
+    const junk = [
+      '{"access":',
+      'x'.repeat(10_000),
+      token(accessFor(LOCK), signNoble(accessFor(LOCK), SEPARATOR, OTHER_KEY)),
+      token(accessFor(LOCK, { rentalId: (LOCK << 64n) | 99n })),
+    ];
+    const reasons: string[] = [];
+    for (let i = 0; i < 20; i++) reasons.push(reasonOf(r.gate.check(LOCK, junk[i % junk.length], 'mallory')));
+    expect(reasons).not.toContain('rate-limited');
+    expect(r.alarms).toEqual([
+      { source: 'mallory', deviceId: LOCK, lockoutSeconds: 60, lastReason: 'unknown-rental' },
+    ]);
+    expect(r.logs.filter((l) => l.includes('locked out'))).toHaveLength(1);
+
+    // Locked out: even a valid token from mallory is refused, unchecked and unaudited...
+    const auditedBefore = r.store.auditTail(1000).length;
+    for (let i = 0; i < 50; i++)
+      expect(reasonOf(r.gate.check(LOCK, junk[0], 'mallory'))).toBe('rate-limited');
+    const valid = accessFor(LOCK);
+    expect(reasonOf(r.gate.check(LOCK, token(valid), 'mallory'))).toBe('rate-limited');
+    expect(r.store.auditTail(1000).length).toBe(auditedBefore);
+    expect(r.alarms).toHaveLength(1);
+    // ...while the guest on another connection gets in.
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'alice'))).toBe('granted');
+
+    // After the lockout the same valid token passes, and the refusals it skipped are audited as one entry.
+    r.time.mono += 60_001;
+    expect(reasonOf(r.gate.check(LOCK, token(valid), 'mallory'))).toBe('granted');
+    const mallory = r.store.auditTail(1000).filter((e) => e.actor === 'mallory');
+    expect(mallory).toHaveLength(20 + 2);
+    expect(mallory.some((e) => e.action === 'lockout')).toBe(true);
+    expect(mallory.at(-1)?.reason).toMatch(/^rate-limited: 51 tokens refused unchecked/);
+  });
+
+  it('limits the volume per source with a token bucket', () => {
+    const r = rig({ rateLimit: { burst: 3, perSecond: 1, maxRejections: 1000 } });
+    const reasons = Array.from({ length: 5 }, () =>
+      reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'busy')),
+    );
+    expect(reasons).toEqual(['granted', 'granted', 'granted', 'rate-limited', 'rate-limited']);
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'calm'))).toBe('granted');
+    r.time.mono += 1000;
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'busy'))).toBe('granted');
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'busy'))).toBe('rate-limited');
+  });
+
+  it('5: refuses on an untrusted clock without holding it against the sender', () => {
+    const r = rig();
+    r.time.wall = 0;
+    // The phone retries every second, more often than maxRejections allows for bad tokens.
+    for (let i = 0; i < 30; i++) {
+      expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'guest-phone'))).toBe('clock-untrusted');
+      r.time.mono += 1000;
+    }
+    expect(r.alarms).toEqual([]);
+    r.time.wall = NOW * 1000;
+    r.time.mono += 10_000;
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'guest-phone'))).toBe('granted');
+  });
+
+  it('refuses devices not on this gateway and oversized payloads, auditing both', () => {
+    const r = rig();
+    const a = accessFor(99n);
+    expect(reasonOf(r.gate.check(99n, token(a), 'x'))).toBe('wrong-device');
+    expect(reasonOf(r.gate.check(LOCK, Buffer.alloc(1 << 20, 0x20), 'x'))).toBe('malformed');
+    expect(r.store.auditTail(2).map((e) => [e.deviceId, e.outcome, e.reason.split(':')[0]])).toEqual([
+      [99n, 'refused', 'wrong-device'],
+      [LOCK, 'refused', 'malformed'],
+    ]);
+  });
+
+  it('24: fails closed on a read-only store: a valid token throws STORE_FAILED and is not granted', (ctx) => {
+    const r = rig();
+    r.store.stop();
+    if (process.getuid?.() === 0) {
+      try {
+        execFileSync('chattr', ['+i', r.dbPath], { stdio: 'ignore' });
+      } catch {
+        ctx.skip('running as root on a filesystem without chattr +i: cannot make the file read-only');
+      }
+      cleanups.push(() => execFileSync('chattr', ['-i', r.dbPath]));
+    } else {
+      chmodSync(r.dbPath, 0o444);
+    }
+    const ro = rig({ dbPath: r.dbPath, store: openStore(r.dbPath), seed: false });
+    const a = accessFor(LOCK);
+    let thrown: unknown;
+    try {
+      ro.gate.check(LOCK, token(a), 'client-a');
+    } catch (e) {
+      thrown = e;
+    }
+    expect(isError(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
+    // A refusal is still answered (its audit write fails and is logged, not thrown).
+    expect(reasonOf(ro.gate.check(LOCK, '{', 'client-a'))).toBe('malformed');
+    expect(ro.logs.some((l) => l.includes('could not audit'))).toBe(true);
+  });
+});
