@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
 import type { Action } from '../../contracts/typedData.js';
 import { SimRelay } from '../../hardware/sim.js';
+import type { Grant } from '../access/verify.js';
 import { isError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
@@ -126,6 +127,20 @@ describe('lock', () => {
       ['unlock', r.guest, 'ok'],
       ['lock', 'agent', 'ok'],
     ]);
+  });
+
+  it('takes a Grant from the access check as it is', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    const g: Grant = {
+      rental: r,
+      action: 'unlock',
+      digest: `0x${'11'.repeat(32)}`,
+      validUntil: unixNow() + 60,
+    };
+    await ctl.apply(g);
+    expect(relay.isClosed()).toBe(true);
   });
 
   it('locks at once on lock, and the old pulse timer does nothing afterwards', async () => {

@@ -21,20 +21,21 @@
 //   after a restart within its rental; a lock always stays locked.
 
 import { EventEmitter } from 'node:events';
-import type { Action, Receipt } from '../../contracts/typedData.js';
+import type { Action } from '../../contracts/typedData.js';
 import { deviceOf } from '../../contracts/typedData.js';
 import type { Relay } from '../../hardware/relay.js';
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, DeviceRuntime, Store, StoredReceipt, StoredRental } from '../store/store.js';
+import { closeOut, type EndReason } from './closeout.js';
 import { Lease } from './lease.js';
 import { type MachineEvent, nextPhase, type Phase } from './machine.js';
 import { UsageMeter } from './meter.js';
 import type { ReceiptSigner } from './receipts.js';
-import { DEFAULT_RETRY, type RetryPolicy, retryWrite } from './retry.js';
+import { DEFAULT_RETRY, type RetryPolicy, retryWrite, SafetyRetry } from './retry.js';
 
 export type DeviceKind = 'lock' | 'socket';
-export type EndReason = 'ended' | 'revoked' | 'settled' | 'cancelled';
+export type { EndReason } from './closeout.js';
 export type { Phase } from './machine.js';
 
 /** What the device looks like now (published retained on MQTT and served over HTTP). */
@@ -119,9 +120,8 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
   private pulseTimer: Timer | undefined;
   private pulseSeq = 0;
   private checkpointTimer: ReturnType<typeof setInterval> | undefined;
-  private safetyTimer: Timer | undefined;
-  /** An open failed after its bounded retries; a background retry runs and nothing is energised. */
-  private openFailing = false;
+  /** Runs after an open failed its bounded retries; while active nothing is energised. */
+  private readonly safety: SafetyRetry;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(deps: DeviceControllerDeps) {
@@ -146,6 +146,22 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     const monotonicMs = deps.monotonicMs ?? (() => performance.now());
     this.meter = new UsageMeter(monotonicMs);
     this.lease = new Lease(monotonicMs, () => this.onLeaseExpired());
+    this.safety = new SafetyRetry(
+      () => this.relay.open(),
+      this.retry,
+      (attempts) => {
+        this.tryAudit({
+          action: 'safe',
+          actor: 'agent',
+          outcome: 'ok',
+          reason: `relay opened after ${attempts} background attempt(s)`,
+          ...opt(this.rental?.id),
+        });
+        this.emitState();
+      },
+      (attempts, e) =>
+        this.log.error('relay still failing to open', { deviceId: this.deviceId, attempts, error: e }),
+    );
   }
 
   /**
@@ -200,7 +216,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       this.cancelPulse();
       this.stopCheckpoints();
       this.lease.cancel();
-      this.cancelSafetyRetry();
+      this.safety.cancel();
       if (this.meter.running) this.checkpoint();
       this.meter.opened();
       let ok = true;
@@ -415,7 +431,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         'BAD_REQUEST',
         `device ${this.deviceId}: cannot close the relay while ${this.phase}`,
       );
-    if (this.openFailing) {
+    if (this.safety.active) {
       this.tryAudit({
         action,
         actor,
@@ -542,7 +558,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       return undefined;
     } catch (e) {
       this.log.error('relay did not open; retrying in the background', { deviceId: this.deviceId, error: e });
-      this.startSafetyRetry();
+      this.safety.start();
       return e ?? new Error('relay open failed');
     }
   }
@@ -598,11 +614,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     return this.record(rental, requested, actor, `rental ${requested}`, rt.usedSeconds, rt.energyWh);
   }
 
-  /**
-   * Stores the close-out in one transaction: the receipt (when due), the device back to idle and
-   * the audit entry. A crash before it commits leaves the runtime naming the rental, so the next
-   * start closes it out again; putReceipt keeps that to one receipt per rental.
-   */
+  /** Closes out `rental` in the store (see closeout.ts) and announces a new receipt. */
   private record(
     rental: StoredRental,
     requested: EndReason,
@@ -611,48 +623,17 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     usedSeconds: number,
     energyWh: number,
   ): StoredReceipt | undefined {
-    const reason = this.effectiveReason(rental, requested);
-    let fresh: StoredReceipt | undefined;
-    if (reason === 'ended') {
-      const booked = rental.end > rental.start ? rental.end - rental.start : 0n;
-      const seconds = BigInt(Math.max(0, Math.floor(usedSeconds)));
-      const receipt: Receipt = {
-        rentalId: rental.id,
-        secondsUsed: seconds < booked ? seconds : booked,
-        energyWh: BigInt(Math.max(0, Math.floor(energyWh))),
-      };
-      fresh = {
-        rentalId: rental.id,
-        deviceId: this.deviceId,
-        receipt,
-        signature: this.signer.sign(receipt),
-        status: 'pending',
-        attempts: 0,
-        createdAt: this.wallNow(),
-      };
-    }
-    const { receipt, created } = this.store.tx(() => {
-      const created = fresh ? this.store.putReceipt(fresh) : false;
-      const receipt = created
-        ? fresh
-        : reason === 'ended' || reason === 'settled'
-          ? this.store.getReceipt(rental.id)
-          : undefined;
-      this.store.putDeviceRuntime(this.idleRuntime());
-      this.store.audit(
-        this.entry({
-          action: 'end',
-          actor,
-          outcome: 'ok',
-          reason: `${why}; ${
-            receipt
-              ? `receipt ${receipt.receipt.secondsUsed}s ${receipt.receipt.energyWh}Wh${created ? '' : ' (existing)'}`
-              : `no receipt (${reason})`
-          }`,
-          rentalId: rental.id,
-        }),
-      );
-      return { receipt, created };
+    const { receipt, created } = closeOut({
+      store: this.store,
+      signer: this.signer,
+      deviceId: this.deviceId,
+      rental,
+      requested,
+      actor,
+      why,
+      usedSeconds,
+      energyWh,
+      at: this.wallNow(),
     });
     if (created && receipt) {
       this.log.info('usage receipt signed', {
@@ -668,14 +649,6 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       }
     }
     return receipt;
-  }
-
-  /** The store's word on the rental wins: a reorged or cancelled rental never gets a receipt. */
-  private effectiveReason(rental: StoredRental, requested: EndReason): EndReason {
-    const status = this.store.getRental(rental.id)?.status ?? rental.status;
-    if (status === 'revoked' || status === 'cancelled') return status;
-    if (status === 'settled' && requested === 'ended') return 'settled';
-    return requested;
   }
 
   private async reconcileNow(actor: string): Promise<void> {
@@ -784,43 +757,6 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     } catch (e) {
       this.log.error('usage checkpoint failed', { deviceId: this.deviceId, error: e });
     }
-  }
-
-  private startSafetyRetry(): void {
-    this.openFailing = true;
-    if (this.safetyTimer) return;
-    let delay = this.retry.safetyRetryMs;
-    let failures = 0;
-    const attempt = () => {
-      this.safetyTimer = setTimeout(() => {
-        this.relay.open().then(
-          () => {
-            this.safetyTimer = undefined;
-            this.openFailing = false;
-            this.tryAudit({
-              action: 'safe',
-              actor: 'agent',
-              outcome: 'ok',
-              reason: `relay opened after ${failures + 1} background attempt(s)`,
-              ...opt(this.rental?.id),
-            });
-            this.emitState();
-          },
-          (e: unknown) => {
-            failures++;
-            this.log.error('relay still failing to open', { deviceId: this.deviceId, failures, error: e });
-            delay = Math.min(delay * 2, this.retry.safetyRetryMaxMs);
-            attempt();
-          },
-        );
-      }, delay);
-    };
-    attempt();
-  }
-
-  private cancelSafetyRetry(): void {
-    if (this.safetyTimer) clearTimeout(this.safetyTimer);
-    this.safetyTimer = undefined;
   }
 
   // ---------------------------------------------------------------- plumbing

@@ -40,3 +40,60 @@ export async function retryWrite(
   }
   throw last;
 }
+
+/**
+ * Keeps trying to drive a relay to its safe (open) state, with growing pauses, until it succeeds
+ * or is cancelled. Only ever opens, so it may run beside anything else the controller does.
+ */
+export class SafetyRetry {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private generation = 0;
+  private running = false;
+
+  constructor(
+    private readonly open: () => Promise<void>,
+    private readonly policy: Pick<RetryPolicy, 'safetyRetryMs' | 'safetyRetryMaxMs'>,
+    private readonly onOpened: (attempts: number) => void,
+    private readonly onFailure: (attempts: number, error: unknown) => void,
+  ) {}
+
+  /** True from start() until the relay opened or cancel(). */
+  get active(): boolean {
+    return this.running;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const generation = ++this.generation;
+    let delay = this.policy.safetyRetryMs;
+    let attempts = 0;
+    const attempt = () => {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        attempts++;
+        this.open().then(
+          () => {
+            if (generation !== this.generation) return;
+            this.running = false;
+            this.onOpened(attempts);
+          },
+          (e: unknown) => {
+            if (generation !== this.generation) return;
+            this.onFailure(attempts, e);
+            delay = Math.min(delay * 2, this.policy.safetyRetryMaxMs);
+            attempt();
+          },
+        );
+      }, delay);
+    };
+    attempt();
+  }
+
+  cancel(): void {
+    this.generation++;
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
