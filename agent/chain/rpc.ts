@@ -93,7 +93,7 @@ export class RpcClient {
   }
 
   /** The raw reply (result or error object); tries each endpoint once, starting with the current one. */
-  async request(method: string, params: unknown[]): Promise<RpcReply> {
+  async request(method: string, params: unknown[] | Record<string, unknown>): Promise<RpcReply> {
     const failures: string[] = [];
     for (let tried = 0; tried < this.urls.length; tried++) {
       const url = this.url;
@@ -112,7 +112,11 @@ export class RpcClient {
     });
   }
 
-  private async post(url: string, method: string, params: unknown[]): Promise<RpcReply> {
+  private async post(
+    url: string,
+    method: string,
+    params: unknown[] | Record<string, unknown>,
+  ): Promise<RpcReply> {
     const id = this.nextId++;
     let response: Response;
     try {

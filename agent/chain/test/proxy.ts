@@ -17,6 +17,8 @@ export class RpcProxy {
   mode: ProxyMode = 'pass';
   /** Blocks above this head are hidden, as on a node that is behind or stuck; from the real head. */
   headCap: ((realHead: number) => number) | undefined;
+  /** Requests for these methods get no answer (the caller's timeout or a kill ends them). */
+  readonly hangMethods = new Set<string>();
   /** eth_getLogs over more blocks than this fails like a node's result limit. */
   maxLogRange: number | undefined;
   /** Every request that reached the proxy, in order. */
@@ -59,7 +61,7 @@ export class RpcProxy {
       res.writeHead(429, { 'content-type': 'text/plain' }).end('Too Many Requests');
       return;
     }
-    if (this.mode === 'hang') {
+    if (this.mode === 'hang' || this.hangMethods.has(body.method)) {
       this.hanging.add(res);
       res.on('close', () => this.hanging.delete(res));
       return;

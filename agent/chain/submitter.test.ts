@@ -1,0 +1,260 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Wallet } from 'ethers';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { domainSeparator, hexToBytes } from '../../contracts/eip712.js';
+import { findLatchkeyEvent } from '../../contracts/events.js';
+import type { Rental } from '../../contracts/typedData.js';
+import { domain } from '../../contracts/typedData.js';
+import { ReceiptSigner } from '../devices/receipts.js';
+import { silentLogger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { ReceiptSubmitter, type ReceiptSubmitterOptions } from './submitter.js';
+import { type Chain, PRICE_PER_SECOND, startChain, tempStore } from './test/chain.js';
+import { RpcProxy } from './test/proxy.js';
+
+let chain: Chain;
+let signer: ReceiptSigner;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  chain = await startChain();
+  signer = new ReceiptSigner(
+    hexToBytes(chain.deviceKey),
+    domainSeparator(domain(chain.anvil.chainId, chain.address)),
+  );
+});
+afterAll(async () => {
+  await chain?.stop();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function storeForTest(): { store: Store; path: string } {
+  const s = tempStore();
+  cleanups.push(s.cleanup);
+  return s;
+}
+
+function submitterFor(store: Store, over: Partial<ReceiptSubmitterOptions> = {}): ReceiptSubmitter {
+  const submitter = new ReceiptSubmitter({
+    rpcUrls: [chain.anvil.url],
+    contract: chain.address,
+    privateKey: chain.gateway.privateKey,
+    store,
+    log: silentLogger,
+    receiptPollMs: 20,
+    ...over,
+  });
+  cleanups.push(() => submitter.stop());
+  return submitter;
+}
+
+/** Rents, caches the rental as the watcher would, and queues a receipt for `secondsUsed`. */
+async function rentedWithReceipt(store: Store, secondsUsed: bigint, sign = signer): Promise<Rental> {
+  const { rental, block } = await chain.rent();
+  const header = await chain.anvil.provider.getBlock(block);
+  store.putRental({
+    ...rental,
+    deviceId: chain.deviceId,
+    status: 'open',
+    blockNumber: block,
+    blockHash: header!.hash!,
+  });
+  const receipt = { rentalId: rental.id, secondsUsed, energyWh: 0n };
+  store.putReceipt({
+    rentalId: rental.id,
+    deviceId: chain.deviceId,
+    receipt,
+    signature: sign.sign(receipt),
+    status: 'pending',
+    attempts: 0,
+    createdAt: Math.floor(Date.now() / 1000),
+  });
+  return rental;
+}
+
+function gatewayNonce(): Promise<number> {
+  return chain.anvil.provider.getTransactionCount(chain.gateway.address, 'latest');
+}
+
+describe('ReceiptSubmitter', () => {
+  it('settles a receipt on chain: the host is credited the metered charge, the guest refunded the rest', async () => {
+    const { store } = storeForTest();
+    const rental = await rentedWithReceipt(store, 100n);
+    const guestBefore = await chain.anvil.provider.getBalance(chain.guest.address);
+    const creditBefore = await chain.asHost.credit(chain.host.address);
+    const submitter = submitterFor(store);
+    const settled: [bigint, string | undefined][] = [];
+    submitter.on('settled', (id, tx) => settled.push([id, tx]));
+
+    await submitter.flush();
+
+    const stored = store.getReceipt(rental.id)!;
+    expect(stored).toMatchObject({ status: 'settled', attempts: 1 });
+    expect(settled).toEqual([[rental.id, stored.txHash]]);
+    const charge = 100n * PRICE_PER_SECOND;
+    expect((await chain.asHost.credit(chain.host.address)) - creditBefore).toBe(charge);
+    expect((await chain.anvil.provider.getBalance(chain.guest.address)) - guestBefore).toBe(
+      rental.deposit - charge,
+    );
+    expect(await chain.asHost.isOpen(rental)).toBe(false);
+    const tx = await chain.anvil.provider.getTransactionReceipt(stored.txHash!);
+    expect(tx?.from).toBe(chain.gateway.address);
+    expect(findLatchkeyEvent(tx!, 'Settled')?.args).toMatchObject({
+      rentalId: rental.id,
+      charge,
+      byReceipt: true,
+    });
+  });
+
+  it('does not send a receipt again once its checkout went through', async () => {
+    const { store } = storeForTest();
+    const rental = await rentedWithReceipt(store, 5n);
+    const submitter = submitterFor(store);
+    await submitter.flush();
+    const first = store.getReceipt(rental.id)!;
+    expect(first.status).toBe('settled');
+
+    // As if a crash had lost everything after the send: back to 'pending', hash forgotten.
+    const other = storeForTest().store;
+    other.putRental(store.getRental(rental.id)!);
+    const { txHash: _, ...unsent } = first;
+    other.putReceipt({ ...unsent, status: 'pending', attempts: 0 });
+    const nonce = await gatewayNonce();
+    await submitterFor(other).flush();
+    await submitter.flush();
+
+    expect(await gatewayNonce()).toBe(nonce);
+    expect(other.getReceipt(rental.id)).toMatchObject({
+      status: 'settled',
+      txHash: first.txHash,
+      attempts: 0,
+    });
+    expect(store.getReceipt(rental.id)).toMatchObject({ status: 'settled', attempts: 1 });
+  });
+
+  it('marks a receipt settled without a transaction when the guest settled by time first', async () => {
+    const { store } = storeForTest();
+    const rental = await rentedWithReceipt(store, 30n);
+    const gap = Number(rental.start) - (await chain.anvil.provider.getBlock('latest'))!.timestamp;
+    if (gap > 0) await chain.rpc('evm_increaseTime', [gap]);
+    const byTime = await (await chain.asGuest.checkoutByTime(rental)).wait();
+    const nonce = await gatewayNonce();
+    const submitter = submitterFor(store);
+    const failed: string[] = [];
+    submitter.on('failed', (_id, reason) => failed.push(reason));
+
+    await submitter.flush();
+
+    expect(store.getReceipt(rental.id)).toMatchObject({
+      status: 'settled',
+      attempts: 0,
+      txHash: byTime!.hash,
+    });
+    expect(await gatewayNonce()).toBe(nonce);
+    expect(failed).toEqual([]);
+  });
+
+  it('keeps a receipt the contract rejects queued with the reason, sends nothing and backs off', async () => {
+    const { store } = storeForTest();
+    const wrongKey = new ReceiptSigner(
+      hexToBytes(Wallet.createRandom().privateKey),
+      domainSeparator(domain(chain.anvil.chainId, chain.address)),
+    );
+    const rental = await rentedWithReceipt(store, 10n, wrongKey);
+    const nonce = await gatewayNonce();
+    const submitter = submitterFor(store, { retryBaseMs: 3_600_000 });
+
+    await submitter.flush();
+    await submitter.flush();
+
+    expect(store.getReceipt(rental.id)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(store.getReceipt(rental.id)?.lastError).toMatch(/InvalidReceiptSignature/);
+    expect(await gatewayNonce()).toBe(nonce);
+    expect(await chain.asHost.isOpen(rental)).toBe(true);
+  });
+
+  it('finishes a checkout after kill -9 between recording the signed transaction and sending it (RELIABILITY 25)', async () => {
+    const { store, path } = storeForTest();
+    const rental = await rentedWithReceipt(store, 60n);
+    const proxy = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => proxy.stop());
+    proxy.hangMethods.add('eth_sendRawTransaction');
+    const nonce = await gatewayNonce();
+
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./test/submit-child.ts', import.meta.url)),
+        proxy.url,
+        chain.address,
+        chain.gateway.privateKey,
+        path,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+    });
+    while (!proxy.requests.some((r) => r.method === 'eth_sendRawTransaction')) await sleep(20);
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+
+    const recorded = store.getReceipt(rental.id)!;
+    expect(recorded.status).toBe('submitted');
+    expect(recorded.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(await chain.anvil.provider.getTransaction(recorded.txHash!)).toBeNull();
+
+    await submitterFor(store).flush();
+
+    const after = store.getReceipt(rental.id)!;
+    expect(after.status).toBe('settled');
+    expect(after.attempts).toBe(2);
+    expect(await gatewayNonce()).toBe(nonce + 1);
+    expect(await chain.asHost.isOpen(rental)).toBe(false);
+  });
+
+  it('finishes after kill -9 once the checkout was sent but before it was marked settled', async () => {
+    const { store, path } = storeForTest();
+    const rental = await rentedWithReceipt(store, 60n);
+    const proxy = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => proxy.stop());
+    proxy.hangMethods.add('eth_getTransactionReceipt');
+    const nonce = await gatewayNonce();
+
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./test/submit-child.ts', import.meta.url)),
+        proxy.url,
+        chain.address,
+        chain.gateway.privateKey,
+        path,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+    });
+    while (!proxy.requests.some((r) => r.method === 'eth_getTransactionReceipt')) await sleep(20);
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+    expect(store.getReceipt(rental.id)?.status).toBe('submitted');
+    expect(await gatewayNonce()).toBe(nonce + 1);
+
+    await submitterFor(store).flush();
+
+    expect(store.getReceipt(rental.id)).toMatchObject({ status: 'settled', attempts: 1 });
+    expect(await gatewayNonce()).toBe(nonce + 1);
+  });
+});

@@ -1,0 +1,290 @@
+// Sends the queued usage receipts to the contract's checkout from the gateway's wallet, one transaction
+// at a time, until each rental is settled on chain — by us, by the guest, or by anyone after the grace.
+// The transaction hash is stored before broadcasting, so a crash at any point is resolved from the chain.
+
+import { EventEmitter } from 'node:events';
+import { Interface, keccak256, Wallet } from 'ethers';
+import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
+import type { Rental } from '../../contracts/typedData.js';
+import { LatchkeyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
+import { TOPICS, uintTopic } from './decode.js';
+import { RpcClientProvider } from './provider.js';
+import { RpcClient, RpcError } from './rpc.js';
+
+export interface ReceiptSubmitterOptions {
+  rpcUrls: string[];
+  contract: string;
+  /** The gateway's transaction key (it pays the gas of checkout), 0x + 64 hex. */
+  privateKey: string;
+  store: Store;
+  log: Logger;
+  rpcTimeoutMs?: number;
+  /** Blocks deep a successful checkout must be before its receipt counts as settled; default 1. */
+  confirmations?: number;
+  /** First retry delay after a failed attempt, doubled per failure up to retryMaxMs; default 5 s / 10 min. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** How long flush() waits for a sent checkout to be mined before leaving it for the next flush; default 60 s. */
+  mineTimeoutMs?: number;
+  /** Interval of transaction-receipt polls while waiting; default 1 s. */
+  receiptPollMs?: number;
+}
+
+export type ReceiptSubmitterEvents = {
+  /** The rental is settled on chain; the tx that did it when known (ours or someone else's). */
+  settled: [bigint, string | undefined];
+  /** An attempt failed; it will be retried after a backoff. */
+  failed: [bigint, string];
+};
+
+type Outcome = 'done' | 'retry' | 'in-flight' | 'waiting';
+
+interface TxReceipt {
+  status: string;
+  blockNumber: string;
+}
+
+const iface = new Interface(latchkeyAbi);
+
+export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
+  private readonly opts: Required<ReceiptSubmitterOptions>;
+  private readonly rpc: RpcClient;
+  private readonly log: Logger;
+  private readonly address: string;
+  private wallet: Wallet | undefined;
+  private provider: RpcClientProvider | undefined;
+  private readonly failures = new Map<bigint, number>();
+  private readonly notBefore = new Map<bigint, number>();
+  private flushing: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(opts: ReceiptSubmitterOptions) {
+    super();
+    if (!/^0x[0-9a-fA-F]{40}$/.test(opts.contract))
+      throw new LatchkeyError(
+        'CONFIG_INVALID',
+        `receipt submitter: contract is not an address: ${opts.contract}`,
+      );
+    if (!/^0x[0-9a-fA-F]{64}$/.test(opts.privateKey))
+      throw new LatchkeyError(
+        'CONFIG_INVALID',
+        'receipt submitter: the gateway key must be 0x + 64 hex digits',
+      );
+    this.opts = {
+      rpcTimeoutMs: 10_000,
+      confirmations: 1,
+      retryBaseMs: 5_000,
+      retryMaxMs: 600_000,
+      mineTimeoutMs: 60_000,
+      receiptPollMs: 1_000,
+      ...opts,
+    };
+    this.log = opts.log.child('receipts');
+    this.rpc = new RpcClient({ urls: opts.rpcUrls, timeoutMs: this.opts.rpcTimeoutMs, log: this.log });
+    this.address = opts.contract.toLowerCase();
+  }
+
+  /** Sends what a previous run left queued (in the background); later sends come from flush(). */
+  start(): void {
+    this.stopping = false;
+    void this.flush();
+  }
+
+  /** Waits for an attempt in progress; a sent transaction stays recorded and is followed up on restart. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.flushing;
+    this.provider?.destroy();
+    this.provider = undefined;
+    this.wallet = undefined;
+  }
+
+  /** One pass over the queue (or joins the one running). Never throws: failures are logged and retried later. */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushOnce().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    let queue: StoredReceipt[];
+    try {
+      queue = this.opts.store.pendingReceipts();
+    } catch (e) {
+      this.log.error('cannot read the receipt queue', { error: e });
+      return;
+    }
+    for (const r of queue) {
+      if (this.stopping) return;
+      if (Date.now() < (this.notBefore.get(r.rentalId) ?? 0)) continue;
+      let outcome: Outcome;
+      try {
+        outcome = await this.settle(r);
+      } catch (e) {
+        if (e instanceof LatchkeyError && e.code === 'CHAIN_UNAVAILABLE') {
+          this.log.warn('chain unavailable; receipts stay queued', { error: e.message });
+          return;
+        }
+        outcome = this.retry(r, describe(e));
+      }
+      if (outcome === 'done' || outcome === 'waiting') this.failures.delete(r.rentalId);
+      // One transaction at a time: a checkout still in the mempool holds the queue.
+      if (outcome === 'in-flight') return;
+    }
+  }
+
+  private async settle(r: StoredReceipt): Promise<Outcome> {
+    const rental = this.opts.store.getRental(r.rentalId);
+    if (!rental) return this.retry(r, 'rental is not in the store (not confirmed yet?)', false);
+    if (rental.status === 'settled' || rental.status === 'cancelled') return this.done(r, undefined);
+    if (rental.status === 'revoked') return this.retry(r, 'rental was revoked by a reorg', false);
+
+    if (r.txHash) {
+      const mined = await this.rpc.call<TxReceipt | null>('eth_getTransactionReceipt', [r.txHash]);
+      if (mined) {
+        if (mined.status === '0x1') return this.minedOk(r, r.txHash, mined);
+        // Reverted: most likely settled by someone else first; the checks below tell.
+      } else if (await this.rpc.call<unknown>('eth_getTransactionByHash', [r.txHash])) {
+        return 'in-flight';
+      }
+      // Unknown to the node: never broadcast (a crash right after recording it) or dropped.
+    }
+
+    const struct = rentalStruct(rental);
+    if (!(await this.isOpen(struct))) {
+      const closedBy = await this.closingTx(rental);
+      if (closedBy !== undefined) return this.done(r, closedBy);
+      return this.retry(r, 'rental is not open on chain as stored; waiting for the watcher', false);
+    }
+    return this.send(r, struct);
+  }
+
+  private async send(r: StoredReceipt, rental: Rental): Promise<Outcome> {
+    const wallet = await this.connect();
+    const data = iface.encodeFunctionData('checkout', [rental, r.receipt, r.signature]);
+    const attempts = r.attempts + 1;
+    let signed: string;
+    try {
+      // Estimation runs the call: a bad signature or a settled rental reverts here, before any gas is spent.
+      const tx = await wallet.populateTransaction({ to: this.address, data });
+      signed = await wallet.signTransaction(tx);
+    } catch (e) {
+      this.opts.store.updateReceipt(r.rentalId, { attempts });
+      return this.retry(r, describe(e));
+    }
+    const txHash = keccak256(signed);
+    // Recorded before it leaves: after a crash the hash tells whether it was sent.
+    this.opts.store.updateReceipt(r.rentalId, { status: 'submitted', txHash, attempts });
+    this.log.info('sending checkout', { rentalId: r.rentalId, txHash, attempt: attempts });
+    try {
+      await this.rpc.call('eth_sendRawTransaction', [signed]);
+    } catch (e) {
+      if (!(e instanceof RpcError && /already known|known transaction/i.test(e.message))) {
+        return this.retry({ ...r, txHash }, describe(e));
+      }
+    }
+    return this.waitMined({ ...r, txHash, attempts, status: 'submitted' }, txHash);
+  }
+
+  private async waitMined(r: StoredReceipt, txHash: string): Promise<Outcome> {
+    const deadline = Date.now() + this.opts.mineTimeoutMs;
+    for (;;) {
+      const mined = await this.rpc.call<TxReceipt | null>('eth_getTransactionReceipt', [txHash]);
+      if (mined) {
+        if (mined.status === '0x1') return this.minedOk(r, txHash, mined);
+        return this.retry(r, 'checkout reverted');
+      }
+      if (this.stopping || Date.now() >= deadline) return 'in-flight';
+      await new Promise((resolve) => setTimeout(resolve, this.opts.receiptPollMs));
+    }
+  }
+
+  private async minedOk(r: StoredReceipt, txHash: string, mined: TxReceipt): Promise<Outcome> {
+    const head = Number(await this.rpc.call<string>('eth_blockNumber', []));
+    if (head - Number(mined.blockNumber) + 1 < this.opts.confirmations) return 'waiting';
+    return this.done(r, txHash);
+  }
+
+  private done(r: StoredReceipt, txHash: string | undefined): Outcome {
+    this.opts.store.updateReceipt(r.rentalId, txHash ? { status: 'settled', txHash } : { status: 'settled' });
+    this.failures.delete(r.rentalId);
+    this.notBefore.delete(r.rentalId);
+    this.log.info('receipt settled', {
+      rentalId: r.rentalId,
+      txHash: txHash ?? null,
+      ours: txHash === r.txHash,
+    });
+    this.emit('settled', r.rentalId, txHash);
+    return 'done';
+  }
+
+  /** Records why this attempt did not settle and when to try again. */
+  private retry(r: StoredReceipt, reason: string, warn = true): Outcome {
+    const failures = (this.failures.get(r.rentalId) ?? 0) + 1;
+    this.failures.set(r.rentalId, failures);
+    const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(failures - 1, 30));
+    this.notBefore.set(r.rentalId, Date.now() + delay);
+    this.opts.store.updateReceipt(r.rentalId, { lastError: reason });
+    if (warn)
+      this.log.warn('checkout not settled; will retry', { rentalId: r.rentalId, reason, retryInMs: delay });
+    this.emit('failed', r.rentalId, reason);
+    return 'retry';
+  }
+
+  private async isOpen(rental: Rental): Promise<boolean> {
+    const data = iface.encodeFunctionData('isOpen', [rental]);
+    const result = await this.rpc.call<string>('eth_call', [{ to: this.address, data }, 'latest']);
+    return iface.decodeFunctionResult('isOpen', result)[0] === true;
+  }
+
+  /** The transaction that settled or cancelled the rental, if its log is on chain. */
+  private async closingTx(rental: StoredRental): Promise<string | undefined> {
+    const logs = await this.rpc.call<{ transactionHash: string }[]>('eth_getLogs', [
+      {
+        address: this.address,
+        topics: [[TOPICS.Settled, TOPICS.Cancelled], uintTopic(rental.id)],
+        fromBlock: `0x${rental.blockNumber.toString(16)}`,
+        toBlock: 'latest',
+      },
+    ]);
+    return logs[0]?.transactionHash.toLowerCase();
+  }
+
+  private async connect(): Promise<Wallet> {
+    if (this.wallet) return this.wallet;
+    const chainId = BigInt(await this.rpc.call<string>('eth_chainId', []));
+    this.provider = new RpcClientProvider(this.rpc, chainId);
+    this.wallet = new Wallet(this.opts.privateKey, this.provider);
+    return this.wallet;
+  }
+}
+
+function rentalStruct(r: StoredRental): Rental {
+  return {
+    id: r.id,
+    guest: r.guest,
+    start: r.start,
+    end: r.end,
+    deposit: r.deposit,
+    pricePerSecond: r.pricePerSecond,
+    pricePerWh: r.pricePerWh,
+  };
+}
+
+/** A short reason: the contract's custom error when the revert data has one. */
+function describe(e: unknown): string {
+  const err = e as { data?: unknown; shortMessage?: unknown; message?: unknown };
+  if (typeof err?.data === 'string' && err.data.startsWith('0x') && err.data.length >= 10) {
+    const parsed = iface.parseError(err.data);
+    if (parsed) return `reverted: ${parsed.name}(${parsed.args.join(', ')})`;
+  }
+  if (e instanceof RpcError && typeof e.data === 'string' && e.data.startsWith('0x')) {
+    const parsed = iface.parseError(e.data);
+    if (parsed) return `reverted: ${parsed.name}`;
+  }
+  if (typeof err?.shortMessage === 'string') return err.shortMessage;
+  return e instanceof Error ? e.message : String(e);
+}
