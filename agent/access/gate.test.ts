@@ -144,6 +144,11 @@ describe('AccessGate', () => {
     const a = accessFor(LOCK);
     const results = [first.gate.check(LOCK, token(a), 'mqtt'), second.gate.check(LOCK, token(a), 'http')];
     expect(results.map(reasonOf)).toEqual(['granted', 'nonce-used']);
+    expect(first.store.auditTail(1)[0]).toMatchObject({
+      actor: 'http',
+      outcome: 'refused',
+      rentalId: a.rentalId,
+    });
     const grants = first.store.auditTail(10).filter((e) => e.outcome === 'ok');
     expect(grants).toHaveLength(1);
   });

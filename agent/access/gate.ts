@@ -53,8 +53,8 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
   /**
    * Checks a token that arrived for `deviceId` from `source` (MQTT client id or IP). A grant has its
    * nonce recorded: the same token never passes twice, even when two deliveries race. Never throws
-   * for anything in the payload; throws LatchkeyError('STORE_FAILED') if the store cannot record the
-   * grant, so nothing is actuated without its nonce on disk.
+   * for anything in the payload; throws LatchkeyError('STORE_FAILED') if the store cannot be read or
+   * cannot record the grant, so nothing is actuated without its nonce on disk.
    */
   check(deviceId: bigint, payload: unknown, source: string): Verdict {
     const src = String(source).slice(0, MAX_SOURCE_LENGTH);
@@ -98,7 +98,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     if (!first) {
       const lost: Verdict = { ok: false, reason: 'nonce-used', message: 'this token was already used' };
       if (grant.requestId !== undefined) lost.requestId = grant.requestId;
-      return this.refuse(deviceId, src, lost, t);
+      return this.refuse(deviceId, src, lost, t, { rentalId: grant.rental.id, action: grant.action });
     }
     this.limiter.granted(src, t);
     return verdict;
@@ -123,9 +123,15 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     });
   }
 
-  private refuse(deviceId: bigint, src: string, verdict: Verdict & { ok: false }, t: number): Verdict {
-    const { reason, message, claimed } = verdict;
-    this.auditQuietly(deviceId, src, reason, message, claimed?.rentalId, claimed?.action);
+  private refuse(
+    deviceId: bigint,
+    src: string,
+    verdict: Verdict & { ok: false },
+    t: number,
+    about: { rentalId?: bigint; action?: string } = verdict.claimed ?? {},
+  ): Verdict {
+    const { reason, message } = verdict;
+    this.auditQuietly(deviceId, src, reason, message, about.rentalId, about.action);
     // An untrusted clock is the gateway's fault, not the sender's: it does not count towards a lockout.
     if (reason !== 'clock-untrusted' && this.limiter.rejected(src, t)) {
       const alarm: LockoutAlarm = {

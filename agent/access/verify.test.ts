@@ -117,6 +117,8 @@ describe('verifyAccess refuses (RELIABILITY "Bad tokens")', () => {
     // Device field says B, but the rental id is one of A's.
     const mixed = accessFor(SOCKET, { rentalId: (LOCK << 64n) | 1n });
     expectRejected(verifyAccess(wire(mixed, signNoble(mixed)), ctxB), 'wrong-device');
+    // Both caught from the ids alone, before the rental is looked up.
+    expect(ctxB.calls.rental).toBe(0);
     // The cache records the rental for another device than its id says (must never happen, still refused).
     const odd = memoryContext(SOCKET, [rentalOf(SOCKET, { deviceId: LOCK })]);
     const a = accessFor(SOCKET);
