@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { extendRental } from '../../contracts/rental.js';
 import { silentLogger } from '../log.js';
@@ -246,6 +250,56 @@ describe('ChainWatcher', () => {
 
     await second.poll();
     expect(seen.rental).toHaveLength(50);
+  });
+
+  it('keeps the store consistent when killed with SIGKILL mid-backfill, and finishes once on restart', async () => {
+    const { store, path, cleanup } = tempStore();
+    cleanups.push(cleanup);
+    const startBlock = (await chain.head()) + 1;
+    const rented: { id: bigint; block: number }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const { rental, block } = await chain.rent();
+      rented.push({ id: rental.id, block });
+    }
+    await chain.mine(1);
+    const proxy = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => proxy.stop());
+    proxy.delayMs = 10;
+
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./test/watch-child.ts', import.meta.url)),
+        proxy.url,
+        chain.address,
+        String(chain.deviceId),
+        path,
+        '1',
+        String(startBlock),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+    });
+    while ((store.getCursor()?.block ?? 0) < startBlock + 10) await sleep(5);
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+
+    // Every rental up to the persisted cursor is there, none beyond it: no half-applied batch.
+    const cursor = store.getCursor()!.block;
+    expect(cursor).toBeLessThan(rented.at(-1)!.block);
+    const before = rented.filter((r) => r.block <= cursor).map((r) => r.id);
+    expect(store.rentalsFromBlock(0).map((r) => r.id)).toEqual(before);
+
+    const watcher = await watcherFor(store, { startBlock, confirmations: 1 });
+    const seen = record(watcher);
+    await watcher.start();
+    expect(seen.rental.map((r) => r.id)).toEqual(rented.filter((r) => r.block > cursor).map((r) => r.id));
+    expect(store.rentalsFromBlock(0).map((r) => r.id)).toEqual(rented.map((r) => r.id));
   });
 
   it('raises an alarm and stops on a reorg deeper than its window (RELIABILITY 14)', async () => {

@@ -17,6 +17,8 @@ export class RpcProxy {
   mode: ProxyMode = 'pass';
   /** Blocks above this head are hidden, as on a node that is behind or stuck; from the real head. */
   headCap: ((realHead: number) => number) | undefined;
+  /** Added before every answer, to stretch a backfill out. */
+  delayMs = 0;
   /** Requests for these methods get no answer (the caller's timeout or a kill ends them). */
   readonly hangMethods = new Set<string>();
   /** eth_getLogs over more blocks than this fails like a node's result limit. */
@@ -66,6 +68,7 @@ export class RpcProxy {
       res.on('close', () => this.hanging.delete(res));
       return;
     }
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     const reply = await this.answer(body);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
   }
