@@ -48,8 +48,9 @@ export interface Chain {
   stop(): Promise<void>;
 }
 
-export async function startChain(): Promise<Chain> {
-  const anvil = await startAnvil({ quiet: true });
+/** `anvilArgs`: extra anvil flags, e.g. `['--slots-in-an-epoch', '1']` for safe/finalized tags that move. */
+export async function startChain(anvilArgs: string[] = []): Promise<Chain> {
+  const anvil = await startAnvil({ quiet: true, args: anvilArgs });
   const [a0, a1, a2, a3] = anvil.accounts;
   if (!a0 || !a1 || !a2 || !a3) throw new Error('anvil has too few dev accounts');
   const host = new Wallet(a0.privateKey, anvil.provider);
