@@ -262,6 +262,26 @@ describe('rental end', () => {
     expect(store.pendingReceipts()).toHaveLength(1);
   });
 
+  it('a lock charges the time the guest held the key, not the seconds the bolt was drawn', async () => {
+    const { ctl } = make('lock');
+    await ctl.start();
+    const r = liveRental(); // started 60 s ago
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    const res = await ctl.apply(grant(r, 'checkout'));
+    expect(res.receipt?.receipt.secondsUsed).toBe(60n + 600n);
+  });
+
+  it('a lock held to its end is charged the booked time, never more', async () => {
+    const { ctl, receipts } = make('lock');
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(3 * HOUR * 1000);
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]?.receipt.secondsUsed).toBe(r.end - r.start);
+  });
+
   it.each(['revoked', 'cancelled'] as const)(
     'a %s rental is switched off with no receipt',
     async (reason) => {

@@ -623,6 +623,10 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     usedSeconds: number,
     energyWh: number,
   ): StoredReceipt | undefined {
+    const at = this.wallNow();
+    // A lock is used for as long as the guest holds the key — from the rental's start until checkout
+    // or its end — not for the few seconds its bolt is drawn. A socket is used while it is powered.
+    const used = this.kind === 'lock' ? Math.max(0, at - Number(rental.start)) : usedSeconds;
     const { receipt, created } = closeOut({
       store: this.store,
       signer: this.signer,
@@ -631,9 +635,9 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       requested,
       actor,
       why,
-      usedSeconds,
+      usedSeconds: used,
       energyWh,
-      at: this.wallNow(),
+      at,
     });
     if (created && receipt) {
       this.log.info('usage receipt signed', {

@@ -45,7 +45,7 @@ interface ILatchkey {
     /// @notice A usage report signed (EIP-712) by the device's signer key.
     struct Receipt {
         uint256 rentalId;
-        uint64 secondsUsed; // seconds the relay was granted (unlocked / powered)
+        uint64 secondsUsed; // seconds used: a lock from the rental start to checkout, a socket while powered
         uint64 energyWh; // watt-hours metered; 0 when the device has no meter
     }
 
