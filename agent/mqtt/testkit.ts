@@ -2,7 +2,8 @@
 // and a raw MQTT client that writes exactly the packets a test chooses (e.g. a DUP retransmit).
 
 import { once } from 'node:events';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { type AddressInfo, connect as connectTcp, createServer, type Socket } from 'node:net';
+import { inspect } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { startMosquitto } from '../../test/mosquitto.js';
@@ -39,10 +40,16 @@ export async function startMosquittoBroker(): Promise<BrokerUnderTest> {
   return { name: 'mosquitto', url: broker.url, speaks: 5, restart: broker.restart, stop: broker.stop };
 }
 
-/** Collects items and lets a test await the first one matching a predicate (already seen or future). */
+/**
+ * Collects items and lets a test await the first one matching a predicate (already seen or future).
+ * A wait gives up after `limitMs` with the items seen so far, so a regression fails with a message
+ * instead of at the test timeout.
+ */
 export class Recorder<T> {
   readonly items: T[] = [];
   private waiters: { match: (item: T) => boolean; resolve: (item: T) => void }[] = [];
+
+  constructor(private readonly limitMs = 10_000) {}
 
   push(item: T): void {
     this.items.push(item);
@@ -53,10 +60,23 @@ export class Recorder<T> {
     });
   }
 
-  waitFor(match: (item: T) => boolean): Promise<T> {
+  waitFor(match: (item: T) => boolean, what = match.toString()): Promise<T> {
     const seen = this.items.find(match);
     if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (item: T) => {
+          clearTimeout(timer);
+          resolve(item);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`gave up waiting for ${what}; saw ${inspect(this.items, { depth: 3 })}`));
+      }, this.limitMs);
+      this.waiters.push(waiter);
+    });
   }
 
   /** Resolves with the matching items once there are `count` of them. */
@@ -64,7 +84,7 @@ export class Recorder<T> {
     const matching = () => this.items.filter(match);
     while (matching().length < count) {
       const seen = new Set(matching());
-      await this.waitFor((item) => match(item) && !seen.has(item));
+      await this.waitFor((item) => match(item) && !seen.has(item), `${count} of ${match.toString()}`);
     }
     return matching();
   }
@@ -146,4 +166,49 @@ export class RawClient {
     this.socket.end();
     if (!this.socket.closed) await once(this.socket, 'close');
   }
+}
+
+/**
+ * A TCP relay in front of a broker whose new connections can be held back: lets a test decide that
+ * other clients are ready before the client under test reconnects after a broker restart.
+ */
+export async function tcpGate(brokerUrl: string) {
+  const target = new URL(brokerUrl);
+  let holding = false;
+  const held: Socket[] = [];
+  const open = new Set<Socket>();
+  const relay = (socket: Socket) => {
+    const upstream = connectTcp({ host: target.hostname, port: Number(target.port), noDelay: true });
+    open.add(socket).add(upstream);
+    for (const end of [socket, upstream]) {
+      end.on('error', () => {});
+      end.once('close', () => {
+        open.delete(end);
+        socket.destroy();
+        upstream.destroy();
+      });
+    }
+    socket.pipe(upstream).pipe(socket);
+  };
+  const server = createServer({ noDelay: true }, (socket) => {
+    if (!holding) return relay(socket);
+    socket.on('error', () => {});
+    held.push(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hold: () => {
+      holding = true;
+    },
+    release: () => {
+      holding = false;
+      for (const socket of held.splice(0)) if (!socket.destroyed) relay(socket);
+    },
+    close: async () => {
+      for (const socket of [...open, ...held]) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
