@@ -13,7 +13,18 @@ if (args.length === 0) {
 }
 
 // `--use` is a compiler flag; forge rejects it on commands that never compile.
-const compiles = new Set(['build', 'b', 'compile', 'test', 't', 'snapshot', 's', 'coverage', 'script', 'inspect']);
+const compiles = new Set([
+  'build',
+  'b',
+  'compile',
+  'test',
+  't',
+  'snapshot',
+  's',
+  'coverage',
+  'script',
+  'inspect',
+]);
 const extra = compiles.has(args[0]) ? ['--use', path.join('contracts', 'solc.mjs')] : [];
 
 const result = spawnSync(forge, [...args, ...extra], { cwd: root, stdio: 'inherit' });

@@ -38,6 +38,8 @@ contract Latchkey is ILatchkey, EIP712 {
     // ---------------------------------------------------------------- devices
 
     /// @inheritdoc ILatchkey
+    /// @dev Also `InvalidDevice` when the largest deposit (`maxDuration` at `pricePerSecond`) would
+    /// not fit a rental's 128-bit deposit. The device starts active.
     function registerDevice(
         address signer,
         Kind kind,

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Latchkey} from "../../src/Latchkey.sol";
+import {InvariantTest} from "../lib/Test.sol";
+import {LatchkeyHandler} from "./LatchkeyHandler.sol";
+
+/// @notice The escrow holds under any sequence of rentals, settlements, withdrawals, host
+/// changes, time warps and force-sent ether.
+contract EscrowInvariantTest is InvariantTest {
+    uint64 internal constant GRACE = 3600;
+
+    Latchkey internal latchkey;
+    LatchkeyHandler internal handler;
+
+    function setUp() public {
+        vm.warp(1_750_000_000);
+        latchkey = new Latchkey(GRACE);
+        handler = new LatchkeyHandler(latchkey, GRACE);
+        targetContract(address(handler));
+        bytes4[] memory selectors = new bytes4[](13);
+        selectors[0] = LatchkeyHandler.registerDevice.selector;
+        selectors[1] = LatchkeyHandler.rent.selector;
+        selectors[2] = LatchkeyHandler.extend.selector;
+        selectors[3] = LatchkeyHandler.cancel.selector;
+        selectors[4] = LatchkeyHandler.checkout.selector;
+        selectors[5] = LatchkeyHandler.checkoutByTime.selector;
+        selectors[6] = LatchkeyHandler.withdraw.selector;
+        selectors[7] = LatchkeyHandler.settleAgain.selector;
+        selectors[8] = LatchkeyHandler.warp.selector;
+        selectors[9] = LatchkeyHandler.setPrice.selector;
+        selectors[10] = LatchkeyHandler.setSigner.selector;
+        selectors[11] = LatchkeyHandler.setActive.selector;
+        selectors[12] = LatchkeyHandler.forceSend.selector;
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
+    }
+
+    /// @dev Ether held == Σ open deposits (ghost) + Σ credits (as the contract reports them) +
+    /// force-sent ether; also Σ credits + open deposits <= balance.
+    function invariant_etherHeldIsOpenDepositsPlusCreditsPlusForcedEther() public view {
+        uint256 credits = _sumOfCredits();
+        uint256 balance = address(latchkey).balance;
+        vm.assertEq(balance, handler.openDeposits() + credits + handler.forced(), "ledger != balance");
+        vm.assertLe(handler.openDeposits() + credits, balance, "owed more than held");
+    }
+
+    /// @dev Each rental is settled (or cancelled) at most once, for exactly its deposit, at the
+    /// charge the rules give; and the contract's open commitments are exactly the ghost's.
+    function invariant_eachRentalIsSettledOnceForExactlyItsDeposit() public view {
+        vm.assertEq(handler.doubleSettlements(), 0, "settled twice");
+        vm.assertEq(handler.badSettlements(), 0, "charge + refund != deposit");
+        vm.assertEq(handler.wrongAmounts(), 0, "wrong charge, deposit or payout");
+        vm.assertEq(handler.commitmentMismatches(), 0, "open commitments differ from the ghost ledger");
+    }
+
+    function _sumOfCredits() private view returns (uint256 sum) {
+        address[] memory accounts = handler.accounts();
+        for (uint256 i; i < accounts.length; ++i) {
+            sum += latchkey.credit(accounts[i]);
+        }
+    }
+}

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ILatchkey} from "../../src/ILatchkey.sol";
+import {Latchkey} from "../../src/Latchkey.sol";
+import {Test} from "../lib/Test.sol";
+import {ForceSend, HostileWallet} from "../lib/Wallets.sol";
+
+/// @notice Drives Latchkey through valid sequences of register / rent / extend / cancel /
+/// checkout / checkoutByTime / withdraw / host settings / time warps / force-sent ether, keeping
+/// a ghost ledger of open deposits and counting every settlement that breaks the rules.
+/// @dev Each action picks valid parameters from its fuzzed seeds or returns early, so any revert
+/// from the contract is a bug (the invariant config sets `fail_on_revert`).
+contract LatchkeyHandler is Test {
+    uint256 private constant HOSTS = 3;
+    uint256 private constant GUESTS = 4; // three EOAs and a contract wallet
+    uint256 private constant MAX_DEVICES = 5;
+
+    enum Want {
+        Open,
+        Closed,
+        Cancellable,
+        Extendable,
+        SettleableByGuest,
+        SettleableByAnyone
+    }
+
+    Latchkey public immutable latchkey;
+    uint64 public immutable grace;
+    HostileWallet public immutable wallet;
+
+    address[HOSTS] private _hosts;
+    address[GUESTS] private _guests;
+    uint256[3] private _keys;
+
+    uint256[] private _deviceIds;
+    mapping(uint256 deviceId => uint256 key) private _signerKey;
+
+    ILatchkey.Rental[] private _rentals; // latest committed struct of every rental ever made
+    bool[] private _open;
+
+    /// @notice The clock of the campaign: every action runs at this time.
+    uint256 public time;
+    /// @notice Σ deposits of the rentals the ghost ledger believes open.
+    uint256 public openDeposits;
+    /// @notice Ether sent to the contract without calling it.
+    uint256 public forced;
+    /// @notice Settlements, cancellations and refunds that succeeded more than once.
+    uint256 public doubleSettlements;
+    /// @notice Settlements where charge + refund != deposit, or the money went elsewhere.
+    uint256 public badSettlements;
+    /// @notice Charges, deposits or payouts different from what the rules say.
+    uint256 public wrongAmounts;
+    /// @notice Actions that did something (the rest found nothing valid to do), for tuning.
+    mapping(bytes4 selector => uint256 count) public done;
+
+    constructor(Latchkey latchkey_, uint64 grace_) {
+        latchkey = latchkey_;
+        grace = grace_;
+        wallet = new HostileWallet(latchkey_);
+        for (uint256 i; i < HOSTS; ++i) {
+            _hosts[i] = address(uint160(0x4057_0000 + i));
+        }
+        for (uint256 i; i < GUESTS - 1; ++i) {
+            _guests[i] = address(uint160(0x6E57_0000 + i));
+        }
+        _guests[GUESTS - 1] = address(wallet);
+        _keys = [uint256(0xA11CE), 0xB0B, 0xCA401];
+        time = block.timestamp;
+        registerDevice(0, 0, 1e12, 1e13, 200, 60, 1 days);
+        registerDevice(1, 1, 3e11, 0, 100, 1, 3 days);
+    }
+
+    modifier atTime() {
+        vm.warp(time);
+        _;
+    }
+
+    /// @dev Counts the action as done; placed after its early returns.
+    function _did() private {
+        ++done[msg.sig];
+    }
+
+    /// @notice Every account that can ever hold credit: hosts and guests.
+    function accounts() external view returns (address[] memory all) {
+        all = new address[](HOSTS + GUESTS);
+        for (uint256 i; i < HOSTS; ++i) {
+            all[i] = _hosts[i];
+        }
+        for (uint256 i; i < GUESTS; ++i) {
+            all[HOSTS + i] = _guests[i];
+        }
+    }
+
+    /// @notice Open rentals whose commitment the contract does not recognise, plus settled ones
+    /// it still does.
+    function commitmentMismatches() external view returns (uint256 mismatches) {
+        for (uint256 i; i < _rentals.length; ++i) {
+            if (latchkey.isOpen(_rentals[i]) != _open[i]) ++mismatches;
+        }
+    }
+
+    function rentalCount() external view returns (uint256) {
+        return _rentals.length;
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    function registerDevice(
+        uint256 hostSeed,
+        uint256 keySeed,
+        uint128 price,
+        uint128 priceWh,
+        uint16 factor,
+        uint32 minDuration,
+        uint32 maxDuration
+    ) public atTime {
+        if (_deviceIds.length >= MAX_DEVICES) return;
+        price = uint128(bound(price, 1, 1e15));
+        priceWh = uint128(bound(priceWh, 0, 1e16));
+        factor = uint16(bound(factor, 100, 400));
+        minDuration = uint32(bound(minDuration, 1, 1 hours));
+        maxDuration = uint32(bound(maxDuration, minDuration, 3 days));
+        vm.prank(_hosts[hostSeed % HOSTS]);
+        uint256 id = latchkey.registerDevice(
+            vm.addr(_keys[keySeed % 3]), ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration
+        );
+        _deviceIds.push(id);
+        _signerKey[id] = _keys[keySeed % 3];
+        _did();
+    }
+
+    function rent(uint256 deviceSeed, uint256 guestSeed, uint256 delay, uint256 duration) external atTime {
+        _rent(deviceSeed, guestSeed, delay, duration);
+    }
+
+    function _rent(uint256 deviceSeed, uint256 guestSeed, uint256 delay, uint256 duration) private {
+        (bool found, uint256 id) = _activeDevice(deviceSeed);
+        if (!found) return;
+        ILatchkey.Device memory d = latchkey.device(id);
+        uint64 start = uint64((time > d.bookedUntil ? time : d.bookedUntil) + bound(delay, 0, 2 hours));
+        uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
+        uint256 deposit = latchkey.quote(id, span);
+        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100) ++wrongAmounts;
+        address guest = _guests[guestSeed % GUESTS];
+        vm.deal(guest, guest.balance + deposit);
+        uint256 rentalId;
+        if (guest == address(wallet)) {
+            bytes memory result = wallet.exec(abi.encodeCall(ILatchkey.rent, (id, start, span)), deposit);
+            rentalId = abi.decode(result, (uint256));
+        } else {
+            vm.prank(guest);
+            rentalId = latchkey.rent{value: deposit}(id, start, span);
+        }
+        _rentals.push(
+            ILatchkey.Rental(rentalId, guest, start, start + span, uint128(deposit), d.pricePerSecond, d.pricePerWh)
+        );
+        _open.push(true);
+        openDeposits += deposit;
+        ++done[this.rent.selector];
+    }
+
+    function extend(uint256 rentalSeed, uint256 extra) external atTime {
+        (bool found, uint256 i) = _find(rentalSeed, Want.Extendable);
+        if (!found) return _rentInstead(rentalSeed);
+        ILatchkey.Rental memory r = _rentals[i];
+        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+        uint256 room = d.maxDuration - (r.end - r.start);
+        uint32 more = uint32(bound(extra, 1, room));
+        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100;
+        vm.deal(r.guest, r.guest.balance + value);
+        if (r.guest == address(wallet)) {
+            wallet.exec(abi.encodeCall(ILatchkey.extend, (r, more)), value);
+        } else {
+            vm.prank(r.guest);
+            latchkey.extend{value: value}(r, more);
+        }
+        _rentals[i].end = r.end + more;
+        _rentals[i].deposit = r.deposit + uint128(value);
+        openDeposits += value;
+        _did();
+    }
+
+    function cancel(uint256 rentalSeed, uint256 walletMode) external atTime {
+        (bool found, uint256 i) = _find(rentalSeed, Want.Cancellable);
+        if (!found) return _rentInstead(rentalSeed);
+        ILatchkey.Rental memory r = _rentals[i];
+        uint256 before = _guestFunds(r.guest);
+        if (r.guest == address(wallet)) {
+            wallet.setMode(_walletMode(walletMode));
+            wallet.exec(abi.encodeCall(ILatchkey.cancel, (r)), 0);
+        } else {
+            vm.prank(r.guest);
+            latchkey.cancel(r);
+        }
+        if (_guestFunds(r.guest) - before != r.deposit) ++badSettlements;
+        _close(i);
+        _did();
+    }
+
+    function checkout(
+        uint256 rentalSeed,
+        uint64 secondsUsed,
+        uint64 energyWh,
+        uint256 callerSeed,
+        uint256 walletMode
+    ) external atTime {
+        (bool found, uint256 i) = _find(rentalSeed, Want.Open);
+        if (!found) return _rentInstead(rentalSeed);
+        ILatchkey.Rental memory r = _rentals[i];
+        secondsUsed = uint64(bound(secondsUsed, 0, uint256(r.end - r.start) * 2));
+        ILatchkey.Receipt memory receipt = ILatchkey.Receipt(r.id, secondsUsed, energyWh % 10_000);
+        bytes memory signature = _sign(receipt);
+        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed + uint256(r.pricePerWh) * receipt.energyWh;
+        uint256 expected = metered < r.deposit ? metered : r.deposit;
+
+        if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
+        address host = latchkey.device(r.id >> 64).host;
+        (uint256 hostBefore, uint256 guestBefore) = (latchkey.credit(host), _guestFunds(r.guest));
+        vm.prank(_caller(callerSeed, r));
+        latchkey.checkout(r, receipt, signature);
+        _checkSettlement(i, host, hostBefore, guestBefore, expected);
+        _did();
+    }
+
+    function checkoutByTime(uint256 rentalSeed, bool byGuest, uint256 callerSeed, uint256 walletMode)
+        external
+        atTime
+    {
+        (bool found, uint256 i) = _find(rentalSeed, byGuest ? Want.SettleableByGuest : Want.SettleableByAnyone);
+        if (!found) return _rentInstead(rentalSeed);
+        ILatchkey.Rental memory r = _rentals[i];
+        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+        uint256 booked = uint256(r.pricePerSecond) * (r.end - r.start);
+        uint256 expected = booked;
+        if (byGuest) {
+            uint256 elapsed = time - r.start;
+            uint256 used = uint256(r.pricePerSecond) * (elapsed > d.minDuration ? elapsed : d.minDuration);
+            if (used < booked) expected = used;
+        }
+        if (expected > r.deposit) expected = r.deposit;
+
+        if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
+        (uint256 hostBefore, uint256 guestBefore) = (latchkey.credit(d.host), _guestFunds(r.guest));
+        if (byGuest && r.guest == address(wallet)) {
+            wallet.exec(abi.encodeCall(ILatchkey.checkoutByTime, (r)), 0);
+        } else {
+            address caller = r.guest;
+            if (!byGuest) {
+                caller = _caller(callerSeed, r);
+                if (caller == r.guest) caller = d.host; // after the grace period, as someone else
+            }
+            vm.prank(caller);
+            latchkey.checkoutByTime(r);
+        }
+        _checkSettlement(i, d.host, hostBefore, guestBefore, expected);
+        _did();
+    }
+
+    function withdraw(uint256 accountSeed) external atTime {
+        address[] memory all = this.accounts();
+        address account;
+        uint256 amount;
+        for (uint256 k; k < all.length && amount == 0; ++k) {
+            account = all[(accountSeed % all.length + k) % all.length];
+            amount = latchkey.credit(account);
+        }
+        if (amount == 0) return _rentInstead(accountSeed);
+        uint256 before = account.balance;
+        if (account == address(wallet)) {
+            wallet.exec(abi.encodeCall(ILatchkey.withdraw, ()), 0); // transient mode: Accept
+        } else {
+            vm.prank(account);
+            latchkey.withdraw();
+        }
+        if (account.balance - before != amount || latchkey.credit(account) != 0) ++wrongAmounts;
+        _did();
+    }
+
+    /// @notice Tries every way to settle a rental that is already settled or cancelled.
+    function settleAgain(uint256 rentalSeed, uint64 secondsUsed) external atTime {
+        (bool found, uint256 i) = _find(rentalSeed, Want.Closed);
+        if (!found) return _rentInstead(rentalSeed);
+        ILatchkey.Rental memory r = _rentals[i];
+        ILatchkey.Receipt memory receipt = ILatchkey.Receipt(r.id, secondsUsed, 0);
+        try latchkey.checkout(r, receipt, _sign(receipt)) {
+            ++doubleSettlements;
+        } catch {}
+        vm.prank(r.guest);
+        try latchkey.checkoutByTime(r) {
+            ++doubleSettlements;
+        } catch {}
+        vm.warp(uint256(r.end) + grace);
+        try latchkey.checkoutByTime(r) {
+            ++doubleSettlements;
+        } catch {}
+        vm.warp(time);
+        vm.prank(r.guest);
+        try latchkey.cancel(r) {
+            ++doubleSettlements;
+        } catch {}
+        _did();
+    }
+
+    function warp(uint256 seconds_) external {
+        time += bound(seconds_, 1, 6 hours);
+        vm.warp(time);
+    }
+
+    function setPrice(uint256 deviceSeed, uint128 price, uint128 priceWh) external atTime {
+        uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
+        vm.prank(latchkey.device(id).host);
+        latchkey.setPrice(id, uint128(bound(price, 1, 1e15)), uint128(bound(priceWh, 0, 1e16)));
+    }
+
+    function setSigner(uint256 deviceSeed, uint256 keySeed) external atTime {
+        uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
+        vm.prank(latchkey.device(id).host);
+        latchkey.setSigner(id, vm.addr(_keys[keySeed % 3]));
+        _signerKey[id] = _keys[keySeed % 3];
+    }
+
+    function setActive(uint256 deviceSeed, uint256 activeSeed) external atTime {
+        uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
+        vm.prank(latchkey.device(id).host);
+        latchkey.setActive(id, activeSeed % 4 != 0); // mostly open, or few rentals happen
+    }
+
+    function forceSend(uint256 amount) external atTime {
+        amount = bound(amount, 1, 10 ether);
+        vm.deal(address(this), address(this).balance + amount);
+        new ForceSend{value: amount}(payable(address(latchkey)));
+        forced += amount;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// @dev After a settlement: the host got exactly the expected charge, the guest (paid or
+    /// credited) exactly the rest, and the rental is closed.
+    function _checkSettlement(uint256 i, address host, uint256 hostBefore, uint256 guestBefore, uint256 expected)
+        private
+    {
+        ILatchkey.Rental memory r = _rentals[i];
+        uint256 charge = latchkey.credit(host) - hostBefore;
+        uint256 refund = _guestFunds(r.guest) - guestBefore;
+        if (charge + refund != r.deposit) ++badSettlements;
+        if (charge != expected) ++wrongAmounts;
+        _close(i);
+    }
+
+    function _close(uint256 i) private {
+        if (!_open[i]) ++doubleSettlements;
+        _open[i] = false;
+        openDeposits -= _rentals[i].deposit;
+    }
+
+    /// @dev Signed by the device's current key, as its gateway would.
+    function _sign(ILatchkey.Receipt memory receipt) private view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_signerKey[receipt.rentalId >> 64], latchkey.receiptDigest(receipt));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _guestFunds(address guest) private view returns (uint256) {
+        return guest.balance + latchkey.credit(guest);
+    }
+
+    function _caller(uint256 seed, ILatchkey.Rental memory r) private view returns (address) {
+        if (seed % 3 == 0) return r.guest == address(wallet) ? address(0xCA11) : r.guest;
+        if (seed % 3 == 1) return _hosts[seed / 3 % HOSTS];
+        return address(0xCA11);
+    }
+
+    function _walletMode(uint256 seed) private pure returns (HostileWallet.Mode) {
+        return HostileWallet.Mode(seed % 4); // Accept, Revert, BurnGas, ReturnBomb
+    }
+
+    /// @dev The first rental at or after `seed` (wrapping) that the action can act on.
+    function _find(uint256 seed, Want want) private view returns (bool, uint256) {
+        uint256 n = _rentals.length;
+        for (uint256 k; k < n; ++k) {
+            uint256 i = (seed % n + k) % n;
+            if (_eligible(i, want)) return (true, i);
+        }
+        return (false, 0);
+    }
+
+    function _eligible(uint256 i, Want want) private view returns (bool) {
+        if (want == Want.Closed) return !_open[i];
+        if (!_open[i]) return false;
+        ILatchkey.Rental storage r = _rentals[i];
+        if (want == Want.Cancellable) return time < r.start;
+        if (want == Want.SettleableByGuest) return time >= r.start;
+        if (want == Want.SettleableByAnyone) return time >= uint256(r.end) + grace;
+        if (want == Want.Extendable) {
+            ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+            return time < r.end && d.bookedUntil == r.end && d.active && d.maxDuration > r.end - r.start;
+        }
+        return true;
+    }
+
+    /// @dev When an action finds no rental to act on, it books one instead, so that campaigns
+    /// spend their calls on rentals rather than on no-ops.
+    function _rentInstead(uint256 seed) private {
+        _rent(seed, seed >> 64, seed >> 128, seed >> 192);
+    }
+
+    function _activeDevice(uint256 seed) private view returns (bool, uint256) {
+        uint256 n = _deviceIds.length;
+        for (uint256 k; k < n; ++k) {
+            uint256 id = _deviceIds[(seed % n + k) % n];
+            if (latchkey.device(id).active) return (true, id);
+        }
+        return (false, 0);
+    }
+}
