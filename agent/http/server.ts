@@ -7,10 +7,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Logger } from '../log.js';
+import type { ReplyEnvelope } from '../mqtt/topics.js';
 
-export type Envelope =
-  | { status: 'ok'; data: unknown }
-  | { status: 'error'; error: { code: string; message: string } };
+export type Envelope = ReplyEnvelope;
 
 export interface HttpHandlers {
   /** Verifies and acts on an access token for a device; the body is the raw wire token. */

@@ -1,0 +1,394 @@
+// The one wiring file of the gateway agent. It reads like the flow in the design:
+// chain watcher → rentals in the store; MQTT / LAN HTTP → access gate → device controller → relay;
+// usage receipt → receipt submitter → checkout on chain. Nothing else constructs collaborators.
+
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { domainSeparator, hexToBytes } from '../contracts/eip712.js';
+import { domain } from '../contracts/typedData.js';
+import { createRelay } from '../hardware/drivers.js';
+import { TrustedClock } from './access/clock.js';
+import { AccessGate } from './access/gate.js';
+import { RpcClient } from './chain/rpc.js';
+import { ReceiptSubmitter } from './chain/submitter.js';
+import { ChainWatcher } from './chain/watcher.js';
+import type { AgentConfig } from './config.js';
+import { DeviceController, type DeviceState } from './devices/controller.js';
+import { ReceiptSigner } from './devices/receipts.js';
+import { isError, LatchkeyError } from './errors.js';
+import { HttpServer } from './http/server.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { MqttBus } from './mqtt/bus.js';
+import type { ReplyEnvelope } from './mqtt/topics.js';
+import { Scheduler } from './scheduler.js';
+import { Store } from './store/store.js';
+
+/**
+ * The earliest wall-clock time the agent believes (2026-11-01T00:00:00Z). A gateway without a
+ * real-time clock that boots in 1970 grants nothing until the chain or NTP says otherwise.
+ */
+export const CLOCK_FLOOR_SECONDS = 1_793_491_200;
+
+export interface AgentOptions {
+  /** Folder of the guest page served over LAN HTTP; none when undefined. */
+  staticDir?: string;
+  /** Public facts served at /api/info next to the chain's (e.g. the broker's WebSocket URL). */
+  publicInfo?: Record<string, unknown>;
+  /** Earliest trusted unix time; defaults to CLOCK_FLOOR_SECONDS. */
+  clockFloorSeconds?: number;
+}
+
+export type AgentEvents = {
+  /** Every part started: tokens are served. */
+  ready: [{ startMs: number }];
+  state: [DeviceState];
+  /** Something a person should look at: deep reorg, lockout, chain unavailable. */
+  alarm: [{ kind: string; message: string }];
+};
+
+const err = (code: string, message: string): ReplyEnvelope => ({ status: 'error', error: { code, message } });
+
+export class Agent extends EventEmitter<AgentEvents> {
+  readonly metrics = new Metrics();
+  readonly store: Store;
+  readonly controllers = new Map<bigint, DeviceController>();
+  private readonly log: Logger;
+  private clock: TrustedClock | undefined;
+  private gate: AccessGate | undefined;
+  private watcher: ChainWatcher | undefined;
+  private submitter: ReceiptSubmitter | undefined;
+  private bus: MqttBus | undefined;
+  private http: HttpServer | undefined;
+  private scheduler: Scheduler | undefined;
+  private chainId: bigint | undefined;
+  private chainUp = true;
+  /** A reorg deeper than the tracked window: the rentals cache cannot be trusted, nothing is granted. */
+  private halted = false;
+  private started = false;
+
+  constructor(
+    readonly config: AgentConfig,
+    log: Logger,
+    private readonly options: AgentOptions = {},
+  ) {
+    super();
+    this.log = log;
+    this.store = new Store(join(config.dataDir, 'latchkey.db'));
+  }
+
+  /** The LAN HTTP port actually bound. */
+  get httpPort(): number {
+    return this.http?.port ?? this.config.http.port;
+  }
+
+  async start(): Promise<void> {
+    const t0 = performance.now();
+    const { config, log } = this;
+    mkdirSync(config.dataDir, { recursive: true });
+    this.store.start();
+    this.started = true;
+    const clock = new TrustedClock(this.options.clockFloorSeconds ?? CLOCK_FLOOR_SECONDS);
+    this.clock = clock;
+
+    // Relays first: every lock locked and every socket off before anything talks to the network.
+    this.chainId = await this.resolveChainId();
+    const separator = domainSeparator(domain(this.chainId, config.chain.contract));
+    const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
+    for (const d of config.devices) {
+      const controller = new DeviceController({
+        deviceId: d.id,
+        kind: d.kind,
+        pulseSeconds: d.pulseSeconds,
+        relay: await createRelay(d.relay, log.child('relay')),
+        store: this.store,
+        signer,
+        now: () => clock.now(),
+        log: log.child('device'),
+      });
+      controller.on('state', (s) => this.onState(s));
+      controller.on('receipt', () => void this.submitter?.flush());
+      this.controllers.set(d.id, controller);
+      await controller.start();
+    }
+
+    this.gate = new AccessGate({
+      store: this.store,
+      clock,
+      separator,
+      log: log.child('access'),
+      devices: new Map(config.devices.map((d) => [d.id, { kind: d.kind }])),
+      maxValiditySeconds: config.access.maxValiditySeconds,
+    });
+    this.gate.on('lockout', (a) =>
+      this.alarm('lockout', `source ${a.source} locked out for ${a.lockoutSeconds}s (${a.lastReason})`),
+    );
+
+    const watcher = new ChainWatcher({
+      rpcUrls: config.chain.rpcUrls,
+      contract: config.chain.contract,
+      deviceIds: config.devices.map((d) => d.id),
+      confirmations: config.chain.confirmations,
+      pollMs: config.chain.pollMs,
+      chunkSize: config.chain.chunkSize,
+      startBlock: config.chain.startBlock,
+      store: this.store,
+      log,
+    });
+    this.watcher = watcher;
+    let clockWasTrusted = clock.now() !== undefined;
+    watcher.on('head', (h) => {
+      clock.observe(h.timestamp);
+      this.metrics.set('latchkey_chain_processed_block', 'Last block whose logs are applied', h.number);
+      if (!clockWasTrusted && clock.now() !== undefined) {
+        clockWasTrusted = true;
+        for (const c of this.controllers.values()) void c.reconcile();
+      }
+    });
+    watcher.on('rental', (r) => void this.controllers.get(r.deviceId)?.updateRental(r));
+    watcher.on('closed', (id, status) => {
+      if (status !== 'open') void this.controllerOf(id)?.endRental(id, status);
+    });
+    watcher.on('revoked', (id) => void this.controllerOf(id)?.endRental(id, 'revoked'));
+    watcher.on('unavailable', (e) => {
+      this.chainUp = false;
+      this.alarm('chain-unavailable', `every RPC endpoint failed: ${e.message}`);
+    });
+    watcher.on('available', () => {
+      this.chainUp = true;
+    });
+    watcher.on('alarm', (e) => {
+      this.halted = true;
+      this.alarm('deep-reorg', e.message);
+    });
+
+    this.submitter = new ReceiptSubmitter({
+      rpcUrls: config.chain.rpcUrls,
+      contract: config.chain.contract,
+      privateKey: config.gatewayKey,
+      store: this.store,
+      log,
+    });
+
+    this.bus = new MqttBus({
+      url: config.mqtt.url,
+      gatewayId: config.gatewayId,
+      deviceIds: config.devices.map((d) => d.id),
+      prefix: config.mqtt.prefix,
+      ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
+      ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
+      log,
+      onAccess: async (deviceId, payload, source, reply) =>
+        reply(await this.access(deviceId, payload, source)),
+    });
+
+    this.http = new HttpServer(
+      { host: config.http.host, port: config.http.port, staticDir: this.options.staticDir },
+      {
+        access: (deviceId, body, source) => this.access(deviceId, body, source),
+        device: (deviceId) => this.controllers.get(deviceId)?.state(),
+        info: () => this.info(),
+        health: () => this.health(),
+        metrics: () => this.metrics.render(),
+      },
+      log.child('http'),
+    );
+
+    this.scheduler = new Scheduler(
+      [
+        { name: 'expiries', cron: '*/10 * * * * *', run: () => this.endExpiredRentals() },
+        { name: 'receipts', cron: '*/30 * * * * *', run: () => this.submitter?.flush() },
+        { name: 'nonces', cron: '0 */10 * * * *', run: () => void this.store.pruneNonces(clock.wall()) },
+        { name: 'reconcile', cron: '0 */5 * * * *', run: () => this.reconcile() },
+        { name: 'heartbeat', cron: '0 * * * * *', run: () => this.heartbeat() },
+      ],
+      log.child('scheduler'),
+    );
+
+    // The chain's rentals before the doors: the first poll fills the store (if a node answers).
+    await watcher.start();
+    this.submitter.start();
+    await Promise.all([this.bus.start(), this.http.start()]);
+    this.scheduler.start();
+    await this.endExpiredRentals();
+    const startMs = Math.round(performance.now() - t0);
+    this.metrics.set('latchkey_start_seconds', 'Time from start() to ready', startMs / 1000);
+    log.info('agent ready', {
+      gateway: config.gatewayId,
+      chainId: this.chainId,
+      devices: config.devices.length,
+      http: this.httpPort,
+      startMs,
+    });
+    this.emit('ready', { startMs });
+  }
+
+  /** Stops taking requests, then every part in reverse order; relays are left in their safe state. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    const steps: [string, () => Promise<unknown> | unknown][] = [
+      ['http', () => this.http?.stop()],
+      ['mqtt', () => this.bus?.stop()],
+      ['scheduler', () => this.scheduler?.stop()],
+      ['chain', () => this.watcher?.stop()],
+      ['receipts', () => this.submitter?.stop()],
+      ...[...this.controllers.values()].map((c): [string, () => Promise<void>] => ['device', () => c.stop()]),
+      ['store', () => this.store.stop()],
+    ];
+    for (const [name, stop] of steps) {
+      try {
+        await stop();
+      } catch (e) {
+        this.log.error('stop failed', { part: name, error: e });
+      }
+    }
+    this.controllers.clear();
+  }
+
+  /** One access request from MQTT or LAN HTTP: verified, then acted on; answered as an envelope. */
+  async access(deviceId: bigint, payload: Buffer, source: string): Promise<ReplyEnvelope> {
+    const t0 = performance.now();
+    const controller = this.controllers.get(deviceId);
+    const answer = await this.decide(controller, deviceId, payload, source);
+    const outcome = answer.status === 'ok' ? 'granted' : answer.error.code;
+    this.metrics.inc('latchkey_access_total', 'Access requests by outcome', { outcome });
+    if (answer.status === 'ok') {
+      this.metrics.observe(
+        'latchkey_access_seconds',
+        'Token in to relay switched',
+        (performance.now() - t0) / 1000,
+      );
+    }
+    return answer;
+  }
+
+  private async decide(
+    controller: DeviceController | undefined,
+    deviceId: bigint,
+    payload: Buffer,
+    source: string,
+  ): Promise<ReplyEnvelope> {
+    if (!controller || !this.gate) return err('unknown-device', `device ${deviceId} is not on this gateway`);
+    if (this.halted) return err('unavailable', 'chain history could not be verified after a deep reorg');
+    let verdict: ReturnType<AccessGate['check']>;
+    try {
+      verdict = this.gate.check(deviceId, payload, source);
+    } catch (e) {
+      this.log.error('access check failed', { error: e });
+      return err('unavailable', 'the gateway cannot record tokens right now');
+    }
+    if (!verdict.ok) {
+      const hint =
+        verdict.reason === 'unknown-rental' && !this.chainUp
+          ? ' (chain unavailable: new rentals cannot be seen)'
+          : '';
+      return err(verdict.reason, verdict.message + hint);
+    }
+    try {
+      const result = await controller.apply(verdict.grant);
+      return { status: 'ok', data: { action: verdict.grant.action, ...result } };
+    } catch (e) {
+      if (isError(e, 'RELAY_FAILED')) return err('relay-failed', e.message);
+      if (isError(e, 'BAD_REQUEST')) return err('refused', e.message);
+      if (isError(e, 'STORE_FAILED'))
+        return err('unavailable', 'the gateway cannot record actuations right now');
+      throw e;
+    }
+  }
+
+  /** Closes out rentals whose end has passed, including ones the guest never used. */
+  private async endExpiredRentals(): Promise<void> {
+    const now = this.clock?.now();
+    if (now === undefined) return;
+    for (const [id, controller] of this.controllers) {
+      for (const r of this.store.openRentals(id)) {
+        if (Number(r.end) <= now) await controller.endRental(r.id, 'ended');
+      }
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    for (const c of this.controllers.values()) await c.reconcile();
+    await this.watcher?.poll();
+  }
+
+  private heartbeat(): void {
+    const mem = process.memoryUsage();
+    this.metrics.set('latchkey_rss_bytes', 'Resident set size', mem.rss);
+    this.log.debug('heartbeat', { rss: mem.rss, chainUp: this.chainUp, halted: this.halted });
+  }
+
+  private onState(s: DeviceState): void {
+    this.bus?.publishState(s.deviceId, s);
+    this.metrics.set(
+      'latchkey_relay_closed',
+      'Relay energised (1) or safe (0)',
+      s.relay === 'closed' ? 1 : 0,
+      {
+        device: s.deviceId.toString(),
+      },
+    );
+    this.emit('state', s);
+  }
+
+  private controllerOf(rentalId: bigint): DeviceController | undefined {
+    return this.controllers.get(this.store.getRental(rentalId)?.deviceId ?? rentalId >> 64n);
+  }
+
+  private alarm(kind: string, message: string): void {
+    this.log.error('alarm', { kind, message });
+    this.metrics.inc('latchkey_alarms_total', 'Alarms raised', { kind });
+    this.emit('alarm', { kind, message });
+  }
+
+  private info(): Record<string, unknown> {
+    return {
+      gatewayId: this.config.gatewayId,
+      chainId: this.chainId?.toString(),
+      contract: this.config.chain.contract,
+      mqttPrefix: this.config.mqtt.prefix,
+      devices: this.config.devices.map((d) => ({
+        id: d.id.toString(),
+        kind: d.kind,
+        pulseSeconds: d.pulseSeconds,
+      })),
+      ...this.options.publicInfo,
+    };
+  }
+
+  private health(): { ok: boolean } & Record<string, unknown> {
+    return {
+      ok: this.started && !this.halted,
+      chain: { up: this.chainUp, halted: this.halted, processedBlock: this.watcher?.processedBlock ?? null },
+      clockTrusted: this.clock?.now() !== undefined,
+      devices: [...this.controllers.values()].map((c) => c.state()),
+    };
+  }
+
+  /** The chain id from config, checked against the node when one answers; from the node otherwise. */
+  private async resolveChainId(): Promise<bigint> {
+    const configured = this.config.chain.chainId;
+    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
+    let remote: bigint | undefined;
+    try {
+      const reply = await rpc.request('eth_chainId', []);
+      if ('result' in reply && typeof reply.result === 'string') remote = BigInt(reply.result);
+    } catch (e) {
+      if (configured === undefined) {
+        throw new LatchkeyError('CHAIN_UNAVAILABLE', 'cannot learn the chain id: no RPC endpoint answers', {
+          cause: e,
+          details: 'Set chain.chainId (LATCHKEY_CHAIN_ID) to start without a reachable node.',
+        });
+      }
+    }
+    if (configured !== undefined && remote !== undefined && BigInt(configured) !== remote) {
+      throw new LatchkeyError(
+        'CONFIG_INVALID',
+        `chain.chainId is ${configured} but the RPC node is on chain ${remote}`,
+      );
+    }
+    return remote ?? BigInt(configured as number);
+  }
+}

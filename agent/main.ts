@@ -1,0 +1,83 @@
+// `npm start`: with LATCHKEY_CONFIG or LATCHKEY_RPC_URLS set, runs the agent against a real chain and
+// broker; otherwise the embedded default (local chain, broker, simulated lock and socket) on this machine.
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatEther } from 'ethers';
+import { Agent } from './agent.js';
+import { loadConfig } from './config.js';
+import { startEmbedded } from './embedded.js';
+import { LatchkeyError } from './errors.js';
+import { createLogger, type Level } from './log.js';
+
+const guestDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'guest', 'public');
+const level = (process.env.LATCHKEY_LOG_LEVEL as Level | undefined) ?? 'info';
+const log = createLogger('latchkey', { level });
+
+async function runConfigured(): Promise<() => Promise<void>> {
+  const config = loadConfig();
+  const agent = new Agent(config, log, { staticDir: guestDir });
+  await agent.start();
+  return () => agent.stop();
+}
+
+async function runEmbedded(): Promise<() => Promise<void>> {
+  const e = await startEmbedded({
+    log: createLogger('latchkey', { level: process.env.LATCHKEY_LOG_LEVEL ? level : 'warn' }),
+    ports: { rpc: 8545, mqtt: 1883, mqttWs: 9001, http: 8080 },
+    staticDir: guestDir,
+  });
+  const guest = e.guests[0];
+  const lines = [
+    '',
+    'Latchkey is running on this machine (embedded default).',
+    '',
+    `  guest page      ${e.httpUrl}/`,
+    ...e.devices.map(
+      (d) =>
+        `  ${d.kind.padEnd(14)}  ${e.httpUrl}/d/${d.id}   device ${d.id}, ${formatEther(d.pricePerSecond * 3600n)} ETH/hour` +
+        (d.pricePerWh > 0n ? ` + ${formatEther(d.pricePerWh)} ETH/Wh` : ''),
+    ),
+    `  health          ${e.httpUrl}/health    metrics ${e.httpUrl}/metrics`,
+    `  chain (anvil)   ${e.anvil.url}   chain id ${e.anvil.chainId}`,
+    `  contract        ${e.contractAddress}`,
+    `  MQTT            ${e.broker.url}   (WebSocket ${e.broker.wsUrl})`,
+    `  topics          ${e.config.mqtt.prefix}/${e.config.gatewayId}/<device>/access | state | reply/<id>`,
+    '',
+    'Next:',
+    '  npm run demo                     a scripted guest rents, unlocks, uses and checks out both devices',
+    guest
+      ? `  guest test key                   ${guest.privateKey} (${guest.address}, 10000 ETH on this chain)`
+      : '',
+    '  Ctrl-C                           stops everything',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return () => e.stop();
+}
+
+async function main(): Promise<void> {
+  const configured = process.env.LATCHKEY_CONFIG !== undefined || process.env.LATCHKEY_RPC_URLS !== undefined;
+  const stop = await (configured ? runConfigured() : runEmbedded());
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error('stop failed', { error: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof LatchkeyError) process.stderr.write(`latchkey: ${e.message}\n`);
+  else process.stderr.write(`latchkey: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,194 @@
+// A guest as code: rents with a wallet, signs EIP-712 access tokens exactly as a phone wallet does
+// (eth_signTypedData_v4 through ethers), sends them over MQTT or LAN HTTP, and checks out on chain
+// with the device's receipt. The demo, the end-to-end tests and the benchmarks drive the agent with it.
+
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { type JsonRpcProvider, Wallet } from 'ethers';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { ReplyEnvelope } from '../agent/mqtt/topics.js';
+import { type LatchkeyContract, latchkeyAt, mined } from '../contracts/deploy.js';
+import { rentDevice } from '../contracts/rental.js';
+import {
+  ACCESS_TYPES,
+  type Action,
+  type Domain,
+  domain,
+  type Receipt,
+  type Rental,
+} from '../contracts/typedData.js';
+
+export interface GuestOptions {
+  privateKey: string;
+  provider: JsonRpcProvider;
+  contract: string;
+  chainId: number | bigint;
+  gatewayId: string;
+  mqttUrl?: string;
+  httpUrl?: string;
+  prefix?: string;
+}
+
+/** The access token as sent on the wire (bigints as decimal strings). */
+export interface WireToken {
+  access: { rentalId: string; deviceId: string; action: Action; nonce: string; validUntil: number };
+  signature: string;
+  id: string;
+}
+
+/** What an agent returns with a checkout: the device-signed usage receipt. */
+export interface SignedReceipt {
+  receipt: Receipt;
+  signature: string;
+}
+
+export class Guest {
+  readonly wallet: Wallet;
+  readonly contract: LatchkeyContract;
+  private readonly domain: Domain;
+  private readonly prefix: string;
+  private client: MqttClient | undefined;
+  private readonly pending = new Map<string, (e: ReplyEnvelope) => void>();
+
+  constructor(private readonly options: GuestOptions) {
+    this.wallet = new Wallet(options.privateKey, options.provider);
+    this.contract = latchkeyAt(options.contract, this.wallet);
+    this.domain = domain(options.chainId, options.contract);
+    this.prefix = options.prefix ?? 'latchkey';
+  }
+
+  get address(): string {
+    return this.wallet.address;
+  }
+
+  /** Connects to the broker (MQTT 3.1.1, understood by every broker) and listens for replies. */
+  async connect(): Promise<void> {
+    if (!this.options.mqttUrl) throw new Error('guest: no mqttUrl given');
+    const client = mqtt.connect(this.options.mqttUrl, {
+      protocolVersion: 4,
+      clientId: `guest-${randomBytes(6).toString('hex')}`,
+      reconnectPeriod: 500,
+    });
+    client.on('message', (topic, payload) => {
+      const id = topic.slice(topic.lastIndexOf('/') + 1);
+      const resolve = this.pending.get(id);
+      if (!resolve) return;
+      this.pending.delete(id);
+      resolve(JSON.parse(payload.toString()) as ReplyEnvelope);
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    (client.stream as Partial<Socket>).setNoDelay?.(true);
+    await client.subscribeAsync(`${this.prefix}/${this.options.gatewayId}/+/reply/#`, { qos: 1 });
+    this.client = client;
+  }
+
+  async close(): Promise<void> {
+    await this.client?.endAsync();
+    this.client = undefined;
+  }
+
+  /** Rents `deviceId` now for `seconds`, paying the quoted deposit. */
+  async rent(
+    deviceId: bigint,
+    seconds: number,
+  ): Promise<{ rental: Rental; txHash: string; gasCost: bigint }> {
+    const { rental, receipt } = await rentDevice(this.contract, deviceId, seconds);
+    return { rental, txHash: receipt.hash, gasCost: receipt.gasUsed * receipt.gasPrice };
+  }
+
+  /** Signs an access token for `action` on the rental's device, valid for `validFor` seconds. */
+  async token(
+    rental: Rental,
+    action: Action,
+    opts: { validFor?: number; nonce?: bigint; now?: number } = {},
+  ): Promise<WireToken> {
+    const now = opts.now ?? Math.floor(Date.now() / 1000);
+    const access = {
+      rentalId: rental.id,
+      deviceId: rental.id >> 64n,
+      action,
+      nonce: opts.nonce ?? BigInt(`0x${randomBytes(16).toString('hex')}`),
+      validUntil: BigInt(now + (opts.validFor ?? 120)),
+    };
+    const signature = await this.wallet.signTypedData(this.domain, ACCESS_TYPES, access);
+    return {
+      access: {
+        rentalId: access.rentalId.toString(),
+        deviceId: access.deviceId.toString(),
+        action,
+        nonce: access.nonce.toString(),
+        validUntil: Number(access.validUntil),
+      },
+      signature,
+      id: randomBytes(8).toString('hex'),
+    };
+  }
+
+  /** Publishes a token on the device's access topic and waits for the agent's reply. */
+  async sendMqtt(deviceId: bigint, token: WireToken, timeoutMs = 10_000): Promise<ReplyEnvelope> {
+    const client = this.client;
+    if (!client) throw new Error('guest: connect() first');
+    const reply = new Promise<ReplyEnvelope>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(token.id);
+        reject(new Error(`no reply to ${token.access.action} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(token.id, (e) => {
+        clearTimeout(timer);
+        resolve(e);
+      });
+    });
+    await client.publishAsync(
+      `${this.prefix}/${this.options.gatewayId}/${deviceId}/access`,
+      JSON.stringify(token),
+      {
+        qos: 1,
+      },
+    );
+    return reply;
+  }
+
+  /** Posts a token to the gateway's LAN HTTP endpoint (works while the internet is down). */
+  async sendHttp(deviceId: bigint, token: WireToken): Promise<ReplyEnvelope> {
+    if (!this.options.httpUrl) throw new Error('guest: no httpUrl given');
+    const res = await fetch(`${this.options.httpUrl}/api/devices/${deviceId}/access`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(token),
+    });
+    return (await res.json()) as ReplyEnvelope;
+  }
+
+  /** Signs and sends `action` for the rental over MQTT (default) or HTTP. */
+  async act(rental: Rental, action: Action, via: 'mqtt' | 'http' = 'mqtt'): Promise<ReplyEnvelope> {
+    const token = await this.token(rental, action);
+    const deviceId = rental.id >> 64n;
+    return via === 'mqtt' ? this.sendMqtt(deviceId, token) : this.sendHttp(deviceId, token);
+  }
+
+  /** Settles the rental on chain with the device's receipt; returns the tx and its gas cost. */
+  async checkout(rental: Rental, signed: SignedReceipt): Promise<{ txHash: string; gasCost: bigint }> {
+    const receipt = await mined(
+      (await this.contract.checkout(rental, signed.receipt, signed.signature)).wait(),
+    );
+    return { txHash: receipt.hash, gasCost: receipt.gasUsed * receipt.gasPrice };
+  }
+}
+
+/** The receipt inside an ok reply to a checkout (bigints arrive as decimal strings). */
+export function receiptOf(reply: ReplyEnvelope): SignedReceipt | undefined {
+  if (reply.status !== 'ok') return undefined;
+  const r = (reply.data as { receipt?: { receipt: Record<string, string>; signature: string } }).receipt;
+  if (!r) return undefined;
+  return {
+    receipt: {
+      rentalId: BigInt(r.receipt.rentalId as string),
+      secondsUsed: BigInt(r.receipt.secondsUsed as string),
+      energyWh: BigInt(r.receipt.energyWh as string),
+    },
+    signature: r.signature,
+  };
+}
