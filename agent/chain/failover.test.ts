@@ -159,8 +159,7 @@ describe('ChainWatcher RPC faults (RELIABILITY 11-13)', () => {
     const store = storeForTest();
     const watcher = await watcherFor(store, { rpcUrls: [strict.url], chunkSize: 50 });
     const seen = record(watcher);
-    const ids: bigint[] = [];
-    for (let i = 0; i < 10; i++) ids.push((await chain.rent()).rental.id);
+    const ids = (await chain.rentMany(10)).map((r) => r.rental.id);
     await chain.mine(1);
     await watcher.start();
     expect(seen.rental.map((r) => r.id)).toEqual(ids);

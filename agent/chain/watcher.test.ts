@@ -227,8 +227,7 @@ describe('ChainWatcher', () => {
     const stoppedAt = store.getCursor()!.block;
     await first.stop();
 
-    const ids: bigint[] = [];
-    for (let i = 0; i < 50; i++) ids.push((await chain.rent()).rental.id);
+    const ids = (await chain.rentMany(50)).map((r) => r.rental.id);
     await chain.mine(2);
 
     const proxy = await new RpcProxy(chain.anvil.url).start();
@@ -256,11 +255,7 @@ describe('ChainWatcher', () => {
     const { store, path, cleanup } = tempStore();
     cleanups.push(cleanup);
     const startBlock = (await chain.head()) + 1;
-    const rented: { id: bigint; block: number }[] = [];
-    for (let i = 0; i < 40; i++) {
-      const { rental, block } = await chain.rent();
-      rented.push({ id: rental.id, block });
-    }
+    const rented = (await chain.rentMany(40)).map((r) => ({ id: r.rental.id, block: r.block }));
     await chain.mine(1);
     const proxy = await new RpcProxy(chain.anvil.url).start();
     cleanups.push(() => proxy.stop());

@@ -74,6 +74,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
   private headSeenAt = 0;
   private headEmitted = -1;
   private available = true;
+  private lastComplaint = '';
   private halted = false;
   private running = false;
   private stopping = false;
@@ -168,6 +169,15 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     return this.inFlight;
   }
 
+  /** Emits to listeners; one that throws is logged and cannot stop the watcher or skip other events. */
+  private notify<K extends keyof ChainWatcherEvents>(event: K, ...args: ChainWatcherEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: ChainWatcherEvents[K]) => boolean)(event, ...args);
+    } catch (e) {
+      this.log.error('chain event listener threw', { event, error: e });
+    }
+  }
+
   private schedule(): void {
     if (!this.running || this.halted) return;
     this.timer = setTimeout(() => {
@@ -182,10 +192,11 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     const announced = new Set<bigint>();
     try {
       await this.sync(touched, announced);
+      this.lastComplaint = '';
       if (!this.available) {
         this.available = true;
         this.log.info('chain available again', { rpc: redact(this.rpc.url) });
-        this.emit('available');
+        this.notify('available');
       }
     } catch (e) {
       this.report(e);
@@ -195,9 +206,9 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
         if (announced.has(id)) continue;
         const r = this.opts.store.getRental(id);
         if (!r) continue;
-        if (r.status === 'revoked') this.emit('revoked', id);
-        else if (r.status === 'open') this.emit('rental', r);
-        else this.emit('closed', id, r.status);
+        if (r.status === 'revoked') this.notify('revoked', id);
+        else if (r.status === 'open') this.notify('rental', r);
+        else this.notify('closed', id, r.status);
       }
     }
   }
@@ -207,13 +218,17 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       if (this.available) {
         this.available = false;
         this.log.error('chain unavailable: every RPC endpoint failed', { error: e.details ?? e.message });
-        this.emit('unavailable', e);
+        this.notify('unavailable', e);
       }
       return;
     }
     if (e instanceof RpcError || e instanceof TypeError || e instanceof LaggingNode) {
-      // A node that answers nonsense or errors is as bad as a dead one for us: try another.
-      this.log.warn('poll failed', { error: e.message, rpc: redact(this.rpc.url) });
+      // A node that lags, errs or answers nonsense is as bad as a dead one for us: try another.
+      // The same complaint every poll goes to debug, so a node lagging for hours does not flood the log.
+      const fields = { error: e.message, rpc: redact(this.rpc.url) };
+      if (e.message === this.lastComplaint) this.log.debug('poll skipped', fields);
+      else this.log.warn('poll skipped', fields);
+      this.lastComplaint = e.message;
       this.rpc.rotate(e.message);
       return;
     }
@@ -308,10 +323,10 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       for (const n of committed) {
         if (n.kind === 'rental') {
           announced.add(n.rental.id);
-          this.emit('rental', n.rental);
+          this.notify('rental', n.rental);
         } else if (n.kind === 'closed') {
           announced.add(n.rentalId);
-          this.emit('closed', n.rentalId, n.status);
+          this.notify('closed', n.rentalId, n.status);
         }
       }
       this.emitHead(header);
@@ -395,7 +410,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
         details: `processed block ${cursor.block} (${cursor.hash}) is no longer on the chain and no block in the last ${this.opts.reorgWindow} agrees; stopping rather than guessing`,
       });
       this.log.error('deep reorg: chain watcher stopped; grants must stop', { cursor: cursor.block });
-      this.emit('alarm', alarm);
+      this.notify('alarm', alarm);
       return undefined;
     }
     const chainHashes = new Map<number, string>();
@@ -426,7 +441,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
   private emitHead(header: BlockHeader): void {
     if (header.number <= this.headEmitted) return;
     this.headEmitted = header.number;
-    this.emit('head', { number: header.number, timestamp: header.timestamp });
+    this.notify('head', { number: header.number, timestamp: header.timestamp });
   }
 }
 
