@@ -66,22 +66,23 @@ describe('ChainWatcher RPC faults (RELIABILITY 11-13)', () => {
     expect(seen.unavailable).toEqual([]);
   });
 
-  it('uses the next RPC URL when the first answers HTTP 429 or hangs past the timeout', async () => {
+  it('uses the next RPC URL when the first answers HTTP 429, a rate-limit error, or hangs past the timeout', async () => {
     const limited = await proxy();
     limited.mode = '429';
+    const rpcLimited = await proxy();
+    rpcLimited.mode = 'rpc-limit';
     const hanging = await proxy();
     hanging.mode = 'hang';
     const store = storeForTest();
     const watcher = await watcherFor(store, {
-      rpcUrls: [limited.url, hanging.url, chain.anvil.url],
+      rpcUrls: [limited.url, rpcLimited.url, hanging.url, chain.anvil.url],
       rpcTimeoutMs: 300,
     });
     const seen = record(watcher);
     const id = await confirmedRental();
     await watcher.start();
     expect(store.getRental(id)?.status).toBe('open');
-    expect(limited.requests.length).toBeGreaterThan(0);
-    expect(hanging.requests.length).toBeGreaterThan(0);
+    for (const p of [limited, rpcLimited, hanging]) expect(p.requests.length).toBeGreaterThan(0);
     expect(seen.unavailable).toEqual([]);
   });
 

@@ -4,7 +4,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type ProxyMode = 'pass' | '429' | 'hang';
+/** '429': HTTP 429; 'rpc-limit': HTTP 200 with a JSON-RPC rate-limit error, as Infura answers. */
+export type ProxyMode = 'pass' | '429' | 'rpc-limit' | 'hang';
 
 interface Request {
   jsonrpc: '2.0';
@@ -61,6 +62,13 @@ export class RpcProxy {
     this.requests.push({ method: body.method, params: body.params ?? [] });
     if (this.mode === '429') {
       res.writeHead(429, { 'content-type': 'text/plain' }).end('Too Many Requests');
+      return;
+    }
+    if (this.mode === 'rpc-limit') {
+      const error = { code: -32005, message: 'daily request count exceeded, request rate limited' };
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: body.id, error }));
       return;
     }
     if (this.mode === 'hang' || this.hangMethods.has(body.method)) {
