@@ -140,7 +140,7 @@ contract CreditTest is LatchkeyFixture {
         uint256 before = gasleft();
         latchkey.checkout(r, receipt, signature);
         uint256 spent = before - gasleft();
-        vm.assertLe(spent, 150_000, "copying the revert data is bounded by the forwarded gas");
+        vm.assertLe(spent, 100_000, "copying the revert data is bounded by the forwarded gas");
         vm.assertEq(latchkey.credit(address(wallet)), r.deposit - PRICE * 600);
     }
 
