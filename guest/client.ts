@@ -4,10 +4,11 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { type JsonRpcProvider, Wallet } from 'ethers';
+import { type JsonRpcProvider, toBeHex, Wallet } from 'ethers';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { ReplyEnvelope } from '../agent/mqtt/topics.js';
-import { type LatchkeyContract, latchkeyAt, mined } from '../contracts/deploy.js';
+import { type LatchkeyContract, latchkeyAt, latchkeyInterface, mined } from '../contracts/deploy.js';
+import { parseLatchkeyLog } from '../contracts/events.js';
 import { rentDevice } from '../contracts/rental.js';
 import {
   ACCESS_TYPES,
@@ -167,6 +168,48 @@ export class Guest {
     const token = await this.token(rental, action);
     const deviceId = rental.id >> 64n;
     return via === 'mqtt' ? this.sendMqtt(deviceId, token) : this.sendHttp(deviceId, token);
+  }
+
+  /**
+   * Like act(), but while the agent has not yet seen the rental confirmed on chain ('unknown-rental')
+   * signs a fresh token and tries again, up to `timeoutMs`.
+   */
+  async actWhenConfirmed(
+    rental: Rental,
+    action: Action,
+    via: 'mqtt' | 'http' = 'mqtt',
+    timeoutMs = 30_000,
+  ): Promise<ReplyEnvelope> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reply = await this.act(rental, action, via);
+      if (reply.status === 'ok' || reply.error.code !== 'unknown-rental' || Date.now() > deadline)
+        return reply;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Waits until the rental is settled on chain (by anyone) and returns how. */
+  async waitSettled(
+    rental: Rental,
+    timeoutMs = 60_000,
+  ): Promise<{ charge: bigint; refund: bigint; byReceipt: boolean; txHash: string; blockNumber: number }> {
+    const filter = {
+      address: this.options.contract,
+      topics: [latchkeyInterface.getEvent('Settled')?.topicHash ?? null, toBeHex(rental.id, 32)],
+      fromBlock: 0,
+    };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const log of await this.options.provider.getLogs(filter)) {
+        const event = parseLatchkeyLog(log, this.options.contract);
+        if (event?.name !== 'Settled') continue;
+        const { charge, refund, byReceipt } = event.args;
+        return { charge, refund, byReceipt, txHash: log.transactionHash, blockNumber: log.blockNumber };
+      }
+      if (Date.now() > deadline) throw new Error(`rental ${rental.id} not settled within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   /** Settles the rental on chain with the device's receipt; returns the tx and its gas cost. */

@@ -1,0 +1,114 @@
+// `npm run demo`: the whole system on this machine and a scripted guest that rents, unlocks / powers,
+// uses and checks out a lock and a socket, printing every step and checking the money to the wei.
+
+import { formatEther } from 'ethers';
+import { startEmbedded } from '../agent/embedded.js';
+import { createLogger } from '../agent/log.js';
+import type { Rental } from '../contracts/typedData.js';
+import { Guest, receiptOf } from './client.js';
+
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const eth = (wei: bigint) => `${formatEther(wei)} ETH`;
+
+async function main(): Promise<void> {
+  say('Starting a local chain, the contract, an MQTT broker and the agent ...');
+  const e = await startEmbedded({ log: createLogger('latchkey', { level: 'error' }) });
+  let failed = false;
+  try {
+    const account = e.guests[0];
+    if (!account) throw new Error('no guest account');
+    const guest = new Guest({
+      privateKey: account.privateKey,
+      provider: e.anvil.provider,
+      contract: e.contractAddress,
+      chainId: e.anvil.chainId,
+      gatewayId: e.config.gatewayId,
+      mqttUrl: e.broker.url,
+      httpUrl: e.httpUrl,
+    });
+    await guest.connect();
+    e.agent.on('state', (s) =>
+      say(
+        `    relay of device ${s.deviceId} (${s.kind}) is ${s.relay === 'closed' ? 'CLOSED (energised)' : 'open (safe)'}`,
+      ),
+    );
+    say(`Contract ${e.contractAddress} on chain ${e.anvil.chainId}; guest ${guest.address}\n`);
+
+    for (const device of e.devices) {
+      say(`== ${device.kind} (device ${device.id}) ==`);
+      const before = await e.anvil.provider.getBalance(guest.address);
+      const rented = await guest.rent(device.id, 3600);
+      const { rental } = rented;
+      say(`  rent 1 hour: deposit ${eth(rental.deposit)} (2x the rent)   tx ${rented.txHash}`);
+      const [on, off] = device.kind === 'lock' ? (['unlock', 'lock'] as const) : (['on', 'off'] as const);
+      const first = await guest.actWhenConfirmed(rental, on);
+      say(
+        `  ${on} over MQTT: ${first.status}${first.status === 'error' ? ` ${first.error.code}: ${first.error.message}` : ''}`,
+      );
+      if (first.status !== 'ok') throw new Error(`${on} refused`);
+      if (device.kind === 'socket') {
+        await sleep(3000);
+        e.agent.controllers.get(device.id)?.reportEnergy(12);
+        say('  the (simulated) energy meter reports 12 Wh');
+      } else {
+        await sleep(6000); // the lock relocks by itself after its pulse
+      }
+      const second = await guest.act(rental, off, 'http');
+      say(`  ${off} over LAN HTTP: ${second.status}`);
+      const checkout = await guest.act(rental, 'checkout');
+      const signed = receiptOf(checkout);
+      if (!signed) throw new Error(`checkout refused: ${JSON.stringify(checkout)}`);
+      say(
+        `  checkout: the device signed a receipt for ${signed.receipt.secondsUsed} s and ${signed.receipt.energyWh} Wh; the agent submits it`,
+      );
+      const settled = await guest.waitSettled(rental);
+      const after = await e.anvil.provider.getBalance(guest.address);
+      say(`  settled on chain   tx ${settled.txHash}`);
+      say(`  charge ${eth(settled.charge)}   refund ${eth(settled.refund)}`);
+      failed ||= !check(
+        device,
+        rental,
+        signed.receipt,
+        settled,
+        before - rented.gasCost - rental.deposit + settled.refund,
+        after,
+      );
+      say('');
+    }
+    const credit = await e.contract.credit(e.host.address);
+    say(`Host credit to withdraw: ${eth(credit)}`);
+    await guest.close();
+  } finally {
+    await e.stop();
+  }
+  if (failed) process.exit(1);
+  say('Demo finished: every amount matches the chain to the wei.');
+}
+
+function check(
+  device: { pricePerSecond: bigint; pricePerWh: bigint },
+  rental: Rental,
+  receipt: { secondsUsed: bigint; energyWh: bigint },
+  settled: { charge: bigint; refund: bigint },
+  expectedBalance: bigint,
+  balance: bigint,
+): boolean {
+  const metered = device.pricePerSecond * receipt.secondsUsed + device.pricePerWh * receipt.energyWh;
+  const charge = metered < rental.deposit ? metered : rental.deposit;
+  const ok =
+    settled.charge === charge &&
+    settled.charge + settled.refund === rental.deposit &&
+    balance === expectedBalance;
+  say(
+    ok
+      ? `  check: charge = price x use, charge + refund = deposit, guest balance = before - deposit - gas + refund: all exact`
+      : `  CHECK FAILED: charge ${settled.charge} (expected ${charge}), balance ${balance} (expected ${expectedBalance})`,
+  );
+  return ok;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`demo failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
