@@ -168,6 +168,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       contract: config.chain.contract,
       privateKey: config.gatewayKey,
       store: this.store,
+      confirmations: Math.max(1, config.chain.confirmations),
       log,
     });
 
