@@ -12,7 +12,8 @@ import {ILatchkey} from "./ILatchkey.sol";
 /// Ether held == Σ open deposits + Σ credits (+ anything force-sent, which nobody can withdraw).
 contract Latchkey is ILatchkey, EIP712 {
     /// @notice EIP-712 type of a usage receipt; must match `RECEIPT_TYPES` in contracts/typedData.ts.
-    bytes32 private constant RECEIPT_TYPEHASH = keccak256("Receipt(uint256 rentalId,uint64 secondsUsed,uint64 energyWh)");
+    bytes32 private constant RECEIPT_TYPEHASH =
+        keccak256("Receipt(uint256 rentalId,uint64 secondsUsed,uint64 energyWh)");
 
     /// @notice Gas forwarded with a pushed refund: enough for a smart wallet's `receive` (a proxy
     /// delegatecall and an event), small enough that a gas-burning guest costs the caller little.
@@ -299,8 +300,7 @@ contract Latchkey is ILatchkey, EIP712 {
         pure
         returns (bool)
     {
-        return pricePerSecond != 0
-            && uint256(pricePerSecond) * maxDuration * depositFactor / 100 <= type(uint128).max;
+        return pricePerSecond != 0 && uint256(pricePerSecond) * maxDuration * depositFactor / 100 <= type(uint128).max;
     }
 
     function _requireOpen(Rental calldata rental) private view {
@@ -315,9 +315,7 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @dev Deletes the commitment before any ether moves, so the rental can be settled only once
     /// even by a reentrant guest. `charge <= rental.deposit` is the caller's guarantee.
-    function _settle(Rental calldata rental, address host, uint256 deviceId, uint128 charge, bool byReceipt)
-        private
-    {
+    function _settle(Rental calldata rental, address host, uint256 deviceId, uint128 charge, bool byReceipt) private {
         delete _rentals[rental.id];
         uint128 refund = rental.deposit - charge;
         if (charge != 0) _addCredit(host, charge);

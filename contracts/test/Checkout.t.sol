@@ -167,9 +167,7 @@ contract CheckoutTest is LatchkeyFixture {
     }
 
     /// @dev The same (r, s, v) must be accepted in exactly one encoding: 65 bytes, low s.
-    function testFuzz_checkout_rejectsReencodedSignatures(uint64 secondsUsed, uint64 energyWh, uint256 padding)
-        public
-    {
+    function testFuzz_checkout_rejectsReencodedSignatures(uint64 secondsUsed, uint64 energyWh, uint256 padding) public {
         ILatchkey.Receipt memory receipt = _receipt(r, secondsUsed, energyWh);
         bytes32 digest = _digest(receipt);
         (uint8 v, bytes32 rr, bytes32 s) = vm.sign(SIGNER_KEY, digest);

@@ -165,7 +165,9 @@ contract CreditTest is LatchkeyFixture {
                 ++reentries;
                 (bool ok, bytes memory reason) = abi.decode(logs[i].data, (bool, bytes));
                 vm.assertFalse(ok, "the reentrant settlement failed");
-                vm.assertEq(keccak256(reason), keccak256(abi.encodeWithSelector(ILatchkey.RentalNotOpen.selector, r.id)));
+                vm.assertEq(
+                    keccak256(reason), keccak256(abi.encodeWithSelector(ILatchkey.RentalNotOpen.selector, r.id))
+                );
             }
         }
         vm.assertEq(reentries, 1, "the guest did re-enter");

@@ -198,13 +198,10 @@ contract LatchkeyHandler is Test {
         _did();
     }
 
-    function checkout(
-        uint256 rentalSeed,
-        uint64 secondsUsed,
-        uint64 energyWh,
-        uint256 callerSeed,
-        uint256 walletMode
-    ) external atTime {
+    function checkout(uint256 rentalSeed, uint64 secondsUsed, uint64 energyWh, uint256 callerSeed, uint256 walletMode)
+        external
+        atTime
+    {
         (bool found, uint256 i) = _find(rentalSeed, Want.Open);
         if (!found) return _rentInstead(rentalSeed);
         ILatchkey.Rental memory r = _rentals[i];
@@ -223,10 +220,7 @@ contract LatchkeyHandler is Test {
         _did();
     }
 
-    function checkoutByTime(uint256 rentalSeed, bool byGuest, uint256 callerSeed, uint256 walletMode)
-        external
-        atTime
-    {
+    function checkoutByTime(uint256 rentalSeed, bool byGuest, uint256 callerSeed, uint256 walletMode) external atTime {
         (bool found, uint256 i) = _find(rentalSeed, byGuest ? Want.SettleableByGuest : Want.SettleableByAnyone);
         if (!found) return _rentInstead(rentalSeed);
         ILatchkey.Rental memory r = _rentals[i];
