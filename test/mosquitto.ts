@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const MOSQUITTO_BIN = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
-
 export interface MosquittoOptions {
+  /** The broker binary; default $MOSQUITTO_BIN or /usr/sbin/mosquitto (Debian's package). */
+  bin?: string;
   /** TCP port; 0 or absent picks a free one. */
   port?: number;
   /** Also listen for MQTT over WebSocket; 0 picks a free port. Absent: no WebSocket listener. */
@@ -35,9 +35,10 @@ export interface Mosquitto {
 }
 
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
-  if (!existsSync(MOSQUITTO_BIN)) {
+  const bin = options.bin ?? process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
+  if (!existsSync(bin)) {
     throw new Error(
-      `Mosquitto is required for these tests but ${MOSQUITTO_BIN} does not exist: ` +
+      `Mosquitto is required for these tests but ${bin} does not exist: ` +
         'install it with `apt-get install mosquitto` (or set MOSQUITTO_BIN).',
     );
   }
@@ -67,7 +68,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   let child: ChildProcess | undefined;
   let log = '';
   const launch = async () => {
-    const proc = spawn(MOSQUITTO_BIN, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(bin, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     proc.stderr?.on('data', (chunk: Buffer) => {
       log += chunk.toString();

@@ -212,3 +212,11 @@ export async function tcpGate(brokerUrl: string) {
     },
   };
 }
+
+/** The arguments of the next `event` from any emitter (mqtt.js clients' typed emitters included). */
+export function nextEvent<Args extends unknown[] = unknown[]>(
+  emitter: { once(event: string, listener: (...args: Args) => void): unknown },
+  event: string,
+): Promise<Args> {
+  return new Promise((resolve) => emitter.once(event, (...args: Args) => resolve(args)));
+}
