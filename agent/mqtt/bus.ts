@@ -86,6 +86,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
   private generation = 0;
   private ready = false;
   private delayMs: number;
+  private quietErrors = false;
 
   constructor(private readonly options: MqttBusOptions) {
     super();
@@ -229,7 +230,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
           this.version === 5 ? { qos: 1 as const, nl: true } : { qos: 1 as const },
         ]),
       );
-      const granted = await client.subscribeAsync(subscriptions);
+      const granted = this.devices.size > 0 ? await client.subscribeAsync(subscriptions) : [];
       for (const grant of granted) {
         if (grant.qos !== 1) this.log.error('access subscription not granted at QoS 1', { ...grant });
       }
@@ -246,14 +247,16 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     }
     if (generation !== this.generation || !client.connected || this.client !== client) return;
     this.ready = true;
+    this.quietErrors = false;
     this.log.info('connected', { url: this.options.url, protocolVersion: this.version });
     this.emit('connected', { protocolVersion: this.version });
   }
 
   private onReconnect(client: MqttClient): void {
-    // mqtt.js schedules the next attempt with options.reconnectPeriod: double it for the one after.
+    // mqtt.js schedules the next attempt with options.reconnectPeriod: double it for the one after,
+    // with jitter so a fleet of gateways does not reconnect in step after a broker restart.
     this.delayMs = Math.min(this.delayMs * 2, this.maxDelayMs);
-    client.options.reconnectPeriod = this.delayMs;
+    client.options.reconnectPeriod = Math.round(this.delayMs * (0.8 + Math.random() * 0.4));
   }
 
   private onClose(client: MqttClient): void {
@@ -277,7 +280,10 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
       this.fallBack(client, error.message);
       return;
     }
-    this.log.warn('mqtt error', { error: error.message, code: error.code });
+    // During an outage every retry fails the same way: say it once, then only at debug level.
+    const level = this.quietErrors ? 'debug' : 'warn';
+    this.quietErrors = true;
+    this.log[level]('mqtt error', { error: error.message, code: error.code });
   }
 
   // Changing the options of the same client keeps its outgoing store (QoS 1 messages not yet acked).
