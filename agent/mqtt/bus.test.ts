@@ -317,6 +317,28 @@ describe.each([
     expect(states.map((m) => decodeState(m.payload).usedSeconds)).toEqual([3]);
   });
 
+  it('keeps no sockets or listeners from earlier connections across repeated broker restarts', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    cleanups.push(async () => process.off('warning', onWarning));
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const t = await startBus();
+    const baseline = sockets();
+    for (let i = 0; i < 12; i++) {
+      const disconnected = once(t.bus, 'disconnected');
+      const reconnected = once(t.bus, 'connected');
+      await broker.restart(async () => {
+        await disconnected;
+      });
+      await reconnected;
+    }
+    await vi.waitFor(() => expect(sockets()).toBe(baseline), { timeout: 10_000, interval: 20 });
+    const sender = await guest();
+    await drain((topic, payload) => sender.publishAsync(topic, payload, { qos: 1 }), t);
+    expect(warnings).toEqual([]);
+  });
+
   it('answers internal when the handler throws, and counts only the first reply', async () => {
     const handlerCalls = new Recorder<string>();
     const t = await startBus({
