@@ -1,6 +1,13 @@
 // Conversions between the store's records and SQLite rows (bigints as decimal TEXT, addresses lower-case).
 
-import type { AuditEntry, DeviceRuntime, RentalStatus, StoredReceipt, StoredRental } from './store.js';
+import type {
+  AuditEntry,
+  DeviceRuntime,
+  RentalStatus,
+  RentalUndo,
+  StoredReceipt,
+  StoredRental,
+} from './store.js';
 
 export interface RentalRow {
   id: string;
@@ -14,6 +21,22 @@ export interface RentalRow {
   status: RentalStatus;
   block_number: number;
   block_hash: string;
+}
+
+export interface RentalUndoRow {
+  block: number;
+  rental_id: string;
+  before_device_id: string | null;
+  before_guest: string | null;
+  before_start: string | null;
+  before_end: string | null;
+  before_deposit: string | null;
+  before_price_per_second: string | null;
+  before_price_per_wh: string | null;
+  before_status: RentalStatus | null;
+  before_block_number: number | null;
+  before_block_hash: string | null;
+  receipt_before: StoredReceipt['status'] | null;
 }
 
 export interface ReceiptRow {
@@ -91,6 +114,50 @@ export function rowToRental(row: RentalRow): StoredRental {
     blockNumber: row.block_number,
     blockHash: row.block_hash,
   };
+}
+
+export function undoToRow(u: RentalUndo): RentalUndoRow {
+  if (!Number.isSafeInteger(u.block) || u.block < 0)
+    throw new TypeError('store: rental undo block must be an integer >= 0');
+  const b = u.before === undefined ? undefined : rentalToRow(u.before);
+  if (b && b.id !== dec(u.rentalId, 'undo.rentalId'))
+    throw new TypeError('store: rental undo before.id differs from rentalId');
+  return {
+    block: u.block,
+    rental_id: dec(u.rentalId, 'undo.rentalId'),
+    before_device_id: b?.device_id ?? null,
+    before_guest: b?.guest ?? null,
+    before_start: b?.start ?? null,
+    before_end: b?.end ?? null,
+    before_deposit: b?.deposit ?? null,
+    before_price_per_second: b?.price_per_second ?? null,
+    before_price_per_wh: b?.price_per_wh ?? null,
+    before_status: b?.status ?? null,
+    before_block_number: b?.block_number ?? null,
+    before_block_hash: b?.block_hash ?? null,
+    receipt_before: u.receiptBefore ?? null,
+  };
+}
+
+export function rowToUndo(row: RentalUndoRow): RentalUndo {
+  const out: RentalUndo = { block: row.block, rentalId: BigInt(row.rental_id) };
+  // The table's CHECK keeps the before_ columns all NULL or all set.
+  if (row.before_status !== null)
+    out.before = rowToRental({
+      id: row.rental_id,
+      device_id: row.before_device_id as string,
+      guest: row.before_guest as string,
+      start: row.before_start as string,
+      end: row.before_end as string,
+      deposit: row.before_deposit as string,
+      price_per_second: row.before_price_per_second as string,
+      price_per_wh: row.before_price_per_wh as string,
+      status: row.before_status,
+      block_number: row.before_block_number as number,
+      block_hash: row.before_block_hash as string,
+    });
+  if (row.receipt_before !== null) out.receiptBefore = row.receipt_before;
+  return out;
 }
 
 export function receiptToRow(r: StoredReceipt): ReceiptRow {

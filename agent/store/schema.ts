@@ -89,6 +89,52 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    description: 'reorg window: recent block hashes and the undo journal of applied rental logs',
+    sql: `
+      -- Hashes of processed blocks below the cursor, so a restart can still walk a reorg back.
+      CREATE TABLE block_hashes (
+        block INTEGER PRIMARY KEY CHECK (block >= 0),
+        hash TEXT NOT NULL
+      );
+      -- Seeded with what the watcher knew after a restart before this table existed: the cursor and
+      -- the blocks of the rentals it still trusts. The watcher prunes this to its window.
+      INSERT OR IGNORE INTO block_hashes (block, hash) SELECT block, hash FROM cursor;
+      INSERT OR IGNORE INTO block_hashes (block, hash)
+        SELECT block_number, block_hash FROM rentals
+        WHERE status != 'revoked' AND block_number <= (SELECT block FROM cursor);
+
+      -- What each applied rental log changed, newest last: a reorg that removes the log puts it back.
+      -- The before_ columns are the rental row before the log, all NULL when the log created the rental.
+      CREATE TABLE rental_undo (
+        seq INTEGER PRIMARY KEY,
+        block INTEGER NOT NULL CHECK (block >= 0),
+        rental_id TEXT NOT NULL,
+        before_device_id TEXT,
+        before_guest TEXT,
+        before_start TEXT,
+        before_end TEXT,
+        before_deposit TEXT,
+        before_price_per_second TEXT,
+        before_price_per_wh TEXT,
+        before_status TEXT CHECK (before_status IN ('open', 'settled', 'cancelled', 'revoked')),
+        before_block_number INTEGER,
+        before_block_hash TEXT,
+        receipt_before TEXT CHECK (receipt_before IN ('pending', 'submitted', 'settled')),
+        CHECK ((before_status IS NULL) = (before_device_id IS NULL)
+          AND (before_status IS NULL) = (before_guest IS NULL)
+          AND (before_status IS NULL) = (before_start IS NULL)
+          AND (before_status IS NULL) = (before_end IS NULL)
+          AND (before_status IS NULL) = (before_deposit IS NULL)
+          AND (before_status IS NULL) = (before_price_per_second IS NULL)
+          AND (before_status IS NULL) = (before_price_per_wh IS NULL)
+          AND (before_status IS NULL) = (before_block_number IS NULL)
+          AND (before_status IS NULL) = (before_block_hash IS NULL))
+      );
+      CREATE INDEX rental_undo_block ON rental_undo (block);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isError, LatchkeyError } from '../errors.js';
+import { MIGRATIONS } from './schema.js';
 import { NONCE_RETENTION_SECONDS, Store } from './store.js';
 import { digestOf, runToEnd, sampleReceipt, sampleRental, spawnScript, tempDir } from './test/fixtures.js';
 
@@ -239,7 +240,9 @@ describe('Store on disk', () => {
     const raw = new Database(dbPath, { readonly: true });
     cleanups.push(() => raw.close());
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 1 }]);
+    expect(raw.prepare('SELECT version FROM schema_version ORDER BY version').all()).toEqual(
+      MIGRATIONS.map((m) => ({ version: m.version })),
+    );
   });
 
   it('runs in WAL mode with synchronous=FULL and foreign keys on', () => {

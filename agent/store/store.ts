@@ -1,5 +1,6 @@
-// Durable agent state in SQLite (WAL, synchronous=FULL): chain cursor, rentals cache, used nonces, the
-// receipt queue, device runtime and the append-only audit log. Every storage failure is STORE_FAILED.
+// Durable agent state in SQLite (WAL, synchronous=FULL): chain cursor and reorg window, rentals cache,
+// used nonces, the receipt queue, device runtime and the append-only audit log. Every storage failure
+// is STORE_FAILED.
 
 import Database from 'better-sqlite3';
 import type { Receipt, Rental } from '../../contracts/typedData.js';
@@ -11,6 +12,7 @@ import {
   hex,
   type ReceiptRow,
   type RentalRow,
+  type RentalUndoRow,
   type RuntimeRow,
   receiptToRow,
   rentalToRow,
@@ -18,7 +20,9 @@ import {
   rowToReceipt,
   rowToRental,
   rowToRuntime,
+  rowToUndo,
   runtimeToRow,
+  undoToRow,
 } from './rows.js';
 import { MIGRATIONS, SCHEMA_VERSION_TABLE } from './schema.js';
 
@@ -30,6 +34,17 @@ export interface StoredRental extends Rental {
   /** Block of the latest Rented/Extended log applied to it. */
   blockNumber: number;
   blockHash: string;
+}
+
+/** What one applied rental log changed, so a reorg that removes the log can put the rental back. */
+export interface RentalUndo {
+  /** Block of the log. */
+  block: number;
+  rentalId: bigint;
+  /** The rental before the log; absent when the log created it. */
+  before?: StoredRental;
+  /** The receipt's status before a Settled log marked it settled. */
+  receiptBefore?: StoredReceipt['status'];
 }
 
 export interface StoredReceipt {
@@ -82,6 +97,8 @@ const RENTAL_COLUMNS =
 const RECEIPT_COLUMNS =
   'rental_id, device_id, seconds_used, energy_wh, signature, status, attempts, tx_hash, last_error, created_at';
 const AUDIT_COLUMNS = 'at, device_id, rental_id, action, actor, outcome, reason';
+const UNDO_COLUMNS = `block, rental_id, before_device_id, before_guest, before_start, before_end, before_deposit,
+  before_price_per_second, before_price_per_wh, before_status, before_block_number, before_block_hash, receipt_before`;
 
 function prepareStatements(db: Database.Database) {
   return {
@@ -89,6 +106,24 @@ function prepareStatements(db: Database.Database) {
     setCursor: db.prepare<[number, string]>(
       'INSERT INTO cursor (id, block, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET block = excluded.block, hash = excluded.hash',
     ),
+    putBlockHash: db.prepare<[number, string]>(
+      'INSERT INTO block_hashes (block, hash) VALUES (?, ?) ON CONFLICT (block) DO UPDATE SET hash = excluded.hash',
+    ),
+    blockHashesFrom: db.prepare<[number], { block: number; hash: string }>(
+      'SELECT block, hash FROM block_hashes WHERE block >= ? ORDER BY block',
+    ),
+    forgetBlockHashesFrom: db.prepare<[number]>('DELETE FROM block_hashes WHERE block >= ?'),
+    pruneBlockHashesBelow: db.prepare<[number]>('DELETE FROM block_hashes WHERE block < ?'),
+    putRentalUndo: db.prepare<[RentalUndoRow]>(
+      `INSERT INTO rental_undo (${UNDO_COLUMNS}) VALUES (@block, @rental_id, @before_device_id, @before_guest,
+         @before_start, @before_end, @before_deposit, @before_price_per_second, @before_price_per_wh,
+         @before_status, @before_block_number, @before_block_hash, @receipt_before)`,
+    ),
+    rentalUndosFrom: db.prepare<[number], RentalUndoRow>(
+      `SELECT ${UNDO_COLUMNS} FROM rental_undo WHERE block >= ? ORDER BY seq`,
+    ),
+    forgetRentalUndosFrom: db.prepare<[number]>('DELETE FROM rental_undo WHERE block >= ?'),
+    pruneRentalUndosBelow: db.prepare<[number]>('DELETE FROM rental_undo WHERE block < ?'),
     markLogSeen: db.prepare<[string, number]>(
       'INSERT INTO seen_logs (key, block) VALUES (?, ?) ON CONFLICT (key) DO NOTHING',
     ),
@@ -247,11 +282,63 @@ export class Store {
     return this.run('getCursor', (s) => s.getCursor.get());
   }
 
+  /** Moves the cursor; its block and hash also go into the block hashes, in the same transaction. */
   setCursor(block: number, hash: string): void {
-    if (!Number.isSafeInteger(block) || block < 0)
-      throw new TypeError('store: cursor block must be an integer >= 0');
+    blockNumber(block, 'cursor block');
     const h = hex(hash, 'cursor hash');
-    this.run('setCursor', (s) => s.setCursor.run(block, h));
+    const db = this.requireDb('setCursor');
+    this.run('setCursor', (s) =>
+      db.transaction(() => {
+        s.setCursor.run(block, h);
+        s.putBlockHash.run(block, h);
+      })(),
+    );
+  }
+
+  /**
+   * Remembers a processed block's hash (the reorg window); replaces what was known for that block.
+   * Write it in the transaction that moves the cursor past the block.
+   */
+  putBlockHash(block: number, hash: string): void {
+    blockNumber(block, 'block');
+    const h = hex(hash, 'block hash');
+    this.run('putBlockHash', (s) => s.putBlockHash.run(block, h));
+  }
+
+  /** Known block hashes at or above `block`, ascending. */
+  blockHashesFrom(block: number): { block: number; hash: string }[] {
+    return this.run('blockHashesFrom', (s) => s.blockHashesFrom.all(block));
+  }
+
+  /** Reorg: forgets the hashes of blocks at or above `block`. Returns how many. */
+  forgetBlockHashesFrom(block: number): number {
+    return this.run('forgetBlockHashesFrom', (s) => s.forgetBlockHashesFrom.run(block).changes);
+  }
+
+  /** Drops hashes of blocks below `block` (deeper than the reorg window). Returns how many. */
+  pruneBlockHashesBelow(block: number): number {
+    return this.run('pruneBlockHashesBelow', (s) => s.pruneBlockHashesBelow.run(block).changes);
+  }
+
+  /** Journals what an applied rental log changed. Write it in the transaction that applies the log. */
+  putRentalUndo(u: RentalUndo): void {
+    const row = undoToRow(u);
+    this.run('putRentalUndo', (s) => s.putRentalUndo.run(row));
+  }
+
+  /** Journal entries of logs at or above `block`, in the order they were written (undo them last first). */
+  rentalUndosFrom(block: number): RentalUndo[] {
+    return this.run('rentalUndosFrom', (s) => s.rentalUndosFrom.all(block)).map(rowToUndo);
+  }
+
+  /** Reorg: drops the journal entries of logs at or above `block` (once undone). Returns how many. */
+  forgetRentalUndosFrom(block: number): number {
+    return this.run('forgetRentalUndosFrom', (s) => s.forgetRentalUndosFrom.run(block).changes);
+  }
+
+  /** Drops journal entries of logs below `block` (deeper than the reorg window). Returns how many. */
+  pruneRentalUndosBelow(block: number): number {
+    return this.run('pruneRentalUndosBelow', (s) => s.pruneRentalUndosBelow.run(block).changes);
   }
 
   /** Records a log as applied; `key` is txHash:logIndex. True if it was not seen before. */
@@ -419,6 +506,11 @@ export class Store {
       throw storeError(what, e);
     }
   }
+}
+
+function blockNumber(block: number, field: string): void {
+  if (!Number.isSafeInteger(block) || block < 0)
+    throw new TypeError(`store: ${field} must be an integer >= 0`);
 }
 
 function digestKey(digestHex: string): string {
