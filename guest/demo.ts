@@ -95,6 +95,7 @@ function check(
   balance: bigint,
 ): boolean {
   const metered = device.pricePerSecond * receipt.secondsUsed + device.pricePerWh * receipt.energyWh;
+  // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.min does not take
   const charge = metered < rental.deposit ? metered : rental.deposit;
   const ok =
     settled.charge === charge &&
