@@ -1,7 +1,8 @@
-// Applies decoded rental logs to the store, keeping an undo journal of recent changes so that a reorg
-// can put every touched rental back to what it was before the removed blocks. Runs inside store.tx.
+// Applies decoded rental logs to the store, keeping an undo journal of recent changes (in the store, so
+// it survives a restart) so that a reorg can put every touched rental back to what it was before the
+// removed blocks. Runs inside store.tx.
 
-import type { RentalStatus, Store, StoredReceipt, StoredRental } from '../store/store.js';
+import type { RentalStatus, RentalUndo, Store, StoredRental } from '../store/store.js';
 import type { DecodedLog } from './decode.js';
 
 /** What the watcher announces once the transaction that made the change has committed. */
@@ -9,15 +10,6 @@ export type ChainNotice =
   | { kind: 'rental'; rental: StoredRental }
   | { kind: 'closed'; rentalId: bigint; status: RentalStatus }
   | { kind: 'revoked'; rentalId: bigint };
-
-interface JournalEntry {
-  block: number;
-  rentalId: bigint;
-  /** The rental before the change; undefined when the change created it. */
-  before: StoredRental | undefined;
-  /** The receipt status before a Settled log marked it settled. */
-  receiptBefore?: StoredReceipt['status'];
-}
 
 export interface ApplyResult {
   applied: number;
@@ -28,13 +20,12 @@ export interface ApplyResult {
 }
 
 export class RentalLedger {
-  private journal: JournalEntry[] = [];
-
   constructor(private readonly store: Store) {}
 
   /**
-   * Applies logs in chain order; each is applied once (store.markLogSeen on txHash:logIndex). Call
-   * inside store.tx together with setCursor, so a crash keeps all of a batch or none of it.
+   * Applies logs in chain order; each is applied once (store.markLogSeen on txHash:logIndex) and
+   * journalled (store.putRentalUndo). Call inside store.tx together with setCursor, so a crash keeps all
+   * of a batch or none of it.
    */
   apply(logs: DecodedLog[]): ApplyResult {
     const result: ApplyResult = { applied: 0, duplicates: 0, unknown: 0, notices: [] };
@@ -44,7 +35,8 @@ export class RentalLedger {
         continue;
       }
       const before = this.store.getRental(log.rentalId);
-      const entry: JournalEntry = { block: log.blockNumber, rentalId: log.rentalId, before };
+      const entry: RentalUndo = { block: log.blockNumber, rentalId: log.rentalId };
+      if (before) entry.before = before;
       let after: StoredRental;
       switch (log.kind) {
         case 'Rented':
@@ -87,7 +79,7 @@ export class RentalLedger {
         }
       }
       this.store.putRental(after);
-      this.journal.push(entry);
+      this.store.putRentalUndo(entry);
       result.applied++;
       result.notices.push(
         after.status === 'open'
@@ -105,7 +97,7 @@ export class RentalLedger {
   blocksAbove(ancestor: number): Set<number> {
     const blocks = new Set<number>();
     for (const r of this.store.rentalsFromBlock(ancestor + 1)) blocks.add(r.blockNumber);
-    for (const e of this.journal)
+    for (const e of this.store.rentalUndosFrom(ancestor + 1))
       if (e.before && e.before.blockNumber > ancestor) blocks.add(e.before.blockNumber);
     return blocks;
   }
@@ -114,19 +106,19 @@ export class RentalLedger {
    * Reorg back to `ancestor`: puts every rental changed by a log above it back as it was (a rental those
    * logs created becomes 'revoked'). A rental still pointing above `ancestor` at a block whose hash the
    * chain no longer has (`chainHashes`, from blocksAbove) was last changed before the journal began
-   * (an earlier run): it is revoked, failing closed. Returns the ids touched. Call inside store.tx
-   * with forgetLogsFrom and setCursor, then rescan from ancestor + 1.
+   * (a store from before it was kept): it is revoked, failing closed. Returns the ids touched. Call
+   * inside store.tx with forgetLogsFrom and setCursor, then rescan from ancestor + 1.
    */
   undoTo(ancestor: number, chainHashes: ReadonlyMap<number, string>): Set<bigint> {
     const touched = new Set<bigint>();
-    while (this.journal.length > 0 && this.journal[this.journal.length - 1]!.block > ancestor) {
-      const entry = this.journal.pop()!;
+    for (const entry of this.store.rentalUndosFrom(ancestor + 1).reverse()) {
       touched.add(entry.rentalId);
       if (entry.before) this.store.putRental(entry.before);
       else this.store.setRentalStatus(entry.rentalId, 'revoked');
       if (entry.receiptBefore !== undefined)
         this.store.updateReceipt(entry.rentalId, { status: entry.receiptBefore });
     }
+    this.store.forgetRentalUndosFrom(ancestor + 1);
     for (const rental of this.store.rentalsFromBlock(ancestor + 1)) {
       if (rental.status === 'revoked' || chainHashes.get(rental.blockNumber) === rental.blockHash) continue;
       touched.add(rental.id);
@@ -135,10 +127,8 @@ export class RentalLedger {
     return touched;
   }
 
-  /** Drops journal entries below `block` (deeper than the watcher's reorg window). */
+  /** Drops journal entries below `block` (deeper than the watcher's reorg window). Call inside store.tx. */
   prune(block: number): void {
-    let i = 0;
-    while (i < this.journal.length && this.journal[i]!.block < block) i++;
-    if (i > 0) this.journal = this.journal.slice(i);
+    this.store.pruneRentalUndosBelow(block);
   }
 }

@@ -1,5 +1,6 @@
 // Block headers as the watcher reads them, and the window of recent block hashes it checks for reorgs.
 
+import type { Store } from '../store/store.js';
 import type { RpcClient } from './rpc.js';
 
 export interface BlockHeader {
@@ -43,35 +44,32 @@ export async function getHeader(rpc: RpcClient, block: number | BlockTag): Promi
 /**
  * Hashes of blocks the watcher has processed (chunk ends, blocks with applied logs, the cursor), for the
  * last `depth` blocks below the cursor. A reorg is walked back through them to the newest block the
- * chain still agrees with.
+ * chain still agrees with. They live in the store, so a restart keeps them; write them in the store
+ * transaction that moves the cursor.
  */
 export class HashWindow {
-  private readonly hashes = new Map<number, string>();
+  constructor(
+    private readonly store: Store,
+    readonly depth: number,
+  ) {}
 
-  constructor(readonly depth: number) {}
-
-  add(block: number, hash: string): void {
-    this.hashes.set(block, hash.toLowerCase());
+  /**
+   * Records processed blocks at or below `cursor` (store.setCursor records the cursor's own) and forgets
+   * those below `cursor − depth`.
+   */
+  record(cursor: number, blocks: Iterable<{ blockNumber: number; blockHash: string }>): void {
+    for (const b of blocks) this.store.putBlockHash(b.blockNumber, b.blockHash);
+    this.store.pruneBlockHashesBelow(cursor - this.depth);
   }
 
-  get(block: number): string | undefined {
-    return this.hashes.get(block);
+  /** After a reorg back to `ancestor`: forgets the blocks above it. */
+  forgetAbove(ancestor: number): void {
+    this.store.forgetBlockHashesFrom(ancestor + 1);
   }
 
-  /** Forgets blocks below `cursor − depth`, and (after a reorg) above `above` when given. */
-  prune(cursor: number, above?: number): void {
-    for (const block of this.hashes.keys()) {
-      if (block < cursor - this.depth || (above !== undefined && block > above)) this.hashes.delete(block);
-    }
-  }
-
-  /** Known blocks at or below `top`, ascending. */
-  blocks(top: number): number[] {
-    return [...this.hashes.keys()].filter((b) => b <= top).sort((a, b) => a - b);
-  }
-
-  get size(): number {
-    return this.hashes.size;
+  /** Known blocks from `top − depth` to `top`, ascending. */
+  known(top: number): { block: number; hash: string }[] {
+    return this.store.blockHashesFrom(Math.max(0, top - this.depth)).filter((b) => b.block <= top);
   }
 }
 
@@ -85,16 +83,16 @@ export async function commonAncestor(
   window: HashWindow,
   top: number,
 ): Promise<BlockHeader | undefined> {
-  const blocks = window.blocks(top);
+  const blocks = window.known(top);
   let lo = 0;
   let hi = blocks.length - 1;
   let found: BlockHeader | undefined;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const block = blocks[mid]!;
+    const { block, hash } = blocks[mid]!;
     const header = await getHeader(rpc, block);
     if (!header) throw new Error(`the RPC node does not have block ${block}`);
-    if (header.hash === window.get(block)) {
+    if (header.hash === hash) {
       found = header;
       lo = mid + 1;
     } else hi = mid - 1;

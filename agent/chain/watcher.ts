@@ -30,7 +30,10 @@ export interface ChainWatcherOptions {
   rpcTimeoutMs?: number;
   /** The head not advancing this long while polls succeed means a stuck node: switch. Default 3 min. */
   staleHeadMs?: number;
-  /** Blocks below the cursor whose hashes are kept to walk a reorg back; default 128. */
+  /**
+   * Blocks below the cursor whose hashes (and undo journal) the store keeps to walk a reorg back, also
+   * across restarts; default 128.
+   */
   reorgWindow?: number;
 }
 
@@ -104,7 +107,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     this.log = opts.log.child('chain');
     this.rpc = new RpcClient({ urls: opts.rpcUrls, timeoutMs: this.opts.rpcTimeoutMs, log: this.log });
     this.ledger = new RentalLedger(opts.store);
-    this.hashes = new HashWindow(this.opts.reorgWindow);
+    this.hashes = new HashWindow(opts.store, this.opts.reorgWindow);
     this.address = opts.contract.toLowerCase();
     this.topics = [
       [TOPICS.Rented, TOPICS.Extended, TOPICS.Cancelled, TOPICS.Settled],
@@ -134,12 +137,8 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
   private load(): void {
     if (this.loaded) return;
     this.loaded = true;
+    // The reorg window (block hashes, undo journal) is read from the store when a reorg needs it.
     this.cursor = this.opts.store.getCursor();
-    if (this.cursor) {
-      this.hashes.add(this.cursor.block, this.cursor.hash);
-      for (const r of this.opts.store.rentalsFromBlock(this.cursor.block - this.opts.reorgWindow))
-        if (r.blockNumber <= this.cursor.block) this.hashes.add(r.blockNumber, r.blockHash);
-    }
     this.headSeenAt = Date.now();
   }
 
@@ -375,21 +374,24 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
   }
 
-  /** Applies a chunk and moves the cursor in one store transaction; returns the notices to emit. */
+  /**
+   * Applies a chunk, records its blocks in the reorg window and moves the cursor in one store
+   * transaction; returns the notices to emit.
+   */
   private commit(logs: DecodedLog[], end: BlockHeader): ChainNotice[] {
     const store = this.opts.store;
     const floor = end.number - this.opts.reorgWindow;
     const result = store.tx(() => {
       const r = this.ledger.apply(logs);
       store.setCursor(end.number, end.hash);
-      if (floor > 0) store.pruneLogsBefore(floor);
+      this.hashes.record(end.number, logs);
+      if (floor > 0) {
+        store.pruneLogsBefore(floor);
+        this.ledger.prune(floor);
+      }
       return r;
     });
     this.cursor = { block: end.number, hash: end.hash };
-    this.hashes.add(end.number, end.hash);
-    for (const log of logs) this.hashes.add(log.blockNumber, log.blockHash);
-    this.hashes.prune(end.number);
-    this.ledger.prune(floor);
     if (result.applied > 0 || result.duplicates > 0 || result.unknown > 0)
       this.log.debug('applied logs', { to: end.number, ...result, notices: result.notices.length });
     return result.notices;
@@ -423,11 +425,11 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     const ids = store.tx(() => {
       const undone = this.ledger.undoTo(ancestor.number, chainHashes);
       store.forgetLogsFrom(ancestor.number + 1);
+      this.hashes.forgetAbove(ancestor.number);
       store.setCursor(ancestor.number, ancestor.hash);
       return undone;
     });
     for (const id of ids) touched.add(id);
-    this.hashes.prune(ancestor.number, ancestor.number);
     this.cursor = { block: ancestor.number, hash: ancestor.hash };
     this.log.warn('reorg: rescanning from the common ancestor', {
       was: cursor.block,
