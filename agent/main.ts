@@ -32,7 +32,7 @@ async function runEmbedded(): Promise<() => Promise<void>> {
     '',
     'Latchkey is running on this machine (embedded default).',
     '',
-    `  guest page      ${e.httpUrl}/`,
+    `  status page     ${e.httpUrl}/`,
     ...e.devices.map(
       (d) =>
         `  ${d.kind.padEnd(14)}  ${e.httpUrl}/d/${d.id}   device ${d.id}, ${formatEther(d.pricePerSecond * 3600n)} ETH/hour` +
