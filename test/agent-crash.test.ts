@@ -1,0 +1,224 @@
+// kill -9 of the real agent process (node agent/main.ts with a JSON config) while a socket is on and a
+// door is unlocked, and right after a checkout was answered: on restart from the same data dir the
+// socket is powered again with its metering, the door stays locked, and every rental is settled
+// exactly once (RELIABILITY 21, 23, 25).
+
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedBroker, startEmbeddedBroker } from '../agent/broker/embedded.js';
+import { DEMO_PRICES } from '../agent/embedded.js';
+import { type Anvil, startAnvil } from '../contracts/anvil.js';
+import { deployLatchkey, type LatchkeyContract } from '../contracts/deploy.js';
+import type { Rental } from '../contracts/typedData.js';
+import { Guest, receiptOf, type SignedReceipt } from '../guest/client.js';
+import {
+  type AgentProcess,
+  actWhenLive,
+  atMost,
+  deviceState,
+  ok,
+  RpcGate,
+  registerDevices,
+  type SendMode,
+  settled,
+  settlements,
+  signedBy,
+  sleep,
+  spawnAgent,
+  tempDir,
+  testLog,
+  waitFor,
+  writeConfig,
+} from './system.js';
+
+const HOUR = 3600;
+
+let anvil: Anvil;
+let broker: EmbeddedBroker;
+let gate: RpcGate;
+let asHost: LatchkeyContract;
+let contract: string;
+let gateway: { address: string; privateKey: string };
+let guestKey: string;
+let dir: ReturnType<typeof tempDir>;
+let configPath: string;
+let devices: { socket: bigint; lock: bigint; socketHeld: bigint; socketMined: bigint };
+let agent: AgentProcess | undefined;
+
+beforeAll(async () => {
+  anvil = await startAnvil({ quiet: true });
+  const [host, gw, guest] = anvil.accounts;
+  if (!host || !gw || !guest) throw new Error('anvil has too few dev accounts');
+  gateway = gw;
+  guestKey = guest.privateKey;
+  const deployment = await deployLatchkey(new Wallet(host.privateKey, anvil.provider));
+  asHost = deployment.contract;
+  contract = deployment.address;
+  const [socket, lock, socketHeld, socketMined] = await registerDevices(asHost, gw.address, [
+    { kind: 'socket', ...DEMO_PRICES.socket },
+    { kind: 'lock', ...DEMO_PRICES.lock },
+    { kind: 'socket', ...DEMO_PRICES.socket },
+    { kind: 'socket', ...DEMO_PRICES.socket },
+  ]);
+  if (!socket || !lock || !socketHeld || !socketMined) throw new Error('registration failed');
+  devices = { socket, lock, socketHeld, socketMined };
+  broker = await startEmbeddedBroker({ log: testLog });
+  // The agent talks to the chain through a gate that can hold its checkout transactions.
+  gate = await new RpcGate(anvil.url).start();
+  dir = tempDir('latchkey-crash-');
+  configPath = join(dir.path, 'latchkey.json');
+  writeConfig(configPath, {
+    gatewayId: 'gateway-crash',
+    dataDir: join(dir.path, 'data'),
+    gatewayKey: gw.privateKey,
+    chain: {
+      rpcUrls: [gate.url],
+      chainId: anvil.chainId,
+      contract,
+      confirmations: 0,
+      pollMs: 100,
+      startBlock: deployment.blockNumber,
+    },
+    mqtt: { url: broker.url },
+    http: { host: '127.0.0.1', port: 0 },
+    devices: [
+      { id: socket, kind: 'socket', relay: { driver: 'sim' } },
+      // A long pulse: the door is still unlocked when the agent is killed.
+      { id: lock, kind: 'lock', pulseSeconds: 60, relay: { driver: 'sim' } },
+      { id: socketHeld, kind: 'socket', relay: { driver: 'sim' } },
+      { id: socketMined, kind: 'socket', relay: { driver: 'sim' } },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await agent?.kill();
+  await gate?.stop();
+  await broker?.stop();
+  await anvil?.stop();
+  dir?.remove();
+});
+
+/** The guest's phone on the gateway's LAN (the agent's HTTP port changes with every start). */
+function guestOn(a: AgentProcess): Guest {
+  return new Guest({
+    privateKey: guestKey,
+    provider: anvil.provider,
+    contract,
+    chainId: anvil.chainId,
+    gatewayId: 'gateway-crash',
+    httpUrl: a.httpUrl,
+  });
+}
+
+async function restart(): Promise<AgentProcess> {
+  await agent?.kill();
+  agent = await spawnAgent(configPath);
+  return agent;
+}
+
+async function checkout(a: AgentProcess, rental: Rental): Promise<SignedReceipt> {
+  const reply = await guestOn(a).act(rental, 'checkout', 'http');
+  const signed = receiptOf(reply);
+  if (!signed) throw new Error(`checkout gave no receipt: ${JSON.stringify(reply)}`);
+  expect(signedBy(signed, gateway.address, anvil.chainId, contract)).toBe(true);
+  return signed;
+}
+
+/** Exactly one Settled log, by this receipt, charging price × use. */
+async function expectSettledOnce(rental: Rental, signed: SignedReceipt): Promise<void> {
+  const s = await settled(anvil.provider, contract, rental.id);
+  const metered =
+    rental.pricePerSecond * signed.receipt.secondsUsed + rental.pricePerWh * signed.receipt.energyWh;
+  expect(s).toMatchObject({ byReceipt: true, charge: atMost(metered, rental.deposit) });
+  expect(s.charge + s.refund).toBe(rental.deposit);
+  expect((await anvil.provider.getTransaction(s.txHash))?.from).toBe(gateway.address);
+  expect(await settlements(anvil.provider, contract, rental.id)).toHaveLength(1);
+}
+
+const gatewayNonce = () => anvil.provider.getTransactionCount(gateway.address, 'latest');
+
+describe('the agent process killed with SIGKILL', () => {
+  it('while a socket is on and a door unlocked: after restart the socket is on again with its metering, the door locked, one checkout', async () => {
+    let a = await restart();
+    let guest = guestOn(a);
+    const socket = (await guest.rent(devices.socket, HOUR)).rental;
+    const lock = (await guest.rent(devices.lock, HOUR)).rental;
+
+    ok(await actWhenLive(guest, socket, 'on', 'http'), 'on');
+    await sleep(1_200);
+    ok(await guest.act(socket, 'off', 'http'), 'off'); // ~1.2 s of use recorded
+    ok(await guest.act(socket, 'on', 'http'), 'on again');
+    ok(await actWhenLive(guest, lock, 'unlock', 'http'), 'unlock');
+    expect(await deviceState(a.httpUrl, devices.socket)).toMatchObject({ relay: 'closed' });
+    expect(await deviceState(a.httpUrl, devices.lock)).toMatchObject({ relay: 'closed' });
+    const killedAt = performance.now();
+
+    a = await restart();
+    guest = guestOn(a);
+    const socketNow = await deviceState(a.httpUrl, devices.socket);
+    expect(socketNow).toMatchObject({ relay: 'closed', phase: 'closed', rentalId: socket.id.toString() });
+    expect(socketNow.usedSeconds).toBeGreaterThanOrEqual(1);
+    // The door is locked again and stays locked: the rental is resumed without drawing the bolt.
+    expect(await deviceState(a.httpUrl, devices.lock)).toMatchObject({
+      relay: 'open',
+      phase: 'open',
+      rentalId: lock.id.toString(),
+    });
+
+    const nonce = await gatewayNonce();
+    const signed = await checkout(a, socket);
+    const onSeconds = (performance.now() - killedAt) / 1000 + 1.2 + 1;
+    expect(signed.receipt.secondsUsed).toBeGreaterThanOrEqual(1n);
+    expect(signed.receipt.secondsUsed).toBeLessThanOrEqual(BigInt(Math.ceil(onSeconds)));
+    expect(await deviceState(a.httpUrl, devices.socket)).toMatchObject({ relay: 'open', phase: 'idle' });
+    await expectSettledOnce(socket, signed);
+    expect(await gatewayNonce()).toBe(nonce + 1);
+
+    // A second checkout gets no second receipt.
+    expect((await guest.act(socket, 'checkout', 'http')).status).toBe('error');
+    await expectSettledOnce(lock, await checkout(a, lock));
+  });
+
+  const cases: { sends: SendMode; what: string; device: () => bigint }[] = [
+    {
+      sends: 'hold',
+      what: 'its checkout transaction never reached the node',
+      device: () => devices.socketHeld,
+    },
+    {
+      sends: 'forward-and-hold',
+      what: 'its checkout was mined but the agent never heard back',
+      device: () => devices.socketMined,
+    },
+  ];
+  for (const c of cases) {
+    it(`right after a checkout reply, when ${c.what}: after restart the rental is settled exactly once`, async () => {
+      let a = agent ?? (await restart());
+      const guest = guestOn(a);
+      const rental = (await guest.rent(c.device(), HOUR)).rental;
+      ok(await actWhenLive(guest, rental, 'on', 'http'), 'on');
+      const nonce = await gatewayNonce();
+
+      gate.sends = c.sends;
+      const sentBefore = gate.sent.length;
+      const signed = await checkout(a, rental);
+      await waitFor(() => gate.sent.length > sentBefore, 'the agent to send its checkout transaction');
+      if (c.sends === 'forward-and-hold') await settled(anvil.provider, contract, rental.id);
+      await agent?.kill();
+      gate.sends = 'pass';
+
+      a = await restart();
+      await expectSettledOnce(rental, signed);
+      // Give the restarted submitter time to (wrongly) send again; then count the gateway's transactions.
+      await waitFor(
+        async () => (await fetch(`${a.httpUrl}/health`)).ok,
+        'the restarted agent to report healthy',
+      );
+      await sleep(500);
+      expect(await gatewayNonce()).toBe(nonce + 1);
+      expect(await settlements(anvil.provider, contract, rental.id)).toHaveLength(1);
+    });
+  }
+});
