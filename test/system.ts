@@ -333,6 +333,8 @@ interface JsonRpcRequest {
 export class RpcGate {
   mode: GateMode = 'pass';
   sends: SendMode = 'pass';
+  /** Every request by JSON-RPC method, and whether the gate cut it. */
+  readonly calls: { method: string; cut: boolean }[] = [];
   /** Raw transactions that reached the gate, whatever happened to them. */
   readonly sent: string[] = [];
   url = '';
@@ -358,16 +360,17 @@ export class RpcGate {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    if (this.mode === 'down') {
-      res.destroy();
-      return;
-    }
     const body = Buffer.concat(chunks);
     let parsed: JsonRpcRequest | undefined;
     try {
       parsed = JSON.parse(body.toString('utf8')) as JsonRpcRequest;
     } catch {
       // batches and junk are passed on as they are
+    }
+    this.calls.push({ method: parsed?.method ?? '?', cut: this.mode === 'down' });
+    if (this.mode === 'down') {
+      res.destroy();
+      return;
     }
     if (parsed?.method === 'eth_sendRawTransaction') {
       this.sent.push(String(parsed.params?.[0]));
