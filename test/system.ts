@@ -289,8 +289,17 @@ export class MqttWatch {
   }
 
   /** Waits for a message (after index `since`) that satisfies `match`. */
-  next(match: (m: Seen) => boolean, what: string, since = 0, timeoutMs = 10_000): Promise<Seen> {
-    return waitFor(() => this.seen.slice(since).find(match), what, timeoutMs, 20);
+  async next(match: (m: Seen) => boolean, what: string, since = 0, timeoutMs = 10_000): Promise<Seen> {
+    try {
+      return await waitFor(() => this.seen.slice(since).find(match), what, timeoutMs, 20);
+    } catch (e) {
+      const seen = this.seen.map(
+        (m) => `${m.topic}${m.retain ? ' (retained)' : ''}: ${m.payload.slice(0, 80)}`,
+      );
+      throw new Error(
+        `${(e as Error).message}; seen: ${seen.length ? `\n  ${seen.join('\n  ')}` : 'nothing'}`,
+      );
+    }
   }
 
   close(): Promise<void> {
