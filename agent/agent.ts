@@ -183,6 +183,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       onAccess: async (deviceId, payload, source, reply) =>
         reply(await this.access(deviceId, payload, source)),
     });
+    // The controllers announced their boot state before the bus existed: it is published on connect.
+    for (const c of this.controllers.values()) this.bus.publishState(c.deviceId, c.state());
+    this.bus.on('dropped', (d) =>
+      this.metrics.inc('latchkey_mqtt_dropped_total', 'Inbound MQTT messages not handled, by reason', {
+        reason: d.reason,
+      }),
+    );
 
     this.http = new HttpServer(
       { host: config.http.host, port: config.http.port, staticDir: this.options.staticDir },
