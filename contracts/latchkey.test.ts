@@ -192,17 +192,35 @@ describe('Latchkey on anvil', () => {
     expect(await asGuest.isOpen(longer)).toBe(false);
   });
 
-  it('books the next rental after the last one ends, even when that one checked out early', async () => {
+  it('books the next rental after the last one ends, or right away once that one checked out early', async () => {
     const deviceId = await newDevice();
     expect(await nextStart(asGuest, deviceId)).toBe(0n);
     const { rental } = await rentDevice(asGuest, deviceId, 600);
-    const usage: Receipt = { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n };
-    await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
     const [bookedUntil] = await expectRevert(rentDevice(asGuest, deviceId, 600), 'DeviceBusy');
     expect(bookedUntil).toBe(rental.end);
     expect(await nextStart(asGuest, deviceId)).toBe(rental.end);
-    const { rental: next } = await rentDevice(asGuest, deviceId, 600, { start: rental.end });
-    expect(next).toMatchObject({ id: rental.id + 1n, start: rental.end, end: rental.end + 600n });
+
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n };
+    const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
+    const settledAt = BigInt((await anvil.provider.getBlock(settled.blockNumber))?.timestamp ?? 0);
+    expect(settledAt).toBeLessThan(rental.end);
+    expect((await asGuest.device(deviceId)).bookedUntil).toBe(settledAt);
+    expect(await nextStart(asGuest, deviceId)).toBe(0n);
+    const { rental: next, receipt } = await rentDevice(asGuest, deviceId, 600);
+    const rentedAt = BigInt((await anvil.provider.getBlock(receipt.blockNumber))?.timestamp ?? 0);
+    expect(next).toMatchObject({ id: rental.id + 1n, start: rentedAt, end: rentedAt + 600n });
+    expect(next.start).toBeLessThan(rental.end);
+  });
+
+  it('refuses a start more than MAX_ADVANCE ahead', async () => {
+    const deviceId = await newDevice();
+    const horizon = await asGuest.MAX_ADVANCE();
+    expect(horizon).toBe(30n * 86_400n);
+    // The next block's time is at least the latest one's, so the horizon can only be further away.
+    const now = BigInt((await anvil.provider.getBlock('latest'))?.timestamp ?? 0);
+    await expectRevert(rentDevice(asGuest, deviceId, 600, { start: now + horizon + 3_600n }), 'InvalidStart');
+    const { rental } = await rentDevice(asGuest, deviceId, 600, { start: now + horizon });
+    expect(rental.start).toBe(now + horizon);
   });
 
   it('lets a third party check out by time only after end + grace, charging the booked rent', async () => {

@@ -61,7 +61,9 @@ export function rentalFromReceipt(receipt: TransactionReceipt, previous?: Rental
 
 /**
  * The earliest start a new rental of `deviceId` may ask for: 0n (= now) when the device is free, else
- * the end of its last booking, which an early checkout does not release.
+ * its `bookedUntil`. An early checkout of the last booking frees the device from the checkout (or
+ * from that booking's start, if settled before it), so this is 0n right after one. The contract
+ * also refuses a start more than `MAX_ADVANCE()` (30 days) ahead.
  */
 export async function nextStart(contract: LatchkeyContract, deviceId: bigint): Promise<bigint> {
   const runner = contract.runner;

@@ -7,6 +7,21 @@ pragma solidity ^0.8.24;
 /// paying a deposit (rent × deposit factor); the device's gateway key signs a usage receipt and
 /// anyone may submit it to settle: the host is credited the metered charge (capped at the deposit)
 /// and the guest gets the rest back. Every deposit stays in escrow until its rental is settled.
+///
+/// Bookings: a device keeps only `bookedUntil`, the end of its latest booking, and a new rental
+/// starts at or after it, so the rentals of a device never overlap. It moves back in two cases:
+/// cancelling the last booking rewinds it to that booking's start, and settling the last booking
+/// before its end (an early checkout, by receipt or by time) rewinds it to the settlement time,
+/// or to the booking's start if that is later. A booking's start may be at most `MAX_ADVANCE`
+/// ahead of the time it is made.
+///
+/// Known limitation: the time before a booking's start, and the window of a cancelled booking
+/// that another booking follows, cannot be rented, since the contract keeps no calendar of the
+/// gaps between bookings (cancelling such a booking cannot give its window back). So anyone can
+/// keep a device unrentable without paying rent, by booking ahead and cancelling before the
+/// start. The horizon bounds how far ahead: `bookedUntil` is never more than `MAX_ADVANCE` plus
+/// the device's `maxDuration` ahead of now; holding the device longer takes new bookings, which
+/// the host sees as `Rented`/`Cancelled` events.
 interface ILatchkey {
     /// @notice What a device is, which decides how the gateway drives its relay.
     enum Kind {
@@ -23,7 +38,7 @@ interface ILatchkey {
         Kind kind;
         bool active; // inactive devices take no new rentals; open ones run to the end
         address signer; // the gateway key that signs usage receipts for this device
-        uint64 bookedUntil; // end of the latest booking; a new rental starts at or after it
+        uint64 bookedUntil; // a new rental starts at or after it; see "Bookings" above
         uint32 rentalCount; // rentals ever made on this device; the low bits of a rental id
         uint128 pricePerSecond; // wei per second of rental; sets the rent and the deposit
         uint128 pricePerWh; // wei per watt-hour metered by the device (0 when not metered)
@@ -102,7 +117,8 @@ interface ILatchkey {
     error InvalidDevice();
     /// @notice The requested duration is outside the device's [min, max].
     error InvalidDuration(uint32 minDuration, uint32 maxDuration);
-    /// @notice The requested start is in the past.
+    /// @notice The requested start is in the past or more than `MAX_ADVANCE` ahead (or the end
+    /// would not fit 64 bits).
     error InvalidStart();
     /// @notice The device is booked until `bookedUntil`; a new rental must start at or after it.
     error DeviceBusy(uint64 bookedUntil);
@@ -143,23 +159,32 @@ interface ILatchkey {
     /// @notice Open or close the device to new rentals.
     function setActive(uint256 deviceId, bool active) external;
 
-    /// @notice Rent `deviceId` from `start` (0 = now) for `duration` seconds, paying exactly
-    /// `quote(deviceId, duration)` as deposit.
+    /// @notice Rent `deviceId` from `start` (0 = now; else from now to now + `MAX_ADVANCE`) for
+    /// `duration` seconds, paying exactly `quote(deviceId, duration)` as deposit. The start must
+    /// be at or after the device's `bookedUntil` (`DeviceBusy` before).
     function rent(uint256 deviceId, uint64 start, uint32 duration) external payable returns (uint256 rentalId);
     /// @notice Extend an open rental by `extra` seconds, paying the deposit for them.
     function extend(Rental calldata rental, uint32 extra) external payable;
-    /// @notice Cancel a rental before it starts: the whole deposit goes back to the guest.
+    /// @notice Cancel a rental before it starts: the whole deposit goes back to the guest. If it
+    /// is the device's last booking, the device is free again from its start; if another booking
+    /// follows, its window stays unrentable (see the limitation above).
     function cancel(Rental calldata rental) external;
     /// @notice Settle with a usage receipt signed by the device: the charge is
     /// `min(deposit, pricePerSecond × secondsUsed + pricePerWh × energyWh)`. Anyone may call.
+    /// Settling the device's last booking before its end frees the device from now on (from the
+    /// rental's start, if the receipt comes before it).
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external;
     /// @notice Settle without a receipt. The guest may do it any time after the start and pays for the
     /// elapsed time (at least the minimum duration, at most the booked time); after `end + grace`
-    /// anyone may do it and the booked time is charged.
+    /// anyone may do it and the booked time is charged. A guest settling the device's last booking
+    /// before its end frees the device from now on.
     function checkoutByTime(Rental calldata rental) external;
     /// @notice Pay out the caller's credit (host revenue and refunds that could not be pushed).
     function withdraw() external;
 
+    /// @notice How far ahead a rental may start: 30 days (in seconds). Bounds how long a device can
+    /// be held unrentable by bookings that are then cancelled for a full refund.
+    function MAX_ADVANCE() external view returns (uint256);
     /// @notice The deposit for renting `deviceId` for `duration` seconds at today's price.
     function quote(uint256 deviceId, uint32 duration) external view returns (uint256);
     /// @notice A registered device.

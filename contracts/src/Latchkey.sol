@@ -20,6 +20,9 @@ contract Latchkey is ILatchkey, EIP712 {
     /// A push that fails for any reason is credited to the guest instead.
     uint256 private constant REFUND_GAS = 10_000;
 
+    /// @inheritdoc ILatchkey
+    uint256 public constant MAX_ADVANCE = 30 days;
+
     /// @notice Seconds after a rental's end before anyone (not only the guest) may settle it by time.
     uint64 private immutable _grace;
 
@@ -103,7 +106,8 @@ contract Latchkey is ILatchkey, EIP712 {
     // ---------------------------------------------------------------- rentals
 
     /// @inheritdoc ILatchkey
-    /// @dev The rental id is `deviceId << 64 | n` for the device's n-th rental (from 0).
+    /// @dev The rental id is `deviceId << 64 | n` for the device's n-th rental (from 0). The end
+    /// check is for a clock near the top of 64 bits, where the horizon alone does not bound it.
     function rent(uint256 deviceId, uint64 start, uint32 duration) external payable returns (uint256 rentalId) {
         Device memory d = _devices[deviceId];
         if (d.host == address(0)) revert UnknownDevice(deviceId);
@@ -112,7 +116,7 @@ contract Latchkey is ILatchkey, EIP712 {
             revert InvalidDuration(d.minDuration, d.maxDuration);
         }
         if (start == 0) start = uint64(block.timestamp);
-        else if (start < block.timestamp) revert InvalidStart();
+        else if (start < block.timestamp || start > block.timestamp + MAX_ADVANCE) revert InvalidStart();
         if (start < d.bookedUntil) revert DeviceBusy(d.bookedUntil);
         uint256 end = uint256(start) + duration;
         if (end > type(uint64).max) revert InvalidStart();
@@ -180,7 +184,8 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @inheritdoc ILatchkey
     /// @dev Guest only, strictly before the start. Cancelling the device's last booking frees the
-    /// device from the cancelled start on.
+    /// device from the cancelled start on; cancelling any other booking frees nothing (see the
+    /// interface for why and what bounds it).
     function cancel(Rental calldata rental) external {
         _requireOpen(rental);
         if (msg.sender != rental.guest) revert NotGuest();
@@ -207,7 +212,7 @@ contract Latchkey is ILatchkey, EIP712 {
         uint256 metered =
             uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * receipt.energyWh;
         uint128 charge = metered < rental.deposit ? uint128(metered) : rental.deposit;
-        _settle(rental, d.host, deviceId, charge, true);
+        _settle(rental, d, deviceId, charge, true);
     }
 
     /// @inheritdoc ILatchkey
@@ -232,7 +237,7 @@ contract Latchkey is ILatchkey, EIP712 {
             if (block.timestamp < openAt) revert TooEarly(uint64(openAt));
         }
         uint128 charge = rentCharged < rental.deposit ? uint128(rentCharged) : rental.deposit;
-        _settle(rental, d.host, deviceId, charge, false);
+        _settle(rental, d, deviceId, charge, false);
     }
 
     /// @inheritdoc ILatchkey
@@ -315,10 +320,20 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @dev Deletes the commitment before any ether moves, so the rental can be settled only once
     /// even by a reentrant guest. `charge <= rental.deposit` is the caller's guarantee.
-    function _settle(Rental calldata rental, address host, uint256 deviceId, uint128 charge, bool byReceipt) private {
+    /// Settling the device's last booking before its end frees the device from now on, or from the
+    /// rental's start if that is later, since an earlier booking may run until then.
+    function _settle(Rental calldata rental, Device storage d, uint256 deviceId, uint128 charge, bool byReceipt)
+        private
+    {
         delete _rentals[rental.id];
+        // The time test first: a rental settled at or after its end reads and writes nothing more.
+        uint64 end = rental.end;
+        if (block.timestamp < end && d.bookedUntil == end) {
+            uint64 start = rental.start;
+            d.bookedUntil = block.timestamp > start ? uint64(block.timestamp) : start;
+        }
         uint128 refund = rental.deposit - charge;
-        if (charge != 0) _addCredit(host, charge);
+        if (charge != 0) _addCredit(d.host, charge);
         emit Settled(rental.id, deviceId, charge, refund, byReceipt);
         _pay(rental.guest, refund);
     }

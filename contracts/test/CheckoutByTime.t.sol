@@ -95,6 +95,39 @@ contract CheckoutByTimeTest is LatchkeyFixture {
         vm.assertEq(latchkey.credit(host), PRICE * 600);
     }
 
+    function test_checkoutByTime_beforeTheEndByTheGuestFreesTheDeviceFromNow() public {
+        vm.warp(r.start + 1000);
+        vm.prank(guest);
+        latchkey.checkoutByTime(r);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.start + 1000);
+        ILatchkey.Rental memory next = _rent(stranger, 0, MIN);
+        vm.assertEq(next.start, r.start + 1000, "the next guest rents right away");
+    }
+
+    /// @dev Charged the minimum duration, but the device is free from the checkout on.
+    function test_checkoutByTime_atTheStartFreesTheDeviceFromTheStart() public {
+        vm.warp(r.start);
+        vm.prank(guest);
+        latchkey.checkoutByTime(r);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.start);
+        vm.assertEq(latchkey.credit(host), PRICE * MIN);
+    }
+
+    function test_checkoutByTime_beforeTheEndKeepsTheBookingsThatFollow() public {
+        ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
+        vm.warp(r.start + 1000);
+        vm.prank(guest);
+        latchkey.checkoutByTime(r);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, next.end);
+        vm.assertTrue(latchkey.isOpen(next));
+    }
+
+    function test_checkoutByTime_afterTheEndLeavesTheBookingAsItIs() public {
+        vm.warp(r.end + GRACE);
+        latchkey.checkoutByTime(r);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.end);
+    }
+
     function test_checkoutByTime_failsIfAlreadySettled() public {
         vm.warp(r.end);
         vm.startPrank(guest);

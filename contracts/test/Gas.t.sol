@@ -123,6 +123,29 @@ contract GasTest is GasFixture {
     }
 }
 
+/// @notice An early checkout: the running rental is the device's last booking (the one after it
+/// was cancelled) and is settled half an hour before its end, so checkout also frees the device.
+contract GasEarlyCheckoutTest is GasFixture {
+    uint256 internal constant CHECKOUT_BUDGET = 60_000;
+    uint256 internal constant RENT_AND_CHECKOUT_BUDGET = 125_000;
+
+    function setUp() public override {
+        super.setUp();
+        vm.prank(guest);
+        latchkey.cancel(upcoming);
+    }
+
+    function test_checkout_early_staysWithinItsGasBudget() public {
+        vm.assertLe(_checkoutRunning(), CHECKOUT_BUDGET, "early checkout");
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, block.timestamp, "the device is free from now");
+    }
+
+    function test_rentAndEarlyCheckout_stayWithinTheirGasBudget() public {
+        uint256 used = _rentDevice(otherDeviceId, 0) + _checkoutRunning();
+        vm.assertLe(used, RENT_AND_CHECKOUT_BUDGET, "rent + early checkout");
+    }
+}
+
 /// @notice The first checkout after the host withdrew all its credit: the credit slot keeps a
 /// marker (see `Latchkey._credit`) so this costs no more than any other checkout.
 contract GasAfterFullWithdrawalTest is GasFixture {

@@ -70,10 +70,76 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsForAnEndBeyond64Bits() public {
+        // A clock this late, or the horizon alone would refuse the start.
+        uint64 start = type(uint64).max - MIN + 1;
+        vm.warp(start);
         uint256 deposit = latchkey.quote(deviceId, MIN);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
-        latchkey.rent{value: deposit}(deviceId, type(uint64).max - MIN + 1, MIN);
+        latchkey.rent{value: deposit}(deviceId, start, MIN);
+        vm.prank(guest);
+        vm.expectRevert(ILatchkey.InvalidStart.selector);
+        latchkey.rent{value: deposit}(deviceId, 0, MIN);
+    }
+
+    function test_maxAdvance_isThirtyDays() public view {
+        vm.assertEq(latchkey.MAX_ADVANCE(), 30 days);
+    }
+
+    function test_rent_acceptsAStartAtTheHorizon() public {
+        ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 30 days), MIN);
+        vm.assertTrue(latchkey.isOpen(r));
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, T0 + 30 days + MIN);
+    }
+
+    function test_rent_failsForAStartBeyondTheHorizon() public {
+        uint256 deposit = latchkey.quote(deviceId, MIN);
+        vm.prank(guest);
+        vm.expectRevert(ILatchkey.InvalidStart.selector);
+        latchkey.rent{value: deposit}(deviceId, uint64(T0 + 30 days + 1), MIN);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, 0, "nothing booked");
+        vm.assertEq(address(latchkey).balance, 0);
+    }
+
+    function test_rent_measuresTheHorizonFromNow() public {
+        vm.warp(T0 + 10 days);
+        ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 40 days), MIN);
+        vm.assertTrue(latchkey.isOpen(r));
+        uint256 deposit = latchkey.quote(deviceId, MIN);
+        vm.prank(guest);
+        vm.expectRevert(ILatchkey.InvalidStart.selector);
+        latchkey.rent{value: deposit}(deviceId, uint64(T0 + 40 days + MIN + 1), MIN);
+    }
+
+    /// @dev Back-to-back bookings cannot carry a device past the horizon either: each start is
+    /// checked against the time it is booked at.
+    function test_rent_failsForABackToBackBookingBeyondTheHorizon() public {
+        ILatchkey.Rental memory last = _rent(guest, uint64(T0 + 30 days - 1 days), MAX);
+        vm.assertGe(last.end, T0 + 30 days + 1, "the booking ends past the horizon");
+        uint256 deposit = latchkey.quote(deviceId, MIN);
+        vm.prank(guest);
+        vm.expectRevert(ILatchkey.InvalidStart.selector);
+        latchkey.rent{value: deposit}(deviceId, last.end, MIN);
+        vm.warp(last.end - 30 days);
+        ILatchkey.Rental memory next = _rent(guest, last.end, MIN);
+        vm.assertTrue(latchkey.isOpen(next));
+    }
+
+    function testFuzz_rent_acceptsStartsFromNowUpToTheHorizonOnly(uint256 now_, uint256 offset, bool past) public {
+        now_ = bound(now_, T0, type(uint64).max / 2);
+        offset = bound(offset, 0, 60 days);
+        vm.warp(now_);
+        uint64 start = uint64(past ? now_ - offset : now_ + offset);
+        uint256 deposit = latchkey.quote(deviceId, MIN);
+        vm.prank(guest);
+        if ((past && offset != 0) || offset > 30 days) {
+            vm.expectRevert(ILatchkey.InvalidStart.selector);
+            latchkey.rent{value: deposit}(deviceId, start, MIN);
+            vm.assertEq(latchkey.device(deviceId).bookedUntil, 0);
+        } else {
+            latchkey.rent{value: deposit}(deviceId, start, MIN);
+            vm.assertEq(latchkey.device(deviceId).bookedUntil, start + MIN);
+        }
     }
 
     function test_rent_failsBelowTheMinimumDuration() public {
@@ -347,6 +413,59 @@ contract RentalsTest is LatchkeyFixture {
         vm.assertTrue(b.id != a.id, "a sequence number is never reused");
         vm.assertFalse(latchkey.isOpen(a));
         vm.assertTrue(latchkey.isOpen(b));
+    }
+
+    /// @dev The known limitation: only the last booking gives its window back, so the window of a
+    /// cancelled booking that another one follows cannot be rented.
+    function test_cancel_ofABookingAnotherFollows_leavesItsWindowUnrentable() public {
+        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 days), 1 hours);
+        ILatchkey.Rental memory b = _rent(stranger, a.end, MIN);
+        vm.prank(guest);
+        latchkey.cancel(a);
+        uint256 deposit = latchkey.quote(deviceId, MIN);
+        vm.prank(guest);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, b.end));
+        latchkey.rent{value: deposit}(deviceId, a.start, MIN);
+    }
+
+    /// @dev Cancelling the bookings from the last one back frees each window in turn.
+    function test_cancel_fromTheLastBookingBackFreesTheDeviceStepByStep() public {
+        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 hours), 1 hours);
+        ILatchkey.Rental memory b = _rent(guest, a.end, 1 hours);
+        vm.startPrank(guest);
+        latchkey.cancel(b);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.end, "a is the last booking again");
+        latchkey.cancel(a);
+        vm.stopPrank();
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.start);
+    }
+
+    /// @dev A booking settled by receipt before its start gives its window back like a cancel,
+    /// which makes the booking before it the last one: it can be cancelled back to its start, or
+    /// extended.
+    function test_cancel_afterTheBookingThatFollowedWasSettledBeforeItsStart() public {
+        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 hours), 1 hours);
+        ILatchkey.Rental memory b = _rent(stranger, a.end, 1 hours);
+        _checkout(b, 0, 0);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.end);
+        vm.prank(guest);
+        latchkey.cancel(a);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.start);
+        vm.assertEq(address(latchkey).balance, 0, "both deposits went back");
+    }
+
+    /// @dev Cancelling the booking after a running one that then checks out early frees the
+    /// device from the checkout on.
+    function test_cancel_thenAnEarlyCheckoutOfTheRunningRentalFreesTheDeviceNow() public {
+        ILatchkey.Rental memory running = _rent(guest, 0, 1 hours);
+        ILatchkey.Rental memory next = _rent(stranger, running.end, 1 hours);
+        vm.warp(T0 + 10 minutes);
+        vm.prank(stranger);
+        latchkey.cancel(next);
+        _checkout(running, 600, 0);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, T0 + 10 minutes);
+        ILatchkey.Rental memory now_ = _rent(stranger, 0, MIN);
+        vm.assertEq(now_.start, T0 + 10 minutes);
     }
 
     function test_cancel_failsForAnyoneButTheGuest() public {

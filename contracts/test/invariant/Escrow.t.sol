@@ -5,8 +5,8 @@ import {Latchkey} from "../../src/Latchkey.sol";
 import {InvariantTest} from "../lib/Test.sol";
 import {LatchkeyHandler} from "./LatchkeyHandler.sol";
 
-/// @notice The escrow holds under any sequence of rentals, settlements, withdrawals, host
-/// changes, time warps and force-sent ether.
+/// @notice The escrow and the bookings hold under any sequence of rentals, settlements,
+/// withdrawals, host changes, time warps and force-sent ether.
 contract EscrowInvariantTest is InvariantTest {
     uint64 internal constant GRACE = 3600;
 
@@ -18,7 +18,7 @@ contract EscrowInvariantTest is InvariantTest {
         latchkey = new Latchkey(GRACE);
         handler = new LatchkeyHandler(latchkey, GRACE);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](13);
+        bytes4[] memory selectors = new bytes4[](14);
         selectors[0] = LatchkeyHandler.registerDevice.selector;
         selectors[1] = LatchkeyHandler.rent.selector;
         selectors[2] = LatchkeyHandler.extend.selector;
@@ -32,6 +32,7 @@ contract EscrowInvariantTest is InvariantTest {
         selectors[10] = LatchkeyHandler.setSigner.selector;
         selectors[11] = LatchkeyHandler.setActive.selector;
         selectors[12] = LatchkeyHandler.forceSend.selector;
+        selectors[13] = LatchkeyHandler.rentTooFarAhead.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -51,6 +52,20 @@ contract EscrowInvariantTest is InvariantTest {
         vm.assertEq(handler.badSettlements(), 0, "charge + refund != deposit");
         vm.assertEq(handler.wrongAmounts(), 0, "wrong charge, deposit or payout");
         vm.assertEq(handler.commitmentMismatches(), 0, "open commitments differ from the ghost ledger");
+    }
+
+    /// @dev The rentals of a device never overlap: no two open ones share a second, every open
+    /// one ends by its device's `bookedUntil` (where the next rental may start), and each rent,
+    /// extend, cancel and settlement moved `bookedUntil` exactly as the rules say.
+    function invariant_openRentalsOfADeviceNeverOverlap() public view {
+        vm.assertEq(handler.overlaps(), 0, "open rentals of a device overlap");
+        vm.assertEq(handler.bookingViolations(), 0, "bookedUntil before an open rental's end, or past the horizon");
+        vm.assertEq(handler.wrongBookings(), 0, "bookedUntil moved against the rules");
+    }
+
+    /// @dev No rental starts more than `MAX_ADVANCE` ahead.
+    function invariant_noRentalStartsBeyondTheHorizon() public view {
+        vm.assertEq(handler.horizonBreaches(), 0, "a start beyond the horizon was accepted");
     }
 
     function _sumOfCredits() private view returns (uint256 sum) {

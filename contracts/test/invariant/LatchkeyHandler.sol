@@ -8,7 +8,8 @@ import {ForceSend, HostileWallet} from "../lib/Wallets.sol";
 
 /// @notice Drives Latchkey through valid sequences of register / rent / extend / cancel /
 /// checkout / checkoutByTime / withdraw / host settings / time warps / force-sent ether, keeping
-/// a ghost ledger of open deposits and counting every settlement that breaks the rules.
+/// a ghost ledger of open deposits, checking every move of a device's `bookedUntil` against the
+/// booking rules, and counting every settlement that breaks the rules.
 /// @dev Each action picks valid parameters from its fuzzed seeds or returns early, so any revert
 /// from the contract is a bug (the invariant config sets `fail_on_revert`).
 contract LatchkeyHandler is Test {
@@ -51,6 +52,10 @@ contract LatchkeyHandler is Test {
     uint256 public badSettlements;
     /// @notice Charges, deposits or payouts different from what the rules say.
     uint256 public wrongAmounts;
+    /// @notice Actions after which a device's `bookedUntil` is not what the booking rules say.
+    uint256 public wrongBookings;
+    /// @notice Rentals accepted with a start beyond the booking horizon.
+    uint256 public horizonBreaches;
     /// @notice Actions that did something (the rest found nothing valid to do), for tuning.
     mapping(bytes4 selector => uint256 count) public done;
 
@@ -104,6 +109,30 @@ contract LatchkeyHandler is Test {
         return _rentals.length;
     }
 
+    /// @notice Pairs of open rentals of the same device whose [start, end) windows intersect.
+    function overlaps() external view returns (uint256 count) {
+        for (uint256 i; i < _rentals.length; ++i) {
+            if (!_open[i]) continue;
+            ILatchkey.Rental storage a = _rentals[i];
+            for (uint256 j = i + 1; j < _rentals.length; ++j) {
+                ILatchkey.Rental storage b = _rentals[j];
+                if (_open[j] && a.id >> 64 == b.id >> 64 && a.start < b.end && b.start < a.end) ++count;
+            }
+        }
+    }
+
+    /// @notice Open rentals ending after their device's `bookedUntil` (a new rental could then
+    /// overlap them), plus devices booked further ahead than the horizon allows.
+    function bookingViolations() external view returns (uint256 count) {
+        for (uint256 i; i < _rentals.length; ++i) {
+            if (_open[i] && _rentals[i].end > latchkey.device(_rentals[i].id >> 64).bookedUntil) ++count;
+        }
+        for (uint256 k; k < _deviceIds.length; ++k) {
+            ILatchkey.Device memory d = latchkey.device(_deviceIds[k]);
+            if (d.bookedUntil > time + latchkey.MAX_ADVANCE() + d.maxDuration) ++count;
+        }
+    }
+
     // ---------------------------------------------------------------- actions
 
     function registerDevice(
@@ -138,7 +167,10 @@ contract LatchkeyHandler is Test {
         (bool found, uint256 id) = _activeDevice(deviceSeed);
         if (!found) return;
         ILatchkey.Device memory d = latchkey.device(id);
-        uint64 start = uint64((time > d.bookedUntil ? time : d.bookedUntil) + bound(delay, 0, 2 hours));
+        uint256 earliest = time > d.bookedUntil ? time : d.bookedUntil;
+        uint256 latest = time + latchkey.MAX_ADVANCE();
+        if (earliest > latest) return; // booked up to the horizon
+        uint64 start = uint64(earliest + bound(delay, 0, latest - earliest < 2 hours ? latest - earliest : 2 hours));
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
         uint256 deposit = latchkey.quote(id, span);
         if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100) ++wrongAmounts;
@@ -157,7 +189,28 @@ contract LatchkeyHandler is Test {
         );
         _open.push(true);
         openDeposits += deposit;
+        _expectBookedUntil(id, start + span);
         ++done[this.rent.selector];
+    }
+
+    /// @notice Asks for a start past the horizon, which must be refused with nothing booked.
+    function rentTooFarAhead(uint256 deviceSeed, uint256 beyond, uint256 duration) external atTime {
+        (bool found, uint256 id) = _activeDevice(deviceSeed);
+        if (!found) return;
+        ILatchkey.Device memory d = latchkey.device(id);
+        uint64 start = uint64(time + latchkey.MAX_ADVANCE() + bound(beyond, 1, 365 days));
+        uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
+        uint256 deposit = latchkey.quote(id, span);
+        address guest = _guests[0];
+        vm.deal(guest, guest.balance + deposit);
+        vm.prank(guest);
+        try latchkey.rent{value: deposit}(id, start, span) {
+            ++horizonBreaches;
+        } catch (bytes memory reason) {
+            if (bytes4(reason) != ILatchkey.InvalidStart.selector) ++horizonBreaches;
+        }
+        if (latchkey.device(id).bookedUntil != d.bookedUntil) ++wrongBookings;
+        _did();
     }
 
     function extend(uint256 rentalSeed, uint256 extra) external atTime {
@@ -178,6 +231,7 @@ contract LatchkeyHandler is Test {
         _rentals[i].end = r.end + more;
         _rentals[i].deposit = r.deposit + uint128(value);
         openDeposits += value;
+        _expectBookedUntil(r.id >> 64, r.end + more);
         _did();
     }
 
@@ -186,6 +240,7 @@ contract LatchkeyHandler is Test {
         if (!found) return _rentInstead(rentalSeed);
         ILatchkey.Rental memory r = _rentals[i];
         uint256 before = _guestFunds(r.guest);
+        uint64 bookedUntil = latchkey.device(r.id >> 64).bookedUntil;
         if (r.guest == address(wallet)) {
             wallet.setMode(_walletMode(walletMode));
             wallet.exec(abi.encodeCall(ILatchkey.cancel, (r)), 0);
@@ -194,6 +249,8 @@ contract LatchkeyHandler is Test {
             latchkey.cancel(r);
         }
         if (_guestFunds(r.guest) - before != r.deposit) ++badSettlements;
+        // Only the last booking gives its window back, from its start.
+        _expectBookedUntil(r.id >> 64, bookedUntil == r.end ? r.start : bookedUntil);
         _close(i);
         _did();
     }
@@ -212,11 +269,12 @@ contract LatchkeyHandler is Test {
         uint256 expected = metered < r.deposit ? metered : r.deposit;
 
         if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
-        address host = latchkey.device(r.id >> 64).host;
-        (uint256 hostBefore, uint256 guestBefore) = (latchkey.credit(host), _guestFunds(r.guest));
+        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+        (uint256 hostBefore, uint256 guestBefore) = (latchkey.credit(d.host), _guestFunds(r.guest));
         vm.prank(_caller(callerSeed, r));
         latchkey.checkout(r, receipt, signature);
-        _checkSettlement(i, host, hostBefore, guestBefore, expected);
+        _checkSettlement(i, d.host, hostBefore, guestBefore, expected);
+        _checkReleased(r, d.bookedUntil);
         _did();
     }
 
@@ -248,6 +306,7 @@ contract LatchkeyHandler is Test {
             latchkey.checkoutByTime(r);
         }
         _checkSettlement(i, d.host, hostBefore, guestBefore, expected);
+        _checkReleased(r, d.bookedUntil);
         _did();
     }
 
@@ -340,6 +399,17 @@ contract LatchkeyHandler is Test {
         if (charge + refund != r.deposit) ++badSettlements;
         if (charge != expected) ++wrongAmounts;
         _close(i);
+    }
+
+    /// @dev After settling `r`: the device is free from now (or from `r.start` if later) when `r`
+    /// was its last booking and ended in the future; otherwise `bookedUntil` did not move.
+    function _checkReleased(ILatchkey.Rental memory r, uint64 bookedUntil) private {
+        if (bookedUntil == r.end && time < r.end) bookedUntil = time > r.start ? uint64(time) : r.start;
+        _expectBookedUntil(r.id >> 64, bookedUntil);
+    }
+
+    function _expectBookedUntil(uint256 deviceId, uint64 expected) private {
+        if (latchkey.device(deviceId).bookedUntil != expected) ++wrongBookings;
     }
 
     function _close(uint256 i) private {
