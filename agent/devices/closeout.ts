@@ -47,6 +47,8 @@ export interface CloseOut {
   energyWh: number;
   /** Unix seconds for the receipt's createdAt, the runtime and the audit entry. */
   at: number;
+  /** Whether the device's runtime is reset to idle; false when the rental was never on the device. */
+  resetRuntime?: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export function closeOut(c: CloseOut): { receipt?: StoredReceipt; created: boole
       : reason === 'ended' || reason === 'settled'
         ? c.store.getReceipt(c.rental.id)
         : undefined;
-    c.store.putDeviceRuntime(idle);
+    if (c.resetRuntime !== false) c.store.putDeviceRuntime(idle);
     const entry: AuditEntry = {
       at: c.at,
       deviceId: c.deviceId,

@@ -282,6 +282,29 @@ describe('rental end', () => {
     expect(receipts[0]?.receipt.secondsUsed).toBe(r.end - r.start);
   });
 
+  it('a rental never used still gets its receipt at the end, without touching the rental in progress', async () => {
+    const { ctl, receipts } = make('socket');
+    await ctl.start();
+    const unused = liveRental(HOUR, 1n);
+    const current = liveRental(2 * HOUR, 2n);
+    await ctl.apply(grant(current, 'on'));
+    const receipt = await ctl.endRental(unused.id, 'ended');
+    expect(receipt?.receipt).toEqual({ rentalId: unused.id, secondsUsed: 0n, energyWh: 0n });
+    expect(verifies(receipt!)).toBe(true);
+    expect(receipts.map((r) => r.rentalId)).toEqual([unused.id]);
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBe(current.id);
+    expect(ctl.state().relay).toBe('closed');
+  });
+
+  it('a lock rental never used is charged the time held', async () => {
+    const { ctl } = make('lock');
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
+    const receipt = await ctl.endRental(r.id, 'ended');
+    expect(receipt?.receipt.secondsUsed).toBe(r.end - r.start);
+  });
+
   it.each(['revoked', 'cancelled'] as const)(
     'a %s rental is switched off with no receipt',
     async (reason) => {

@@ -267,14 +267,20 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
   /**
    * Ends a rental: relay opened, metering ended. 'ended' signs and queues a receipt (once per
    * rental: an existing one is returned). 'revoked' and 'cancelled' give none; 'settled' (settled on
-   * chain, e.g. by time) makes none and returns ours if we had one. A rental the device never held
-   * gets no receipt.
+   * chain, e.g. by time) makes none and returns ours if we had one. A rental of this device that was
+   * never used gets a receipt too when it ends (nothing metered; a lock charges the time held).
    */
   endRental(rentalId: bigint, reason: EndReason): Promise<StoredReceipt | undefined> {
     return this.serial(async () => {
       if (this.rental?.id === rentalId) return this.endCurrent(reason, actorOf(reason), `rental ${reason}`);
       const rt = this.store.getDeviceRuntime(this.deviceId);
       if (rt?.rentalId === rentalId) return this.closeOutDormant(rt, rt.rentalId, reason, actorOf(reason));
+      const stored = this.store.getRental(rentalId);
+      if (reason === 'ended' && stored?.status === 'open' && stored.deviceId === this.deviceId) {
+        // Never used on this device: a receipt all the same, so the guest's deposit comes back at the
+        // end rather than after the grace period (a socket charges nothing, a lock the time held).
+        return this.record(stored, 'ended', 'lease', 'rental ended unused', 0, 0, false);
+      }
       return reason === 'ended' || reason === 'settled' ? this.store.getReceipt(rentalId) : undefined;
     });
   }
@@ -622,6 +628,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     why: string,
     usedSeconds: number,
     energyWh: number,
+    resetRuntime = true,
   ): StoredReceipt | undefined {
     const at = this.wallNow();
     // A lock is used for as long as the guest holds the key — from the rental's start until checkout
@@ -638,6 +645,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       usedSeconds: used,
       energyWh,
       at,
+      resetRuntime,
     });
     if (created && receipt) {
       this.log.info('usage receipt signed', {
