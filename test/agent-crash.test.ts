@@ -8,6 +8,7 @@ import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../agent/broker/embedded.js';
 import { DEMO_PRICES } from '../agent/embedded.js';
+import { type AuditEntry, Store } from '../agent/store/store.js';
 import { type Anvil, startAnvil } from '../contracts/anvil.js';
 import { deployLatchkey, type LatchkeyContract } from '../contracts/deploy.js';
 import type { Rental } from '../contracts/typedData.js';
@@ -137,6 +138,21 @@ async function expectSettledOnce(rental: Rental, signed: SignedReceipt): Promise
   expect(await settlements(anvil.provider, contract, rental.id)).toHaveLength(1);
 }
 
+/** Reads the agent's store (SQLite in WAL mode: a second reader next to the agent is fine). */
+function readStore<T>(read: (store: Store) => T): T {
+  const store = new Store(join(dir.path, 'data', 'latchkey.db'));
+  store.start();
+  try {
+    return read(store);
+  } finally {
+    store.stop();
+  }
+}
+
+/** The agent's audit trail of a device, oldest first. */
+const auditOf = (deviceId: bigint): AuditEntry[] => readStore((s) => s.auditTail(200, deviceId));
+const storedReceipt = (rentalId: bigint) => readStore((s) => s.getReceipt(rentalId));
+
 const gatewayNonce = () => anvil.provider.getTransactionCount(gateway.address, 'latest');
 
 describe('the agent process killed with SIGKILL', () => {
@@ -166,6 +182,22 @@ describe('the agent process killed with SIGKILL', () => {
       phase: 'open',
       rentalId: lock.id.toString(),
     });
+
+    // The audit trail of the boot: both relays driven safe first, then the socket powered back on.
+    const sinceBoot = (deviceId: bigint) => {
+      const trail = auditOf(deviceId);
+      const boot = trail.findLastIndex((x) => x.actor === 'boot' && x.action === 'safe');
+      return trail.slice(boot).map((x) => `${x.action}: ${x.reason}`);
+    };
+    expect(sinceBoot(devices.socket)).toEqual([
+      'safe: relay driven open at boot (recorded closed before)',
+      expect.stringMatching(/^resume: .*socket powered back on/),
+      expect.stringMatching(/^on: socket powered back on/),
+    ]);
+    expect(sinceBoot(devices.lock)).toEqual([
+      'safe: relay driven open at boot (recorded closed before)',
+      expect.stringMatching(/^resume: .*lock stays locked/),
+    ]);
 
     const nonce = await gatewayNonce();
     const signed = await checkout(a, socket);
@@ -208,6 +240,11 @@ describe('the agent process killed with SIGKILL', () => {
       if (c.sends === 'forward-and-hold') await settled(anvil.provider, contract, rental.id);
       await agent?.kill();
       gate.sends = 'pass';
+      // The case at hand: the receipt signed, stored and its transaction hash recorded before the kill.
+      const stored = storedReceipt(rental.id);
+      expect(stored).toMatchObject({ status: 'submitted', receipt: signed.receipt });
+      const mined = await anvil.provider.getTransactionReceipt(stored?.txHash ?? '');
+      expect(mined !== null).toBe(c.sends === 'forward-and-hold');
 
       a = await restart();
       await expectSettledOnce(rental, signed);

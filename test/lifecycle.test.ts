@@ -325,7 +325,7 @@ describe('a rental nobody used', () => {
       await waitFor(
         () => agent.store.getReceipt(rental.id),
         `a receipt for rental ${rental.id} (ended at ${rental.end}, never used)`,
-        Math.max(1_000, (Number(rental.end) + 12) * 1000 - Date.now()),
+        Math.max(1_000, (Number(rental.end) + 15) * 1000 - Date.now()),
         100,
       );
     }
