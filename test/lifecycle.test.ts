@@ -269,8 +269,8 @@ for (const [i, name] of ['aedes (embedded)', 'Mosquitto'].entries()) {
         const { rental } = rented;
         const mark = g.states.mark();
 
-        ok(await actWhenLive(guest, rental, 'on'), 'on');
         const onAt = performance.now();
+        ok(await actWhenLive(guest, rental, 'on'), 'on');
         await g.states.until(g.socket, (s) => s.relay === 'closed', 'socket powered', mark);
         g.agent.controllers.get(g.socket)?.reportEnergy(7);
         await sleep(1_100);

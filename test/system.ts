@@ -450,7 +450,7 @@ export function writeConfig(path: string, config: unknown): void {
 
 /**
  * Runs `node --import tsx agent/main.ts` with LATCHKEY_CONFIG=`configPath`, exactly as a gateway
- * would, and resolves once it logged 'agent ready'.
+ * would, and resolves once it logged 'agent ready'. Its log is copied to stderr when LATCHKEY_TEST_LOG is set.
  */
 export async function spawnAgent(configPath: string, timeoutMs = 30_000): Promise<AgentProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'main.ts')], {
@@ -470,6 +470,7 @@ export async function spawnAgent(configPath: string, timeoutMs = 30_000): Promis
   let buffered = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
+    if (process.env.LATCHKEY_TEST_LOG) process.stderr.write(chunk);
     raw += chunk;
     buffered += chunk;
     for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
