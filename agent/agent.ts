@@ -157,6 +157,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     watcher.on('available', () => {
       this.chainUp = true;
+      void this.submitter?.flush(); // receipts signed during the outage go out now
     });
     watcher.on('alarm', (e) => {
       this.halted = true;
