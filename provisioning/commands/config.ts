@@ -1,0 +1,226 @@
+// `latchkey config`: writes the agent's JSON config for this gateway, checked by the agent's own
+// parseConfig first, so it never writes a config the agent would refuse at start.
+
+import { resolve } from 'node:path';
+import { parseConfig } from '../../agent/config.js';
+import { LatchkeyError } from '../../agent/errors.js';
+import { type CliIo, type Command, UsageError } from '../command.js';
+import { parseFlags, renderHelp } from '../flags.js';
+import { checkKeystoreFile, decryptKeyFile } from '../keystore.js';
+import { PASSWORD_ENV, passwordProblem, readPassword } from '../password.js';
+import { checkNewFile, writeSecretFile } from '../secretFile.js';
+
+const FLAGS = {
+  rpc: {
+    type: 'string',
+    required: true,
+    multiple: true,
+    value: '<url>',
+    help: 'chain JSON-RPC URL; repeat for fallbacks, tried in order',
+  },
+  contract: {
+    type: 'string',
+    required: true,
+    value: '<address>',
+    help: 'the Latchkey contract (from latchkey deploy)',
+  },
+  'gateway-id': {
+    type: 'string',
+    required: true,
+    value: '<id>',
+    help: 'this gateway: MQTT topic segment and client id',
+  },
+  keystore: {
+    type: 'string',
+    required: true,
+    value: '<file>',
+    help: "the gateway's key (from latchkey keygen)",
+  },
+  device: {
+    type: 'string',
+    required: true,
+    multiple: true,
+    value: '<id>:<kind>[:sim]',
+    help: 'a device it drives: id from latchkey register, kind lock|socket, relay sim (for now)',
+  },
+  out: { type: 'string', required: true, value: '<file>', help: 'where to write the config (mode 0600)' },
+  'insecure-write-key': {
+    type: 'boolean',
+    help: 'put the decrypted gateway key in the config (required for now, see above)',
+  },
+  'start-block': {
+    type: 'string',
+    value: '<n>',
+    help: 'block the contract was deployed in (from latchkey deploy)',
+  },
+  'chain-id': { type: 'string', value: '<n>', help: 'expected chain id; lets the agent start offline' },
+  'mqtt-url': { type: 'string', value: '<url>', help: 'MQTT broker (default mqtt://127.0.0.1:1883)' },
+  'data-dir': {
+    type: 'string',
+    value: '<dir>',
+    help: "where the agent's SQLite store lives (default ./data)",
+  },
+  force: { type: 'boolean', help: 'replace --out if it exists' },
+} as const;
+
+// Stand-ins for values whose flag is missing (already reported), so the agent's own check of the draft
+// reports only what is wrong with the values given.
+const STAND_IN_KEY = `0x${'11'.repeat(32)}`;
+const STAND_IN_ADDRESS = `0x${'22'.repeat(20)}`;
+
+/** Where each config field comes from, to name the flag in the agent's complaints. */
+const FLAG_OF: [RegExp, string][] = [
+  [/^gatewayId\b/, '--gateway-id'],
+  [/^dataDir\b/, '--data-dir'],
+  [/^chain\.rpcUrls\b/, '--rpc'],
+  [/^chain\.contract\b/, '--contract'],
+  [/^chain\.chainId\b/, '--chain-id'],
+  [/^chain\.startBlock\b/, '--start-block'],
+  [/^mqtt\.url\b/, '--mqtt-url'],
+];
+
+interface DeviceEntry {
+  id: string;
+  kind: string;
+  relay: { driver: 'sim' };
+}
+
+function parseDevice(
+  spec: string,
+  problems: string[],
+): { entry: DeviceEntry; relayGiven: boolean } | undefined {
+  const parts = spec.split(':');
+  const [id, kind, relay] = parts;
+  if (parts.length < 2 || parts.length > 3 || !id || !kind) {
+    problems.push(`--device ${spec}: expected <id>:<lock|socket>[:sim], e.g. 1:lock`);
+    return undefined;
+  }
+  if (relay !== undefined && relay !== 'sim') {
+    problems.push(
+      `--device ${spec}: relay driver ${JSON.stringify(relay)} is not available; this build has sim only`,
+    );
+    return undefined;
+  }
+  return { entry: { id, kind, relay: { driver: 'sim' } }, relayGiven: relay !== undefined };
+}
+
+/** The agent's own verdict on `file`: its problems, each naming the flag it came from. */
+function agentProblems(file: unknown, deviceSpecs: string[]): string[] {
+  try {
+    // an empty environment: the shell's LATCHKEY_* variables must not hide a problem in the file
+    parseConfig(file, {});
+    return [];
+  } catch (e) {
+    if (!(e instanceof LatchkeyError) || e.code !== 'CONFIG_INVALID') throw e;
+    const lines = (e.details ?? e.message).split('\n').map((l) => l.replace(/^\s*-\s*/, '').trim());
+    return lines
+      .filter((l) => l !== '')
+      .map((line) => {
+        const device = /^devices\[(\d+)\](?:\.(\w+))?: (.*)$/.exec(line);
+        if (device)
+          return `--device ${deviceSpecs[Number(device[1])]}: ${device[2] ? `${device[2]}: ` : ''}${device[3]}`;
+        const flag = FLAG_OF.find(([re]) => re.test(line))?.[1];
+        return flag ? `${flag}: ${line}` : line;
+      });
+  }
+}
+
+function int(value: string | undefined): number | string | undefined {
+  return value !== undefined && /^[0-9]{1,15}$/.test(value) ? Number(value) : value;
+}
+
+export const config: Command = {
+  name: 'config',
+  summary: "write the agent's JSON config for this gateway",
+  help: () =>
+    renderHelp(
+      'latchkey config --rpc <url> --contract <address> --gateway-id <id> --keystore <file>\n' +
+        '         --device <id>:<lock|socket>[:sim] ... --out <file> --insecure-write-key\n' +
+        '         [--start-block <n>] [--chain-id <n>] [--mqtt-url <url>] [--data-dir <dir>] [--force]',
+      "Writes the agent's JSON config (LATCHKEY_CONFIG) after checking it with the agent's own parser.\n" +
+        'The agent reads its key only as hex (gatewayKey), so the keystore is decrypted and the key written\n' +
+        'into the config, mode 0600: --insecure-write-key says you know. The agent reading the keystore\n' +
+        'itself is planned.',
+      FLAGS,
+      `Environment:
+  ${PASSWORD_ENV}   the keystore password; without it, it is asked on the terminal.
+
+Example:
+  latchkey config --rpc https://rpc.gnosischain.com --contract 0x... --start-block 123 --gateway-id front-door \\
+    --keystore /etc/latchkey/gateway.json --device 1:lock --device 2:socket --out /etc/latchkey/config.json \\
+    --insecure-write-key`,
+    ),
+
+  async run(argv: string[], io: CliIo): Promise<void> {
+    const { values, problems: p } = parseFlags(argv, FLAGS);
+    const rpc = values.rpc;
+    const contract = values.contract;
+    const gatewayId = values['gateway-id'];
+    const keystore = values.keystore;
+    const specs = values.device ?? [];
+    const out = values.out;
+    if (keystore !== undefined) checkKeystoreFile(keystore, '--keystore', p);
+    if (out !== undefined) checkNewFile(out, '--out', p, values.force === true);
+    if (values['insecure-write-key'] !== true)
+      p.push(
+        '--insecure-write-key is required: the agent reads its key only as hex from the config ' +
+          '(reading the keystore is planned), so the decrypted key will be in --out (mode 0600)',
+      );
+    const noPassword = passwordProblem(io, false);
+    if (noPassword) p.push(noPassword);
+
+    const devices: DeviceEntry[] = [];
+    const deviceSpecs: string[] = [];
+    const simByDefault: string[] = [];
+    for (const spec of specs) {
+      const d = parseDevice(spec, p);
+      if (!d) continue;
+      devices.push(d.entry);
+      deviceSpecs.push(spec);
+      if (!d.relayGiven) simByDefault.push(d.entry.id);
+    }
+
+    const file = (gatewayKey: string): Record<string, unknown> => ({
+      gatewayId: gatewayId ?? 'gateway-1',
+      ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
+      gatewayKey,
+      chain: {
+        rpcUrls: rpc ?? ['http://127.0.0.1:8545'],
+        contract: contract ?? STAND_IN_ADDRESS,
+        ...(values['chain-id'] !== undefined ? { chainId: int(values['chain-id']) } : {}),
+        ...(values['start-block'] !== undefined ? { startBlock: int(values['start-block']) } : {}),
+      },
+      ...(values['mqtt-url'] !== undefined ? { mqtt: { url: values['mqtt-url'] } } : {}),
+      devices: devices.length > 0 ? devices : [{ id: '1', kind: 'lock', relay: { driver: 'sim' } }],
+    });
+    p.push(...agentProblems(file(STAND_IN_KEY), deviceSpecs));
+    if (p.length > 0) throw new UsageError(p);
+
+    const ks = keystore as string;
+    const wallet = await decryptKeyFile(ks, await readPassword(io, `the gateway keystore ${ks}`, false));
+    const final = file(wallet.privateKey);
+    const left = agentProblems(final, deviceSpecs);
+    if (left.length > 0) throw new UsageError(left);
+    writeSecretFile(out as string, `${JSON.stringify(final, null, 2)}\n`, {
+      overwrite: values.force === true,
+    });
+
+    io.stdout(
+      [
+        `config: ${resolve(out as string)}`,
+        `gateway: ${wallet.address}`,
+        `devices: ${devices.map((d) => `${d.id} (${d.kind})`).join(', ')}`,
+        '',
+      ].join('\n'),
+    );
+    io.stderr(
+      `warning: ${out} holds the gateway's private key in the clear (mode 0600); keep it readable by the agent's user only.\n`,
+    );
+    if (simByDefault.length > 0)
+      io.stderr(
+        `note: device ${simByDefault.join(', ')} drives a simulated relay (sim), the only driver so far.\n`,
+      );
+    if (values['start-block'] === undefined)
+      io.stderr('note: no --start-block: the agent scans the chain from block 0 on its first start.\n');
+  },
+};
