@@ -115,7 +115,8 @@ describe('ChainWatcher', () => {
       createdAt: 1,
     });
     await (await chain.asGuest.checkoutByTime(extended)).wait();
-    const { rental: future } = await chain.rent();
+    const later = BigInt((await chain.anvil.provider.getBlock('latest'))!.timestamp) + 3600n;
+    const { rental: future } = await chain.rent({ start: later });
     expect(future.start).toBeGreaterThan(BigInt((await chain.anvil.provider.getBlock('latest'))!.timestamp));
     await (await chain.asGuest.cancel(future)).wait();
     await chain.mine(2);
