@@ -74,6 +74,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // A bug must not leave a door open: drive every relay safe (bounded in time), then exit non-zero so
+  // the supervisor restarts the agent, which boots safe and resumes only live confirmed rentals.
+  const crash = (kind: string, e: unknown) => {
+    log.error('crashing', { kind, error: e });
+    if (stopping) return;
+    stopping = true;
+    const timer = setTimeout(() => process.exit(1), 3000);
+    timer.unref();
+    stop().finally(() => process.exit(1));
+  };
+  process.on('uncaughtException', (e) => crash('uncaughtException', e));
+  process.on('unhandledRejection', (e) => crash('unhandledRejection', e));
 }
 
 main().catch((e: unknown) => {
