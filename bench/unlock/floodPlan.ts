@@ -1,0 +1,60 @@
+// What the unlock benchmark's flood process is asked to send, what it reports, and the mix of bad tokens.
+
+export interface FloodPlan {
+  url: string;
+  topic: string;
+  rentalId: string;
+  separator: string;
+  /** A key that is not the renter's: its tokens pass every cheap check and fail only at recovery. */
+  wrongKey: string;
+  rate: number;
+  durationMs: number;
+  /** After the last token, how long to wait for the agent's remaining replies at most. */
+  maxDrainMs: number;
+}
+
+/** What each kind of bad token is and what the agent should answer. */
+export const FLOOD_MIX = [
+  {
+    kind: 'wrong-signer',
+    share: 0.5,
+    expect: 'not-renter',
+    note: 'known rental, valid shape, signed by another key',
+  },
+  {
+    kind: 'garbage-signature',
+    share: 0.1,
+    expect: 'bad-signature|not-renter',
+    note: 'known rental, random r,s',
+  },
+  { kind: 'unknown-rental', share: 0.1, expect: 'unknown-rental', note: 'valid shape, rental never paid' },
+  { kind: 'expired', share: 0.1, expect: 'expired', note: 'validUntil an hour ago' },
+  { kind: 'bad-shape', share: 0.15, expect: 'malformed', note: 'JSON with an id, access not an object' },
+  {
+    kind: 'not-json',
+    share: 0.05,
+    expect: 'malformed|rate-limited',
+    note: 'random bytes, no id (one shared source)',
+  },
+] as const;
+
+export type FloodKind = (typeof FLOOD_MIX)[number]['kind'];
+
+export interface FloodReport {
+  sent: number;
+  byKind: Record<string, number>;
+  elapsedMs: number;
+  /** Largest shortfall of the sender behind its schedule, in messages. */
+  maxBacklog: number;
+  /** Tokens with an id, which the agent answers on their reply topic. */
+  expectedReplies: number;
+  /** Replies seen while the flood was being sent, and in all. */
+  repliesDuringFlood: number;
+  replies: number;
+  /** When the last reply came, counted from the flood's last token (0: none after it). */
+  lastReplyAfterFloodMs: number;
+  /** Tokens still unanswered when the child stopped waiting. */
+  unansweredAtStop: number;
+  /** Replies per second since the flood started: the agent's pace. */
+  repliesPerSecond: number[];
+}

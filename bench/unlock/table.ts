@@ -1,0 +1,183 @@
+// The unlock benchmark's results as written to bench/results/unlock.json, and the table printed from them.
+
+import { censoredPercentile, type FloodResult } from './floodPhase.js';
+import type { LatencyResult } from './latency.js';
+import type { Summary } from './stats.js';
+import type { VerifyResult } from './verify.js';
+
+export interface Targets {
+  p50Ms: number;
+  p99Ms: number;
+  floodP99Ms: number;
+  rssMB: number;
+  readyMs: number;
+}
+
+export interface Results {
+  date: string;
+  node: string;
+  cpu: { model: string; cores: number };
+  loadAverage: { note: string; before: number[]; after: number[] };
+  runSeconds: number;
+  setup: Record<string, string | number>;
+  targets: Targets;
+  latency: { method: string; aedes: LatencyResult; mosquitto: LatencyResult };
+  verify: VerifyResult;
+  flood: { aedes: FloodResult; mosquitto: FloodResult; agentProcess: FloodResult };
+  memory: {
+    agentProcess: {
+      measures: string;
+      idleMB: number;
+      afterCyclesMB: number;
+      afterRunMB: number;
+      peakMB: number;
+      run: string;
+      baseline: { nodeMB: number; nodeWithTsxMB: number };
+    };
+    benchProcess: {
+      measures: string;
+      idle: { rssMB: number; heapUsedMB: number };
+      afterRun: { rssMB: number; heapUsedMB: number };
+    };
+  };
+  start: {
+    coldProcess: {
+      measures: string;
+      medianStartMs: number;
+      runs: { startMs: number; readyAfterSpawnMs: number; onlineAfterSpawnMs: number }[];
+    };
+    warmInProcess: {
+      measures: string;
+      medianStartMs: number;
+      runs: { startMs: number; metricSeconds: number | undefined; onlineMs: number }[];
+    };
+  };
+  agentProcessReplyLatency: Summary & { measures: string };
+  verdicts: Record<string, 'PASS' | 'MISS'>;
+  agentErrorLogs: string[];
+}
+
+export function printTable(r: Results): void {
+  const TARGETS = r.targets;
+  const rows: [string, string, string, string][] = [];
+  const ms = (v: number | null) => (v === null ? 'not in time' : `${v.toFixed(2)} ms`);
+  const add = (label: string, value: string, target = '', verdict = '') =>
+    rows.push([label, value, target, verdict]);
+  for (const [key, name] of [
+    ['aedes', 'aedes'],
+    ['mosquitto', 'Mosquitto'],
+  ] as const) {
+    const l = r.latency[key];
+    add(
+      `unlock ${name}: p50 (n=${l.measured.n})`,
+      ms(l.measured.p50),
+      `≤ ${TARGETS.p50Ms} ms`,
+      r.verdicts[`${key}P50`],
+    );
+    add(`unlock ${name}: p99`, ms(l.measured.p99), `≤ ${TARGETS.p99Ms} ms`, r.verdicts[`${key}P99`]);
+    add(`unlock ${name}: max`, ms(l.measured.max));
+    add(`  publish → agent handler, p50`, ms(l.toHandler.p50));
+    add(
+      `  store commits before switch`,
+      `${l.commitsPerUnlock}, together p50 ${ms(l.commitMsBeforeSwitch.p50)}`,
+    );
+  }
+  const v = r.verify;
+  add(
+    'verifyAccess, valid tokens',
+    `${v.ours.verifyAccess.opsPerSecond} ops/s (${v.ours.verifyAccess.microsPerOp} µs)`,
+  );
+  add(
+    '  parse / digest / recovery / rest',
+    `${v.splitMicros.parse} / ${v.splitMicros.digest} / ${v.splitMicros.recovery} / ${v.splitMicros.rest} µs`,
+  );
+  add(
+    'ethers verifyTypedData',
+    `${v.ethers.verifyTypedData.opsPerSecond} ops/s (${v.ethers.verifyTypedData.microsPerOp} µs)`,
+  );
+  add(
+    '  TypedDataEncoder.hash / recoverAddress',
+    `${v.ethers.typedDataHash.microsPerOp} / ${v.ethers.recoverAddress.microsPerOp} µs`,
+  );
+  add(
+    '  ethers ÷ ours: digest / recovery / full',
+    `${v.ratios.digest}× / ${v.ratios.recovery}× / ${v.ratios.full}×`,
+  );
+  for (const [label, f, verdict] of [
+    ['aedes, agent in-process', r.flood.aedes, r.verdicts.floodAedesP99],
+    ['Mosquitto, agent in-process', r.flood.mosquitto, r.verdicts.floodMosquittoP99],
+    ['Mosquitto, agent process', r.flood.agentProcess, undefined],
+  ] as const) {
+    const inProcess = verdict !== undefined;
+    add(
+      `flood, ${label}: valid p50 / p99`,
+      `${ms(f.valid.p50)} / ${ms(f.valid.p99)} (${f.valid.answered}/${f.valid.sent} ${inProcess ? 'switched' : 'answered'} in time; ${inProcess ? 'to switch' : 'to reply'})`,
+      inProcess ? `p99 ≤ ${TARGETS.floodP99Ms} ms` : '',
+      verdict ?? '',
+    );
+    add(
+      '  flood sent / agent pace',
+      `${f.achievedRate}/s${f.handled ? `; agent handled ${f.handled.pacePerSecond}/s` : ''}; flood replies seen ${f.replies.total}/${f.replies.expected} by +${f.replies.lastAfterFloodMs} ms`,
+    );
+    add(
+      `  CPU (${inProcess ? 'whole bench process' : 'agent process alone'})`,
+      `${f.cpu.duringFloodPercentOfOneCore}% of a core; ${f.cpu.msPerAnsweredToken ?? '?'} ms CPU per answer; ${f.reachedRecovery ?? '?'} recoveries${f.storeCommits ? `; ${f.storeCommits.count} commits, ${Math.round(f.storeCommits.totalMs)} ms` : ''}`,
+    );
+    add(
+      '  valid unlock: → handler p50 / → reply p50',
+      `${ms(censoredPercentile(f.valid.toHandler, 0.5))} / ${ms(censoredPercentile(f.valid.toReply, 0.5))}; GET /health mid-flood ${f.httpHealthMidFloodMs === null ? 'no answer' : `${f.httpHealthMidFloodMs} ms`}`,
+    );
+  }
+  const m = r.memory;
+  add(
+    'RSS agent process: idle / after run',
+    `${m.agentProcess.idleMB} / ${m.agentProcess.afterRunMB} MB (after cycles ${m.agentProcess.afterCyclesMB}, peak ${m.agentProcess.peakMB})`,
+    `≤ ${TARGETS.rssMB} MB`,
+    r.verdicts.rss,
+  );
+  add(
+    '  baseline: node / node + tsx loader',
+    `${m.agentProcess.baseline.nodeMB} / ${m.agentProcess.baseline.nodeWithTsxMB} MB`,
+  );
+  add(
+    '  bench process RSS (heapUsed): idle / after',
+    `${m.benchProcess.idle.rssMB} (${m.benchProcess.idle.heapUsedMB}) / ${m.benchProcess.afterRun.rssMB} (${m.benchProcess.afterRun.heapUsedMB}) MB`,
+  );
+  add(
+    'start → ready, agent process, median of 5',
+    `${r.start.coldProcess.medianStartMs} ms [${r.start.coldProcess.runs.map((x) => x.startMs).join(', ')}]`,
+    `≤ ${TARGETS.readyMs} ms`,
+    r.verdicts.ready,
+  );
+  add(
+    '  spawn → ready / → MQTT online',
+    `${r.start.coldProcess.runs.map((x) => `${x.readyAfterSpawnMs}/${x.onlineAfterSpawnMs}`).join(', ')} ms`,
+  );
+  add(
+    '  warm, in-process, median of 5',
+    `${r.start.warmInProcess.medianStartMs} ms [${r.start.warmInProcess.runs.map((x) => x.startMs).join(', ')}]`,
+  );
+  add(
+    'agent process: publish → reply p50 / p99',
+    `${ms(r.agentProcessReplyLatency.p50)} / ${ms(r.agentProcessReplyLatency.p99)} (n=${r.agentProcessReplyLatency.n})`,
+  );
+  const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]?.length ?? 0)));
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(w[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(
+    `\nLatchkey unlock benchmark — ${r.cpu.model} × ${r.cpu.cores}, Node ${r.node}, load average ${r.loadAverage.before[0]} → ${r.loadAverage.after[0]}\n\n`,
+  );
+  process.stdout.write(`${line(['measure', 'value', 'target', 'verdict'])}\n`);
+  process.stdout.write(`${w.map((n) => '-'.repeat(n)).join('  ')}\n`);
+  for (const row of rows) process.stdout.write(`${line(row)}\n`);
+  if (r.agentErrorLogs.length > 0)
+    process.stdout.write(
+      `\nagent error logs (${r.agentErrorLogs.length}, first lines):\n${r.agentErrorLogs
+        .slice(0, 6)
+        .map((x) => `  ${x.slice(0, 240)}`)
+        .join('\n')}\n`,
+    );
+}
