@@ -424,7 +424,7 @@ async function main(): Promise<number> {
     };
     results.runSeconds = round((performance.now() - started) / 1000, 1);
     mkdirSync(path.dirname(RESULTS), { recursive: true });
-    writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(RESULTS, `${toJson(results)}\n`);
     printTable(results);
     process.stdout.write(`\nwritten: ${path.relative(ROOT, RESULTS)} (${results.runSeconds} s)\n`);
     return 0;
@@ -438,6 +438,14 @@ async function main(): Promise<number> {
 }
 
 const mb = (bytes: number) => round(bytes / MB, 1);
+
+/** Indented JSON with arrays of plain values (the raw samples) kept on one line each. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /\[\n\s+([^[\]{}]*?)\n\s+\]/g,
+    (_, inner: string) => `[${inner.split(/,\n\s+/).join(', ')}]`,
+  );
+}
 
 /** RSS of bare Node and of Node with the tsx loader running an empty module: what the agent sits on. */
 async function baselineRss(): Promise<{ nodeMB: number; nodeWithTsxMB: number }> {
