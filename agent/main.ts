@@ -1,31 +1,35 @@
 // `npm start`: with LATCHKEY_CONFIG or LATCHKEY_RPC_URLS set, runs the agent against a real chain and
 // broker; otherwise the embedded default (local chain, broker, simulated lock and socket) on this machine.
 
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatEther } from 'ethers';
 import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
-import { startEmbedded } from './embedded.js';
 import { LatchkeyError } from './errors.js';
 import { createLogger, type Level } from './log.js';
 
-const guestDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'guest', 'public');
+// From agent/main.ts (tsx) the page is at ../guest/public; from the build, dist/agent/main.js, two up.
+const guestDir = ['../guest/public', '../../guest/public']
+  .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+  .find((dir) => existsSync(dir));
 const level = (process.env.LATCHKEY_LOG_LEVEL as Level | undefined) ?? 'info';
 const log = createLogger('latchkey', { level });
 
 async function runConfigured(): Promise<() => Promise<void>> {
   const config = loadConfig();
-  const agent = new Agent(config, log, { staticDir: guestDir });
+  const agent = new Agent(config, log, guestDir ? { staticDir: guestDir } : {});
   await agent.start();
   return () => agent.stop();
 }
 
 async function runEmbedded(): Promise<() => Promise<void>> {
+  // Loaded only here: a configured gateway never pays for aedes, anvil and the deploy code.
+  const { startEmbedded } = await import('./embedded.js');
+  const { formatEther } = await import('ethers');
   const e = await startEmbedded({
     log: createLogger('latchkey', { level: process.env.LATCHKEY_LOG_LEVEL ? level : 'warn' }),
     ports: { rpc: 8545, mqtt: 1883, mqttWs: 9001, http: 8080 },
-    staticDir: guestDir,
+    ...(guestDir ? { staticDir: guestDir } : {}),
   });
   const guest = e.guests[0];
   const lines = [

@@ -18,7 +18,7 @@ import { domain } from '../contracts/typedData.js';
 import { Guest } from '../guest/client.js';
 import type { SimRelay } from '../hardware/sim.js';
 import { type Mosquitto, startMosquitto } from '../test/mosquitto.js';
-import { type AgentProcess, procUsage, spawnAgent } from './unlock/agentProcess.js';
+import { type AgentProcess, buildAgent, procUsage, spawnAgent } from './unlock/agentProcess.js';
 import { BenchClient } from './unlock/client.js';
 import { runCycles } from './unlock/cycle.js';
 import { FLOOD, FLOOD_PAIRS, floodPhase } from './unlock/floodPhase.js';
@@ -282,6 +282,7 @@ async function main(): Promise<number> {
         relay: { driver: 'sim' },
       })),
     });
+    buildAgent(ROOT);
     const cold: { startMs: number; readyAfterSpawnMs: number; onlineAfterSpawnMs: number }[] = [];
     let proc: { p: AgentProcess; gatewayId: string; httpPort: number } | undefined;
     for (let i = 0; i < COLD_STARTS; i++) {

@@ -1,8 +1,8 @@
-// The agent as its own process for the unlock benchmark: `node --import tsx agent/main.ts` with a
-// config file (the production entry point), its readiness read from its JSON log, and its CPU time and
-// resident memory read from /proc, so they are the agent's alone.
+// The agent as its own process for the unlock benchmark, started the way a gateway runs it: the
+// build (`npm run build` → dist/) under `node --max-semi-space-size=1` with a config file; its readiness
+// read from its JSON log, and its CPU time and resident memory from /proc, so they are the agent's alone.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,14 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
+/** Node flags of the production entry (see package.json `gateway`): a small young generation. */
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/** Compiles the agent to dist/ (tsc, a few seconds) so the benchmark runs what a gateway runs. */
+export function buildAgent(root: string): void {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+}
+
 export function spawnAgent(root: string, configPath: string, config: unknown): AgentProcess {
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const env: NodeJS.ProcessEnv = {};
@@ -27,7 +35,7 @@ export function spawnAgent(root: string, configPath: string, config: unknown): A
   const t0 = performance.now();
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(root, 'agent', 'main.ts')],
+    [...GATEWAY_NODE_FLAGS, path.join(root, 'dist', 'agent', 'main.js')],
     {
       cwd: root,
       env,
