@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     stopping = true;
     const timer = setTimeout(() => process.exit(1), 3000);
     timer.unref();
-    stop().finally(() => process.exit(1));
+    void stop().finally(() => process.exit(1));
   };
   process.on('uncaughtException', (e) => crash('uncaughtException', e));
   process.on('unhandledRejection', (e) => crash('unhandledRejection', e));
