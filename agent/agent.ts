@@ -240,6 +240,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const steps: [string, () => Promise<unknown> | unknown][] = [
       ['http', () => this.http?.stop()],
       ['mqtt', () => this.bus?.stop()],
+      ['access', () => this.gate?.stop()],
       ['scheduler', () => this.scheduler?.stop()],
       ['chain', () => this.watcher?.stop()],
       ['receipts', () => this.submitter?.stop()],

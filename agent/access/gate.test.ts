@@ -118,6 +118,7 @@ describe('AccessGate', () => {
     const sig = signNoble(a);
     expect(reasonOf(r.gate.check(LOCK, token(a, sig), 'client-a'))).toBe('granted');
     expect(reasonOf(r.gate.check(LOCK, token(a, sig), 'client-b'))).toBe('nonce-used');
+    r.gate.flush();
     expect(r.store.auditTail(1)[0]).toMatchObject({
       outcome: 'refused',
       actor: 'client-b',
@@ -144,6 +145,7 @@ describe('AccessGate', () => {
     const a = accessFor(LOCK);
     const results = [first.gate.check(LOCK, token(a), 'mqtt'), second.gate.check(LOCK, token(a), 'http')];
     expect(results.map(reasonOf)).toEqual(['granted', 'nonce-used']);
+    second.gate.flush();
     expect(first.store.auditTail(1)[0]).toMatchObject({
       actor: 'http',
       outcome: 'refused',
@@ -170,11 +172,13 @@ describe('AccessGate', () => {
     expect(r.logs.filter((l) => l.includes('locked out'))).toHaveLength(1);
 
     // Locked out: even a valid token from mallory is refused, unchecked and unaudited...
+    r.gate.flush();
     const auditedBefore = r.store.auditTail(1000).length;
     for (let i = 0; i < 50; i++)
       expect(reasonOf(r.gate.check(LOCK, junk[0], 'mallory'))).toBe('rate-limited');
     const valid = accessFor(LOCK);
     expect(reasonOf(r.gate.check(LOCK, token(valid), 'mallory'))).toBe('rate-limited');
+    r.gate.flush();
     expect(r.store.auditTail(1000).length).toBe(auditedBefore);
     expect(r.alarms).toHaveLength(1);
     // ...while the guest on another connection gets in.
@@ -183,6 +187,7 @@ describe('AccessGate', () => {
     // After the lockout the same valid token passes, and the refusals it skipped are audited as one entry.
     r.time.mono += 60_001;
     expect(reasonOf(r.gate.check(LOCK, token(valid), 'mallory'))).toBe('granted');
+    r.gate.flush();
     const mallory = r.store.auditTail(1000).filter((e) => e.actor === 'mallory');
     expect(mallory).toHaveLength(20 + 2);
     expect(mallory.some((e) => e.action === 'lockout')).toBe(true);
@@ -220,6 +225,7 @@ describe('AccessGate', () => {
     const a = accessFor(99n);
     expect(reasonOf(r.gate.check(99n, token(a), 'x'))).toBe('wrong-device');
     expect(reasonOf(r.gate.check(LOCK, Buffer.alloc(1 << 20, 0x20), 'x'))).toBe('malformed');
+    r.gate.flush();
     expect(r.store.auditTail(2).map((e) => [e.deviceId, e.outcome, e.reason.split(':')[0]])).toEqual([
       [99n, 'refused', 'wrong-device'],
       [LOCK, 'refused', 'malformed'],
@@ -250,6 +256,7 @@ describe('AccessGate', () => {
     expect(isError(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
     // A refusal is still answered (its audit write fails and is logged, not thrown).
     expect(reasonOf(ro.gate.check(LOCK, '{', 'client-a'))).toBe('malformed');
+    ro.gate.flush();
     expect(ro.logs.some((l) => l.includes('could not audit'))).toBe(true);
   });
 });

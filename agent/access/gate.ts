@@ -1,13 +1,22 @@
-// The I/O side of the access check: per-source flood control and lockout, the pure verification against
-// the store's rentals, the nonce recorded atomically with the grant, and an audit entry for every answer.
+// The I/O side of the access check: per-source flood control and lockout, a per-rental and global budget
+// of signature recoveries, the pure verification against the store's rentals, the nonce recorded
+// atomically with the grant, and an audit entry for every answer (refusals written in batches).
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { AuditBatch, type AuditBatchOptions } from './auditBatch.js';
 import type { TrustedClock } from './clock.js';
 import { type RateLimitOptions, SourceLimiter } from './ratelimit.js';
+import { RecoveryLimiter, type RecoveryLimitOptions } from './recoveryLimit.js';
 import { decodePayload } from './token.js';
-import { type DeviceKind, type RejectReason, type Verdict, verifyAccess } from './verify.js';
+import {
+  type DeviceKind,
+  type RejectReason,
+  type Verdict,
+  type VerifyContext,
+  verifyAccess,
+} from './verify.js';
 
 export const DEFAULT_MAX_VALIDITY_SECONDS = 300;
 const MAX_SOURCE_LENGTH = 200;
@@ -19,7 +28,16 @@ export interface AccessGateDeps {
   log: Logger;
   devices: Map<bigint, { kind: DeviceKind }>;
   maxValiditySeconds?: number;
+  /** Per-source volume and lockout (defaults: DEFAULT_RATE_LIMIT). The source is chosen by the sender
+   *  over MQTT, so this only holds back honest or careless senders; recoveryLimit bounds the CPU. */
   rateLimit?: Partial<RateLimitOptions>;
+  /** Signature recoveries per rental and overall (defaults: DEFAULT_RECOVERY_LIMIT: burst 10, 5/s per
+   *  rental; 0.2/s for 30 s after 20 failures within 10 s; 150/s across all rentals). */
+  recoveryLimit?: Partial<RecoveryLimitOptions>;
+  /** Refusal audit batching (defaults: DEFAULT_AUDIT_BATCH: every 1000 ms or 200 entries). */
+  auditBatch?: Partial<AuditBatchOptions>;
+  /** The signature recovery (default recoverAddress); injectable to observe it. */
+  recover?: VerifyContext['recover'];
   /** Monotonic ms for rate limiting (default performance.now()); injectable for tests. */
   nowMs?: () => number;
 }
@@ -39,6 +57,8 @@ export interface AccessGateEvents {
 export class AccessGate extends EventEmitter<AccessGateEvents> {
   private readonly deps: AccessGateDeps;
   private readonly limiter: SourceLimiter;
+  private readonly recoveries: RecoveryLimiter;
+  private readonly refusals: AuditBatch;
   private readonly maxValiditySeconds: number;
   private readonly nowMs: () => number;
 
@@ -46,6 +66,8 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     super();
     this.deps = deps;
     this.limiter = new SourceLimiter(deps.rateLimit);
+    this.recoveries = new RecoveryLimiter(deps.recoveryLimit);
+    this.refusals = new AuditBatch(deps.store, deps.log, deps.auditBatch);
     this.maxValiditySeconds = deps.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
     this.nowMs = deps.nowMs ?? (() => performance.now());
   }
@@ -78,7 +100,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
         `${admission.suppressed} tokens refused unchecked while the source was rate-limited or locked out`,
       );
 
-    const verdict = this.verify(deviceId, payload);
+    const verdict = this.verify(deviceId, payload, t);
     if (!verdict.ok) return this.refuse(deviceId, src, verdict, t);
 
     const { grant } = verdict;
@@ -104,7 +126,17 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     return verdict;
   }
 
-  private verify(deviceId: bigint, payload: unknown): Verdict {
+  /** Writes the buffered refusal audit entries now (one transaction). */
+  flush(): void {
+    this.refusals.flush();
+  }
+
+  /** Flushes the refusal audit; call before the store stops. Refusals after it are written one by one. */
+  stop(): void {
+    this.refusals.stop();
+  }
+
+  private verify(deviceId: bigint, payload: unknown, t: number): Verdict {
     // Size cap and JSON parsing before anything else touches the payload.
     const decoded = decodePayload(payload);
     if (!decoded.ok) return { ok: false, reason: 'malformed', message: decoded.message };
@@ -112,7 +144,8 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     if (!device)
       return { ok: false, reason: 'wrong-device', message: `device ${deviceId} is not on this gateway` };
     const { store, clock, separator } = this.deps;
-    return verifyAccess(decoded.value, {
+    let recovered: bigint | undefined;
+    const verdict = verifyAccess(decoded.value, {
       now: clock.now(),
       deviceId,
       kind: device.kind,
@@ -120,7 +153,25 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
       maxValiditySeconds: this.maxValiditySeconds,
       rental: (id) => store.getRental(id),
       nonceUsed: (digest) => store.nonceUsed(digest),
+      beforeRecovery: (rental) => {
+        const admission = this.recoveries.admit(rental.id, t);
+        if (!admission.admitted) return admission.why;
+        recovered = rental.id;
+        return undefined;
+      },
+      ...(this.deps.recover ? { recover: this.deps.recover } : {}),
     });
+    if (
+      recovered !== undefined &&
+      !verdict.ok &&
+      (verdict.reason === 'bad-signature' || verdict.reason === 'not-renter') &&
+      this.recoveries.failed(recovered, t)
+    )
+      this.deps.log.warn('access: rental on a tight signature-check budget after repeated bad signatures', {
+        rentalId: recovered,
+        deviceId,
+      });
+    return verdict;
   }
 
   private refuse(
@@ -132,8 +183,9 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
   ): Verdict {
     const { reason, message } = verdict;
     this.auditQuietly(deviceId, src, reason, message, about.rentalId, about.action);
-    // An untrusted clock is the gateway's fault, not the sender's: it does not count towards a lockout.
-    if (reason !== 'clock-untrusted' && this.limiter.rejected(src, t)) {
+    // An untrusted clock is the gateway's fault, and a rental over its signature budget may be someone
+    // else's doing: neither counts towards the source's lockout.
+    if (reason !== 'clock-untrusted' && reason !== 'rate-limited' && this.limiter.rejected(src, t)) {
       const alarm: LockoutAlarm = {
         source: src,
         deviceId,
@@ -154,7 +206,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     return verdict;
   }
 
-  /** Audits a refusal; a failing store must not turn a refusal into a crash (it is refused either way). */
+  /** Audits a refusal (batched); a failing store must not turn a refusal into a crash (refused either way). */
   private auditQuietly(
     deviceId: bigint,
     actor: string,
@@ -163,18 +215,14 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     rentalId?: bigint,
     action?: string,
   ): void {
-    try {
-      this.deps.store.audit({
-        at: this.deps.clock.wall(),
-        deviceId,
-        ...(rentalId === undefined ? {} : { rentalId }),
-        action: action ?? 'access',
-        actor,
-        outcome: 'refused',
-        reason: `${reason}: ${message}`,
-      });
-    } catch (e) {
-      this.deps.log.error('access: could not audit a refusal', { error: e, reason, actor });
-    }
+    this.refusals.add({
+      at: this.deps.clock.wall(),
+      deviceId,
+      ...(rentalId === undefined ? {} : { rentalId }),
+      action: action ?? 'access',
+      actor,
+      outcome: 'refused',
+      reason: `${reason}: ${message}`,
+    });
   }
 }

@@ -20,7 +20,7 @@ export type RejectReason =
   | 'nonce-used'
   | 'bad-signature'
   | 'not-renter'
-  /** Only from AccessGate: the source sent too much, or too many bad tokens, and must wait. */
+  /** The source sent too much or too many bad tokens, or the rental's signature checks are over budget. */
   | 'rate-limited';
 
 export interface Grant {
@@ -56,6 +56,13 @@ export interface VerifyContext {
   maxValiditySeconds: number;
   rental(id: bigint): StoredRental | undefined;
   nonceUsed(digestHex: string): boolean;
+  /**
+   * Asked right before the signature recovery, once every cheap check passed: undefined lets it run,
+   * a message refuses the token as 'rate-limited' without it (the caller's CPU budget per rental).
+   */
+  beforeRecovery?(rental: StoredRental): string | undefined;
+  /** The recovery itself (default recoverAddress); injectable to count or replace it. */
+  recover?: typeof recoverAddress;
 }
 
 /** What each kind of device may be asked to do. */
@@ -138,7 +145,9 @@ export function verifyAccess(payload: unknown, ctx: VerifyContext): Verdict {
   const digest = bytesToHex(digestBytes);
   if (ctx.nonceUsed(digest)) return no('nonce-used', 'this token was already used');
 
-  const recovered = recoverAddress(digestBytes, hexToBytes(signature));
+  const refused = ctx.beforeRecovery?.(rental);
+  if (refused !== undefined) return no('rate-limited', refused);
+  const recovered = (ctx.recover ?? recoverAddress)(digestBytes, hexToBytes(signature));
   if (!recovered.ok) return no('bad-signature', SIGNATURE_PROBLEMS[recovered.problem]);
   const guest = rental.guest.toLowerCase();
   if (recovered.address !== guest)

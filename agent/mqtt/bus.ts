@@ -22,7 +22,8 @@ export type ReplyFn = (envelope: ReplyEnvelope) => Promise<void>;
 
 /**
  * Called once per access message. `payload` is the raw token bytes (≤ maxPayloadBytes), unparsed.
- * `reply` publishes the envelope to the requester (only the first call counts) and never rejects.
+ * `reply` publishes the envelope to the requester (only the first call counts) and never rejects: an
+ * 'ok' at QoS 1, an error at QoS 0, a 'rate-limited' error not at all.
  */
 export type AccessHandler = (
   deviceId: bigint,
@@ -364,25 +365,31 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     }
   }
 
+  // Refusals must not clog the link to the broker under a flood of bad tokens: they go out at QoS 0
+  // (no PUBACK to wait for, nothing queued for redelivery; a requester that misses one times out and
+  // retries), and a 'rate-limited' refusal is not answered at all (its sender is the flood).
   private async sendReply(route: ReplyRoute, envelope: ReplyEnvelope): Promise<void> {
     const client = this.client;
     if (!client) return;
+    if (envelope.status === 'error' && envelope.error.code === 'rate-limited') return;
     const properties =
       this.version === 5 && route.correlationData ? { correlationData: route.correlationData } : undefined;
-    await this.publish(client, route.topic, encodeReply(envelope), false, properties);
+    const qos = envelope.status === 'ok' ? 1 : 0;
+    await this.publish(client, route.topic, encodeReply(envelope), false, properties, qos);
   }
 
-  /** QoS 1 publish that logs instead of rejecting; resolves when the broker acknowledged it. */
+  /** Publish (QoS 1 unless told) that logs instead of rejecting; resolves when the broker acknowledged it. */
   private async publish(
     client: MqttClient,
     topic: string,
     payload: string | Buffer,
     retain: boolean,
     properties?: { correlationData: Buffer },
+    qos: 0 | 1 = 1,
   ): Promise<Packet | undefined> {
     try {
       return await client.publishAsync(topic, payload, {
-        qos: 1,
+        qos,
         retain,
         ...(properties ? { properties } : {}),
       });

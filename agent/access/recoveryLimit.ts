@@ -1,0 +1,132 @@
+// Bounds signature recoveries (the one expensive step of a token check, ~2.5 ms of CPU each) per rental
+// and overall. Keyed on the rental, which the sender cannot choose freely (it must be a known, open,
+// in-time rental of this device), unlike its MQTT source; a device has at most one live rental at a time.
+
+export interface RecoveryLimitOptions {
+  /** Recoveries a rental may use in a burst (default 10). */
+  burst: number;
+  /** Refill of a rental's bucket, recoveries per second (default 5). */
+  perSecond: number;
+  /** Failed recoveries (bad signature, not the renter) on a rental within windowSeconds that put it on
+   *  the tight budget (default 20 within 10 s). */
+  maxFailures: number;
+  windowSeconds: number;
+  /** How long a rental stays on the tight budget after its last failure streak (default 30 s). */
+  penaltySeconds: number;
+  /** The tight budget: recoveries per second while penalised, burst 1 (default 0.2: one per 5 s). */
+  penaltyPerSecond: number;
+  /** Recoveries per second across all rentals, a backstop (default 150: well under half of a core). */
+  globalPerSecond: number;
+  /** Rentals remembered at most; least recently seen forgotten first (default 10,000). */
+  maxRentals: number;
+}
+
+export const DEFAULT_RECOVERY_LIMIT: RecoveryLimitOptions = {
+  burst: 10,
+  perSecond: 5,
+  maxFailures: 20,
+  windowSeconds: 10,
+  penaltySeconds: 30,
+  penaltyPerSecond: 0.2,
+  globalPerSecond: 150,
+  maxRentals: 10_000,
+};
+
+interface Bucket {
+  tokens: number;
+  refilledAtMs: number;
+}
+
+interface RentalState extends Bucket {
+  failures: number;
+  firstFailureAtMs: number;
+  penalisedUntilMs: number;
+}
+
+export type RecoveryAdmission = { admitted: true } | { admitted: false; why: string };
+
+export class RecoveryLimiter {
+  private readonly opts: RecoveryLimitOptions;
+  private readonly rentals = new Map<bigint, RentalState>();
+  private readonly global: Bucket;
+
+  constructor(options: Partial<RecoveryLimitOptions> = {}) {
+    this.opts = { ...DEFAULT_RECOVERY_LIMIT, ...options };
+    for (const [k, v] of Object.entries(this.opts))
+      if (!(typeof v === 'number' && v > 0))
+        throw new RangeError(`recoveryLimit.${k} must be a positive number`);
+    // The global bucket holds one second's worth: a burst across many rentals is still bounded.
+    this.global = { tokens: this.opts.globalPerSecond, refilledAtMs: Number.NEGATIVE_INFINITY };
+  }
+
+  /** Takes one recovery from the rental's budget and the global one; refused without taking either. */
+  admit(rentalId: bigint, nowMs: number): RecoveryAdmission {
+    const s = this.state(rentalId, nowMs);
+    const penalised = s.penalisedUntilMs > nowMs;
+    const rate = penalised ? this.opts.penaltyPerSecond : this.opts.perSecond;
+    const cap = penalised ? 1 : this.opts.burst;
+    refill(s, nowMs, rate, cap);
+    if (s.tokens < 1)
+      return {
+        admitted: false,
+        why: penalised
+          ? `too many badly signed tokens for rental ${rentalId}; its tokens are checked at most every ${Math.round(1 / rate)} s for now`
+          : `too many tokens for rental ${rentalId}; retry in ${Math.ceil((1 - s.tokens) / rate)} s`,
+      };
+    refill(this.global, nowMs, this.opts.globalPerSecond, this.opts.globalPerSecond);
+    if (this.global.tokens < 1)
+      return { admitted: false, why: 'the gateway is checking too many signatures; retry in 1 s' };
+    s.tokens -= 1;
+    this.global.tokens -= 1;
+    return { admitted: true };
+  }
+
+  /** Counts a failed recovery; true when it puts the rental on the tight budget (log it once). */
+  failed(rentalId: bigint, nowMs: number): boolean {
+    const s = this.state(rentalId, nowMs);
+    if (s.failures === 0 || nowMs - s.firstFailureAtMs > this.opts.windowSeconds * 1000) {
+      s.failures = 0;
+      s.firstFailureAtMs = nowMs;
+    }
+    s.failures++;
+    if (s.failures < this.opts.maxFailures) return false;
+    const wasPenalised = s.penalisedUntilMs > nowMs;
+    s.penalisedUntilMs = nowMs + this.opts.penaltySeconds * 1000;
+    s.failures = 0;
+    if (!wasPenalised) s.tokens = Math.min(s.tokens, 1);
+    return !wasPenalised;
+  }
+
+  /** Number of rentals currently remembered (bounded by maxRentals). */
+  get size(): number {
+    return this.rentals.size;
+  }
+
+  private state(rentalId: bigint, nowMs: number): RentalState {
+    let s = this.rentals.get(rentalId);
+    if (s) {
+      this.rentals.delete(rentalId); // re-inserted below: Map order is least recently seen first
+    } else {
+      s = {
+        tokens: this.opts.burst,
+        refilledAtMs: nowMs,
+        failures: 0,
+        firstFailureAtMs: 0,
+        penalisedUntilMs: 0,
+      };
+      while (this.rentals.size >= this.opts.maxRentals) {
+        const oldest = this.rentals.keys().next();
+        if (oldest.done) break;
+        this.rentals.delete(oldest.value);
+      }
+    }
+    this.rentals.set(rentalId, s);
+    return s;
+  }
+}
+
+function refill(b: Bucket, nowMs: number, perSecond: number, cap: number): void {
+  const elapsed = Number.isFinite(b.refilledAtMs) ? Math.max(0, nowMs - b.refilledAtMs) : 0;
+  b.tokens = Math.min(cap, b.tokens + (elapsed / 1000) * perSecond);
+  b.refilledAtMs = nowMs;
+}
