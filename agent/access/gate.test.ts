@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { accessDigest, bytesToHex } from '../../contracts/eip712.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { accessDigest, bytesToHex, recoverAddress } from '../../contracts/eip712.js';
 import type { Access } from '../../contracts/typedData.js';
 import { isError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Store } from '../store/store.js';
 import { tempDir } from '../store/test/fixtures.js';
 import { type TimeSource, TrustedClock } from './clock.js';
-import { AccessGate, type LockoutAlarm } from './gate.js';
+import { AccessGate, type AccessGateDeps, type LockoutAlarm } from './gate.js';
 import type { RateLimitOptions } from './ratelimit.js';
 import {
   accessFor,
@@ -50,7 +50,13 @@ function openStore(dbPath: string, StoreClass: typeof Store = Store): Store {
 
 /** A gate over a real SQLite store in a temp dir, with hand-driven clocks. */
 function rig(
-  opts: { dbPath?: string; store?: Store; rateLimit?: Partial<RateLimitOptions>; seed?: boolean } = {},
+  opts: {
+    dbPath?: string;
+    store?: Store;
+    rateLimit?: Partial<RateLimitOptions>;
+    seed?: boolean;
+    deps?: Partial<AccessGateDeps>;
+  } = {},
 ): Rig {
   let dbPath = opts.dbPath;
   if (!dbPath) {
@@ -78,6 +84,7 @@ function rig(
     maxValiditySeconds: 300,
     ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
     nowMs: () => time.mono,
+    ...opts.deps,
   });
   const alarms: LockoutAlarm[] = [];
   gate.on('lockout', (a) => alarms.push(a));
@@ -90,6 +97,17 @@ function token(a: Access, sig = signNoble(a)): string {
 
 function reasonOf(v: Verdict): string {
   return v.ok ? 'granted' : v.reason;
+}
+
+/** The real recovery, counted. */
+function countedRecover() {
+  return vi.fn(recoverAddress);
+}
+
+function tally(reasons: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of reasons) out[r] = (out[r] ?? 0) + 1;
+  return out;
 }
 
 describe('AccessGate', () => {
@@ -258,5 +276,122 @@ describe('AccessGate', () => {
     expect(reasonOf(ro.gate.check(LOCK, '{', 'client-a'))).toBe('malformed');
     ro.gate.flush();
     expect(ro.logs.some((l) => l.includes('could not audit'))).toBe(true);
+  });
+
+  it('36: a flood of wrong-signer tokens for one rental, each from its own source, is bounded per rental; other rentals are served', () => {
+    const recover = countedRecover();
+    const r = rig({ deps: { recover } });
+    // A pool of signed bodies (failed tokens record no nonce, so each may come again, as in a flood).
+    const pool = Array.from({ length: 64 }, () => {
+      const a = accessFor(LOCK);
+      return token(a, signNoble(a, SEPARATOR, OTHER_KEY));
+    });
+    const bad = () => pool[n % pool.length] as string;
+    let n = 0;
+    // 1000 tokens per second for 10 s, every one from a fresh source: the per-source limiter never bites.
+    const reasons: string[] = [];
+    for (let ms = 0; ms < 10_000; ms += 100) {
+      r.time.mono = ms;
+      for (let i = 0; i < 100; i++) reasons.push(reasonOf(r.gate.check(LOCK, bad(), `mqtt:reply/${n++}`)));
+    }
+    const seen = tally(reasons);
+    // Burst 10, then 5/s until 20 failures within 10 s (t = 2 s), then one per 5 s: 20 + 2, not 1000s.
+    expect(recover).toHaveBeenCalledTimes(seen['not-renter'] ?? 0);
+    expect(seen['not-renter']).toBeGreaterThanOrEqual(20);
+    expect(seen['not-renter']).toBeLessThanOrEqual(23);
+    expect(seen['rate-limited']).toBe(10_000 - (seen['not-renter'] ?? 0));
+    expect(r.logs.filter((l) => l.includes('tight signature-check budget'))).toHaveLength(1);
+    // Rental-limited refusals are not held against their sources: no lockout alarm.
+    expect(r.alarms).toEqual([]);
+
+    // Mid-flood: the socket's rental is served; the flooded rental's own valid token is refused unchecked.
+    const calls = recover.mock.calls.length;
+    expect(reasonOf(r.gate.check(SOCKET, token(accessFor(SOCKET)), 'mqtt:reply/b'))).toBe('granted');
+    const refused = r.gate.check(LOCK, token(accessFor(LOCK)), 'mqtt:reply/a');
+    expect(reasonOf(refused)).toBe('rate-limited');
+    expect(refused.ok ? '' : refused.message).toMatch(/badly signed tokens for rental/);
+    expect(recover).toHaveBeenCalledTimes(calls + 1);
+
+    // After the penalty window, the renter of the flooded rental gets in again.
+    r.time.mono += 30_001;
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'mqtt:reply/a2'))).toBe('granted');
+  });
+
+  it('caps signature recoveries across all rentals per second', () => {
+    const recover = countedRecover();
+    const r = rig({ deps: { recover, recoveryLimit: { globalPerSecond: 3 } } });
+    const wrong = (d: bigint) => {
+      const a = accessFor(d);
+      return token(a, signNoble(a, SEPARATOR, OTHER_KEY));
+    };
+    expect([0, 1, 2].map((i) => reasonOf(r.gate.check(LOCK, wrong(LOCK), `s${i}`)))).toEqual([
+      'not-renter',
+      'not-renter',
+      'not-renter',
+    ]);
+    const over = r.gate.check(SOCKET, token(accessFor(SOCKET)), 'guest');
+    expect(reasonOf(over)).toBe('rate-limited');
+    expect(over.ok ? '' : over.message).toMatch(/checking too many signatures/);
+    expect(recover).toHaveBeenCalledTimes(3);
+    // Cheap refusals do not touch the budget.
+    expect(reasonOf(r.gate.check(LOCK, '{', 'x'))).toBe('malformed');
+    r.time.mono += 1000;
+    expect(reasonOf(r.gate.check(SOCKET, token(accessFor(SOCKET)), 'guest'))).toBe('granted');
+  });
+
+  it("a renter sending many valid tokens in a row does not drain its rental's signature budget", () => {
+    const recover = countedRecover();
+    const r = rig({ deps: { recover }, rateLimit: { burst: 1000 } });
+    const reasons = Array.from({ length: 200 }, () =>
+      reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'guest')),
+    );
+    expect(tally(reasons)).toEqual({ granted: 200 });
+    expect(recover).toHaveBeenCalledTimes(200);
+  });
+
+  it('rejects a non-positive recovery limit', () => {
+    expect(() => rig({ deps: { recoveryLimit: { perSecond: 0 } } })).toThrow(/recoveryLimit.perSecond/);
+  });
+
+  it('audits refusals in one transaction per flush (every second or 200 entries), grants at once', () => {
+    vi.useFakeTimers();
+    cleanups.push(() => vi.useRealTimers());
+    const r = rig();
+    const tx = vi.spyOn(r.store, 'tx');
+    const refusalsOnDisk = () => r.store.auditTail(10_000).filter((e) => e.outcome === 'refused');
+
+    for (let i = 0; i < 50; i++) expect(reasonOf(r.gate.check(LOCK, '{', `src-${i}`))).toBe('malformed');
+    expect(refusalsOnDisk()).toHaveLength(0);
+    expect(tx).not.toHaveBeenCalled();
+    // A grant is audited with its nonce, at once.
+    expect(reasonOf(r.gate.check(LOCK, token(accessFor(LOCK)), 'guest'))).toBe('granted');
+    expect(r.store.auditTail(1)[0]?.outcome).toBe('ok');
+    expect(tx).toHaveBeenCalledTimes(1);
+
+    vi.advanceTimersByTime(1000);
+    expect(tx).toHaveBeenCalledTimes(2);
+    // One entry per refusal, each with its own detail.
+    expect(refusalsOnDisk().map((e) => e.actor)).toEqual(Array.from({ length: 50 }, (_, i) => `src-${i}`));
+
+    for (let i = 0; i < 250; i++) r.gate.check(LOCK, '{', `more-${i}`);
+    expect(tx).toHaveBeenCalledTimes(3); // 200 reached: flushed without waiting for the timer
+    expect(refusalsOnDisk()).toHaveLength(250);
+    vi.advanceTimersByTime(1000);
+    expect(tx).toHaveBeenCalledTimes(4);
+    expect(refusalsOnDisk()).toHaveLength(300);
+  });
+
+  it('stop() writes the buffered refusals: they survive a restart', () => {
+    const r = rig();
+    for (let i = 0; i < 7; i++) r.gate.check(LOCK, '{', `before-stop-${i}`);
+    r.gate.stop();
+    // After stop() a refusal is written at once.
+    r.gate.check(LOCK, '{', 'after-stop');
+    r.store.stop();
+    const again = openStore(r.dbPath);
+    expect(again.auditTail(100).map((e) => e.actor)).toEqual([
+      ...Array.from({ length: 7 }, (_, i) => `before-stop-${i}`),
+      'after-stop',
+    ]);
   });
 });

@@ -161,7 +161,8 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
       },
       ...(this.deps.recover ? { recover: this.deps.recover } : {}),
     });
-    if (
+    if (recovered !== undefined && verdict.ok) this.recoveries.refund(recovered, t);
+    else if (
       recovered !== undefined &&
       !verdict.ok &&
       (verdict.reason === 'bad-signature' || verdict.reason === 'not-renter') &&

@@ -1,6 +1,8 @@
 // Bounds signature recoveries (the one expensive step of a token check, ~2.5 ms of CPU each) per rental
 // and overall. Keyed on the rental, which the sender cannot choose freely (it must be a known, open,
 // in-time rental of this device), unlike its MQTT source; a device has at most one live rental at a time.
+// Only failed recoveries are charged in the end: a recovery that finds the renter's signature is handed
+// back (refund), so a renter's own tokens never drain the budget; only the renter's key can make them.
 
 export interface RecoveryLimitOptions {
   /** Recoveries a rental may use in a burst (default 10). */
@@ -79,6 +81,13 @@ export class RecoveryLimiter {
     s.tokens -= 1;
     this.global.tokens -= 1;
     return { admitted: true };
+  }
+
+  /** Hands back the recovery taken by admit(): it found the renter's signature. */
+  refund(rentalId: bigint, nowMs: number): void {
+    const s = this.state(rentalId, nowMs);
+    s.tokens = Math.min(s.penalisedUntilMs > nowMs ? 1 : this.opts.burst, s.tokens + 1);
+    this.global.tokens = Math.min(this.opts.globalPerSecond, this.global.tokens + 1);
   }
 
   /** Counts a failed recovery; true when it puts the rental on the tight budget (log it once). */
