@@ -365,6 +365,32 @@ describe.each([
     expect(requester.received.items.filter((m) => m.topic.endsWith('/twice'))).toHaveLength(1);
   });
 
+  it('answers ok at QoS 1, refusals at QoS 0, and rate-limited refusals not at all', async () => {
+    const t = await startBus({
+      onAccess: async (_deviceId, payload, _source, reply) => {
+        const { id } = JSON.parse(payload.toString()) as { id: string };
+        if (id.startsWith('ok')) await reply({ status: 'ok', data: id });
+        else if (id.startsWith('bad'))
+          await reply({ status: 'error', error: { code: 'not-renter', message: 'no' } });
+        else await reply({ status: 'error', error: { code: 'rate-limited', message: 'slow down' } });
+      },
+    });
+    const requester = await watcher(broker.url, [`latchkey/${t.gatewayId}/1/reply/+`]);
+    cleanups.push(() => requester.client.endAsync(true));
+    const sender = await guest();
+    for (const id of ['ok-1', 'bad-1', 'limited-1', 'limited-2', 'ok-2'])
+      await sender.publishAsync(t.access(), token(id), { qos: 1 });
+    // Replies leave in the order the requests were handled: once ok-2's is in, any to the others is too.
+    await requester.received.waitFor((m) => m.topic.endsWith('/ok-2'));
+
+    const got = requester.received.items.map((m) => [m.topic.slice(m.topic.lastIndexOf('/') + 1), m.qos]);
+    expect(got).toEqual([
+      ['ok-1', 1],
+      ['bad-1', 0],
+      ['ok-2', 1],
+    ]);
+  });
+
   it('turns off Nagle (TCP_NODELAY) on its socket to the broker', async () => {
     const setNoDelay = vi.spyOn(net.Socket.prototype, 'setNoDelay');
     await startBus();

@@ -98,6 +98,8 @@ export interface Received {
   topic: string;
   payload: string;
   retain: boolean;
+  /** QoS of the delivery: the lower of the publisher's and the subscription's. */
+  qos: number;
   correlationData?: string;
 }
 
@@ -115,6 +117,7 @@ export async function watcher(
       topic,
       payload: payload.toString(),
       retain: packet.retain,
+      qos: packet.qos,
       ...(correlation ? { correlationData: correlation.toString() } : {}),
     });
   });
