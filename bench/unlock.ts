@@ -96,6 +96,11 @@ async function main(): Promise<number> {
       gatewayId: e.config.gatewayId,
     });
     const { rental } = await guest.rent(lock.id, RENTAL_SECONDS);
+    // The flood targets another guest's rental (the socket's): its wrong-key tokens are throttled per
+    // rental, so the valid tokens measured under the flood (on the lock) show what other guests see.
+    const socket = e.devices.find((d) => d.kind === 'socket');
+    if (!socket) throw new Error('the embedded system has no socket');
+    const { rental: targeted } = await guest.rent(socket.id, RENTAL_SECONDS);
     // The bench signs with the same digest + noble signer the agent verifies; it must equal a wallet's.
     const nowS = Math.floor(Date.now() / 1000);
     const byWallet = await guest.token(rental, 'unlock', { nonce: 42n, now: nowS });
@@ -109,7 +114,11 @@ async function main(): Promise<number> {
       throw new Error('bench-signed token differs from the wallet-signed one (eth_signTypedData_v4)');
     await withTimeout(
       (async () => {
-        while (e.agent.store.getRental(rental.id)?.status !== 'open') await sleep(50);
+        while (
+          e.agent.store.getRental(rental.id)?.status !== 'open' ||
+          e.agent.store.getRental(targeted.id)?.status !== 'open'
+        )
+          await sleep(50);
       })(),
       10_000,
       'the agent did not see the rental',
@@ -148,6 +157,9 @@ async function main(): Promise<number> {
         gatewayId: e.config.gatewayId,
         deviceId: lock.id,
         rentalId: rental.id,
+        floodDeviceId: socket.id,
+        floodRentalId: targeted.id,
+        floodAction: 'on',
         separator,
         wrongKey: wrongAccount.privateKey,
         client,
@@ -325,6 +337,9 @@ async function main(): Promise<number> {
       gatewayId: procGateway,
       deviceId: lock.id,
       rentalId: rental.id,
+      floodDeviceId: socket.id,
+      floodRentalId: targeted.id,
+      floodAction: 'on',
       separator,
       wrongKey: wrongAccount.privateKey,
       client: procClient,

@@ -23,12 +23,12 @@ function build(plan: FloodPlan): (kind: FloodKind, id: string) => string {
   // A few hundred distinct signed bodies; each message still differs by its id, so the agent's
   // redelivery filter passes every one and every wrong-signer token costs a full recovery.
   const wrong = Array.from({ length: 256 }, () =>
-    signToken(separator, wrongKey, { rentalId, action: 'unlock', nonce: randomNonce(), validUntil }),
+    signToken(separator, wrongKey, { rentalId, action: plan.action, nonce: randomNonce(), validUntil }),
   );
   const unknown = Array.from({ length: 64 }, () =>
     signToken(separator, wrongKey, {
       rentalId: (rentalId & ~0xffffffffffffffffn) | 0xfffffffffn,
-      action: 'unlock',
+      action: plan.action,
       nonce: randomNonce(),
       validUntil,
     }),
@@ -36,7 +36,7 @@ function build(plan: FloodPlan): (kind: FloodKind, id: string) => string {
   const expired = Array.from({ length: 64 }, () =>
     signToken(separator, wrongKey, {
       rentalId,
-      action: 'unlock',
+      action: plan.action,
       nonce: randomNonce(),
       validUntil: now - 3600,
     }),

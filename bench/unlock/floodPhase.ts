@@ -148,6 +148,10 @@ export async function floodPhase(opts: {
   gatewayId: string;
   deviceId: bigint;
   rentalId: bigint;
+  /** The device and rental the flood attacks (another guest's); the valid tokens use deviceId. */
+  floodDeviceId: bigint;
+  floodRentalId: bigint;
+  floodAction: 'unlock' | 'on';
   separator: Uint8Array;
   wrongKey: string;
   client: BenchClient;
@@ -163,8 +167,9 @@ export async function floodPhase(opts: {
   const { client, deviceId, relay, probe, pairs } = opts;
   const flood = await startFlood({
     url: opts.url,
-    topic: `latchkey/${opts.gatewayId}/${deviceId}/access`,
-    rentalId: opts.rentalId.toString(),
+    topic: `latchkey/${opts.gatewayId}/${opts.floodDeviceId}/access`,
+    rentalId: opts.floodRentalId.toString(),
+    action: opts.floodAction,
     separator: bytesToHex(opts.separator),
     wrongKey: opts.wrongKey,
     rate: FLOOD.rate,

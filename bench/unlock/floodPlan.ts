@@ -4,6 +4,8 @@ export interface FloodPlan {
   url: string;
   topic: string;
   rentalId: string;
+  /** An action the target device accepts ('unlock' for a lock, 'on' for a socket), so bad tokens pass the cheap checks. */
+  action: 'unlock' | 'on';
   separator: string;
   /** A key that is not the renter's: its tokens pass every cheap check and fail only at recovery. */
   wrongKey: string;
