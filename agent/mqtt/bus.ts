@@ -295,7 +295,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     delete options.properties;
     if (options.will) delete options.will.properties;
     options.reconnectPeriod = this.initialDelayMs;
-    this.log.warn('broker refused MQTT 5; using MQTT 3.1.1', { reason });
+    this.log.info('broker refused MQTT 5; using MQTT 3.1.1', { reason });
     this.emit('fallback', { reason });
   }
 
