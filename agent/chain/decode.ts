@@ -1,7 +1,8 @@
 // Decodes the contract's rental logs (Rented, Extended, Cancelled, Settled) from raw eth_getLogs
 // entries by slicing topics and fixed-size data words: a few µs each instead of Interface.parseLog.
 
-import { id } from 'ethers';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { bytesToHex } from '../../contracts/eip712.js';
 import type { Rental } from '../../contracts/typedData.js';
 
 /** A log as eth_getLogs returns it (hex quantities). */
@@ -25,11 +26,16 @@ export const EVENT_SIGNATURES = {
 
 export type EventName = keyof typeof EVENT_SIGNATURES;
 
+/** topic0 of an event: keccak256 of its signature. */
+function eventTopic(signature: string): string {
+  return bytesToHex(keccak_256(new TextEncoder().encode(signature)));
+}
+
 export const TOPICS: Record<EventName, string> = {
-  Rented: id(EVENT_SIGNATURES.Rented),
-  Extended: id(EVENT_SIGNATURES.Extended),
-  Cancelled: id(EVENT_SIGNATURES.Cancelled),
-  Settled: id(EVENT_SIGNATURES.Settled),
+  Rented: eventTopic(EVENT_SIGNATURES.Rented),
+  Extended: eventTopic(EVENT_SIGNATURES.Extended),
+  Cancelled: eventTopic(EVENT_SIGNATURES.Cancelled),
+  Settled: eventTopic(EVENT_SIGNATURES.Settled),
 };
 
 const NAME_OF_TOPIC = new Map<string, EventName>(

@@ -3,14 +3,16 @@
 // The transaction hash is stored before broadcasting, so a crash at any point is resolved from the chain.
 
 import { EventEmitter } from 'node:events';
-import { Interface, keccak256, Wallet } from 'ethers';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import type { Interface, Wallet } from 'ethers';
+import { bytesToHex, hexToBytes } from '../../contracts/eip712.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
 import type { Rental } from '../../contracts/typedData.js';
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
 import { TOPICS, uintTopic } from './decode.js';
-import { RpcClientProvider } from './provider.js';
+import type { RpcClientProvider } from './provider.js';
 import { RpcClient, RpcError } from './rpc.js';
 
 export interface ReceiptSubmitterOptions {
@@ -46,7 +48,15 @@ interface TxReceipt {
   blockNumber: string;
 }
 
-const iface = new Interface(latchkeyAbi);
+// ethers (~10 MB resident) is loaded with the first receipt to send, not when the gateway starts.
+let iface: Interface | undefined;
+async function abi(): Promise<Interface> {
+  if (!iface) {
+    const { Interface } = await import('ethers');
+    iface = new Interface(latchkeyAbi);
+  }
+  return iface;
+}
 
 export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   private readonly opts: Required<ReceiptSubmitterOptions>;
@@ -164,7 +174,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
 
   private async send(r: StoredReceipt, rental: Rental): Promise<Outcome> {
     const wallet = await this.connect();
-    const data = iface.encodeFunctionData('checkout', [rental, r.receipt, r.signature]);
+    const data = (await abi()).encodeFunctionData('checkout', [rental, r.receipt, r.signature]);
     const attempts = r.attempts + 1;
     let signed: string;
     try {
@@ -175,7 +185,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       this.opts.store.updateReceipt(r.rentalId, { attempts });
       return this.retry(r, describe(e));
     }
-    const txHash = keccak256(signed);
+    const txHash = bytesToHex(keccak_256(hexToBytes(signed)));
     // Recorded before it leaves: after a crash the hash tells whether it was sent.
     this.opts.store.updateReceipt(r.rentalId, { status: 'submitted', txHash, attempts });
     this.log.info('sending checkout', { rentalId: r.rentalId, txHash, attempt: attempts });
@@ -235,9 +245,10 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   }
 
   private async isOpen(rental: Rental): Promise<boolean> {
-    const data = iface.encodeFunctionData('isOpen', [rental]);
+    const contract = await abi();
+    const data = contract.encodeFunctionData('isOpen', [rental]);
     const result = await this.rpc.call<string>('eth_call', [{ to: this.address, data }, 'latest']);
-    return iface.decodeFunctionResult('isOpen', result)[0] === true;
+    return contract.decodeFunctionResult('isOpen', result)[0] === true;
   }
 
   /** The transaction that settled or cancelled the rental, if its log is on chain. */
@@ -256,6 +267,10 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   private async connect(): Promise<Wallet> {
     if (this.wallet) return this.wallet;
     const chainId = BigInt(await this.rpc.call<string>('eth_chainId', []));
+    const [{ RpcClientProvider }, { Wallet }] = await Promise.all([
+      import('./provider.js'),
+      import('ethers'),
+    ]);
     this.provider = new RpcClientProvider(this.rpc, chainId);
     this.wallet = new Wallet(this.opts.privateKey, this.provider);
     return this.wallet;
@@ -278,11 +293,11 @@ function rentalStruct(r: StoredRental): Rental {
 function describe(e: unknown): string {
   const err = e as { data?: unknown; shortMessage?: unknown; message?: unknown };
   if (typeof err?.data === 'string' && err.data.startsWith('0x') && err.data.length >= 10) {
-    const parsed = iface.parseError(err.data);
+    const parsed = iface?.parseError(err.data);
     if (parsed) return `reverted: ${parsed.name}(${parsed.args.join(', ')})`;
   }
   if (e instanceof RpcError && typeof e.data === 'string' && e.data.startsWith('0x')) {
-    const parsed = iface.parseError(e.data);
+    const parsed = iface?.parseError(e.data);
     if (parsed) return `reverted: ${parsed.name}`;
   }
   if (typeof err?.shortMessage === 'string') return err.shortMessage;
