@@ -9,19 +9,22 @@ pragma solidity ^0.8.24;
 /// and the guest gets the rest back. Every deposit stays in escrow until its rental is settled.
 ///
 /// Bookings: a device keeps only `bookedUntil`, the end of its latest booking, and a new rental
-/// starts at or after it, so the rentals of a device never overlap. It moves back in two cases:
-/// cancelling the last booking rewinds it to that booking's start, and settling the last booking
-/// before its end (an early checkout, by receipt or by time) rewinds it to the settlement time,
-/// or to the booking's start if that is later. A booking's start may be at most `MAX_ADVANCE`
-/// ahead of the time it is made.
+/// starts at or after it, so the rentals of a device never overlap. Each rental commits the
+/// `bookedUntil` it was booked after (`bookedBefore`), so the device can move back to it. It
+/// moves back in two cases: cancelling the last booking rewinds it to that booking's
+/// `bookedBefore` (the gap before a cancelled booking is free again at once), and settling the
+/// last booking before its end (an early checkout, by receipt or by time) rewinds it to the
+/// settlement time, or to the booking's `bookedBefore` if that is later. A booking's start may be
+/// at most `MAX_ADVANCE` ahead of the time it is made.
 ///
-/// Known limitation: the time before a booking's start, and the window of a cancelled booking
-/// that another booking follows, cannot be rented, since the contract keeps no calendar of the
-/// gaps between bookings (cancelling such a booking cannot give its window back). So anyone can
-/// keep a device unrentable without paying rent, by booking ahead and cancelling before the
-/// start. The horizon bounds how far ahead: `bookedUntil` is never more than `MAX_ADVANCE` plus
-/// the device's `maxDuration` ahead of now; holding the device longer takes new bookings, which
-/// the host sees as `Rented`/`Cancelled` events.
+/// Known limitation: the window of a cancelled booking that another booking follows cannot be
+/// rented, since the contract keeps no calendar of the gaps between bookings (cancelling such a
+/// booking cannot give its window back, and cancelling the one after it later only rewinds to
+/// where the cancelled one ended). So anyone can still keep a device unrentable without paying
+/// rent, with two bookings ahead: cancelling the earlier one first, then the later one. The
+/// horizon bounds how far ahead: `bookedUntil` is never more than `MAX_ADVANCE` plus the
+/// device's `maxDuration` ahead of now; holding the device longer takes new bookings, which the
+/// host sees as `Rented`/`Cancelled` events.
 interface ILatchkey {
     /// @notice What a device is, which decides how the gateway drives its relay.
     enum Kind {
@@ -55,6 +58,7 @@ interface ILatchkey {
         uint128 deposit; // wei held in escrow
         uint128 pricePerSecond; // device prices at rent time; later price changes never apply
         uint128 pricePerWh;
+        uint64 bookedBefore; // the device's `bookedUntil` when it was rented; where a cancel rewinds to
     }
 
     /// @notice A usage report signed (EIP-712) by the device's signer key.
@@ -83,7 +87,8 @@ interface ILatchkey {
     /// @notice The host (de)activated a device.
     event ActiveChanged(uint256 indexed deviceId, bool active);
 
-    /// @notice A guest rented a device; the fields are the committed `Rental`.
+    /// @notice A guest rented a device; the fields are the committed `Rental` (`bookedBefore`
+    /// last, so the other data words keep their positions).
     event Rented(
         uint256 indexed rentalId,
         uint256 indexed deviceId,
@@ -92,7 +97,8 @@ interface ILatchkey {
         uint64 end,
         uint128 deposit,
         uint128 pricePerSecond,
-        uint128 pricePerWh
+        uint128 pricePerWh,
+        uint64 bookedBefore
     );
     /// @notice A guest extended a rental; `end` and `deposit` are the new totals.
     event Extended(uint256 indexed rentalId, uint256 indexed deviceId, uint64 end, uint128 deposit);
@@ -166,24 +172,25 @@ interface ILatchkey {
     /// @notice Extend an open rental by `extra` seconds, paying the deposit for them.
     function extend(Rental calldata rental, uint32 extra) external payable;
     /// @notice Cancel a rental before it starts: the whole deposit goes back to the guest. If it
-    /// is the device's last booking, the device is free again from its start; if another booking
-    /// follows, its window stays unrentable (see the limitation above).
+    /// is the device's last booking, the device is free again from the rental's `bookedBefore`
+    /// (the end of the booking before it, or now); if another booking follows, its window stays
+    /// unrentable (see the limitation above).
     function cancel(Rental calldata rental) external;
     /// @notice Settle with a usage receipt signed by the device: the charge is
     /// `min(deposit, pricePerSecond × secondsUsed + pricePerWh × energyWh)`. Anyone may call.
     /// Settling the device's last booking before its end frees the device from now on (from the
-    /// rental's start, if the receipt comes before it).
+    /// rental's `bookedBefore`, if that is later).
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external;
     /// @notice Settle without a receipt. The guest may do it any time after the start and pays for the
     /// elapsed time (at least the minimum duration, at most the booked time); after `end + grace`
     /// anyone may do it and the booked time is charged. A guest settling the device's last booking
-    /// before its end frees the device from now on.
+    /// before its end frees the device from now on (from the rental's `bookedBefore`, if later).
     function checkoutByTime(Rental calldata rental) external;
     /// @notice Pay out the caller's credit (host revenue and refunds that could not be pushed).
     function withdraw() external;
 
-    /// @notice How far ahead a rental may start: 30 days (in seconds). Bounds how long a device can
-    /// be held unrentable by bookings that are then cancelled for a full refund.
+    /// @notice How far ahead a rental may start: 30 days (in seconds). Bounds how far ahead the
+    /// device can be booked, and so how long a window left by a cancelled booking can stay unused.
     function MAX_ADVANCE() external view returns (uint256);
     /// @notice The deposit for renting `deviceId` for `duration` seconds at today's price.
     function quote(uint256 deviceId, uint32 duration) external view returns (uint256);

@@ -137,12 +137,21 @@ contract Latchkey is ILatchkey, EIP712 {
                     end: uint64(end),
                     deposit: uint128(deposit),
                     pricePerSecond: d.pricePerSecond,
-                    pricePerWh: d.pricePerWh
+                    pricePerWh: d.pricePerWh,
+                    bookedBefore: d.bookedUntil
                 })
             )
         );
         emit Rented(
-            rentalId, deviceId, msg.sender, start, uint64(end), uint128(deposit), d.pricePerSecond, d.pricePerWh
+            rentalId,
+            deviceId,
+            msg.sender,
+            start,
+            uint64(end),
+            uint128(deposit),
+            d.pricePerSecond,
+            d.pricePerWh,
+            d.bookedUntil
         );
     }
 
@@ -175,7 +184,8 @@ contract Latchkey is ILatchkey, EIP712 {
                     end: uint64(end),
                     deposit: deposit,
                     pricePerSecond: rental.pricePerSecond,
-                    pricePerWh: rental.pricePerWh
+                    pricePerWh: rental.pricePerWh,
+                    bookedBefore: rental.bookedBefore
                 })
             )
         );
@@ -183,9 +193,11 @@ contract Latchkey is ILatchkey, EIP712 {
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Guest only, strictly before the start. Cancelling the device's last booking frees the
-    /// device from the cancelled start on; cancelling any other booking frees nothing (see the
-    /// interface for why and what bounds it).
+    /// @dev Guest only, strictly before the start. Cancelling the device's last booking rewinds
+    /// `bookedUntil` to the rental's `bookedBefore`: every other open booking of the device ends
+    /// by then, since they were all booked before it and none could be extended while it was the
+    /// last. Cancelling any other booking frees nothing (see the interface for why and what
+    /// bounds it).
     function cancel(Rental calldata rental) external {
         _requireOpen(rental);
         if (msg.sender != rental.guest) revert NotGuest();
@@ -193,7 +205,7 @@ contract Latchkey is ILatchkey, EIP712 {
         uint256 deviceId = rental.id >> 64;
         delete _rentals[rental.id];
         Device storage d = _devices[deviceId];
-        if (d.bookedUntil == rental.end) d.bookedUntil = rental.start;
+        if (d.bookedUntil == rental.end) d.bookedUntil = rental.bookedBefore;
         emit Cancelled(rental.id, deviceId);
         _pay(rental.guest, rental.deposit);
     }
@@ -321,7 +333,7 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @dev Deletes the commitment before any ether moves, so the rental can be settled only once
     /// even by a reentrant guest. `charge <= rental.deposit` is the caller's guarantee.
     /// Settling the device's last booking before its end frees the device from now on, or from the
-    /// rental's start if that is later, since an earlier booking may run until then.
+    /// rental's `bookedBefore` if that is later, since an earlier booking may run until then.
     function _settle(Rental calldata rental, Device storage d, uint256 deviceId, uint128 charge, bool byReceipt)
         private
     {
@@ -329,8 +341,8 @@ contract Latchkey is ILatchkey, EIP712 {
         // The time test first: a rental settled at or after its end reads and writes nothing more.
         uint64 end = rental.end;
         if (block.timestamp < end && d.bookedUntil == end) {
-            uint64 start = rental.start;
-            d.bookedUntil = block.timestamp > start ? uint64(block.timestamp) : start;
+            uint64 before = rental.bookedBefore;
+            d.bookedUntil = block.timestamp > before ? uint64(block.timestamp) : before;
         }
         uint128 refund = rental.deposit - charge;
         if (charge != 0) _addCredit(d.host, charge);

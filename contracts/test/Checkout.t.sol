@@ -88,10 +88,10 @@ contract CheckoutTest is LatchkeyFixture {
 
     /// @dev A receipt may come before the start; the device is then free from the start only, as
     /// the booking before it may run until then.
-    function test_checkout_beforeTheStartFreesTheDeviceFromTheStart() public {
+    function test_checkout_beforeTheStartFreesTheDeviceFromTheBookingBefore() public {
         ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
         _checkout(next, 0, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, next.start);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, next.bookedBefore);
         vm.assertEq(next.start, r.end);
         uint256 deposit = latchkey.quote(deviceId, MIN);
         vm.prank(stranger);
@@ -113,18 +113,20 @@ contract CheckoutTest is LatchkeyFixture {
     }
 
     /// @dev A future booking with nothing before it: settling it by receipt now frees the device
-    /// from its start only, as a cancel would (the time before it was never booked to anyone, but
-    /// the contract does not remember that).
-    function test_checkout_ofAFutureBookingFreesTheDeviceFromItsStart() public {
+    /// from now on, as a cancel would (the time before it was never booked to anyone).
+    function test_checkout_ofAFutureBookingFreesTheDeviceFromNow() public {
         vm.warp(r.end);
         _checkout(r, 7200, 0);
+        vm.warp(r.end + 10 minutes);
         ILatchkey.Rental memory later = _rent(stranger, uint64(r.end + 1 days), 1 hours);
         _checkout(later, 0, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, later.start);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, block.timestamp);
+        ILatchkey.Rental memory now_ = _rent(guest, 0, MIN);
+        vm.assertEq(now_.start, block.timestamp);
     }
 
     /// @dev Settled at any time, with an earlier booking before it: the device is free exactly
-    /// from max(now, start) if it was settled before the end, from the end otherwise, never
+    /// from max(now, bookedBefore) if it was settled before the end, from the end otherwise, never
     /// before the earlier booking ends; a new rental can start there.
     function testFuzz_checkout_freesTheDeviceWithoutOverlappingTheBookingBefore(uint32 duration, uint256 at) public {
         duration = uint32(bound(duration, MIN, MAX));
@@ -133,7 +135,7 @@ contract CheckoutTest is LatchkeyFixture {
         vm.warp(at);
         _checkout(x, 60, 0);
 
-        uint256 expected = at >= x.end ? x.end : at > x.start ? at : x.start;
+        uint256 expected = at >= x.end ? x.end : at > x.bookedBefore ? at : x.bookedBefore;
         uint64 bookedUntil = latchkey.device(deviceId).bookedUntil;
         vm.assertEq(bookedUntil, expected);
         vm.assertGe(bookedUntil, r.end, "r, still open, cannot be overlapped");

@@ -240,6 +240,7 @@ contract CreditTest is LatchkeyFixture {
         returns (ILatchkey.Rental memory r)
     {
         uint256 deposit = latchkey.quote(deviceId, duration);
+        uint64 bookedBefore = latchkey.device(deviceId).bookedUntil;
         bytes memory result = wallet.exec(abi.encodeCall(ILatchkey.rent, (deviceId, start, duration)), deposit);
         r = ILatchkey.Rental({
             id: abi.decode(result, (uint256)),
@@ -248,7 +249,8 @@ contract CreditTest is LatchkeyFixture {
             end: (start == 0 ? uint64(block.timestamp) : start) + duration,
             deposit: uint128(deposit),
             pricePerSecond: PRICE,
-            pricePerWh: PRICE_WH
+            pricePerWh: PRICE_WH,
+            bookedBefore: bookedBefore
         });
     }
 }

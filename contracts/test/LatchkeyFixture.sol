@@ -57,6 +57,7 @@ abstract contract LatchkeyFixture is Test {
         uint256 deposit = latchkey.quote(id, duration);
         vm.prank(who);
         r.id = latchkey.rent{value: deposit}(id, start, duration);
+        r.bookedBefore = d.bookedUntil;
         r.guest = who;
         r.start = start == 0 ? uint64(block.timestamp) : start;
         r.end = r.start + duration;

@@ -185,7 +185,9 @@ contract LatchkeyHandler is Test {
             rentalId = latchkey.rent{value: deposit}(id, start, span);
         }
         _rentals.push(
-            ILatchkey.Rental(rentalId, guest, start, start + span, uint128(deposit), d.pricePerSecond, d.pricePerWh)
+            ILatchkey.Rental(
+                rentalId, guest, start, start + span, uint128(deposit), d.pricePerSecond, d.pricePerWh, d.bookedUntil
+            )
         );
         _open.push(true);
         openDeposits += deposit;
@@ -249,8 +251,8 @@ contract LatchkeyHandler is Test {
             latchkey.cancel(r);
         }
         if (_guestFunds(r.guest) - before != r.deposit) ++badSettlements;
-        // Only the last booking gives its window back, from its start.
-        _expectBookedUntil(r.id >> 64, bookedUntil == r.end ? r.start : bookedUntil);
+        // Only the last booking gives its window back, down to where it was booked.
+        _expectBookedUntil(r.id >> 64, bookedUntil == r.end ? r.bookedBefore : bookedUntil);
         _close(i);
         _did();
     }
@@ -401,10 +403,12 @@ contract LatchkeyHandler is Test {
         _close(i);
     }
 
-    /// @dev After settling `r`: the device is free from now (or from `r.start` if later) when `r`
-    /// was its last booking and ended in the future; otherwise `bookedUntil` did not move.
+    /// @dev After settling `r`: the device is free from now (or from `r.bookedBefore` if later)
+    /// when `r` was its last booking and ended in the future; otherwise `bookedUntil` did not move.
     function _checkReleased(ILatchkey.Rental memory r, uint64 bookedUntil) private {
-        if (bookedUntil == r.end && time < r.end) bookedUntil = time > r.start ? uint64(time) : r.start;
+        if (bookedUntil == r.end && time < r.end) {
+            bookedUntil = time > r.bookedBefore ? uint64(time) : r.bookedBefore;
+        }
         _expectBookedUntil(r.id >> 64, bookedUntil);
     }
 
