@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { domainSeparator, hexToBytes } from '../contracts/eip712.js';
 import { domain } from '../contracts/typedData.js';
 import { createRelay } from '../hardware/drivers.js';
+import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
 import { AccessGate } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
@@ -93,6 +94,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.clock = clock;
 
     // Relays first: every lock locked and every socket off before anything talks to the network.
+    const relays = new Map<bigint, Relay>();
+    for (const d of config.devices) {
+      const relay = await createRelay(d.relay, log.child('relay'));
+      await relay.start();
+      relays.set(d.id, relay);
+    }
     this.chainId = await this.resolveChainId();
     const separator = domainSeparator(domain(this.chainId, config.chain.contract));
     const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
@@ -101,7 +108,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         deviceId: d.id,
         kind: d.kind,
         pulseSeconds: d.pulseSeconds,
-        relay: await createRelay(d.relay, log.child('relay')),
+        relay: relays.get(d.id) as Relay,
         store: this.store,
         signer,
         now: () => clock.now(),

@@ -4,7 +4,7 @@
 export interface Relay {
   /** Human-readable driver and address, for logs and the audit trail. */
   readonly describe: string;
-  /** Acquire the hardware and drive it to the safe (open) state. */
+  /** Acquire the hardware and drive it to the safe (open) state; calling it again drives it open again. */
   start(): Promise<void>;
   /** Energise the load (unlock the door / power the socket). */
   close(): Promise<void>;
