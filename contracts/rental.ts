@@ -17,6 +17,7 @@ export function rentalFromRented(args: LatchkeyEventArgs['Rented']): Rental {
     deposit: args.deposit,
     pricePerSecond: args.pricePerSecond,
     pricePerWh: args.pricePerWh,
+    bookedBefore: args.bookedBefore,
   };
 }
 
@@ -61,8 +62,9 @@ export function rentalFromReceipt(receipt: TransactionReceipt, previous?: Rental
 
 /**
  * The earliest start a new rental of `deviceId` may ask for: 0n (= now) when the device is free, else
- * its `bookedUntil`. An early checkout of the last booking frees the device from the checkout (or
- * from that booking's start, if settled before it), so this is 0n right after one. The contract
+ * its `bookedUntil`. Cancelling the last booking frees the device from where that booking was made
+ * (its `bookedBefore`), and an early checkout of it from the checkout (or from its `bookedBefore`, if
+ * later), so this is 0n right after either unless an earlier booking still runs past now. The contract
  * also refuses a start more than `MAX_ADVANCE()` (30 days) ahead.
  */
 export async function nextStart(contract: LatchkeyContract, deviceId: bigint): Promise<bigint> {

@@ -84,6 +84,8 @@ export interface Rental {
   deposit: bigint;
   pricePerSecond: bigint;
   pricePerWh: bigint;
+  /** The device's bookedUntil when it was rented: where cancelling it as the last booking rewinds to. */
+  bookedBefore: bigint;
 }
 
 /** The device id of a rental: rental ids are `deviceId << 64 | sequence`. */

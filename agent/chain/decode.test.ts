@@ -36,7 +36,8 @@ describe('decodeRentalLog', () => {
   it('agrees with ethers parseLog on random and extreme values of every event', () => {
     const guest = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
     const cases: [string, unknown[]][] = [
-      ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n]],
+      ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n, U64 - 2n]],
+      ['Rented', [(1n << 64n) | 8n, 1n, guest, 1n, 2n, 3n, 4n, 5n, 0n]],
       ['Extended', [U128 << 64n, U64, U64, U128]],
       ['Cancelled', [(3n << 64n) | 2n, 3n]],
       ['Settled', [(2n << 64n) | 1n, 2n, U128, 0n, true]],
@@ -46,7 +47,7 @@ describe('decodeRentalLog', () => {
       const id = random(128);
       cases.push([
         'Rented',
-        [id, id >> 64n, guest, random(64), random(64), random(128), random(128), random(128)],
+        [id, id >> 64n, guest, random(64), random(64), random(128), random(128), random(128), random(64)],
       ]);
       cases.push(['Extended', [id, id >> 64n, random(64), random(128)]]);
       cases.push(['Settled', [id, id >> 64n, random(128), random(128), i % 2 === 0]]);
@@ -71,6 +72,7 @@ describe('decodeRentalLog', () => {
           deposit: a.deposit,
           pricePerSecond: a.pricePerSecond,
           pricePerWh: a.pricePerWh,
+          bookedBefore: a.bookedBefore,
         });
       } else if (ours.kind === 'Extended') {
         expect([ours.end, ours.deposit]).toEqual([a.end, a.deposit]);
@@ -90,6 +92,7 @@ describe('decodeRentalLog', () => {
       3n,
       4n,
       5n,
+      6n,
     ]);
     const other = encode('PriceChanged', [1n, 2n, 3n]);
     expect(() => decodeRentalLog(other)).toThrow(LogDecodeError);
@@ -98,6 +101,8 @@ describe('decodeRentalLog', () => {
     // a uint64 field holding more than 64 bits cannot come from the contract
     const wide = `0x${'f'.repeat(64)}${rented.data.slice(66)}`;
     expect(() => decodeRentalLog({ ...rented, data: wide })).toThrow(/start/);
+    const wideLast = `${rented.data.slice(0, -64)}${'f'.repeat(64)}`;
+    expect(() => decodeRentalLog({ ...rented, data: wideLast })).toThrow(/bookedBefore/);
     expect(() => decodeRentalLog({ ...rented, blockNumber: 'latest' })).toThrow(/blockNumber/);
     expect(() => decodeRentalLog({ ...rented, blockHash: '0x12' })).toThrow(/blockHash/);
   });

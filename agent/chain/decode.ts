@@ -18,7 +18,7 @@ export interface RawLog {
 }
 
 export const EVENT_SIGNATURES = {
-  Rented: 'Rented(uint256,uint256,address,uint64,uint64,uint128,uint128,uint128)',
+  Rented: 'Rented(uint256,uint256,address,uint64,uint64,uint128,uint128,uint128,uint64)',
   Extended: 'Extended(uint256,uint256,uint64,uint128)',
   Cancelled: 'Cancelled(uint256,uint256)',
   Settled: 'Settled(uint256,uint256,uint128,uint128,bool)',
@@ -120,7 +120,7 @@ export function logPosition(log: RawLog): LogPosition {
 export function decodeRentalLog(log: RawLog): DecodedLog {
   const name = NAME_OF_TOPIC.get(log.topics[0]?.toLowerCase() ?? '');
   if (name === undefined) throw new LogDecodeError(`not a rental event: ${log.topics[0]}`);
-  const words = { Rented: 5, Extended: 2, Cancelled: 0, Settled: 3 }[name];
+  const words = { Rented: 6, Extended: 2, Cancelled: 0, Settled: 3 }[name];
   const topics = name === 'Rented' ? 4 : 3;
   if (log.topics.length !== topics) throw new LogDecodeError(`${name}: expected ${topics} topics`);
   if (
@@ -146,6 +146,7 @@ export function decodeRentalLog(log: RawLog): DecodedLog {
         deposit: dataWord(d, 2, U128, 'deposit'),
         pricePerSecond: dataWord(d, 3, U128, 'pricePerSecond'),
         pricePerWh: dataWord(d, 4, U128, 'pricePerWh'),
+        bookedBefore: dataWord(d, 5, U64, 'bookedBefore'),
       };
       return { kind: name, rentalId, deviceId, rental, ...position };
     }

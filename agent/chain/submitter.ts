@@ -286,6 +286,7 @@ function rentalStruct(r: StoredRental): Rental {
     deposit: r.deposit,
     pricePerSecond: r.pricePerSecond,
     pricePerWh: r.pricePerWh,
+    bookedBefore: r.bookedBefore,
   };
 }
 

@@ -49,6 +49,7 @@ export function rentalOf(
     deposit: 2n * 10n ** 15n,
     pricePerSecond: 10n ** 9n,
     pricePerWh: 0n,
+    bookedBefore: 0n,
     deviceId,
     status: 'open',
     blockNumber: 1,

@@ -208,3 +208,51 @@ describe('Store migration to the persisted reorg window', () => {
     expect(store.getRental(1n)?.status).toBe('open');
   });
 });
+
+describe('Store migration to rentals committing bookedBefore', () => {
+  it('reads the rentals and undo snapshots of a v2 database with bookedBefore 0', () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const raw = new Database(t.dbPath);
+    raw.exec(SCHEMA_VERSION_TABLE);
+    for (const m of MIGRATIONS.filter((m) => m.version <= 2)) {
+      raw.exec(m.sql);
+      raw.prepare('INSERT INTO schema_version VALUES (?, ?, 0)').run(m.version, m.description);
+    }
+    raw
+      .prepare(`INSERT INTO rentals VALUES ('1', '7', '0xab', '1', '2', '3', '4', '0', 'open', 40, ?)`)
+      .run(hash(40));
+    const undo = raw.prepare(
+      `INSERT INTO rental_undo (block, rental_id, before_device_id, before_guest, before_start, before_end,
+         before_deposit, before_price_per_second, before_price_per_wh, before_status, before_block_number,
+         before_block_hash, receipt_before) VALUES (?, '1', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+    );
+    undo.run(40, null, null, null, null, null, null, null, null, null, null);
+    undo.run(41, '7', '0xab', '1', '2', '3', '4', '0', 'open', 40, hash(40));
+    raw.close();
+
+    const store = new Store(t.dbPath);
+    store.start();
+    cleanups.push(() => store.stop());
+    expect(store.getRental(1n)?.bookedBefore).toBe(0n);
+    const [created, extended] = store.rentalUndosFrom(0);
+    expect(created).toEqual({ block: 40, rentalId: 1n });
+    expect(extended?.before).toMatchObject({ id: 1n, end: 2n, bookedBefore: 0n, status: 'open' });
+  });
+
+  it('keeps a rental and its undo snapshot with bookedBefore across a restart', () => {
+    const { store, dbPath } = openStore();
+    const rental = sampleRental({ bookedBefore: 1_799_999_000n });
+    store.putRental(rental);
+    store.putRentalUndo({ block: 9, rentalId: rental.id, before: rental });
+    const again = reopen(store, dbPath);
+    // Hex comes back lower-case.
+    const stored = {
+      ...rental,
+      guest: rental.guest.toLowerCase(),
+      blockHash: rental.blockHash.toLowerCase(),
+    };
+    expect(again.getRental(rental.id)).toEqual(stored);
+    expect(again.rentalUndosFrom(0)).toEqual([{ block: 9, rentalId: rental.id, before: stored }]);
+  });
+});

@@ -135,6 +135,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rental_undo_block ON rental_undo (block);
     `,
   },
+  {
+    version: 3,
+    description: "rentals commit the device's bookedUntil they were booked after (booked_before)",
+    sql: `
+      -- Rentals stored before the contract committed it decode as 0.
+      ALTER TABLE rentals ADD COLUMN booked_before TEXT NOT NULL DEFAULT '0';
+
+      -- The undo journal snapshots the new column too; rebuilt so its CHECK covers it.
+      CREATE TABLE rental_undo_v3 (
+        seq INTEGER PRIMARY KEY,
+        block INTEGER NOT NULL CHECK (block >= 0),
+        rental_id TEXT NOT NULL,
+        before_device_id TEXT,
+        before_guest TEXT,
+        before_start TEXT,
+        before_end TEXT,
+        before_deposit TEXT,
+        before_price_per_second TEXT,
+        before_price_per_wh TEXT,
+        before_booked_before TEXT,
+        before_status TEXT CHECK (before_status IN ('open', 'settled', 'cancelled', 'revoked')),
+        before_block_number INTEGER,
+        before_block_hash TEXT,
+        receipt_before TEXT CHECK (receipt_before IN ('pending', 'submitted', 'settled')),
+        CHECK ((before_status IS NULL) = (before_device_id IS NULL)
+          AND (before_status IS NULL) = (before_guest IS NULL)
+          AND (before_status IS NULL) = (before_start IS NULL)
+          AND (before_status IS NULL) = (before_end IS NULL)
+          AND (before_status IS NULL) = (before_deposit IS NULL)
+          AND (before_status IS NULL) = (before_price_per_second IS NULL)
+          AND (before_status IS NULL) = (before_price_per_wh IS NULL)
+          AND (before_status IS NULL) = (before_booked_before IS NULL)
+          AND (before_status IS NULL) = (before_block_number IS NULL)
+          AND (before_status IS NULL) = (before_block_hash IS NULL))
+      );
+      INSERT INTO rental_undo_v3 (seq, block, rental_id, before_device_id, before_guest, before_start,
+          before_end, before_deposit, before_price_per_second, before_price_per_wh, before_booked_before,
+          before_status, before_block_number, before_block_hash, receipt_before)
+        SELECT seq, block, rental_id, before_device_id, before_guest, before_start, before_end,
+          before_deposit, before_price_per_second, before_price_per_wh,
+          CASE WHEN before_status IS NULL THEN NULL ELSE '0' END,
+          before_status, before_block_number, before_block_hash, receipt_before
+        FROM rental_undo;
+      DROP TABLE rental_undo;
+      ALTER TABLE rental_undo_v3 RENAME TO rental_undo;
+      CREATE INDEX rental_undo_block ON rental_undo (block);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

@@ -45,6 +45,7 @@ export function rentalOf(deviceId: bigint, over: Partial<StoredRental> = {}): St
     deposit: 8_400_000_000_000_000n,
     pricePerSecond: 1_000_000_000_000n,
     pricePerWh: 0n,
+    bookedBefore: 0n,
     deviceId,
     status: 'open',
     blockNumber: 10,

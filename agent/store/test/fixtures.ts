@@ -27,6 +27,7 @@ export function sampleRental(over: Partial<StoredRental> = {}): StoredRental {
     deposit: 7_200_000_000_000_000n,
     pricePerSecond: 1_000_000_000_000n,
     pricePerWh: 0n,
+    bookedBefore: 0n,
     deviceId,
     status: 'open',
     blockNumber: 100,
