@@ -6,9 +6,10 @@ import { type CliIo, type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError 
 import { config } from './commands/config.js';
 import { deploy } from './commands/deploy.js';
 import { keygen } from './commands/keygen.js';
+import { mosquittoAcl } from './commands/mosquittoAcl.js';
 import { register } from './commands/register.js';
 
-export const COMMANDS: readonly Command[] = [keygen, deploy, register, config];
+export const COMMANDS: readonly Command[] = [keygen, deploy, register, config, mosquittoAcl];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -18,6 +18,8 @@ export interface MosquittoOptions {
   wsPort?: number;
   /** Mosquitto's max_packet_size (bytes); larger packets from clients close their connection. */
   maxPacketBytes?: number;
+  /** Lines appended to mosquitto.conf, after the last listener (listener options apply to that one). */
+  extraConfig?: string;
 }
 
 export interface Mosquitto {
@@ -63,6 +65,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     'protocol mqtt',
   ];
   if (wsPort !== undefined) lines.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets');
+  if (options.extraConfig !== undefined) lines.push(options.extraConfig.trimEnd());
   await writeFile(confPath, `${lines.join('\n')}\n`);
 
   let child: ChildProcess | undefined;
