@@ -26,6 +26,9 @@ export interface GuestOptions {
   chainId: number | bigint;
   gatewayId: string;
   mqttUrl?: string;
+  /** Broker login, e.g. the shared guest login of `latchkey mosquitto-acl`. */
+  mqttUsername?: string;
+  mqttPassword?: string;
   httpUrl?: string;
   prefix?: string;
 }
@@ -69,6 +72,8 @@ export class Guest {
       protocolVersion: 4,
       clientId: `guest-${randomBytes(6).toString('hex')}`,
       reconnectPeriod: 500,
+      ...(this.options.mqttUsername !== undefined ? { username: this.options.mqttUsername } : {}),
+      ...(this.options.mqttPassword !== undefined ? { password: this.options.mqttPassword } : {}),
     });
     client.on('message', (topic, payload) => {
       const id = topic.slice(topic.lastIndexOf('/') + 1);
