@@ -1,28 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { type Chain, record, startChain, tempStore } from './test/chain.js';
+import { type Chain, record, storeFor, useChain } from './test/chain.js';
 import { deadUrl, RpcProxy } from './test/proxy.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
 
 let chain: Chain;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  chain = await startChain();
-});
-afterAll(async () => {
-  await chain?.stop();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const cleanups = useChain((c) => {
+  chain = c;
 });
 
 function storeForTest(): Store {
-  const s = tempStore();
-  cleanups.push(s.cleanup);
-  return s.store;
+  return storeFor(cleanups).store;
 }
 
 async function proxy(): Promise<RpcProxy> {

@@ -1,24 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { extendRental } from '../../contracts/rental.js';
 import { silentLogger } from '../log.js';
 import { Store } from '../store/store.js';
-import { type Chain, type Recorded, record, startChain, tempStore } from './test/chain.js';
+import { type Chain, type Recorded, record, tempStore, useChain } from './test/chain.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
 
 // The reorg window (block hashes below the cursor, the undo journal of applied logs) lives in the
 // store: a watcher restarted on the same database walks a reorg back exactly as the one before it would.
 
 let chain: Chain;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  chain = await startChain();
-});
-afterAll(async () => {
-  await chain?.stop();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const cleanups = useChain((c) => {
+  chain = c;
 });
 
 interface Agent {

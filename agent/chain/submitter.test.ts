@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Wallet } from 'ethers';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { domainSeparator, hexToBytes } from '../../contracts/eip712.js';
 import { findLatchkeyEvent } from '../../contracts/events.js';
 import type { Rental } from '../../contracts/typedData.js';
@@ -12,31 +12,48 @@ import { ReceiptSigner } from '../devices/receipts.js';
 import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { ReceiptSubmitter, type ReceiptSubmitterOptions } from './submitter.js';
-import { type Chain, PRICE_PER_SECOND, startChain, tempStore } from './test/chain.js';
+import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
 import { RpcProxy } from './test/proxy.js';
 
 let chain: Chain;
 let signer: ReceiptSigner;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  chain = await startChain();
-  signer = new ReceiptSigner(
-    hexToBytes(chain.deviceKey),
-    domainSeparator(domain(chain.anvil.chainId, chain.address)),
-  );
-});
-afterAll(async () => {
-  await chain?.stop();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+const cleanups = useChain((c) => {
+  chain = c;
+  signer = new ReceiptSigner(hexToBytes(c.deviceKey), domainSeparator(domain(c.anvil.chainId, c.address)));
 });
 
 function storeForTest(): { store: Store; path: string } {
-  const s = tempStore();
-  cleanups.push(s.cleanup);
-  return s;
+  return storeFor(cleanups);
+}
+
+/**
+ * Runs a submitter in a child process on the store at `path`, through an RPC proxy that never answers
+ * `hang`, and SIGKILLs it as soon as it makes that call.
+ */
+async function killSubmitterAt(hang: string, path: string): Promise<void> {
+  const proxy = await new RpcProxy(chain.anvil.url).start();
+  cleanups.push(() => proxy.stop());
+  proxy.hangMethods.add(hang);
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./test/submit-child.ts', import.meta.url)),
+      proxy.url,
+      chain.address,
+      chain.gateway.privateKey,
+      path,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  cleanups.push(() => {
+    child.kill('SIGKILL');
+  });
+  while (!proxy.requests.some((r) => r.method === hang)) await sleep(20);
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
 }
 
 function submitterFor(store: Store, over: Partial<ReceiptSubmitterOptions> = {}): ReceiptSubmitter {
@@ -181,31 +198,8 @@ describe('ReceiptSubmitter', () => {
   it('finishes a checkout after kill -9 between recording the signed transaction and sending it (RELIABILITY 25)', async () => {
     const { store, path } = storeForTest();
     const rental = await rentedWithReceipt(store, 60n);
-    const proxy = await new RpcProxy(chain.anvil.url).start();
-    cleanups.push(() => proxy.stop());
-    proxy.hangMethods.add('eth_sendRawTransaction');
     const nonce = await gatewayNonce();
-
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        fileURLToPath(new URL('./test/submit-child.ts', import.meta.url)),
-        proxy.url,
-        chain.address,
-        chain.gateway.privateKey,
-        path,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    cleanups.push(() => {
-      child.kill('SIGKILL');
-    });
-    while (!proxy.requests.some((r) => r.method === 'eth_sendRawTransaction')) await sleep(20);
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
+    await killSubmitterAt('eth_sendRawTransaction', path);
 
     const recorded = store.getReceipt(rental.id)!;
     expect(recorded.status).toBe('submitted');
@@ -224,31 +218,8 @@ describe('ReceiptSubmitter', () => {
   it('finishes after kill -9 once the checkout was sent but before it was marked settled', async () => {
     const { store, path } = storeForTest();
     const rental = await rentedWithReceipt(store, 60n);
-    const proxy = await new RpcProxy(chain.anvil.url).start();
-    cleanups.push(() => proxy.stop());
-    proxy.hangMethods.add('eth_getTransactionReceipt');
     const nonce = await gatewayNonce();
-
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        fileURLToPath(new URL('./test/submit-child.ts', import.meta.url)),
-        proxy.url,
-        chain.address,
-        chain.gateway.privateKey,
-        path,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    cleanups.push(() => {
-      child.kill('SIGKILL');
-    });
-    while (!proxy.requests.some((r) => r.method === 'eth_getTransactionReceipt')) await sleep(20);
-    const exited = once(child, 'exit');
-    child.kill('SIGKILL');
-    await exited;
+    await killSubmitterAt('eth_getTransactionReceipt', path);
     expect(store.getReceipt(rental.id)?.status).toBe('submitted');
     expect(await gatewayNonce()).toBe(nonce + 1);
 

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type Anvil, startAnvil } from '../../../contracts/anvil.js';
 import {
   deployLatchkey,
@@ -132,6 +133,35 @@ export async function startChain(anvilArgs: string[] = []): Promise<Chain> {
     stop: () => anvil.stop(),
   };
   return chain;
+}
+
+export type Cleanups = (() => Promise<void> | void)[];
+
+/**
+ * The vitest hooks every chain test file shares: one anvil with the contract for the file (handed to
+ * `ready`), and the returned cleanups run newest first after each test.
+ */
+export function useChain(ready: (chain: Chain) => void | Promise<void>): Cleanups {
+  let chain: Chain | undefined;
+  const cleanups: Cleanups = [];
+  beforeAll(async () => {
+    chain = await startChain();
+    await ready(chain);
+  });
+  afterAll(async () => {
+    await chain?.stop();
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return cleanups;
+}
+
+/** A temp-dir store removed after the test. */
+export function storeFor(cleanups: Cleanups): { store: Store; path: string } {
+  const s = tempStore();
+  cleanups.push(s.cleanup);
+  return s;
 }
 
 export function tempStore(): { store: Store; path: string; cleanup: () => void } {
