@@ -2,11 +2,12 @@
 // LATCHKEY_* environment overrides, validated once at start with every problem listed at once.
 
 import { readFileSync } from 'node:fs';
+import type { KindName } from '../contracts/typedData.js';
 import type { RelayConfig } from '../hardware/relay.js';
 import { LatchkeyError } from './errors.js';
 import type { Level } from './log.js';
 
-export type DeviceKind = 'lock' | 'socket';
+export type DeviceKind = KindName;
 
 export interface DeviceConfig {
   /** The on-chain device id (from `registerDevice`). */

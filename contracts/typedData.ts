@@ -25,6 +25,15 @@ export function domain(chainId: bigint | number, verifyingContract: string): Dom
 export const ACTIONS = ['unlock', 'lock', 'on', 'off', 'checkout'] as const;
 export type Action = (typeof ACTIONS)[number];
 
+/** A device's kind as the agent's config, topics and controllers name it. */
+export type KindName = 'lock' | 'socket';
+
+/** What each kind of device may be asked to do. */
+export const KIND_ACTIONS: Readonly<Record<KindName, readonly Action[]>> = {
+  lock: ['unlock', 'lock', 'checkout'],
+  socket: ['on', 'off', 'checkout'],
+};
+
 /** The guest's signed request to act on a device it has rented. */
 export interface Access {
   rentalId: bigint;

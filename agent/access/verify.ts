@@ -2,7 +2,13 @@
 // its own and no Date.now(); cheap checks first, so junk never costs a keccak, let alone a recovery.
 
 import { accessDigest, bytesToHex, hexToBytes, recoverAddress } from '../../contracts/eip712.js';
-import { type Access, type Action, deviceOf } from '../../contracts/typedData.js';
+import {
+  type Access,
+  type Action,
+  deviceOf,
+  KIND_ACTIONS,
+  type KindName,
+} from '../../contracts/typedData.js';
 import type { StoredRental } from '../store/store.js';
 import { decodePayload, parseToken } from './token.js';
 
@@ -43,7 +49,7 @@ export type Verdict =
       claimed?: Access;
     };
 
-export type DeviceKind = 'lock' | 'socket';
+export type DeviceKind = KindName;
 
 export interface VerifyContext {
   /** Trusted unix seconds; undefined while the clock is not trusted → 'clock-untrusted'. */
@@ -65,11 +71,8 @@ export interface VerifyContext {
   recover?: typeof recoverAddress;
 }
 
-/** What each kind of device may be asked to do. */
-export const ALLOWED_ACTIONS: Readonly<Record<DeviceKind, readonly Action[]>> = {
-  lock: ['unlock', 'lock', 'checkout'],
-  socket: ['on', 'off', 'checkout'],
-};
+/** What each kind of device may be asked to do (defined with the protocol in contracts/typedData.ts). */
+export const ALLOWED_ACTIONS = KIND_ACTIONS;
 
 const SIGNATURE_PROBLEMS = {
   length: 'signature is not 65 bytes',

@@ -21,8 +21,8 @@
 //   after a restart within its rental; a lock always stays locked.
 
 import { EventEmitter } from 'node:events';
-import type { Action } from '../../contracts/typedData.js';
-import { deviceOf } from '../../contracts/typedData.js';
+import { type Action, deviceOf, KIND_ACTIONS, type KindName } from '../../contracts/typedData.js';
+
 import type { Relay } from '../../hardware/relay.js';
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -34,7 +34,7 @@ import { UsageMeter } from './meter.js';
 import type { ReceiptSigner } from './receipts.js';
 import { DEFAULT_RETRY, type RetryPolicy, retryWrite, SafetyRetry } from './retry.js';
 
-export type DeviceKind = 'lock' | 'socket';
+export type DeviceKind = KindName;
 export type { EndReason } from './closeout.js';
 export type { Phase } from './machine.js';
 
@@ -87,11 +87,6 @@ export interface DeviceControllerEvents {
   state: [DeviceState];
   receipt: [StoredReceipt];
 }
-
-const ACTIONS_OF: Readonly<Record<DeviceKind, readonly Action[]>> = {
-  lock: ['unlock', 'lock', 'checkout'],
-  socket: ['on', 'off', 'checkout'],
-};
 
 const DEFAULT_CHECKPOINT_SECONDS = 30;
 
@@ -345,7 +340,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     if (this.phase === 'stopped') refuse('device controller is not started');
     if (rental.deviceId !== this.deviceId || deviceOf(rental.id) !== this.deviceId)
       refuse(`rental ${rental.id} is not for this device`);
-    if (!ACTIONS_OF[this.kind].includes(action)) refuse(`a ${this.kind} does not do '${action}'`);
+    if (!KIND_ACTIONS[this.kind].includes(action)) refuse(`a ${this.kind} does not do '${action}'`);
     if (rental.status !== 'open') refuse(`rental ${rental.id} is ${rental.status}`);
     if (this.store.getReceipt(rental.id)) refuse(`rental ${rental.id} has already ended`);
 

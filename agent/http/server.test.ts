@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../log.js';
-import { type Envelope, HttpServer } from './server.js';
+import type { ReplyEnvelope } from '../mqtt/topics.js';
+import { HttpServer } from './server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-http-'));
 writeFileSync(join(dir, 'index.html'), '<h1>guest</h1>');
@@ -11,7 +12,7 @@ const received: { deviceId: bigint; body: string; source: string }[] = [];
 const server = new HttpServer(
   { host: '127.0.0.1', port: 0, staticDir: dir },
   {
-    async access(deviceId, body, source): Promise<Envelope> {
+    async access(deviceId, body, source): Promise<ReplyEnvelope> {
       received.push({ deviceId, body: body.toString(), source });
       return body.toString() === 'good'
         ? { status: 'ok', data: { relay: 'closed' } }

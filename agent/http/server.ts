@@ -9,11 +9,9 @@ import { extname, join, normalize, sep } from 'node:path';
 import type { Logger } from '../log.js';
 import type { ReplyEnvelope } from '../mqtt/topics.js';
 
-export type Envelope = ReplyEnvelope;
-
 export interface HttpHandlers {
   /** Verifies and acts on an access token for a device; the body is the raw wire token. */
-  access(deviceId: bigint, body: Buffer, source: string): Promise<Envelope>;
+  access(deviceId: bigint, body: Buffer, source: string): Promise<ReplyEnvelope>;
   /** The device's current state, or undefined for a device this gateway does not drive. */
   device(deviceId: bigint): unknown;
   /** Public facts the guest page needs: chain, contract, devices, broker URL. */
@@ -43,7 +41,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** HTTP status for a refused token: client mistakes are 400, refusals 403, lockouts 429. */
-function statusOf(e: Envelope): number {
+function statusOf(e: ReplyEnvelope): number {
   if (e.status === 'ok') return 200;
   if (e.error.code === 'malformed' || e.error.code === 'too-large') return 400;
   if (e.error.code === 'rate-limited') return 429;
