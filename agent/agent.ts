@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { domainSeparator, hexToBytes } from '../contracts/eip712.js';
-import { domain } from '../contracts/typedData.js';
+import { deviceOf, domain } from '../contracts/typedData.js';
 import { createRelay } from '../hardware/drivers.js';
 import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
@@ -155,9 +155,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     watcher.on('rental', (r) => void this.controllers.get(r.deviceId)?.updateRental(r));
     watcher.on('closed', (id, status) => {
-      if (status !== 'open') void this.controllerOf(id)?.endRental(id, status);
+      if (status !== 'open') void this.controllers.get(deviceOf(id))?.endRental(id, status);
     });
-    watcher.on('revoked', (id) => void this.controllerOf(id)?.endRental(id, 'revoked'));
+    watcher.on('revoked', (id) => void this.controllers.get(deviceOf(id))?.endRental(id, 'revoked'));
     watcher.on('unavailable', (e) => {
       this.chainUp = false;
       this.alarm('chain-unavailable', `every RPC endpoint failed: ${e.message}`);
@@ -348,10 +348,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
     );
     this.emit('state', s);
-  }
-
-  private controllerOf(rentalId: bigint): DeviceController | undefined {
-    return this.controllers.get(this.store.getRental(rentalId)?.deviceId ?? rentalId >> 64n);
   }
 
   private alarm(kind: string, message: string): void {

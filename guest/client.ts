@@ -14,6 +14,7 @@ import {
   ACCESS_TYPES,
   type Action,
   type Domain,
+  deviceOf,
   domain,
   type Receipt,
   type Rental,
@@ -114,7 +115,7 @@ export class Guest {
     const now = opts.now ?? Math.floor(Date.now() / 1000);
     const access = {
       rentalId: rental.id,
-      deviceId: rental.id >> 64n,
+      deviceId: deviceOf(rental.id),
       action,
       nonce: opts.nonce ?? BigInt(`0x${randomBytes(16).toString('hex')}`),
       validUntil: BigInt(now + (opts.validFor ?? 120)),
@@ -171,7 +172,7 @@ export class Guest {
   /** Signs and sends `action` for the rental over MQTT (default) or HTTP. */
   async act(rental: Rental, action: Action, via: 'mqtt' | 'http' = 'mqtt'): Promise<ReplyEnvelope> {
     const token = await this.token(rental, action);
-    const deviceId = rental.id >> 64n;
+    const deviceId = deviceOf(rental.id);
     return via === 'mqtt' ? this.sendMqtt(deviceId, token) : this.sendHttp(deviceId, token);
   }
 

@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { accessDigest, bytesToHex, signDigest } from '../../contracts/eip712.js';
-import type { Access, Action } from '../../contracts/typedData.js';
+import { type Access, type Action, deviceOf } from '../../contracts/typedData.js';
 import type { WireToken } from '../../guest/client.js';
 
 /** A fresh request id: its own reply topic, and with it its own rate-limit source at the agent. */
@@ -32,7 +32,7 @@ export function signToken(
 ): WireToken {
   const access: Access = {
     rentalId: t.rentalId,
-    deviceId: t.rentalId >> 64n,
+    deviceId: deviceOf(t.rentalId),
     action: t.action,
     nonce: t.nonce,
     validUntil: BigInt(t.validUntil),
