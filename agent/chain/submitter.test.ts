@@ -176,6 +176,27 @@ describe('ReceiptSubmitter', () => {
     expect(failed).toEqual([]);
   });
 
+  it('sends a receipt queued while a pass is running in the same flush, not at the next sweep', async () => {
+    const { store } = storeForTest();
+    const slow = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => slow.stop());
+    slow.delayMs = 50;
+    const first = await rentedWithReceipt(store, 10n);
+    const submitter = submitterFor(store, { rpcUrls: [slow.url] });
+    const running = submitter.flush();
+    while (slow.requests.length === 0) await sleep(5);
+
+    // The running pass has read the queue already; this receipt arrives after it.
+    const second = await rentedWithReceipt(store, 20n);
+    const joined = submitter.flush();
+    await running;
+    await joined;
+
+    expect(store.getReceipt(first.id)?.status).toBe('settled');
+    expect(store.getReceipt(second.id)?.status).toBe('settled');
+    expect(await chain.asHost.isOpen(second)).toBe(false);
+  });
+
   it('keeps a receipt the contract rejects queued with the reason, sends nothing and backs off', async () => {
     const { store } = storeForTest();
     const wrongKey = new ReceiptSigner(

@@ -68,6 +68,8 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   private readonly failures = new Map<bigint, number>();
   private readonly notBefore = new Map<bigint, number>();
   private flushing: Promise<void> | undefined;
+  /** flush() was called during a pass: run another one when it ends. */
+  private again = false;
   private stopping = false;
 
   constructor(opts: ReceiptSubmitterOptions) {
@@ -111,12 +113,27 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     this.wallet = undefined;
   }
 
-  /** One pass over the queue (or joins the one running). Never throws: failures are logged and retried later. */
+  /**
+   * One pass over the queue. A call while a pass runs asks for one more pass after it (the running pass
+   * read the queue before the caller's receipt was added) and resolves when that is done. Never throws:
+   * failures are logged and retried later.
+   */
   flush(): Promise<void> {
-    this.flushing ??= this.flushOnce().finally(() => {
+    if (this.flushing) {
+      this.again = true;
+      return this.flushing;
+    }
+    this.flushing = this.flushUntilCaughtUp().finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
+  }
+
+  private async flushUntilCaughtUp(): Promise<void> {
+    do {
+      this.again = false;
+      await this.flushOnce();
+    } while (this.again && !this.stopping);
   }
 
   private async flushOnce(): Promise<void> {
