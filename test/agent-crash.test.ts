@@ -240,6 +240,7 @@ describe('the agent process killed with SIGKILL', () => {
       if (c.sends === 'forward-and-hold') await settled(anvil.provider, contract, rental.id);
       await agent?.kill();
       gate.sends = 'pass';
+      gate.mode = 'pass';
       // The case at hand: the receipt signed, stored and its transaction hash recorded before the kill.
       const stored = storedReceipt(rental.id);
       expect(stored).toMatchObject({ status: 'submitted', receipt: signed.receipt });

@@ -329,7 +329,9 @@ export type GateMode = 'pass' | 'down';
  * What happens to eth_sendRawTransaction:
  * - pass: forwarded and answered.
  * - hold: neither forwarded nor answered (the sender dies before the node hears of it).
- * - forward-and-hold: forwarded (the transaction is mined) but never answered.
+ * - forward-and-hold: forwarded (the transaction is mined) but never answered, and the gate goes down
+ *   first, so the sender cannot learn of the transaction from the chain's logs either (it dies knowing
+ *   only the hash it recorded).
  */
 export type SendMode = 'pass' | 'hold' | 'forward-and-hold';
 
@@ -386,7 +388,10 @@ export class RpcGate {
       if (this.sends !== 'pass') {
         this.held.add(res);
         res.on('close', () => this.held.delete(res));
-        if (this.sends === 'forward-and-hold') await forward(this.target, body).catch(() => undefined);
+        if (this.sends === 'forward-and-hold') {
+          this.mode = 'down';
+          await forward(this.target, body).catch(() => undefined);
+        }
         return;
       }
     }
