@@ -18,7 +18,14 @@ import { domain } from '../contracts/typedData.js';
 import { Guest } from '../guest/client.js';
 import type { SimRelay } from '../hardware/sim.js';
 import { type Mosquitto, startMosquitto } from '../test/mosquitto.js';
-import { type AgentProcess, buildAgent, procUsage, spawnAgent } from './unlock/agentProcess.js';
+import {
+  type AgentProcess,
+  buildAgent,
+  GATEWAY_NODE_FLAGS,
+  type ProcUsage,
+  procUsage,
+  spawnAgent,
+} from './unlock/agentProcess.js';
 import { BenchClient } from './unlock/client.js';
 import { runCycles } from './unlock/cycle.js';
 import { FLOOD, FLOOD_PAIRS, floodPhase } from './unlock/floodPhase.js';
@@ -394,12 +401,12 @@ async function main(): Promise<number> {
       flood: { aedes: floodAedes, mosquitto: floodMq, agentProcess: floodProc },
       memory: {
         agentProcess: {
-          measures:
-            'agent/main.ts in its own process (node --import tsx), /proc/<pid>/status VmRSS; peak = VmHWM',
+          measures: `dist/agent/main.js in its own process (npm run gateway: node ${GATEWAY_NODE_FLAGS.join(' ')}), /proc/<pid>/status VmRSS; peak = VmHWM; anon = RssAnon (the process's own memory), file = RssFile (pages of mapped files, mostly the node binary's code)`,
           idleMB: mb(rssIdle.rssBytes),
           afterCyclesMB: mb(rssAfterCycles.rssBytes),
           afterRunMB: mb(rssAfter.rssBytes),
           peakMB: mb(rssAfter.peakRssBytes),
+          split: { idle: split(rssIdle), afterRun: split(rssAfter) },
           run: `${CHILD_CYCLES} unlock/lock cycles, then a ${FLOOD.durationMs / 1000} s flood`,
           baseline,
         },
@@ -463,20 +470,21 @@ function toJson(value: unknown): string {
   );
 }
 
-/** RSS of bare Node and of Node with the tsx loader running an empty module: what the agent sits on. */
-async function baselineRss(): Promise<{ nodeMB: number; nodeWithTsxMB: number }> {
-  const measure = async (args: string[]) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'ignore' });
-    await sleep(1_000);
-    const rss = child.pid === undefined ? Number.NaN : procUsage(child.pid).rssBytes;
-    child.kill('SIGKILL');
-    return mb(rss);
-  };
-  const [nodeMB, nodeWithTsxMB] = await Promise.all([
-    measure(['-e', 'setTimeout(() => {}, 5000)']),
-    measure(['--import', 'tsx', '-e', 'setTimeout(() => {}, 5000)']),
-  ]);
-  return { nodeMB, nodeWithTsxMB };
+function split(u: ProcUsage): { anonMB: number; fileMB: number } {
+  return { anonMB: mb(u.rssAnonBytes), fileMB: mb(u.rssFileBytes) };
+}
+
+/** RSS of bare Node (the gateway's flags, an empty program): what the agent sits on. */
+async function baselineRss(): Promise<{ nodeMB: number; anonMB: number; fileMB: number }> {
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, '-e', 'setTimeout(() => {}, 5000)'], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
+  await sleep(1_000);
+  if (child.pid === undefined) throw new Error('could not spawn node for the RSS baseline');
+  const usage = procUsage(child.pid);
+  child.kill('SIGKILL');
+  return { nodeMB: mb(usage.rssBytes), ...split(usage) };
 }
 
 main().then(

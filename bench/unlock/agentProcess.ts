@@ -87,8 +87,18 @@ export function spawnAgent(root: string, configPath: string, config: unknown): A
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+export interface ProcUsage {
+  cpuMs: number;
+  rssBytes: number;
+  peakRssBytes: number;
+  /** Of the RSS: the process's own memory (heap, stacks, malloc). */
+  rssAnonBytes: number;
+  /** Of the RSS: pages mapped from files, mostly the node binary's code (shared with other node processes). */
+  rssFileBytes: number;
+}
+
 /** CPU time (user + system, ms) and resident memory of a process, from /proc. */
-export function procUsage(pid: number): { cpuMs: number; rssBytes: number; peakRssBytes: number } {
+export function procUsage(pid: number): ProcUsage {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
@@ -99,5 +109,7 @@ export function procUsage(pid: number): { cpuMs: number; rssBytes: number; peakR
     cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SECOND,
     rssBytes: kb('VmRSS') * 1024,
     peakRssBytes: kb('VmHWM') * 1024,
+    rssAnonBytes: kb('RssAnon') * 1024,
+    rssFileBytes: kb('RssFile') * 1024,
   };
 }

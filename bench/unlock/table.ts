@@ -13,6 +13,12 @@ export interface Targets {
   readyMs: number;
 }
 
+/** Resident memory split: the process's own (anon) and pages mapped from files (mostly the node binary). */
+export interface RssSplit {
+  anonMB: number;
+  fileMB: number;
+}
+
 export interface Results {
   date: string;
   node: string;
@@ -32,7 +38,8 @@ export interface Results {
       afterRunMB: number;
       peakMB: number;
       run: string;
-      baseline: { nodeMB: number; nodeWithTsxMB: number };
+      split: { idle: RssSplit; afterRun: RssSplit };
+      baseline: { nodeMB: number } & RssSplit;
     };
     benchProcess: {
       measures: string;
@@ -135,10 +142,13 @@ export function printTable(r: Results): void {
     `≤ ${TARGETS.rssMB} MB`,
     r.verdicts.rss,
   );
+  const { idle, afterRun } = m.agentProcess.split;
   add(
-    '  baseline: node / node + tsx loader',
-    `${m.agentProcess.baseline.nodeMB} / ${m.agentProcess.baseline.nodeWithTsxMB} MB`,
+    '  of which anon / file-backed: idle; after run',
+    `${idle.anonMB} / ${idle.fileMB} MB; ${afterRun.anonMB} / ${afterRun.fileMB} MB`,
   );
+  const base = m.agentProcess.baseline;
+  add('  bare node (same flags): RSS, anon / file', `${base.nodeMB} MB, ${base.anonMB} / ${base.fileMB} MB`);
   add(
     '  bench process RSS (heapUsed): idle / after',
     `${m.benchProcess.idle.rssMB} (${m.benchProcess.idle.heapUsedMB}) / ${m.benchProcess.afterRun.rssMB} (${m.benchProcess.afterRun.heapUsedMB}) MB`,
