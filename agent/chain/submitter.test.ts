@@ -11,7 +11,7 @@ import { domain } from '../../contracts/typedData.js';
 import { ReceiptSigner } from '../devices/receipts.js';
 import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { ReceiptSubmitter, type ReceiptSubmitterOptions } from './submitter.js';
+import { bumped, ReceiptSubmitter, type ReceiptSubmitterOptions } from './submitter.js';
 import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
 import { RpcProxy } from './test/proxy.js';
 
@@ -195,6 +195,55 @@ describe('ReceiptSubmitter', () => {
     expect(store.getReceipt(first.id)?.status).toBe('settled');
     expect(store.getReceipt(second.id)?.status).toBe('settled');
     expect(await chain.asHost.isOpen(second)).toBe(false);
+  });
+
+  it('replaces a checkout left pending too long with the same nonce and higher fees; the replacement settles it once', async () => {
+    const { store } = storeForTest();
+    const rental = await rentedWithReceipt(store, 40n);
+    const nonce = await gatewayNonce();
+    // A node that stops mining: the checkout waits in its pool.
+    await chain.rpc('evm_setAutomine', [false]);
+    cleanups.push(() => chain.rpc('evm_setAutomine', [true]));
+    const submitter = submitterFor(store, { mineTimeoutMs: 50, replaceAfterMs: 200 });
+
+    await submitter.flush();
+    const first = store.getReceipt(rental.id)!;
+    expect(first).toMatchObject({ status: 'submitted', attempts: 1 });
+    const firstTx = await chain.anvil.provider.getTransaction(first.txHash!);
+    expect(firstTx?.blockNumber).toBeNull();
+    await submitter.flush(); // not stuck yet: left alone
+    expect(store.getReceipt(rental.id)?.txHash).toBe(first.txHash);
+    await sleep(250);
+    await submitter.flush();
+
+    const second = store.getReceipt(rental.id)!;
+    expect(second).toMatchObject({ status: 'submitted', attempts: 2 });
+    expect(second.txHash).not.toBe(first.txHash);
+    const [was, now] = await Promise.all([
+      chain.anvil.provider.getTransaction(first.txHash!),
+      chain.anvil.provider.getTransaction(second.txHash!),
+    ]);
+    expect(was).toBeNull(); // the node dropped it for its replacement
+    expect(now?.nonce).toBe(nonce);
+    expect(now?.blockNumber).toBeNull();
+    expect(now?.data).toBe(firstTx?.data);
+    expect(now!.maxFeePerGas!).toBeGreaterThanOrEqual(bumped(firstTx!.maxFeePerGas!));
+    expect(now!.maxPriorityFeePerGas!).toBeGreaterThanOrEqual(bumped(firstTx!.maxPriorityFeePerGas!));
+
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.mine(1);
+    await submitter.flush();
+
+    expect(store.getReceipt(rental.id)).toMatchObject({ status: 'settled', txHash: second.txHash });
+    expect(await gatewayNonce()).toBe(nonce + 1);
+    expect(await chain.asHost.isOpen(rental)).toBe(false);
+  });
+
+  it('raises a fee by an eighth, rounding up, so a node accepts the replacement', () => {
+    expect(bumped(8n)).toBe(9n);
+    expect(bumped(1n)).toBe(2n);
+    expect(bumped(1_000_000_000n)).toBe(1_125_000_000n);
+    expect(bumped(1_000_000_001n) * 10n).toBeGreaterThan(1_000_000_001n * 11n);
   });
 
   it('keeps a receipt the contract rejects queued with the reason, sends nothing and backs off', async () => {

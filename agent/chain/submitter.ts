@@ -32,6 +32,12 @@ export interface ReceiptSubmitterOptions {
   mineTimeoutMs?: number;
   /** Interval of transaction-receipt polls while waiting; default 1 s. */
   receiptPollMs?: number;
+  /**
+   * A checkout still waiting in the node's pool this long is replaced: same nonce and call, fees raised
+   * by 1/8 (above the 10% nodes require of a replacement) or to the current fee when that is higher;
+   * default 3 min.
+   */
+  replaceAfterMs?: number;
 }
 
 export type ReceiptSubmitterEvents = {
@@ -46,6 +52,24 @@ type Outcome = 'done' | 'retry' | 'in-flight' | 'waiting';
 interface TxReceipt {
   status: string;
   blockNumber: string;
+}
+
+/** The fields of eth_getTransactionByHash a replacement needs (quantities are 0x hex). */
+interface PendingTx {
+  blockNumber: string | null;
+  to: string;
+  input: string;
+  nonce: string;
+  gas: string;
+  type?: string;
+  gasPrice?: string;
+  maxFeePerGas?: string;
+  maxPriorityFeePerGas?: string;
+}
+
+/** Raises a fee by 1/8, rounding up: more than the 10% a node requires to accept a replacement. */
+export function bumped(fee: bigint): bigint {
+  return fee + (fee + 7n) / 8n;
 }
 
 // ethers (~10 MB resident) is loaded with the first receipt to send, not when the gateway starts.
@@ -67,6 +91,8 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   private provider: RpcClientProvider | undefined;
   private readonly failures = new Map<bigint, number>();
   private readonly notBefore = new Map<bigint, number>();
+  /** When the current transaction of each rental was sent (or first seen pending after a restart). */
+  private readonly pendingSince = new Map<bigint, number>();
   private flushing: Promise<void> | undefined;
   /** flush() was called during a pass: run another one when it ends. */
   private again = false;
@@ -91,6 +117,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       retryMaxMs: 600_000,
       mineTimeoutMs: 60_000,
       receiptPollMs: 1_000,
+      replaceAfterMs: 180_000,
       ...opts,
     };
     this.log = opts.log.child('receipts');
@@ -174,8 +201,9 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       if (mined) {
         if (mined.status === '0x1') return this.minedOk(r, r.txHash, mined);
         // Reverted: most likely settled by someone else first; the checks below tell.
-      } else if (await this.rpc.call<unknown>('eth_getTransactionByHash', [r.txHash])) {
-        return 'in-flight';
+      } else {
+        const pending = await this.rpc.call<PendingTx | null>('eth_getTransactionByHash', [r.txHash]);
+        if (pending) return this.stuck(r) ? this.replace(r, pending) : 'in-flight';
       }
       // Unknown to the node: never broadcast (a crash right after recording it) or dropped.
     }
@@ -213,7 +241,78 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
         return this.retry({ ...r, txHash }, describe(e));
       }
     }
+    this.pendingSince.set(r.rentalId, Date.now());
     return this.waitMined({ ...r, txHash, attempts, status: 'submitted' }, txHash);
+  }
+
+  /** Whether the rental's transaction has waited in the pool longer than replaceAfterMs. */
+  private stuck(r: StoredReceipt): boolean {
+    const since = this.pendingSince.get(r.rentalId);
+    if (since === undefined) {
+      this.pendingSince.set(r.rentalId, Date.now()); // after a restart: counted from now
+      return false;
+    }
+    return Date.now() - since >= this.opts.replaceAfterMs;
+  }
+
+  /**
+   * Sends the same checkout again with the same nonce and higher fees. Whichever of the two is mined,
+   * the other is dropped; if the old one wins, the new hash is unknown to the node and settle() finds
+   * the settling transaction in the logs.
+   */
+  private async replace(r: StoredReceipt, old: PendingTx): Promise<Outcome> {
+    const wallet = await this.connect();
+    const fees = await wallet.provider?.getFeeData();
+    const higher = (was: string | undefined, now: bigint | null | undefined) => {
+      const raised = bumped(BigInt(was ?? 0));
+      return now != null && now > raised ? now : raised;
+    };
+    const legacy = old.maxFeePerGas === undefined;
+    const feeFields = legacy
+      ? { type: 0, gasPrice: higher(old.gasPrice, fees?.gasPrice) }
+      : {
+          type: 2,
+          maxFeePerGas: higher(old.maxFeePerGas, fees?.maxFeePerGas),
+          maxPriorityFeePerGas: higher(old.maxPriorityFeePerGas, fees?.maxPriorityFeePerGas),
+        };
+    const attempts = r.attempts + 1;
+    let signed: string;
+    try {
+      const tx = await wallet.populateTransaction({
+        to: old.to,
+        data: old.input,
+        nonce: Number(old.nonce),
+        gasLimit: BigInt(old.gas),
+        ...feeFields,
+      });
+      signed = await wallet.signTransaction(tx);
+    } catch (e) {
+      return this.retry(r, `could not replace the pending checkout: ${describe(e)}`);
+    }
+    const txHash = bytesToHex(keccak_256(hexToBytes(signed)));
+    this.opts.store.updateReceipt(r.rentalId, { txHash, attempts });
+    this.log.warn('checkout pending too long; replacing it with higher fees', {
+      rentalId: r.rentalId,
+      replaced: r.txHash ?? null,
+      txHash,
+      nonce: Number(old.nonce),
+      ...('gasPrice' in feeFields
+        ? { gasPrice: feeFields.gasPrice }
+        : { maxFeePerGas: feeFields.maxFeePerGas, maxPriorityFeePerGas: feeFields.maxPriorityFeePerGas }),
+    });
+    try {
+      await this.rpc.call('eth_sendRawTransaction', [signed]);
+    } catch (e) {
+      if (e instanceof RpcError && !/already known|known transaction/i.test(e.message)) {
+        // The node refused it: the old transaction is still the one in the pool.
+        if (r.txHash) this.opts.store.updateReceipt(r.rentalId, { txHash: r.txHash });
+        return this.retry(r, `replacement refused: ${describe(e)}`);
+      }
+      // No answer (or "already known"): the node may hold it, so the new hash stays recorded.
+      if (!(e instanceof RpcError)) throw e;
+    }
+    this.pendingSince.set(r.rentalId, Date.now());
+    return this.waitMined({ ...r, txHash, attempts }, txHash);
   }
 
   private async waitMined(r: StoredReceipt, txHash: string): Promise<Outcome> {
@@ -239,6 +338,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     this.opts.store.updateReceipt(r.rentalId, txHash ? { status: 'settled', txHash } : { status: 'settled' });
     this.failures.delete(r.rentalId);
     this.notBefore.delete(r.rentalId);
+    this.pendingSince.delete(r.rentalId);
     this.log.info('receipt settled', {
       rentalId: r.rentalId,
       txHash: txHash ?? null,
