@@ -28,11 +28,15 @@ async function main(): Promise<void> {
       httpUrl: e.httpUrl,
     });
     await guest.connect();
-    e.agent.on('state', (s) =>
+    // Every relay switch, once (a device also publishes its state when only its phase changes).
+    const relays = new Map<bigint, string>();
+    e.agent.on('state', (s) => {
+      if (relays.get(s.deviceId) === s.relay) return;
+      relays.set(s.deviceId, s.relay);
       say(
         `    relay of device ${s.deviceId} (${s.kind}) is ${s.relay === 'closed' ? 'CLOSED (energised)' : 'open (safe)'}`,
-      ),
-    );
+      );
+    });
     say(`Contract ${e.contractAddress} on chain ${e.anvil.chainId}; guest ${guest.address}\n`);
 
     for (const device of e.devices) {
