@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { KindName } from '../contracts/typedData.js';
 import type { RelayConfig } from '../hardware/relay.js';
 import { LatchkeyError } from './errors.js';
+import { decryptKeystore, type Keystore, KeystoreError, parseKeystore } from './keystore.js';
 import type { Level } from './log.js';
 
 export type DeviceKind = KindName;
@@ -21,7 +22,10 @@ export interface DeviceConfig {
 export interface AgentConfig {
   gatewayId: string;
   dataDir: string;
-  /** 0x-prefixed 32-byte hex private key of the gateway: signs receipts and pays for checkout txs. */
+  /**
+   * 0x-prefixed 32-byte hex private key of the gateway: signs receipts and pays for checkout txs. Given
+   * as hex, or decrypted at start from the JSON keystore named by `gatewayKeystore` in the file.
+   */
   gatewayKey: string;
   chain: {
     rpcUrls: string[];
@@ -57,6 +61,9 @@ export const ENV = {
   LATCHKEY_GATEWAY_ID: 'gatewayId',
   LATCHKEY_DATA_DIR: 'dataDir',
   LATCHKEY_GATEWAY_KEY: 'gatewayKey (0x + 64 hex)',
+  LATCHKEY_GATEWAY_KEYSTORE: 'gatewayKeystore (path of a JSON keystore; instead of gatewayKey)',
+  LATCHKEY_KEY_PASSWORD: "the keystore's password",
+  LATCHKEY_KEY_PASSWORD_FILE: "gatewayKeyPasswordFile (a file holding the keystore's password)",
   LATCHKEY_RPC_URLS: 'chain.rpcUrls, comma-separated',
   LATCHKEY_CHAIN_ID: 'chain.chainId',
   LATCHKEY_CONTRACT: 'chain.contract',
@@ -210,6 +217,100 @@ function readDevices(r: Reader, v: unknown): DeviceConfig[] {
   });
 }
 
+/** Where the gateway key comes from: hex as given, or a keystore decrypted once the rest is valid. */
+type KeySource =
+  | { kind: 'hex'; key: string }
+  | { kind: 'keystore'; file: string; keystore: Keystore; password: string }
+  | undefined;
+
+function readKeySource(r: Reader, f: Raw, env: NodeJS.ProcessEnv): KeySource {
+  const hex = env.LATCHKEY_GATEWAY_KEY ?? f.gatewayKey;
+  const file = env.LATCHKEY_GATEWAY_KEYSTORE ?? f.gatewayKeystore;
+  if (hex !== undefined && file !== undefined) {
+    r.problems.push(
+      'gatewayKey, gatewayKeystore: give the key one way, not both (LATCHKEY_GATEWAY_KEY, LATCHKEY_GATEWAY_KEYSTORE)',
+    );
+    return undefined;
+  }
+  if (file === undefined) {
+    if (hex === undefined) {
+      r.problems.push(
+        'gatewayKey: no gateway key: give gatewayKey, 0x + 64 hex digits (LATCHKEY_GATEWAY_KEY), ' +
+          'or gatewayKeystore, a JSON keystore file (LATCHKEY_GATEWAY_KEYSTORE)',
+      );
+      return undefined;
+    }
+    if (typeof hex !== 'string' || !PRIVATE_KEY.test(hex)) {
+      // never echo what was given: it may be a key with a typo
+      const got = typeof hex === 'string' ? `${hex.length} characters` : `a ${typeof hex}`;
+      r.problems.push(`gatewayKey: expected 0x + 64 hex digits (LATCHKEY_GATEWAY_KEY), got ${got}`);
+      return undefined;
+    }
+    return { kind: 'hex', key: hex };
+  }
+
+  const path = r.string(file, 'gatewayKeystore');
+  const password = readKeyPassword(r, f, env);
+  if (path === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    r.problems.push(`gatewayKeystore: cannot read ${path} (${errnoOf(e)})`);
+    return undefined;
+  }
+  let keystore: Keystore;
+  try {
+    keystore = parseKeystore(text);
+  } catch (e) {
+    if (!(e instanceof KeystoreError)) throw e;
+    r.problems.push(`gatewayKeystore: ${path}: ${e.message}`);
+    return undefined;
+  }
+  return password === undefined ? undefined : { kind: 'keystore', file: path, keystore, password };
+}
+
+/** The keystore password: LATCHKEY_KEY_PASSWORD, or a file (systemd's LoadCredential= puts one in place). */
+function readKeyPassword(r: Reader, f: Raw, env: NodeJS.ProcessEnv): string | undefined {
+  const fromEnv = env.LATCHKEY_KEY_PASSWORD;
+  const file = env.LATCHKEY_KEY_PASSWORD_FILE ?? f.gatewayKeyPasswordFile;
+  const inEnv = fromEnv !== undefined && fromEnv !== '';
+  if (inEnv && file !== undefined) {
+    r.problems.push(
+      'gatewayKeyPasswordFile: the keystore password is given twice, in LATCHKEY_KEY_PASSWORD and in a file; give one',
+    );
+    return undefined;
+  }
+  if (inEnv) return fromEnv;
+  if (file === undefined) {
+    r.problems.push(
+      'gatewayKeystore: no password for the keystore: set LATCHKEY_KEY_PASSWORD, or gatewayKeyPasswordFile ' +
+        '(LATCHKEY_KEY_PASSWORD_FILE) to a file holding it',
+    );
+    return undefined;
+  }
+  const path = r.string(file, 'gatewayKeyPasswordFile');
+  if (path === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    r.problems.push(`gatewayKeyPasswordFile: cannot read ${path} (${errnoOf(e)})`);
+    return undefined;
+  }
+  // `echo secret > file` adds a newline that is not part of the password
+  const password = text.replace(/\r?\n$/, '');
+  if (password === '') {
+    r.problems.push(`gatewayKeyPasswordFile: ${path} is empty`);
+    return undefined;
+  }
+  return password;
+}
+
+function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e);
+}
+
 /**
  * Builds the config from a raw object (a parsed JSON file) and an environment, applying defaults.
  * Throws one LatchkeyError('CONFIG_INVALID') listing every problem.
@@ -234,6 +335,7 @@ export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentCo
       `chain.rpcUrls: expected at least one RPC URL (or LATCHKEY_RPC_URLS), got ${describe(rpcRaw)}`,
     );
   const chainIdRaw = env.LATCHKEY_CHAIN_ID ?? chain.chainId;
+  const keySource = readKeySource(r, f, env);
 
   const config: AgentConfig = {
     gatewayId: r.match(
@@ -243,12 +345,7 @@ export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentCo
       'letters, digits, _ . - (1-64)',
     ),
     dataDir: r.string(env.LATCHKEY_DATA_DIR ?? f.dataDir, 'dataDir', DEFAULTS.dataDir),
-    gatewayKey: r.match(
-      env.LATCHKEY_GATEWAY_KEY ?? f.gatewayKey,
-      'gatewayKey',
-      PRIVATE_KEY,
-      '0x + 64 hex digits (LATCHKEY_GATEWAY_KEY)',
-    ),
+    gatewayKey: keySource?.kind === 'hex' ? keySource.key : '',
     chain: {
       rpcUrls: (rpcUrls ?? []).map((u, i) => r.url(u, `chain.rpcUrls[${i}]`, ['http:', 'https:'])),
       chainId: chainIdRaw === undefined ? undefined : r.int(chainIdRaw, 'chain.chainId', 1, 2 ** 48),
@@ -311,6 +408,15 @@ export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentCo
   };
   if (config.devices.length === 0 && r.problems.length === 0)
     r.problems.push('devices: the gateway drives no device; list at least one');
+  // scrypt costs a noticeable fraction of a second: only for a config that is otherwise fine
+  if (keySource?.kind === 'keystore' && r.problems.length === 0) {
+    try {
+      config.gatewayKey = decryptKeystore(keySource.keystore, keySource.password).privateKey;
+    } catch (e) {
+      const why = e instanceof KeystoreError ? e.message : `cannot decrypt (${errnoOf(e)})`;
+      r.problems.push(`gatewayKeystore: ${keySource.file}: ${why}`);
+    }
+  }
   if (r.problems.length > 0) {
     throw new LatchkeyError(
       'CONFIG_INVALID',
