@@ -44,6 +44,8 @@ const UNLOCKS = positiveInt('BENCH_UNLOCKS', 2000);
 const COLD_STARTS = 5;
 const WARM_STARTS = 5;
 const CHILD_CYCLES = 200;
+/** Idle time after the run before the agent's RSS is read again. */
+const SETTLE_MS = 15_000;
 const RENTAL_SECONDS = 2 * 3600;
 /** Below the agent's maxValiditySeconds (300): tokens are signed just before each phase. */
 const VALID_FOR = 280;
@@ -358,6 +360,9 @@ async function main(): Promise<number> {
       brokerLog: () => mosquitto.output(),
     });
     const rssAfter = procUsage(agentProc.pid);
+    // V8 returns the flood's garbage to the system only after a few idle seconds (its memory reducer).
+    await sleep(SETTLE_MS);
+    const rssSettled = procUsage(agentProc.pid);
     await procClient.close();
     await agentProc.stop();
     agentErrorLogs.push(...agentProc.errors().map((l) => `agent process ${COLD_STARTS - 1}: ${l}`));
@@ -406,7 +411,9 @@ async function main(): Promise<number> {
           afterCyclesMB: mb(rssAfterCycles.rssBytes),
           afterRunMB: mb(rssAfter.rssBytes),
           peakMB: mb(rssAfter.peakRssBytes),
-          split: { idle: split(rssIdle), afterRun: split(rssAfter) },
+          settledMB: mb(rssSettled.rssBytes),
+          settledAfterSeconds: SETTLE_MS / 1000,
+          split: { idle: split(rssIdle), afterRun: split(rssAfter), settled: split(rssSettled) },
           run: `${CHILD_CYCLES} unlock/lock cycles, then a ${FLOOD.durationMs / 1000} s flood`,
           baseline,
         },

@@ -38,7 +38,9 @@ export interface Results {
       afterRunMB: number;
       peakMB: number;
       run: string;
-      split: { idle: RssSplit; afterRun: RssSplit };
+      settledMB: number;
+      settledAfterSeconds: number;
+      split: { idle: RssSplit; afterRun: RssSplit; settled: RssSplit };
       baseline: { nodeMB: number } & RssSplit;
     };
     benchProcess: {
@@ -142,10 +144,14 @@ export function printTable(r: Results): void {
     `≤ ${TARGETS.rssMB} MB`,
     r.verdicts.rss,
   );
-  const { idle, afterRun } = m.agentProcess.split;
+  const { idle, afterRun, settled } = m.agentProcess.split;
   add(
-    '  of which anon / file-backed: idle; after run',
-    `${idle.anonMB} / ${idle.fileMB} MB; ${afterRun.anonMB} / ${afterRun.fileMB} MB`,
+    `  after ${m.agentProcess.settledAfterSeconds} s idle`,
+    `${m.agentProcess.settledMB} MB`,
+  );
+  add(
+    '  of which anon / file-backed: idle; after run; settled',
+    `${idle.anonMB} / ${idle.fileMB}; ${afterRun.anonMB} / ${afterRun.fileMB}; ${settled.anonMB} / ${settled.fileMB} MB`,
   );
   const base = m.agentProcess.baseline;
   add('  bare node (same flags): RSS, anon / file', `${base.nodeMB} MB, ${base.anonMB} / ${base.fileMB} MB`);
