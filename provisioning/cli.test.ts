@@ -115,12 +115,13 @@ describe('latchkey (child processes)', () => {
         `${deviceId}:socket`,
         '--out',
         out,
-        '--insecure-write-key',
       ],
       fast,
     );
     expect(config.code, config.stderr).toBe(0);
-    const c = parseConfig(JSON.parse(readFileSync(out, 'utf8')));
+    const written = JSON.parse(readFileSync(out, 'utf8'));
+    expect(written.gatewayKeystore).toBe(keystore);
+    const c = parseConfig(written, { LATCHKEY_KEY_PASSWORD: PASSWORD });
     expect(new Wallet(c.gatewayKey).address).toBe(gateway);
     expect(c.chain.contract).toBe(contract);
     expect(c.chain.startBlock).toBe(Number(block));

@@ -2,7 +2,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Wallet } from 'ethers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../agent/config.js';
-import { cli, FAST_ENV, problems, tempDir } from '../testCli.js';
+import { cli, FAST_ENV, PASSWORD, problems, tempDir } from '../testCli.js';
 
 const CONTRACT = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 let tmp: ReturnType<typeof tempDir>;
@@ -36,11 +36,10 @@ const args = (out: string) => [
   '12:socket:sim',
   '--out',
   out,
-  '--insecure-write-key',
 ];
 
 describe('latchkey config', () => {
-  it('writes a config the agent accepts, with the keystore key and the devices as given, mode 0600', async () => {
+  it('writes a config the agent accepts, naming the keystore and the devices as given, mode 0600', async () => {
     const out = tmp.path('config.json');
     const r = await cli(
       [...args(out), '--start-block', '42', '--chain-id', '100', '--mqtt-url', 'mqtts://broker:8883'],
@@ -48,11 +47,17 @@ describe('latchkey config', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.fields.gateway).toBe(gatewayAddress);
-    expect(r.stderr).toMatch(/holds the gateway's private key in the clear/);
+    expect(r.fields.keystore).toBe(keystore);
+    expect(r.stderr).toMatch(/the agent decrypts .* at start: give it the password in LATCHKEY_KEY_PASSWORD/);
+    expect(r.stderr).not.toMatch(/in the clear/);
     expect(r.stderr).toMatch(/device 7 drives a simulated relay/);
     expect(statSync(out).mode & 0o777).toBe(0o600);
 
-    const c = parseConfig(JSON.parse(readFileSync(out, 'utf8')));
+    const written = JSON.parse(readFileSync(out, 'utf8'));
+    expect(written.gatewayKey).toBeUndefined();
+    expect(written.gatewayKeystore).toBe(keystore);
+    expect(() => parseConfig(written)).toThrow(/no password for the keystore/);
+    const c = parseConfig(written, { LATCHKEY_KEY_PASSWORD: PASSWORD });
     expect(new Wallet(c.gatewayKey).address).toBe(gatewayAddress);
     expect(c.gatewayId).toBe('front-door');
     expect(c.chain).toMatchObject({
@@ -68,18 +73,36 @@ describe('latchkey config', () => {
     ]);
   });
 
-  it('refuses to write the key without --insecure-write-key, and says why', async () => {
+  it('names the keystore by its absolute path when given a relative one', async () => {
     const out = tmp.path('config.json');
-    const r = await cli(
-      args(out).filter((a) => a !== '--insecure-write-key'),
-      FAST_ENV,
-    );
-    expect(r.code).toBe(2);
-    expect(problems(r.stderr)).toEqual([
-      '--insecure-write-key is required: the agent reads its key only as hex from the config ' +
-        '(reading the keystore is planned), so the decrypted key will be in --out (mode 0600)',
-    ]);
-    expect(() => statSync(out)).toThrow();
+    const cwd = process.cwd();
+    process.chdir(tmp.dir);
+    try {
+      const r = await cli(
+        args(out).map((a) => (a === keystore ? 'gateway.json' : a)),
+        FAST_ENV,
+      );
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(JSON.parse(readFileSync(out, 'utf8')).gatewayKeystore).toBe(keystore);
+  });
+
+  it('with --insecure-write-key, writes the decrypted key as hex and warns', async () => {
+    const out = tmp.path('config.json');
+    const r = await cli([...args(out), '--insecure-write-key'], FAST_ENV);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.fields.gateway).toBe(gatewayAddress);
+    expect(r.fields.keystore).toBeUndefined();
+    expect(r.stderr).toMatch(/holds the gateway's private key in the clear/);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+
+    const written = JSON.parse(readFileSync(out, 'utf8'));
+    expect(written.gatewayKeystore).toBeUndefined();
+    const c = parseConfig(written);
+    expect(new Wallet(c.gatewayKey).address).toBe(gatewayAddress);
+    expect(c.devices).toHaveLength(2);
   });
 
   it('refuses to overwrite unless --force, which replaces the file', async () => {
@@ -92,7 +115,7 @@ describe('latchkey config', () => {
     const forced = await cli([...args(out), '--force'], FAST_ENV);
     expect(forced.code, forced.stderr).toBe(0);
     expect(statSync(out).mode & 0o777).toBe(0o600);
-    expect(parseConfig(JSON.parse(readFileSync(out, 'utf8'))).devices).toHaveLength(2);
+    expect(parseConfig(JSON.parse(readFileSync(out, 'utf8')), FAST_ENV).devices).toHaveLength(2);
   });
 
   it('says so when the keystore password is wrong, and writes nothing', async () => {
@@ -136,8 +159,6 @@ describe('latchkey config', () => {
     expect(problems(r.stderr)).toEqual([
       'missing --out',
       `--keystore: ${notKeystore} is not a JSON keystore (version 3)`,
-      '--insecure-write-key is required: the agent reads its key only as hex from the config ' +
-        '(reading the keystore is planned), so the decrypted key will be in --out (mode 0600)',
       'no keystore password: set LATCHKEY_KEY_PASSWORD or run on a terminal to be asked',
       '--device 4:lock:gpio: relay driver "gpio" is not available; this build has sim only',
       '--device 5: expected <id>:<lock|socket>[:sim], e.g. 1:lock',
@@ -161,7 +182,6 @@ describe('latchkey config', () => {
       'missing --keystore',
       'missing --device',
       'missing --out',
-      expect.stringMatching(/^--insecure-write-key is required/),
     ]);
   });
 });

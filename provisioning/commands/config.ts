@@ -1,12 +1,15 @@
 // `latchkey config`: writes the agent's JSON config for this gateway, checked by the agent's own
 // parseConfig first, so it never writes a config the agent would refuse at start.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { getAddress } from 'ethers';
 import { parseConfig } from '../../agent/config.js';
 import { LatchkeyError } from '../../agent/errors.js';
+import { decryptKeystore, KeystoreError } from '../../agent/keystore.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { parseFlags, renderHelp } from '../flags.js';
-import { checkKeystoreFile, decryptKeyFile } from '../keystore.js';
+import { checkKeystoreFile } from '../keystore.js';
 import { PASSWORD_ENV, passwordProblem, readPassword } from '../password.js';
 import { checkNewFile, writeSecretFile } from '../secretFile.js';
 
@@ -34,7 +37,7 @@ const FLAGS = {
     type: 'string',
     required: true,
     value: '<file>',
-    help: "the gateway's key (from latchkey keygen)",
+    help: "the gateway's key (from latchkey keygen); the config names its absolute path",
   },
   device: {
     type: 'string',
@@ -46,7 +49,7 @@ const FLAGS = {
   out: { type: 'string', required: true, value: '<file>', help: 'where to write the config (mode 0600)' },
   'insecure-write-key': {
     type: 'boolean',
-    help: 'put the decrypted gateway key in the config (required for now, see above)',
+    help: 'put the decrypted key in the config as hex instead of naming the keystore (see above)',
   },
   'start-block': {
     type: 'string',
@@ -71,6 +74,7 @@ const STAND_IN_ADDRESS = `0x${'22'.repeat(20)}`;
 /** Where each config field comes from, to name the flag in the agent's complaints. */
 const FLAG_OF: [RegExp, string][] = [
   [/^gatewayId\b/, '--gateway-id'],
+  [/^gatewayKeystore\b/, '--keystore'],
   [/^dataDir\b/, '--data-dir'],
   [/^chain\.rpcUrls\b/, '--rpc'],
   [/^chain\.contract\b/, '--contract'],
@@ -104,11 +108,13 @@ function parseDevice(
   return { entry: { id, kind, relay: { driver: 'sim' } }, relayGiven: relay !== undefined };
 }
 
-/** The agent's own verdict on `file`: its problems, each naming the flag it came from. */
-function agentProblems(file: unknown, deviceSpecs: string[]): string[] {
+/**
+ * The agent's own verdict on `file`: its problems, each naming the flag it came from. `env` is all the
+ * agent sees besides the file: the shell's LATCHKEY_* variables must not hide a problem in the file.
+ */
+function agentProblems(file: unknown, deviceSpecs: string[], env: NodeJS.ProcessEnv = {}): string[] {
   try {
-    // an empty environment: the shell's LATCHKEY_* variables must not hide a problem in the file
-    parseConfig(file, {});
+    parseConfig(file, env);
     return [];
   } catch (e) {
     if (!(e instanceof LatchkeyError) || e.code !== 'CONFIG_INVALID') throw e;
@@ -125,6 +131,21 @@ function agentProblems(file: unknown, deviceSpecs: string[]): string[] {
   }
 }
 
+/** The key in keystore `file`, decrypted as the agent will (native scrypt), with its checksummed address. */
+function decryptGatewayKey(file: string, password: string): { privateKey: string; address: string } {
+  try {
+    const key = decryptKeystore(readFileSync(file, 'utf8'), password);
+    return { privateKey: key.privateKey, address: getAddress(key.address) };
+  } catch (e) {
+    if (!(e instanceof KeystoreError)) throw e;
+    throw new UsageError([
+      e.problem === 'password'
+        ? `wrong password for keystore ${file}`
+        : `cannot decrypt keystore ${file}: ${e.message}`,
+    ]);
+  }
+}
+
 function int(value: string | undefined): number | string | undefined {
   return value !== undefined && /^[0-9]{1,15}$/.test(value) ? Number(value) : value;
 }
@@ -135,20 +156,21 @@ export const config: Command = {
   help: () =>
     renderHelp(
       'latchkey config --rpc <url> --contract <address> --gateway-id <id> --keystore <file>\n' +
-        '         --device <id>:<lock|socket>[:sim] ... --out <file> --insecure-write-key\n' +
+        '         --device <id>:<lock|socket>[:sim] ... --out <file> [--insecure-write-key]\n' +
         '         [--start-block <n>] [--chain-id <n>] [--mqtt-url <url>] [--data-dir <dir>] [--force]',
-      "Writes the agent's JSON config (LATCHKEY_CONFIG) after checking it with the agent's own parser.\n" +
-        'The agent reads its key only as hex (gatewayKey), so the keystore is decrypted and the key written\n' +
-        'into the config, mode 0600: --insecure-write-key says you know. The agent reading the keystore\n' +
-        'itself is planned.',
+      "Writes the agent's JSON config (LATCHKEY_CONFIG, mode 0600) after checking it with the agent's own\n" +
+        'parser. The config names the keystore (gatewayKeystore, its absolute path), not the key: the agent\n' +
+        'decrypts it at start with the password from LATCHKEY_KEY_PASSWORD or from the file named by\n' +
+        'LATCHKEY_KEY_PASSWORD_FILE (e.g. a systemd LoadCredential=). The keystore is decrypted here as well,\n' +
+        'to check the password and print the gateway address. --insecure-write-key writes the decrypted key\n' +
+        'into the config as hex (gatewayKey) instead, for agents that cannot be given the password.',
       FLAGS,
       `Environment:
   ${PASSWORD_ENV}   the keystore password; without it, it is asked on the terminal.
 
 Example:
   latchkey config --rpc https://rpc.gnosischain.com --contract 0x... --start-block 123 --gateway-id front-door \\
-    --keystore /etc/latchkey/gateway.json --device 1:lock --device 2:socket --out /etc/latchkey/config.json \\
-    --insecure-write-key`,
+    --keystore /etc/latchkey/gateway.json --device 1:lock --device 2:socket --out /etc/latchkey/config.json`,
     ),
 
   async run(argv: string[], io: CliIo): Promise<void> {
@@ -161,11 +183,7 @@ Example:
     const out = values.out;
     if (keystore !== undefined) checkKeystoreFile(keystore, '--keystore', p);
     if (out !== undefined) checkNewFile(out, '--out', p, values.force === true);
-    if (values['insecure-write-key'] !== true)
-      p.push(
-        '--insecure-write-key is required: the agent reads its key only as hex from the config ' +
-          '(reading the keystore is planned), so the decrypted key will be in --out (mode 0600)',
-      );
+    const writeKey = values['insecure-write-key'] === true;
     const noPassword = passwordProblem(io, false);
     if (noPassword) p.push(noPassword);
 
@@ -180,10 +198,10 @@ Example:
       if (!d.relayGiven) simByDefault.push(d.entry.id);
     }
 
-    const file = (gatewayKey: string): Record<string, unknown> => ({
+    const file = (key: { gatewayKey: string } | { gatewayKeystore: string }): Record<string, unknown> => ({
       gatewayId: gatewayId ?? 'gateway-1',
       ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
-      gatewayKey,
+      ...key,
       chain: {
         rpcUrls: rpc ?? ['http://127.0.0.1:8545'],
         contract: contract ?? STAND_IN_ADDRESS,
@@ -193,13 +211,16 @@ Example:
       ...(values['mqtt-url'] !== undefined ? { mqtt: { url: values['mqtt-url'] } } : {}),
       devices: devices.length > 0 ? devices : [{ id: '1', kind: 'lock', relay: { driver: 'sim' } }],
     });
-    p.push(...agentProblems(file(STAND_IN_KEY), deviceSpecs));
+    // the draft names a stand-in key: no key derivation until everything else is right
+    p.push(...agentProblems(file({ gatewayKey: STAND_IN_KEY }), deviceSpecs));
     if (p.length > 0) throw new UsageError(p);
 
-    const ks = keystore as string;
-    const wallet = await decryptKeyFile(ks, await readPassword(io, `the gateway keystore ${ks}`, false));
-    const final = file(wallet.privateKey);
-    const left = agentProblems(final, deviceSpecs);
+    const ks = resolve(keystore as string);
+    const password = await readPassword(io, `the gateway keystore ${ks}`, false);
+    const gateway = decryptGatewayKey(ks, password);
+    // the agent decrypts the keystore itself to accept the config, given the password as it will be
+    const final = writeKey ? file({ gatewayKey: gateway.privateKey }) : file({ gatewayKeystore: ks });
+    const left = agentProblems(final, deviceSpecs, writeKey ? {} : { [PASSWORD_ENV]: password });
     if (left.length > 0) throw new UsageError(left);
     writeSecretFile(out as string, `${JSON.stringify(final, null, 2)}\n`, {
       overwrite: values.force === true,
@@ -208,14 +229,21 @@ Example:
     io.stdout(
       [
         `config: ${resolve(out as string)}`,
-        `gateway: ${wallet.address}`,
+        `gateway: ${gateway.address}`,
+        ...(writeKey ? [] : [`keystore: ${ks}`]),
         `devices: ${devices.map((d) => `${d.id} (${d.kind})`).join(', ')}`,
         '',
       ].join('\n'),
     );
-    io.stderr(
-      `warning: ${out} holds the gateway's private key in the clear (mode 0600); keep it readable by the agent's user only.\n`,
-    );
+    if (writeKey)
+      io.stderr(
+        `warning: ${out} holds the gateway's private key in the clear (mode 0600); keep it readable by the agent's user only.\n`,
+      );
+    else
+      io.stderr(
+        `note: the agent decrypts ${ks} at start: give it the password in ${PASSWORD_ENV}, or in a file named by ` +
+          'LATCHKEY_KEY_PASSWORD_FILE (e.g. from systemd LoadCredential=).\n',
+      );
     if (simByDefault.length > 0)
       io.stderr(
         `note: device ${simByDefault.join(', ')} drives a simulated relay (sim), the only driver so far.\n`,
