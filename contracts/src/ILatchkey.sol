@@ -192,6 +192,9 @@ interface ILatchkey {
     /// @notice How far ahead a rental may start: 30 days (in seconds). Bounds how far ahead the
     /// device can be booked, and so how long a window left by a cancelled booking can stay unused.
     function MAX_ADVANCE() external view returns (uint256);
+    /// @notice Seconds after a rental's end during which only its guest may settle it by time; after
+    /// that anyone may (set once, at deployment).
+    function GRACE() external view returns (uint64);
     /// @notice The deposit for renting `deviceId` for `duration` seconds at today's price.
     function quote(uint256 deviceId, uint32 duration) external view returns (uint256);
     /// @notice A registered device.

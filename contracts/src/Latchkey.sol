@@ -23,8 +23,8 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @inheritdoc ILatchkey
     uint256 public constant MAX_ADVANCE = 30 days;
 
-    /// @notice Seconds after a rental's end before anyone (not only the guest) may settle it by time.
-    uint64 private immutable _grace;
+    /// @inheritdoc ILatchkey
+    uint64 public immutable GRACE;
 
     uint256 private _deviceCount;
     mapping(uint256 deviceId => Device) private _devices;
@@ -36,7 +36,7 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @param graceSeconds how long after a rental's end only its guest may settle it by time.
     constructor(uint64 graceSeconds) EIP712("Latchkey", "1") {
-        _grace = graceSeconds;
+        GRACE = graceSeconds;
     }
 
     // ---------------------------------------------------------------- devices
@@ -245,7 +245,7 @@ contract Latchkey is ILatchkey, EIP712 {
             uint256 used = uint256(rental.pricePerSecond) * (elapsed > minDuration ? elapsed : minDuration);
             if (used < booked) rentCharged = used;
         } else {
-            uint256 openAt = uint256(rental.end) + _grace;
+            uint256 openAt = uint256(rental.end) + GRACE;
             if (block.timestamp < openAt) revert TooEarly(uint64(openAt));
         }
         uint128 charge = rentCharged < rental.deposit ? uint128(rentCharged) : rental.deposit;

@@ -73,6 +73,12 @@ contract CheckoutByTimeTest is LatchkeyFixture {
         vm.assertEq(guest.balance, guestBefore + r.deposit - charge);
     }
 
+    function test_grace_isTheValueGivenAtDeployment() public {
+        vm.assertEq(latchkey.GRACE(), GRACE);
+        vm.assertEq(new Latchkey(0).GRACE(), 0);
+        vm.assertEq(new Latchkey(type(uint64).max).GRACE(), type(uint64).max);
+    }
+
     function test_checkoutByTime_usesTheGraceGivenAtDeployment() public {
         latchkey = new Latchkey(0);
         vm.prank(host);
