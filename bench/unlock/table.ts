@@ -145,10 +145,7 @@ export function printTable(r: Results): void {
     r.verdicts.rss,
   );
   const { idle, afterRun, settled } = m.agentProcess.split;
-  add(
-    `  after ${m.agentProcess.settledAfterSeconds} s idle`,
-    `${m.agentProcess.settledMB} MB`,
-  );
+  add(`  after ${m.agentProcess.settledAfterSeconds} s idle`, `${m.agentProcess.settledMB} MB`);
   add(
     '  of which anon / file-backed: idle; after run; settled',
     `${idle.anonMB} / ${idle.fileMB}; ${afterRun.anonMB} / ${afterRun.fileMB}; ${settled.anonMB} / ${settled.fileMB} MB`,
