@@ -115,7 +115,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         log: log.child('device'),
       });
       controller.on('state', (s) => this.onState(s));
-      controller.on('receipt', () => void this.submitter?.flush());
+      controller.on('receipt', () => this.background('receipt flush', this.submitter?.flush()));
       this.controllers.set(d.id, controller);
       await controller.start();
     }
@@ -150,21 +150,26 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.metrics.set('latchkey_chain_processed_block', 'Last block whose logs are applied', h.number);
       if (!clockWasTrusted && clock.now() !== undefined) {
         clockWasTrusted = true;
-        for (const c of this.controllers.values()) void c.reconcile();
+        for (const c of this.controllers.values()) this.background('reconcile', c.reconcile());
       }
     });
-    watcher.on('rental', (r) => void this.controllers.get(r.deviceId)?.updateRental(r));
+    watcher.on('rental', (r) =>
+      this.background('rental update', this.controllers.get(r.deviceId)?.updateRental(r)),
+    );
     watcher.on('closed', (id, status) => {
-      if (status !== 'open') void this.controllers.get(deviceOf(id))?.endRental(id, status);
+      if (status !== 'open')
+        this.background('rental close', this.controllers.get(deviceOf(id))?.endRental(id, status));
     });
-    watcher.on('revoked', (id) => void this.controllers.get(deviceOf(id))?.endRental(id, 'revoked'));
+    watcher.on('revoked', (id) =>
+      this.background('rental revoke', this.controllers.get(deviceOf(id))?.endRental(id, 'revoked')),
+    );
     watcher.on('unavailable', (e) => {
       this.chainUp = false;
       this.alarm('chain-unavailable', `every RPC endpoint failed: ${e.message}`);
     });
     watcher.on('available', () => {
       this.chainUp = true;
-      void this.submitter?.flush(); // receipts signed during the outage go out now
+      this.background('receipt flush', this.submitter?.flush()); // receipts signed during the outage go out now
     });
     watcher.on('alarm', (e) => {
       this.halted = true;
@@ -215,7 +220,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       [
         { name: 'expiries', cron: '*/10 * * * * *', run: () => this.endExpiredRentals() },
         { name: 'receipts', cron: '*/30 * * * * *', run: () => this.submitter?.flush() },
-        { name: 'nonces', cron: '0 */10 * * * *', run: () => void this.store.pruneNonces(clock.wall()) },
+        { name: 'nonces', cron: '0 */10 * * * *', run: () => this.pruneNonces() },
         { name: 'reconcile', cron: '0 */5 * * * *', run: () => this.reconcile() },
         { name: 'heartbeat', cron: '0 * * * * *', run: () => this.heartbeat() },
       ],
@@ -348,6 +353,26 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
     );
     this.emit('state', s);
+  }
+
+  /**
+   * Runs work started by an event (not awaited by anyone): a failure (a full disk, a locked store) is
+   * logged and raised as an alarm instead of becoming an unhandled rejection that kills the agent.
+   */
+  private background(what: string, work: Promise<unknown> | undefined): void {
+    work?.catch((e: unknown) =>
+      this.alarm('background-failure', `${what} failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+
+  /**
+   * Forgets used nonces whose tokens have expired, by the trusted clock only: pruning by a wall clock
+   * stepped forward would forget nonces of tokens that are still valid once it is set right (replay).
+   */
+  private pruneNonces(): void {
+    const now = this.clock?.now();
+    if (now === undefined) return;
+    this.store.pruneNonces(now);
   }
 
   private alarm(kind: string, message: string): void {
