@@ -288,6 +288,62 @@ describe('ChainWatcher', () => {
     expect(store.rentalsFromBlock(0).map((r) => r.id)).toEqual(rented.map((r) => r.id));
   });
 
+  it('applies nothing from a chunk whose logs below its end are from another fork, and applies them once when the node agrees again', async () => {
+    const store = storeForTest();
+    const proxy = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => proxy.stop());
+    const watcher = await watcherFor(store, { rpcUrls: [proxy.url] });
+    const seen = record(watcher);
+    await watcher.start();
+    const { rental, block } = await chain.rent();
+    await chain.mine(3); // the chunk ends at block + 1: the rent block is below its end
+    const otherFork = `0x${'ab'.repeat(32)}`;
+    proxy.rewrite.set('eth_getLogs', (logs) =>
+      (logs as { blockHash: string }[]).map((l) => ({ ...l, blockHash: otherFork })),
+    );
+
+    await watcher.poll();
+
+    const range = proxy.logRanges().at(-1)!;
+    expect(range.from).toBeLessThanOrEqual(block);
+    expect(range.to).toBe(block + 1);
+    expect(store.getRental(rental.id)).toBeUndefined();
+    expect(store.getCursor()?.block ?? 0).toBeLessThan(block);
+    expect(seen.rental).toEqual([]);
+
+    proxy.rewrite.clear();
+    await watcher.poll();
+    await watcher.poll();
+
+    expect(store.getRental(rental.id)).toMatchObject({
+      status: 'open',
+      blockNumber: block,
+      blockHash: (await chain.anvil.provider.getBlock(block))!.hash,
+    });
+    expect(seen.rental.map((r) => r.id)).toEqual([rental.id]);
+  });
+
+  it('does nothing when polled after stop()', async () => {
+    const store = storeForTest();
+    const proxy = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => proxy.stop());
+    const watcher = await watcherFor(store, { rpcUrls: [proxy.url] });
+    const seen = record(watcher);
+    await watcher.start();
+    const cursor = store.getCursor();
+    await watcher.stop();
+    const { rental } = await chain.rent();
+    await chain.mine(2);
+    const requests = proxy.requests.length;
+
+    await watcher.poll();
+
+    expect(proxy.requests.length).toBe(requests);
+    expect(store.getRental(rental.id)).toBeUndefined();
+    expect(store.getCursor()).toEqual(cursor);
+    expect(seen.rental).toEqual([]);
+  });
+
   it('raises an alarm and stops on a reorg deeper than its window (RELIABILITY 14)', async () => {
     const store = storeForTest();
     const watcher = await watcherFor(store, { confirmations: 1, reorgWindow: 4 });

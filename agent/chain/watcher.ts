@@ -160,8 +160,12 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     return this.cursor?.block;
   }
 
-  /** Runs one poll now (or joins the one in flight). Failures are reported as events and logs, never thrown. */
+  /**
+   * Runs one poll now (or joins the one in flight); nothing once stopped (a sweep in flight may still
+   * call it). Failures are reported as events and logs, never thrown.
+   */
   poll(): Promise<void> {
+    if (!this.running) return Promise.resolve();
     this.inFlight ??= this.pollOnce().finally(() => {
       this.inFlight = undefined;
     });
@@ -318,6 +322,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       }
       this.growChunk();
       const decoded = this.decode(logs, header);
+      await this.checkLogBlocks(decoded, header);
       const committed = this.commit(decoded, header);
       for (const n of committed) {
         if (n.kind === 'rental') {
@@ -372,6 +377,31 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       out.push(log);
     }
     return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+  }
+
+  /**
+   * Every block below `end` that holds one of the chunk's logs must have the log's hash on this node's
+   * chain: a load-balanced endpoint whose backends disagree could otherwise hand us logs from another
+   * fork, applied under a cursor hash they never belonged to. One header per distinct block with logs.
+   */
+  private async checkLogBlocks(logs: DecodedLog[], end: BlockHeader): Promise<void> {
+    const blocks = new Map<number, string>();
+    for (const log of logs) {
+      if (log.blockNumber === end.number) continue; // checked against `end` in decode()
+      const seen = blocks.get(log.blockNumber);
+      if (seen === undefined) blocks.set(log.blockNumber, log.blockHash);
+      else if (seen !== log.blockHash)
+        throw new LaggingNode(`eth_getLogs returned logs of two blocks at height ${log.blockNumber}`);
+    }
+    for (const [number, hash] of blocks) {
+      const header = await getHeader(this.rpc, number);
+      if (!header) throw new LaggingNode(`node lacks block ${number}`);
+      // Skips the poll (report() warns and tries another endpoint); the chunk is read again next time.
+      if (header.hash !== hash)
+        throw new LaggingNode(
+          `eth_getLogs returned logs of block ${number} ${hash}, but the chain has ${header.hash}`,
+        );
+    }
   }
 
   /**

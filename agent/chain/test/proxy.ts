@@ -1,5 +1,5 @@
 // A small JSON-RPC proxy in front of anvil for fault tests: it records requests and can answer 429,
-// hang, hide the newest blocks (a lagging or stuck node) or refuse wide eth_getLogs ranges.
+// hang, hide the newest blocks (a lagging or stuck node), refuse wide eth_getLogs ranges or rewrite answers.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +22,8 @@ export class RpcProxy {
   delayMs = 0;
   /** Requests for these methods get no answer (the caller's timeout or a kill ends them). */
   readonly hangMethods = new Set<string>();
+  /** A method's successful result is replaced by what its function returns (a node that lies). */
+  readonly rewrite = new Map<string, (result: unknown, params: unknown[]) => unknown>();
   /** eth_getLogs over more blocks than this fails like a node's result limit. */
   maxLogRange: number | undefined;
   /** Every request that reached the proxy, in order. */
@@ -77,7 +79,9 @@ export class RpcProxy {
       return;
     }
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
-    const reply = await this.answer(body);
+    const reply = (await this.answer(body)) as { result?: unknown };
+    const rewrite = this.rewrite.get(body.method);
+    if (rewrite && 'result' in reply) reply.result = rewrite(reply.result, body.params ?? []);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
   }
 
