@@ -87,6 +87,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async start(): Promise<void> {
     const t0 = performance.now();
     const { config, log } = this;
+    log.info('agent starting', { gateway: config.gatewayId, devices: config.devices.length });
     mkdirSync(config.dataDir, { recursive: true });
     this.store.start();
     this.started = true;
@@ -96,11 +97,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     // Relays first: every lock locked and every socket off before anything talks to the network.
     const relays = new Map<bigint, Relay>();
     for (const d of config.devices) {
+      if (!this.started) return; // stop() was called while starting
       const relay = await createRelay(d.relay, log.child('relay'));
       await relay.start();
       relays.set(d.id, relay);
     }
     this.chainId = await this.resolveChainId();
+    if (!this.started) return;
     const separator = domainSeparator(domain(this.chainId, config.chain.contract));
     const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
     for (const d of config.devices) {
@@ -117,7 +120,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       controller.on('state', (s) => this.onState(s));
       controller.on('receipt', () => this.background('receipt flush', this.submitter?.flush()));
       this.controllers.set(d.id, controller);
-      await controller.start();
+      await controller.start(); // a stop() meanwhile stops it right after (both run in its queue)
+      if (!this.started) return;
     }
 
     this.gate = new AccessGate({
@@ -229,8 +233,10 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     // The chain's rentals before the doors: the first poll fills the store (if a node answers).
     await watcher.start();
+    if (!this.started) return;
     this.submitter.start();
     await Promise.all([this.bus.start(), this.http.start()]);
+    if (!this.started) return;
     this.scheduler.start();
     await this.endExpiredRentals();
     const startMs = Math.round(performance.now() - t0);

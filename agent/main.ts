@@ -15,14 +15,19 @@ const guestDir = ['../guest/public', '../../guest/public']
 const level = (process.env.LATCHKEY_LOG_LEVEL as Level | undefined) ?? 'info';
 const log = createLogger('latchkey', { level });
 
-async function runConfigured(): Promise<() => Promise<void>> {
+/** How to stop what is running; set as soon as there is something to stop (before start finishes). */
+let stopRunning: (() => Promise<void>) | undefined;
+
+async function runConfigured(): Promise<void> {
   const config = loadConfig();
   const agent = new Agent(config, log, guestDir ? { staticDir: guestDir } : {});
+  // Stoppable while it starts: a first backfill can take minutes after downtime, with sockets of live
+  // rentals already powered again; SIGTERM then must still drive them safe.
+  stopRunning = () => agent.stop();
   await agent.start();
-  return () => agent.stop();
 }
 
-async function runEmbedded(): Promise<() => Promise<void>> {
+async function runEmbedded(): Promise<void> {
   // Loaded only here: a configured gateway never pays for aedes, anvil and the deploy code.
   const { startEmbedded } = await import('./embedded.js');
   const { formatEther } = await import('ethers');
@@ -56,19 +61,20 @@ async function runEmbedded(): Promise<() => Promise<void>> {
     '  Ctrl-C                           stops everything',
     '',
   ];
+  stopRunning = () => e.stop();
   process.stdout.write(`${lines.join('\n')}\n`);
-  return () => e.stop();
 }
 
 async function main(): Promise<void> {
   const configured = process.env.LATCHKEY_CONFIG !== undefined || process.env.LATCHKEY_RPC_URLS !== undefined;
-  const stop = await (configured ? runConfigured() : runEmbedded());
+  // Handlers first, so a signal or a crash during start-up also drives the relays safe.
   let stopping = false;
+  const stopAll = () => stopRunning?.() ?? Promise.resolve();
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
-    stop().then(
+    stopAll().then(
       () => process.exit(0),
       (e: unknown) => {
         log.error('stop failed', { error: e });
@@ -86,10 +92,13 @@ async function main(): Promise<void> {
     stopping = true;
     const timer = setTimeout(() => process.exit(1), 3000);
     timer.unref();
-    void stop().finally(() => process.exit(1));
+    void stopAll().finally(() => process.exit(1));
   };
   process.on('uncaughtException', (e) => crash('uncaughtException', e));
   process.on('unhandledRejection', (e) => crash('unhandledRejection', e));
+  // (A signal during the embedded start finds nothing to stop yet and exits at once: anvil and the
+  // broker die with this process.)
+  await (configured ? runConfigured() : runEmbedded());
 }
 
 main().catch((e: unknown) => {

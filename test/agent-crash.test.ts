@@ -213,6 +213,36 @@ describe('the agent process killed with SIGKILL', () => {
     await expectSettledOnce(lock, await checkout(a, lock));
   });
 
+  it('SIGTERM while the restarted agent is still catching up with the chain: the socket it powered back on is switched off', async () => {
+    let a = await restart();
+    const guest = guestOn(a);
+    const rental = (await guest.rent(devices.socket, HOUR)).rental;
+    ok(await actWhenLive(guest, rental, 'on', 'http'), 'on');
+    await a.kill();
+
+    // The next start powers the socket back on from its store, then waits for the chain's logs.
+    const before = auditOf(devices.socket).length;
+    const sinceKill = () => auditOf(devices.socket).slice(before);
+    gate.holdMethods.add('eth_getLogs');
+    try {
+      a = await spawnAgent(configPath, 30_000, (l) => l.msg === 'agent starting');
+      agent = a;
+      await waitFor(
+        () => sinceKill().some((x) => x.action === 'on' && /powered back on/.test(x.reason)),
+        'the restarted agent to power the socket back on',
+      );
+      expect(a.lines().some((l) => l.msg === 'agent ready')).toBe(false);
+      await a.stop();
+      expect(a.exitCode()).toBe(0);
+      expect(sinceKill().at(-1)).toMatchObject({ action: 'safe', actor: 'shutdown', outcome: 'ok' });
+    } finally {
+      gate.holdMethods.clear();
+      a = await restart();
+    }
+
+    await expectSettledOnce(rental, await checkout(a, rental));
+  });
+
   const cases: { sends: SendMode; what: string; device: () => bigint }[] = [
     {
       sends: 'hold',

@@ -348,6 +348,8 @@ export class RpcGate {
   readonly calls: { method: string; cut: boolean }[] = [];
   /** Raw transactions that reached the gate, whatever happened to them. */
   readonly sent: string[] = [];
+  /** Requests for these methods are held: neither forwarded nor answered (a node that hangs on them). */
+  readonly holdMethods = new Set<string>();
   url = '';
   private server: Server | undefined;
   private readonly held = new Set<ServerResponse>();
@@ -381,6 +383,11 @@ export class RpcGate {
     this.calls.push({ method: parsed?.method ?? '?', cut: this.mode === 'down' });
     if (this.mode === 'down') {
       res.destroy();
+      return;
+    }
+    if (parsed && this.holdMethods.has(parsed.method)) {
+      this.held.add(res);
+      res.on('close', () => this.held.delete(res));
       return;
     }
     if (parsed?.method === 'eth_sendRawTransaction') {
@@ -437,6 +444,8 @@ export interface AgentProcess {
   kill(): Promise<void>;
   /** SIGTERM (clean shutdown), resolved once the process is gone. */
   stop(): Promise<void>;
+  /** The exit code once it has exited (null while running or when a signal ended it). */
+  exitCode(): number | null;
 }
 
 /** A temp folder removed by the returned function. */
@@ -455,9 +464,14 @@ export function writeConfig(path: string, config: unknown): void {
 
 /**
  * Runs `node --import tsx agent/main.ts` with LATCHKEY_CONFIG=`configPath`, exactly as a gateway
- * would, and resolves once it logged 'agent ready'. Its log is copied to stderr when LATCHKEY_TEST_LOG is set.
+ * would, and resolves once it logged 'agent ready' (or, with `until`, once a log line matches it; then
+ * `httpUrl` is only valid if the agent got that far). Its log is copied to stderr when LATCHKEY_TEST_LOG is set.
  */
-export async function spawnAgent(configPath: string, timeoutMs = 30_000): Promise<AgentProcess> {
+export async function spawnAgent(
+  configPath: string,
+  timeoutMs = 30_000,
+  until: (line: Record<string, unknown>) => boolean = (l) => l.msg === 'agent ready',
+): Promise<AgentProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent', 'main.ts')], {
     cwd: ROOT,
     env: { ...process.env, LATCHKEY_CONFIG: configPath, LATCHKEY_LOG_LEVEL: 'info' },
@@ -495,11 +509,7 @@ export async function spawnAgent(configPath: string, timeoutMs = 30_000): Promis
   let port: number;
   try {
     const ready = await Promise.race([
-      waitFor(
-        () => lines.find((l) => l.msg === 'agent ready'),
-        'the agent child to log "agent ready"',
-        timeoutMs,
-      ),
+      waitFor(() => lines.find(until), 'the agent child to log the line awaited', timeoutMs),
       exited.then(() => {
         throw new Error(`the agent exited at start (${child.exitCode ?? child.signalCode}):\n${raw}`);
       }),
@@ -515,6 +525,7 @@ export async function spawnAgent(configPath: string, timeoutMs = 30_000): Promis
     lines: () => lines,
     kill: () => killWith('SIGKILL'),
     stop: () => killWith('SIGTERM'),
+    exitCode: () => child.exitCode,
   };
 }
 
