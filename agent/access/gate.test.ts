@@ -5,8 +5,10 @@ import { accessDigest, bytesToHex, recoverAddress } from '../../contracts/eip712
 import type { Access } from '../../contracts/typedData.js';
 import { isError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { Metrics } from '../metrics.js';
 import { Store } from '../store/store.js';
 import { tempDir } from '../store/test/fixtures.js';
+import { DEFAULT_AUDIT_BATCH } from './auditBatch.js';
 import { type TimeSource, TrustedClock } from './clock.js';
 import { AccessGate, type AccessGateDeps, type LockoutAlarm } from './gate.js';
 import type { RateLimitOptions } from './ratelimit.js';
@@ -356,7 +358,8 @@ describe('AccessGate', () => {
   it('audits refusals in one transaction per flush (every second or 200 entries), grants at once', () => {
     vi.useFakeTimers();
     cleanups.push(() => vi.useRealTimers());
-    const r = rig();
+    // 300 refusals in one instant would be a flood for the audit budget: lift it, batching is tested here.
+    const r = rig({ deps: { auditBatch: { budgetBurst: 1000 } } });
     const tx = vi.spyOn(r.store, 'tx');
     const refusalsOnDisk = () => r.store.auditTail(10_000).filter((e) => e.outcome === 'refused');
 
@@ -393,5 +396,149 @@ describe('AccessGate', () => {
       ...Array.from({ length: 7 }, (_, i) => `before-stop-${i}`),
       'after-stop',
     ]);
+  });
+
+  describe('audit budget', () => {
+    const SUMMARY = /^(\d+) refusals not itemised \(audit budget\): by reason: (.+)$/;
+
+    /** The summary rows on disk, and their counts added up by reason. */
+    function summaries(store: Store) {
+      const rows = store.auditTail(100_000).filter((e) => e.actor === 'gateway');
+      const byReason: Record<string, number> = {};
+      let total = 0;
+      for (const e of rows) {
+        expect(e).toMatchObject({ deviceId: 0n, action: 'summary', outcome: 'refused' });
+        const m = SUMMARY.exec(e.reason);
+        expect(m, e.reason).not.toBeNull();
+        let sum = 0;
+        for (const part of (m?.[2] ?? '').split(', ')) {
+          const [reason, n] = part.split(' ');
+          byReason[reason as string] = (byReason[reason as string] ?? 0) + Number(n);
+          sum += Number(n);
+        }
+        expect(sum).toBe(Number(m?.[1]));
+        total += sum;
+      }
+      return { rows, byReason, total };
+    }
+
+    function itemisedRefusals(store: Store) {
+      return store.auditTail(100_000).filter((e) => e.outcome === 'refused' && e.actor !== 'gateway');
+    }
+
+    it('a flood from 5,000 rotating sources writes at most burst + refill × elapsed rows one by one and counts the rest exactly in summary rows; a grant mid-flood is audited', () => {
+      vi.useFakeTimers();
+      cleanups.push(() => vi.useRealTimers());
+      const metrics = new Metrics();
+      // The defaults, spelled out (checked at the end).
+      const budget = { budgetBurst: 200, budgetPerSecond: 0.1, summaryMs: 10_000 };
+      const r = rig({ deps: { metrics, auditBatch: budget } });
+      const { budgetBurst, budgetPerSecond, summaryMs } = budget;
+      const expired = token(accessFor(LOCK, { validUntil: BigInt(NOW - 10) }));
+      const junk: [bigint, string][] = [
+        [LOCK, '{'],
+        [LOCK, expired],
+        [99n, token(accessFor(99n))],
+      ];
+      const grant = accessFor(LOCK);
+
+      // 1,000 tokens a second for 5 s, each from a source never seen before: the per-source limiter
+      // admits every one of them.
+      const reasons: string[] = [];
+      let sawSummaryDuringFlood = false;
+      for (let n = 0; n < 5000; n++) {
+        if (n === 2500) expect(reasonOf(r.gate.check(LOCK, token(grant), 'guest'))).toBe('granted');
+        const [device, payload] = junk[n % junk.length] as [bigint, string];
+        reasons.push(reasonOf(r.gate.check(device, payload, `mqtt:reply/${n}`)));
+        r.time.mono += 1;
+        vi.advanceTimersByTime(1);
+        if (n === 1500) sawSummaryDuringFlood = summaries(r.store).rows.length > 0;
+      }
+      const elapsedSeconds = r.time.mono / 1000;
+      r.gate.flush();
+
+      const sent = tally(reasons);
+      expect(sent).toEqual({ malformed: 1667, expired: 1667, 'wrong-device': 1666 });
+      expect(r.alarms).toEqual([]);
+
+      // Written one by one: at most the budget.
+      const itemised = itemisedRefusals(r.store);
+      expect(itemised.length).toBeLessThanOrEqual(budgetBurst + budgetPerSecond * elapsedSeconds);
+      expect(itemised.length).toBeGreaterThanOrEqual(budgetBurst);
+      // The rest, exactly, in summary rows: the first within a flush interval of the flood, then at most
+      // one per summary interval, and one at the final flush.
+      const s = summaries(r.store);
+      expect(sawSummaryDuringFlood).toBe(true);
+      expect(s.rows.length).toBeLessThanOrEqual(1 + Math.ceil((elapsedSeconds * 1000) / summaryMs));
+      expect(itemised.length + s.total).toBe(5000);
+      const itemisedByReason = tally(itemised.map((e) => e.reason.split(':')[0] as string));
+      for (const [reason, n] of Object.entries(sent))
+        expect(s.byReason[reason], reason).toBe(n - (itemisedByReason[reason] ?? 0));
+      // The same counts on /metrics.
+      for (const [reason, n] of Object.entries(s.byReason))
+        expect(metrics.get('latchkey_audit_refusals_not_itemised_total', { reason })).toBe(n);
+
+      // The grant is audited, with its nonce, despite the flood.
+      const grants = r.store.auditTail(100_000).filter((e) => e.outcome === 'ok');
+      expect(grants).toHaveLength(1);
+      expect(grants[0]).toMatchObject({ rentalId: grant.rentalId, actor: guest.address.toLowerCase() });
+      expect(grants[0]?.reason).toMatch(/from guest/);
+      // The whole flood: the budget, a few summaries and the grant, instead of 5,001 rows.
+      expect(r.store.auditTail(100_000).length).toBe(itemised.length + s.rows.length + 1);
+
+      // Once the budget has refilled, refusals are itemised again.
+      r.time.mono += (budgetBurst / budgetPerSecond) * 1000;
+      vi.advanceTimersByTime(summaryMs);
+      for (const src of ['late-a', 'late-b', 'late-c']) r.gate.check(LOCK, '{', src);
+      r.gate.flush();
+      expect(
+        itemisedRefusals(r.store)
+          .slice(-3)
+          .map((e) => e.actor),
+      ).toEqual(['late-a', 'late-b', 'late-c']);
+      expect(summaries(r.store).rows).toHaveLength(s.rows.length);
+      expect(DEFAULT_AUDIT_BATCH).toMatchObject(budget);
+    });
+
+    it('a handful of refusals is itemised one by one as before, with no summary row', () => {
+      const metrics = new Metrics();
+      const r = rig({ deps: { metrics } });
+      const expired = token(accessFor(LOCK, { validUntil: BigInt(NOW - 10) }));
+      const checks: [bigint, string, string][] = [
+        [LOCK, '{', 'a'],
+        [LOCK, expired, 'b'],
+        [99n, token(accessFor(99n)), 'c'],
+        [LOCK, token(accessFor(LOCK, { rentalId: (LOCK << 64n) | 99n })), 'd'],
+        [LOCK, expired, 'e'],
+      ];
+      for (const [device, payload, src] of checks) r.gate.check(device, payload, src);
+      r.gate.flush();
+      expect(itemisedRefusals(r.store).map((e) => [e.actor, e.reason.split(':')[0]])).toEqual([
+        ['a', 'malformed'],
+        ['b', 'expired'],
+        ['c', 'wrong-device'],
+        ['d', 'unknown-rental'],
+        ['e', 'expired'],
+      ]);
+      expect(summaries(r.store).rows).toEqual([]);
+      expect(metrics.render()).not.toMatch(/not_itemised/);
+    });
+
+    it('a store that fails while writing a summary loses it (logged), never throws', () => {
+      const r = rig({ deps: { auditBatch: { budgetBurst: 1 } } });
+      r.gate.check(LOCK, '{', 'a');
+      r.gate.check(LOCK, '{', 'b');
+      vi.spyOn(r.store, 'tx').mockImplementation(() => {
+        throw new Error('disk full');
+      });
+      expect(() => r.gate.flush()).not.toThrow();
+      expect(r.logs.some((l) => l.includes('could not audit') && l.includes('"lostUncounted":1'))).toBe(true);
+    });
+
+    it('rejects a non-positive audit budget', () => {
+      expect(() => rig({ deps: { auditBatch: { budgetPerSecond: 0 } } })).toThrow(
+        /auditBatch.budgetPerSecond/,
+      );
+    });
   });
 });

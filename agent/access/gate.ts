@@ -1,9 +1,11 @@
 // The I/O side of the access check: per-source flood control and lockout, a per-rental and global budget
 // of signature recoveries, the pure verification against the store's rentals, the nonce recorded
-// atomically with the grant, and an audit entry for every answer (refusals written in batches).
+// atomically with the grant, and an audit entry for every answer (refusals written in batches, itemised
+// within a global budget and summarised beyond it).
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { AuditBatch, type AuditBatchOptions } from './auditBatch.js';
 import type { TrustedClock } from './clock.js';
@@ -34,12 +36,16 @@ export interface AccessGateDeps {
   /** Signature recoveries per rental and overall (defaults: DEFAULT_RECOVERY_LIMIT: burst 10, 5/s per
    *  rental; 0.2/s for 30 s after 20 failures within 10 s; 150/s across all rentals). */
   recoveryLimit?: Partial<RecoveryLimitOptions>;
-  /** Refusal audit batching (defaults: DEFAULT_AUDIT_BATCH: every 1000 ms or 200 entries). */
+  /** Refusal audit batching and budget (defaults: DEFAULT_AUDIT_BATCH: every 1000 ms or 200 entries;
+   *  200 refusals itemised in a burst, then one per 10 s; the rest counted in a summary row every 10 s). */
   auditBatch?: Partial<AuditBatchOptions>;
   /** The signature recovery (default recoverAddress); injectable to observe it. */
   recover?: VerifyContext['recover'];
-  /** Monotonic ms for rate limiting (default performance.now()); injectable for tests. */
+  /** Monotonic ms for rate limiting and the audit budget (default performance.now()); injectable. */
   nowMs?: () => number;
+  /** Counts the refusals the audit budget leaves out of the log one by one, by reason
+   *  (latchkey_audit_refusals_not_itemised_total). */
+  metrics?: Metrics;
 }
 
 export interface LockoutAlarm {
@@ -67,9 +73,9 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     this.deps = deps;
     this.limiter = new SourceLimiter(deps.rateLimit);
     this.recoveries = new RecoveryLimiter(deps.recoveryLimit);
-    this.refusals = new AuditBatch(deps.store, deps.log, deps.auditBatch);
     this.maxValiditySeconds = deps.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
     this.nowMs = deps.nowMs ?? (() => performance.now());
+    this.refusals = new AuditBatch(deps.store, deps.log, deps.auditBatch, this.nowMs);
   }
 
   /**
@@ -126,7 +132,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     return verdict;
   }
 
-  /** Writes the buffered refusal audit entries now (one transaction). */
+  /** Writes the buffered refusal audit entries now, and the summary of those over the budget (one tx). */
   flush(): void {
     this.refusals.flush();
   }
@@ -207,7 +213,10 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     return verdict;
   }
 
-  /** Audits a refusal (batched); a failing store must not turn a refusal into a crash (refused either way). */
+  /**
+   * Audits a refusal (batched, itemised within the global budget, else counted in a summary row); a
+   * failing store must not turn a refusal into a crash (refused either way).
+   */
   private auditQuietly(
     deviceId: bigint,
     actor: string,
@@ -216,14 +225,24 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     rentalId?: bigint,
     action?: string,
   ): void {
-    this.refusals.add({
-      at: this.deps.clock.wall(),
-      deviceId,
-      ...(rentalId === undefined ? {} : { rentalId }),
-      action: action ?? 'access',
-      actor,
-      outcome: 'refused',
-      reason: `${reason}: ${message}`,
-    });
+    const kind = action === 'lockout' ? 'lockout' : reason;
+    const itemised = this.refusals.add(
+      {
+        at: this.deps.clock.wall(),
+        deviceId,
+        ...(rentalId === undefined ? {} : { rentalId }),
+        action: action ?? 'access',
+        actor,
+        outcome: 'refused',
+        reason: `${reason}: ${message}`,
+      },
+      kind,
+    );
+    if (!itemised)
+      this.deps.metrics?.inc(
+        'latchkey_audit_refusals_not_itemised_total',
+        'Refusals over the audit budget: counted in a summary audit row instead of one row each',
+        { reason: kind },
+      );
   }
 }
