@@ -13,6 +13,8 @@ export interface Sweep {
 
 export class Scheduler {
   private readonly tasks: ScheduledTask[] = [];
+  /** Sweeps running now: stop() waits for them, so none touches a part stopped after the scheduler. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(
     private readonly sweeps: Sweep[],
@@ -33,15 +35,21 @@ export class Scheduler {
   }
 
   /** Runs one sweep now (used at start-up and by tests); failures are logged, never thrown. */
-  async runOnce(sweep: Sweep): Promise<void> {
-    try {
-      await sweep.run();
-    } catch (e) {
-      this.log.warn('sweep failed', { sweep: sweep.name, error: e });
-    }
+  runOnce(sweep: Sweep): Promise<void> {
+    const run = (async () => {
+      try {
+        await sweep.run();
+      } catch (e) {
+        this.log.warn('sweep failed', { sweep: sweep.name, error: e });
+      }
+    })();
+    this.running.add(run);
+    return run.finally(() => this.running.delete(run));
   }
 
+  /** Stops the timers, then waits for the sweeps still running. */
   async stop(): Promise<void> {
     for (const task of this.tasks.splice(0)) await task.destroy();
+    await Promise.all(this.running);
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { HttpServer } from './server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-http-'));
 writeFileSync(join(dir, 'index.html'), '<h1>guest</h1>');
+// A file that stats as a regular file but fails when read (EIO), as a file on a failing SD card would.
+symlinkSync('/proc/self/mem', join(dir, 'unreadable.bin'));
 const received: { deviceId: bigint; body: string; source: string }[] = [];
 const server = new HttpServer(
   { host: '127.0.0.1', port: 0, staticDir: dir },
@@ -69,5 +71,11 @@ describe('HttpServer', () => {
     expect(await (await fetch(`${base}/d/7`)).text()).toContain('guest');
     expect((await fetch(`${base}/..%2f..%2fetc%2fpasswd`)).status).toBe(404);
     expect((await fetch(`${base}/nope.js`)).status).toBe(404);
+  });
+
+  it('ends the response of a static file that fails to read, and keeps serving', async () => {
+    await expect(fetch(`${base}/unreadable.bin`).then((r) => r.arrayBuffer())).rejects.toThrow();
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(await (await fetch(`${base}/`)).text()).toBe('<h1>guest</h1>');
   });
 });

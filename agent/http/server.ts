@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
 import type { ReplyEnvelope } from '../mqtt/topics.js';
 
@@ -206,6 +207,11 @@ export class HttpServer {
       'content-length': info.size,
       'cache-control': 'no-cache',
     });
-    createReadStream(file).pipe(res);
+    // pipeline, not pipe: a read error (the file removed or unreadable after stat) must end this
+    // response, not surface as an unhandled 'error' event that takes the agent down.
+    await pipeline(createReadStream(file), res).catch((e: unknown) => {
+      this.log.warn('static file not served', { file: rel, error: e });
+      res.destroy();
+    });
   }
 }
