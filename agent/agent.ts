@@ -131,6 +131,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: log.child('access'),
       devices: new Map(config.devices.map((d) => [d.id, { kind: d.kind }])),
       maxValiditySeconds: config.access.maxValiditySeconds,
+      metrics: this.metrics,
     });
     this.gate.on('lockout', (a) =>
       this.alarm('lockout', `source ${a.source} locked out for ${a.lockoutSeconds}s (${a.lastReason})`),
