@@ -71,9 +71,13 @@ export class RentalLedger {
           }
           after = { ...before, status: log.kind === 'Cancelled' ? 'cancelled' : 'settled' };
           const receipt = this.store.getReceipt(log.rentalId);
-          if (receipt && receipt.status !== 'settled') {
-            entry.receiptBefore = receipt.status;
-            this.store.updateReceipt(log.rentalId, { status: 'settled' });
+          if (receipt) {
+            // The submitter marks its own checkout settled once mined, usually before this log is
+            // applied; if a reorg removes the log the receipt must go back in the queue all the same:
+            // 'submitted' when a transaction is recorded (the submitter checks it first), else 'pending'.
+            entry.receiptBefore =
+              receipt.status !== 'settled' ? receipt.status : receipt.txHash ? 'submitted' : 'pending';
+            if (receipt.status !== 'settled') this.store.updateReceipt(log.rentalId, { status: 'settled' });
           }
           break;
         }

@@ -11,9 +11,11 @@ import { domain } from '../../contracts/typedData.js';
 import { ReceiptSigner } from '../devices/receipts.js';
 import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { TOPICS, uintTopic } from './decode.js';
 import { bumped, ReceiptSubmitter, type ReceiptSubmitterOptions } from './submitter.js';
 import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
 import { RpcProxy } from './test/proxy.js';
+import { ChainWatcher } from './watcher.js';
 
 let chain: Chain;
 let signer: ReceiptSigner;
@@ -94,8 +96,20 @@ async function rentedWithReceipt(store: Store, secondsUsed: bigint, sign = signe
   return rental;
 }
 
-function gatewayNonce(): Promise<number> {
-  return chain.anvil.provider.getTransactionCount(chain.gateway.address, 'latest');
+function gatewayNonce(tag: 'latest' | 'pending' = 'latest'): Promise<number> {
+  return chain.anvil.provider.getTransactionCount(chain.gateway.address, tag);
+}
+
+/** The Settled logs of a rental on the current chain. */
+function settledLogs(rentalId: bigint): Promise<{ transactionHash: string }[]> {
+  return chain.rpc('eth_getLogs', [
+    {
+      address: chain.address,
+      topics: [TOPICS.Settled, uintTopic(rentalId)],
+      fromBlock: '0x0',
+      toBlock: 'latest',
+    },
+  ]);
 }
 
 describe('ReceiptSubmitter', () => {
@@ -237,6 +251,107 @@ describe('ReceiptSubmitter', () => {
     expect(store.getReceipt(rental.id)).toMatchObject({ status: 'settled', txHash: second.txHash });
     expect(await gatewayNonce()).toBe(nonce + 1);
     expect(await chain.asHost.isOpen(rental)).toBe(false);
+  });
+
+  it('signs a replacement whose broadcast was lost on the network again at the same nonce, not at the next one', async () => {
+    const { store } = storeForTest();
+    const rental = await rentedWithReceipt(store, 45n);
+    const nonce = await gatewayNonce();
+    await chain.rpc('evm_setAutomine', [false]);
+    cleanups.push(() => chain.rpc('evm_setAutomine', [true]));
+    const proxy = await new RpcProxy(chain.anvil.url).start();
+    cleanups.push(() => proxy.stop());
+    const submitter = submitterFor(store, {
+      rpcUrls: [proxy.url],
+      rpcTimeoutMs: 300,
+      mineTimeoutMs: 50,
+      replaceAfterMs: 200,
+    });
+
+    await submitter.flush();
+    const first = store.getReceipt(rental.id)!;
+    expect(first.status).toBe('submitted');
+    await sleep(250);
+    // The replacement is recorded, then its broadcast never reaches the node.
+    proxy.hangMethods.add('eth_sendRawTransaction');
+    await submitter.flush();
+    const lost = store.getReceipt(rental.id)!;
+    expect(lost.txHash).not.toBe(first.txHash);
+    expect(await chain.anvil.provider.getTransaction(lost.txHash!)).toBeNull();
+    expect((await chain.anvil.provider.getTransaction(first.txHash!))?.blockNumber).toBeNull();
+
+    proxy.hangMethods.clear();
+    await submitter.flush();
+    const again = store.getReceipt(rental.id)!;
+    const resent = await chain.anvil.provider.getTransaction(again.txHash!);
+    expect(resent?.nonce).toBe(nonce);
+    expect(await gatewayNonce('pending')).toBe(nonce + 1); // it replaced the first: nothing at nonce + 1
+
+    await chain.rpc('evm_setAutomine', [true]);
+    await chain.mine(1);
+    await submitter.flush();
+
+    expect(store.getReceipt(rental.id)).toMatchObject({ status: 'settled', txHash: again.txHash });
+    expect(await gatewayNonce()).toBe(nonce + 1);
+    expect(await gatewayNonce('pending')).toBe(nonce + 1);
+    expect((await settledLogs(rental.id)).map((l) => l.transactionHash)).toEqual([again.txHash]);
+  });
+
+  it('sends a receipt again when a reorg removes the Settled log of its checkout after the watcher applied it', async () => {
+    const { store } = storeForTest();
+    const watcher = new ChainWatcher({
+      rpcUrls: [chain.anvil.url],
+      contract: chain.address,
+      deviceIds: [chain.deviceId],
+      confirmations: 1,
+      pollMs: 3_600_000,
+      chunkSize: 100,
+      startBlock: (await chain.head()) + 1,
+      store,
+      log: silentLogger,
+    });
+    cleanups.push(() => watcher.stop());
+    await watcher.start();
+    const { rental } = await chain.rent();
+    await chain.mine(1);
+    await watcher.poll();
+    expect(store.getRental(rental.id)?.status).toBe('open');
+    const receipt = { rentalId: rental.id, secondsUsed: 50n, energyWh: 0n };
+    store.putReceipt({
+      rentalId: rental.id,
+      deviceId: chain.deviceId,
+      receipt,
+      signature: signer.sign(receipt),
+      status: 'pending',
+      attempts: 0,
+      createdAt: Math.floor(Date.now() / 1000),
+    });
+    const submitter = submitterFor(store);
+
+    // The submitter marks it settled as soon as its checkout is mined; the watcher applies the log after.
+    await submitter.flush();
+    const first = store.getReceipt(rental.id)!;
+    expect(first.status).toBe('settled');
+    const checkoutBlock = (await chain.anvil.provider.getTransactionReceipt(first.txHash!))!.blockNumber;
+    await chain.mine(1);
+    await watcher.poll();
+    expect(store.getRental(rental.id)?.status).toBe('settled');
+
+    await chain.rpc('anvil_reorg', [(await chain.head()) - checkoutBlock + 1, []]);
+    expect(await settledLogs(rental.id)).toEqual([]);
+    await watcher.poll();
+
+    expect(store.getRental(rental.id)?.status).toBe('open');
+    expect(store.pendingReceipts().map((r) => r.rentalId)).toContain(rental.id);
+    await submitter.flush();
+    await chain.mine(1);
+    await watcher.poll();
+
+    const final = store.getReceipt(rental.id)!;
+    expect(final.status).toBe('settled');
+    expect(store.getRental(rental.id)?.status).toBe('settled');
+    expect(await chain.asHost.isOpen(rental)).toBe(false);
+    expect((await settledLogs(rental.id)).map((l) => l.transactionHash)).toEqual([final.txHash]);
   });
 
   it('raises a fee by an eighth, rounding up, so a node accepts the replacement', () => {

@@ -57,6 +57,7 @@ interface TxReceipt {
 /** The fields of eth_getTransactionByHash a replacement needs (quantities are 0x hex). */
 interface PendingTx {
   blockNumber: string | null;
+  from: string;
   to: string;
   input: string;
   nonce: string;
@@ -65,6 +66,35 @@ interface PendingTx {
   gasPrice?: string;
   maxFeePerGas?: string;
   maxPriorityFeePerGas?: string;
+}
+
+/** A checkout transaction as signed: what a replacement at the same nonce repeats. */
+interface SignedCheckout {
+  hash: string;
+  to: string;
+  data: string;
+  nonce: number;
+  gasLimit: bigint;
+  /** Legacy (type 0) fee, or the EIP-1559 pair. */
+  gasPrice?: bigint;
+  maxFeePerGas?: bigint;
+  maxPriorityFeePerGas?: bigint;
+}
+
+function fromPending(hash: string, tx: PendingTx): SignedCheckout {
+  const out: SignedCheckout = {
+    hash,
+    to: tx.to,
+    data: tx.input,
+    nonce: Number(tx.nonce),
+    gasLimit: BigInt(tx.gas),
+  };
+  if (tx.maxFeePerGas === undefined) out.gasPrice = BigInt(tx.gasPrice ?? 0);
+  else {
+    out.maxFeePerGas = BigInt(tx.maxFeePerGas);
+    out.maxPriorityFeePerGas = BigInt(tx.maxPriorityFeePerGas ?? 0);
+  }
+  return out;
 }
 
 /** Raises a fee by 1/8, rounding up: more than the 10% a node requires to accept a replacement. */
@@ -93,6 +123,11 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   private readonly notBefore = new Map<bigint, number>();
   /** When the current transaction of each rental was sent (or first seen pending after a restart). */
   private readonly pendingSince = new Map<bigint, number>();
+  /**
+   * The last checkout signed for each rental (its hash is the one recorded). In memory: after a restart
+   * the recorded hash is still looked up first, and only this tells the nonce of a hash the node lost.
+   */
+  private readonly lastSigned = new Map<bigint, SignedCheckout>();
   private flushing: Promise<void> | undefined;
   /** flush() was called during a pass: run another one when it ends. */
   private again = false;
@@ -203,9 +238,15 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
         // Reverted: most likely settled by someone else first; the checks below tell.
       } else {
         const pending = await this.rpc.call<PendingTx | null>('eth_getTransactionByHash', [r.txHash]);
-        if (pending) return this.stuck(r) ? this.replace(r, pending) : 'in-flight';
+        // The hash recorded may be another sender's settling transaction (see done()) that a reorg
+        // put back in the pool: only our own is waited for or replaced.
+        if (pending && (await this.ours(pending))) {
+          if (!this.stuck(r)) return 'in-flight';
+          return this.replace(r, fromPending(r.txHash, pending), 'checkout pending too long');
+        }
       }
-      // Unknown to the node: never broadcast (a crash right after recording it) or dropped.
+      // Unknown to the node: never broadcast (a crash right after recording it, a broadcast lost on
+      // the network) or dropped.
     }
 
     const struct = rentalStruct(rental);
@@ -214,7 +255,27 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       if (closedBy !== undefined) return this.done(r, closedBy);
       return this.retry(r, 'rental is not open on chain as stored; waiting for the watcher', false);
     }
+    const last = this.lastSigned.get(r.rentalId);
+    if (last && last.hash === r.txHash && (await this.nonceUnused(last.nonce))) {
+      // An earlier transaction of ours may still hold that nonce in the pool (the one a lost replacement
+      // was to replace): a send at a fresh nonce would queue behind it and never be mined first, so the
+      // same checkout is signed again at the same nonce, with fees that replace whatever holds it.
+      const data = (await abi()).encodeFunctionData('checkout', [struct, r.receipt, r.signature]);
+      return this.replace(r, { ...last, data }, 'checkout unknown to the node');
+    }
     return this.send(r, struct);
+  }
+
+  private async ours(tx: PendingTx): Promise<boolean> {
+    const wallet = await this.connect();
+    return typeof tx.from === 'string' && tx.from.toLowerCase() === wallet.address.toLowerCase();
+  }
+
+  /** Whether no transaction of the gateway's with this nonce is mined yet. */
+  private async nonceUnused(nonce: number): Promise<boolean> {
+    const wallet = await this.connect();
+    const count = await this.rpc.call<string>('eth_getTransactionCount', [wallet.address, 'latest']);
+    return Number(count) <= nonce;
   }
 
   private async send(r: StoredReceipt, rental: Rental): Promise<Outcome> {
@@ -233,6 +294,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     const txHash = bytesToHex(keccak_256(hexToBytes(signed)));
     // Recorded before it leaves: after a crash the hash tells whether it was sent.
     this.opts.store.updateReceipt(r.rentalId, { status: 'submitted', txHash, attempts });
+    this.lastSigned.set(r.rentalId, await signedCheckout(signed, txHash));
     this.log.info('sending checkout', { rentalId: r.rentalId, txHash, attempt: attempts });
     try {
       await this.rpc.call('eth_sendRawTransaction', [signed]);
@@ -260,11 +322,11 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
    * the other is dropped; if the old one wins, the new hash is unknown to the node and settle() finds
    * the settling transaction in the logs.
    */
-  private async replace(r: StoredReceipt, old: PendingTx): Promise<Outcome> {
+  private async replace(r: StoredReceipt, old: SignedCheckout, why: string): Promise<Outcome> {
     const wallet = await this.connect();
     const fees = await wallet.provider?.getFeeData();
-    const higher = (was: string | undefined, now: bigint | null | undefined) => {
-      const raised = bumped(BigInt(was ?? 0));
+    const higher = (was: bigint | undefined, now: bigint | null | undefined) => {
+      const raised = bumped(was ?? 0n);
       return now != null && now > raised ? now : raised;
     };
     const legacy = old.maxFeePerGas === undefined;
@@ -280,9 +342,9 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     try {
       const tx = await wallet.populateTransaction({
         to: old.to,
-        data: old.input,
-        nonce: Number(old.nonce),
-        gasLimit: BigInt(old.gas),
+        data: old.data,
+        nonce: old.nonce,
+        gasLimit: old.gasLimit,
         ...feeFields,
       });
       signed = await wallet.signTransaction(tx);
@@ -291,11 +353,12 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     }
     const txHash = bytesToHex(keccak_256(hexToBytes(signed)));
     this.opts.store.updateReceipt(r.rentalId, { txHash, attempts });
-    this.log.warn('checkout pending too long; replacing it with higher fees', {
+    this.lastSigned.set(r.rentalId, await signedCheckout(signed, txHash));
+    this.log.warn(`${why}; sending it again at the same nonce with higher fees`, {
       rentalId: r.rentalId,
       replaced: r.txHash ?? null,
       txHash,
-      nonce: Number(old.nonce),
+      nonce: old.nonce,
       ...('gasPrice' in feeFields
         ? { gasPrice: feeFields.gasPrice }
         : { maxFeePerGas: feeFields.maxFeePerGas, maxPriorityFeePerGas: feeFields.maxPriorityFeePerGas }),
@@ -306,9 +369,11 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       if (e instanceof RpcError && !/already known|known transaction/i.test(e.message)) {
         // The node refused it: the old transaction is still the one in the pool.
         if (r.txHash) this.opts.store.updateReceipt(r.rentalId, { txHash: r.txHash });
+        this.lastSigned.set(r.rentalId, old);
         return this.retry(r, `replacement refused: ${describe(e)}`);
       }
-      // No answer (or "already known"): the node may hold it, so the new hash stays recorded.
+      // No answer (or "already known"): the node may hold it, so the new hash stays recorded; if it
+      // does not, settle() signs it again at the same nonce (lastSigned).
       if (!(e instanceof RpcError)) throw e;
     }
     this.pendingSince.set(r.rentalId, Date.now());
@@ -339,6 +404,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     this.failures.delete(r.rentalId);
     this.notBefore.delete(r.rentalId);
     this.pendingSince.delete(r.rentalId);
+    this.lastSigned.delete(r.rentalId);
     this.log.info('receipt settled', {
       rentalId: r.rentalId,
       txHash: txHash ?? null,
@@ -392,6 +458,24 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     this.wallet = new Wallet(this.opts.privateKey, this.provider);
     return this.wallet;
   }
+}
+
+/** The fields of a signed checkout a later replacement repeats. */
+async function signedCheckout(signed: string, hash: string): Promise<SignedCheckout> {
+  const { Transaction } = await import('ethers');
+  const tx = Transaction.from(signed);
+  const out: SignedCheckout = {
+    hash,
+    to: tx.to ?? '',
+    data: tx.data,
+    nonce: tx.nonce,
+    gasLimit: tx.gasLimit,
+  };
+  if (tx.type === 2) {
+    out.maxFeePerGas = tx.maxFeePerGas ?? 0n;
+    out.maxPriorityFeePerGas = tx.maxPriorityFeePerGas ?? 0n;
+  } else out.gasPrice = tx.gasPrice ?? 0n;
+  return out;
 }
 
 function rentalStruct(r: StoredRental): Rental {

@@ -43,7 +43,10 @@ export interface RentalUndo {
   rentalId: bigint;
   /** The rental before the log; absent when the log created it. */
   before?: StoredRental;
-  /** The receipt's status before a Settled log marked it settled. */
+  /**
+   * The receipt's status to restore when the Settled/Cancelled log is undone: its status before the log,
+   * or, when the submitter had already marked it settled, 'submitted' ('pending' without a txHash).
+   */
   receiptBefore?: StoredReceipt['status'];
 }
 
