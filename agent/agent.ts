@@ -408,6 +408,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       ok: this.started && !this.halted,
       chain: { up: this.chainUp, halted: this.halted, processedBlock: this.watcher?.processedBlock ?? null },
       clockTrusted: this.clock?.now() !== undefined,
+      // Why it is not: the wall clock against the window the chain allows (latest: null before a block).
+      clock: this.clock && {
+        wall: this.clock.wall(),
+        earliestTrusted: this.clock.earliestTrusted(),
+        latestTrusted: this.clock.latestTrusted() ?? null,
+      },
       devices: [...this.controllers.values()].map((c) => c.state()),
     };
   }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CHAIN_TOLERANCE_SECONDS, type TimeSource, TrustedClock } from './clock.js';
+import {
+  CHAIN_AHEAD_TOLERANCE_SECONDS,
+  CHAIN_TOLERANCE_SECONDS,
+  type TimeSource,
+  TrustedClock,
+} from './clock.js';
 import { accessFor, LOCK, memoryContext, NOW, rentalOf, signNoble, wire } from './test/fixtures.js';
 import { verifyAccess } from './verify.js';
 
@@ -71,6 +76,36 @@ describe('TrustedClock', () => {
     expect(clock.now()).toBe(NOW + 2 * HOUR);
   });
 
+  it('allows the wall clock to run ahead of the chain by the ahead tolerance, not more', () => {
+    const t = fakeTime(NOW + CHAIN_AHEAD_TOLERANCE_SECONDS);
+    const clock = new TrustedClock(FLOOR, t.source);
+    clock.observe(NOW);
+    expect(clock.latestTrusted()).toBe(NOW + CHAIN_AHEAD_TOLERANCE_SECONDS);
+    expect(clock.now()).toBe(NOW + CHAIN_AHEAD_TOLERANCE_SECONDS);
+    t.step(1);
+    expect(clock.now()).toBeUndefined();
+    // A newer block (the chain caught up with real time) makes the same wall clock plausible again.
+    clock.observe(NOW + 60);
+    expect(clock.now()).toBe(NOW + CHAIN_AHEAD_TOLERANCE_SECONDS + 1);
+  });
+
+  it('RELIABILITY 28: a wall clock stepped forward a day is untrusted, even with the chain unreachable', () => {
+    const t = fakeTime(NOW);
+    const clock = new TrustedClock(FLOOR, t.source);
+    // No chain time yet: nothing to compare with, so only the floor applies.
+    expect(clock.latestTrusted()).toBeUndefined();
+    clock.observe(NOW);
+    t.pass(2 * HOUR);
+    expect(clock.now()).toBe(NOW + 2 * HOUR);
+    t.step(DAY);
+    expect(clock.now()).toBeUndefined();
+    expect(clock.wall()).toBe(NOW + 2 * HOUR + DAY);
+    expect(clock.latestTrusted()).toBe(NOW + 2 * HOUR + CHAIN_AHEAD_TOLERANCE_SECONDS);
+    // Set right again: trusted again.
+    t.step(-DAY);
+    expect(clock.now()).toBe(NOW + 2 * HOUR);
+  });
+
   it('RELIABILITY 28: a wall clock stepped back a day mid-rental gives no free extension', () => {
     const t = fakeTime(NOW);
     const clock = new TrustedClock(FLOOR, t.source);
@@ -92,8 +127,11 @@ describe('TrustedClock', () => {
       ok: false,
       reason: 'clock-untrusted',
     });
-    // Stepped forward a day instead: refused as ended (the lease is not extended either way).
+    // Stepped forward a day instead: refused, the clock is not trusted either (nor is the lease extended).
     t.step(2 * DAY);
-    expect(verifyAccess(tokenAt(NOW + HOUR + 60 + DAY), ctx())).toMatchObject({ ok: false, reason: 'ended' });
+    expect(verifyAccess(tokenAt(NOW + HOUR + 60 + DAY), ctx())).toMatchObject({
+      ok: false,
+      reason: 'clock-untrusted',
+    });
   });
 });

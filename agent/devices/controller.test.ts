@@ -32,7 +32,7 @@ function make(
   kind: DeviceKind,
   relay = new SimRelay(),
   deviceId = 1n,
-  extra: { checkpointSeconds?: number } = {},
+  extra: { checkpointSeconds?: number; now?: () => number | undefined } = {},
 ) {
   const ctl = new DeviceController({
     deviceId,
@@ -230,6 +230,31 @@ describe('socket', () => {
     expect(receipts[0]?.receipt.secondsUsed).toBe(BigInt(HOUR));
   });
 
+  it('the expiry sweep does not end the rental holding the lease when the wall clock jumps a day ahead', async () => {
+    const { ctl, relay, receipts } = make('socket');
+    await ctl.start();
+    const r = liveRental(6 * HOUR);
+    await ctl.apply(grant(r, 'on'));
+    await vi.advanceTimersByTimeAsync(600_000);
+    vi.setSystemTime(Date.now() + 86_400_000);
+    // What the agent's sweep does for every open rental whose booked end is behind the wall clock.
+    for (let i = 0; i < 3; i++) {
+      expect(Number(r.end)).toBeLessThanOrEqual(unixNow());
+      expect(await ctl.endRental(r.id, 'ended')).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(10_000);
+    }
+    expect(relay.isClosed()).toBe(true);
+    expect(ctl.state()).toMatchObject({ phase: 'closed', rentalId: r.id });
+    expect(store.getReceipt(r.id)).toBeUndefined();
+    expect(store.auditTail(20, 1n).filter((e) => e.action === 'end')).toHaveLength(0);
+    // The lease ends it at the booked end, on monotonic time.
+    await vi.advanceTimersByTimeAsync((6 * HOUR - 600 - 30) * 1000 - 1);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(relay.isClosed()).toBe(false);
+    expect(receipts.map((x) => x.receipt.secondsUsed)).toEqual([BigInt(6 * HOUR)]);
+  });
+
   it('meters energy reported by a meter into the receipt', async () => {
     const { ctl } = make('socket');
     await ctl.start();
@@ -272,6 +297,37 @@ describe('rental end', () => {
     expect(res.receipt?.receipt.secondsUsed).toBe(60n + 600n);
   });
 
+  it.each([
+    ['trusted but a day ahead', () => unixNow()],
+    ['untrusted', () => undefined],
+  ])(
+    'a lock checked out after the wall clock stepped a day forward is charged the time held (clock %s)',
+    async (_, steppedNow) => {
+      let now: () => number | undefined = unixNow;
+      const { ctl } = make('lock', new SimRelay(), 1n, { now: () => now() });
+      await ctl.start();
+      const r = liveRental(6 * HOUR); // started 60 s ago
+      await ctl.apply(grant(r, 'unlock'));
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      vi.setSystemTime(Date.now() + 86_400_000);
+      now = steppedNow;
+      const res = await ctl.apply(grant(r, 'checkout'));
+      expect(res.receipt?.receipt.secondsUsed).toBe(60n + 600n);
+    },
+  );
+
+  it('a lock rental closed out without a lease while the clock is untrusted is charged the booked time', async () => {
+    let trusted = true;
+    const { ctl } = make('lock', new SimRelay(), 1n, { now: () => (trusted ? unixNow() : undefined) });
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
+    // Stepped back before the rental's start: the raw wall clock would charge nothing.
+    vi.setSystemTime(Date.now() - 86_400_000);
+    trusted = false;
+    expect((await ctl.endRental(r.id, 'ended'))?.receipt.secondsUsed).toBe(r.end - r.start);
+  });
+
   it('a lock held to its end is charged the booked time, never more', async () => {
     const { ctl, receipts } = make('lock');
     await ctl.start();
@@ -303,6 +359,51 @@ describe('rental end', () => {
     await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
     const receipt = await ctl.endRental(r.id, 'ended');
     expect(receipt?.receipt.secondsUsed).toBe(r.end - r.start);
+  });
+
+  it('a sweep repeating until the chain settles writes nothing after the first close-out', async () => {
+    const { ctl, receipts } = make('socket');
+    await ctl.start();
+    const used = liveRental(HOUR, 1n);
+    await ctl.apply(grant(used, 'on'));
+    await vi.advanceTimersByTimeAsync(HOUR * 1000); // its lease ended it
+    const unused = liveRental(HOUR, 2n);
+    await vi.advanceTimersByTimeAsync(HOUR * 1000);
+    const first = await ctl.endRental(unused.id, 'ended');
+    expect(receipts.map((x) => x.rentalId)).toEqual([used.id, unused.id]);
+    const audits = store.auditTail(100, 1n).length;
+    const tx = vi.spyOn(store, 'tx');
+    const audit = vi.spyOn(store, 'audit');
+    // Both stay 'open' in the store until the watcher sees Settled: every sweep asks again.
+    for (let i = 0; i < 20; i++) {
+      expect(await ctl.endRental(used.id, 'ended')).toEqual(store.getReceipt(used.id));
+      expect(await ctl.endRental(unused.id, 'ended')).toEqual(first);
+    }
+    expect(tx).not.toHaveBeenCalled();
+    expect(audit).not.toHaveBeenCalled();
+    expect(store.auditTail(100, 1n)).toHaveLength(audits);
+    expect(receipts).toHaveLength(2);
+    expect(store.pendingReceipts()).toHaveLength(2);
+  });
+
+  it('a receipted rental the runtime still names is released to idle without a new receipt', async () => {
+    const { ctl, receipts } = make('socket');
+    await ctl.start();
+    const r = liveRental(HOUR);
+    await vi.advanceTimersByTimeAsync(2 * HOUR * 1000);
+    const receipt = await ctl.endRental(r.id, 'ended');
+    store.putDeviceRuntime({
+      deviceId: 1n,
+      rentalId: r.id,
+      relayClosed: true,
+      usedSeconds: 9,
+      energyWh: 0,
+      updatedAt: unixNow(),
+    });
+    expect(await ctl.endRental(r.id, 'ended')).toEqual(receipt);
+    expect(store.getDeviceRuntime(1n)).toMatchObject({ relayClosed: false, usedSeconds: 0 });
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBeUndefined();
+    expect(receipts).toHaveLength(1);
   });
 
   it.each(['revoked', 'cancelled'] as const)(

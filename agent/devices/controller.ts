@@ -264,17 +264,33 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
    * rental: an existing one is returned). 'revoked' and 'cancelled' give none; 'settled' (settled on
    * chain, e.g. by time) makes none and returns ours if we had one. A rental of this device that was
    * never used gets a receipt too when it ends (nothing metered; a lock charges the time held).
+   *
+   * 'ended' is the wall clock's word that the booked end has passed (the agent's expiry sweep). For
+   * the rental holding the lease it is ignored while the lease runs: the monotonic lease owns that
+   * end, and a wall clock stepped forward must not cut a rental short. Once a receipt exists,
+   * 'ended' returns it and writes nothing, so a sweep repeating until the chain settles is free.
    */
   endRental(rentalId: bigint, reason: EndReason): Promise<StoredReceipt | undefined> {
     return this.serial(async () => {
-      if (this.rental?.id === rentalId) return this.endCurrent(reason, actorOf(reason), `rental ${reason}`);
+      if (this.rental?.id === rentalId) {
+        if (reason === 'ended' && this.lease.armed && !this.store.getReceipt(rentalId)) {
+          this.log.debug('rental end left to its lease', { deviceId: this.deviceId, rentalId });
+          return undefined;
+        }
+        return this.endCurrent(reason, actorOf(reason), `rental ${reason}`);
+      }
       const rt = this.store.getDeviceRuntime(this.deviceId);
+      // A runtime still naming the rental is closed out even with a receipt: the device ends idle.
       if (rt?.rentalId === rentalId) return this.closeOutDormant(rt, rt.rentalId, reason, actorOf(reason));
+      if (reason === 'ended') {
+        const existing = this.store.getReceipt(rentalId);
+        if (existing) return existing;
+      }
       const stored = this.store.getRental(rentalId);
       if (reason === 'ended' && stored?.status === 'open' && stored.deviceId === this.deviceId) {
         // Never used on this device: a receipt all the same, so the guest's deposit comes back at the
         // end rather than after the grace period (a socket charges nothing, a lock the time held).
-        return this.record(stored, 'ended', 'lease', 'rental ended unused', 0, 0, false);
+        return this.record(stored, 'ended', 'lease', 'rental ended unused', 0, 0, { resetRuntime: false });
       }
       return reason === 'ended' || reason === 'settled' ? this.store.getReceipt(rentalId) : undefined;
     });
@@ -573,10 +589,13 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     const rental = this.rental;
     if (!rental) return undefined;
     this.move('end');
+    const leaseLeftMs = this.lease.remainingMs();
     this.lease.cancel();
     await this.openRelay(actor, 'end', why, false);
     try {
-      return this.record(rental, requested, actor, why, this.meter.usedSeconds(), this.meter.energyWh);
+      return this.record(rental, requested, actor, why, this.meter.usedSeconds(), this.meter.energyWh, {
+        leaseLeftMs,
+      });
     } finally {
       this.rental = undefined;
       this.meter.reset();
@@ -615,7 +634,10 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     return this.record(rental, requested, actor, `rental ${requested}`, rt.usedSeconds, rt.energyWh);
   }
 
-  /** Closes out `rental` in the store (see closeout.ts) and announces a new receipt. */
+  /**
+   * Closes out `rental` in the store (see closeout.ts) and announces a new receipt. `leaseLeftMs`:
+   * what the rental's lease had left when it ended, if it held one; `resetRuntime` as in closeOut.
+   */
   private record(
     rental: StoredRental,
     requested: EndReason,
@@ -623,12 +645,13 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     why: string,
     usedSeconds: number,
     energyWh: number,
-    resetRuntime = true,
+    opts: { leaseLeftMs?: number | undefined; resetRuntime?: boolean } = {},
   ): StoredReceipt | undefined {
+    const { leaseLeftMs, resetRuntime = true } = opts;
     const at = this.wallNow();
     // A lock is used for as long as the guest holds the key — from the rental's start until checkout
     // or its end — not for the few seconds its bolt is drawn. A socket is used while it is powered.
-    const used = this.kind === 'lock' ? Math.max(0, at - Number(rental.start)) : usedSeconds;
+    const used = this.kind === 'lock' ? this.heldSeconds(rental, leaseLeftMs) : usedSeconds;
     const { receipt, created } = closeOut({
       store: this.store,
       signer: this.signer,
@@ -656,6 +679,21 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       }
     }
     return receipt;
+  }
+
+  /**
+   * How long a lock rental was held, never from the raw wall clock. A rental with a lease is counted
+   * on it: the lease was armed from the trusted clock and ran on monotonic time (moved by exactly
+   * each extension), so booked end minus what it had left is the checkout instant, whatever the wall
+   * clock did since. Without a lease (closed out dormant, or never used) it is the trusted time since
+   * the start; while the clock is untrusted the booked time, since such a rental only ends 'ended'
+   * once its end has passed (the sweep needs a trusted clock, every grant does too).
+   */
+  private heldSeconds(rental: StoredRental, leaseLeftMs: number | undefined): number {
+    const booked = Number(rental.end - rental.start);
+    if (leaseLeftMs !== undefined) return booked - leaseLeftMs / 1000;
+    const now = this.now();
+    return now === undefined ? booked : now - Number(rental.start);
   }
 
   private async reconcileNow(actor: string): Promise<void> {
