@@ -175,6 +175,39 @@ describe.each([
     expect(decodeReply(replies[0]?.payload ?? '')).toEqual({ status: 'ok', data: { handled: 'dup-1' } });
   });
 
+  it('checks a refused token sent again after the refusal memory, instead of replaying the refusal', async () => {
+    let first = true;
+    const t = await startBus({
+      refusalMemoryMs: 50,
+      onAccess: async (_deviceId, payload, _source, reply) => {
+        t.calls.push({ deviceId: 1n, payload: payload.toString(), source: '' });
+        // The rental is not confirmed the first time, and is the second.
+        await reply(
+          first
+            ? { status: 'error', error: { code: 'unknown-rental', message: 'not confirmed yet' } }
+            : { status: 'ok', data: { relay: 'closed' } },
+        );
+        first = false;
+      },
+    });
+    const requester = await watcher(broker.url, [`latchkey/${t.gatewayId}/1/reply/+`]);
+    cleanups.push(() => requester.client.endAsync(true));
+    const sender = await guest();
+    await sender.publishAsync(t.access(), token('again'), { qos: 1 });
+    const refused = await requester.received.waitFor((m) => m.topic.endsWith('/again'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sender.publishAsync(t.access(), token('again'), { qos: 1 });
+    const replies = await requester.received.waitForCount((m) => m.topic.endsWith('/again'), 2);
+
+    expect(decodeReply(refused.payload)).toMatchObject({
+      status: 'error',
+      error: { code: 'unknown-rental' },
+    });
+    expect(decodeReply(replies[1]?.payload ?? '')).toEqual({ status: 'ok', data: { relay: 'closed' } });
+    expect(t.calls.items).toHaveLength(2);
+    expect(t.dropped.items).toEqual([]);
+  });
+
   it('ignores a retained access message present at subscribe, and clears it', async () => {
     const gatewayId = `gw${++gatewaySeq}`;
     const stale = await guest();

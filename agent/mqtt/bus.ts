@@ -63,6 +63,12 @@ export interface MqttBusOptions {
   /** How long a handled message is remembered to drop its redeliveries; default 10 min. */
   dedupeWindowMs?: number;
   dedupeMaxEntries?: number;
+  /**
+   * How long a refused message is remembered (default 2 s): long enough to answer a burst of
+   * redeliveries once, short enough that the same token sent again later (say, once its rental is
+   * confirmed) is checked again instead of getting the old refusal.
+   */
+  refusalMemoryMs?: number;
   keepaliveSeconds?: number;
   /** Reconnect delays double from initialMs up to maxMs; defaults 250 ms and 30 s. */
   reconnect?: { initialMs?: number; maxMs?: number };
@@ -79,6 +85,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly recent: RecentMessages<Promise<ReplyEnvelope | undefined>>;
+  private readonly refusalMemoryMs: number;
   private readonly states = new Map<string, string>();
   private version: 4 | 5;
   private client: MqttClient | undefined;
@@ -100,6 +107,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     this.maxDelayMs = options.reconnect?.maxMs ?? 30_000;
     this.delayMs = this.initialDelayMs;
     this.version = options.protocolVersion ?? 5;
+    this.refusalMemoryMs = options.refusalMemoryMs ?? 2_000;
     this.recent = new RecentMessages({
       windowMs: options.dedupeWindowMs ?? 10 * 60_000,
       maxEntries: options.dedupeMaxEntries ?? 10_000,
@@ -339,7 +347,8 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
 
     let answered: ReplyEnvelope | undefined;
     let settle: (envelope: ReplyEnvelope | undefined) => void = () => {};
-    this.recent.add(key, new Promise((resolve) => (settle = resolve)));
+    const remembered = new Promise<ReplyEnvelope | undefined>((resolve) => (settle = resolve));
+    this.recent.add(key, remembered);
     const reply: ReplyFn = async (envelope) => {
       if (answered) {
         this.log.warn('second reply to one request ignored', { topic });
@@ -347,6 +356,10 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
       }
       answered = envelope;
       settle(envelope);
+      if (envelope.status === 'error') {
+        const timer = setTimeout(() => this.recent.forget(key, remembered), this.refusalMemoryMs);
+        timer.unref();
+      }
       if (info.route) await this.sendReply(info.route, envelope);
       else this.log.debug('no reply route (no response topic, no id)', { topic, source: info.source });
     };

@@ -42,6 +42,11 @@ export class RecentMessages<V> {
     this.prune();
   }
 
+  /** Forgets key, but only while it still holds `value` (a newer entry for the key is kept). */
+  forget(key: string, value: V): void {
+    if (this.entries.get(key)?.value === value) this.entries.delete(key);
+  }
+
   clear(): void {
     this.entries.clear();
   }
