@@ -150,9 +150,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     this.watcher = watcher;
     let clockWasTrusted = clock.now() !== undefined;
-    watcher.on('head', (h) => {
+    watcher.on('head', (h) =>
+      this.metrics.set('latchkey_chain_processed_block', 'Last block whose logs are applied', h.number),
+    );
+    watcher.on('latest', (h) => {
       clock.observe(h.timestamp);
-      this.metrics.set('latchkey_chain_processed_block', 'Last block whose logs are applied', h.number);
       if (!clockWasTrusted && clock.now() !== undefined) {
         clockWasTrusted = true;
         for (const c of this.controllers.values()) this.background('reconcile', c.reconcile());

@@ -78,6 +78,10 @@ describe('ChainWatcher', () => {
     expect(new Set(heads).size).toBe(heads.length);
     const confirmed = await chain.anvil.provider.getBlock(block);
     expect(seen.head.at(-1)?.timestamp).toBe(confirmed!.timestamp);
+    // The clock is fed the latest block, two ahead of the confirmed head here.
+    const latest = await chain.anvil.provider.getBlock('latest');
+    expect(seen.latest.at(-1)).toEqual({ number: latest!.number, timestamp: latest!.timestamp });
+    expect(latest!.number).toBe(block + 2);
   });
 
   it('follows Extended, Settled and Cancelled, and marks a settled rental’s receipt settled', async () => {

@@ -48,8 +48,14 @@ export type ChainWatcherEvents = {
   closed: [bigint, RentalStatus];
   /** Its Rented (or Extended) log is gone from the chain: stop granting it. */
   revoked: [bigint];
-  /** The processed (confirmed) head; only ever increases. Feeds the trusted clock. */
+  /** The processed (confirmed) head; only ever increases. */
   head: [ChainHead];
+  /**
+   * A newer latest block by the node answering (not yet confirmed). Feeds the trusted clock: its
+   * timestamp is close to real time, where the confirmed head's trails it by the confirmation depth
+   * (about 13 min for 'finalized' on Ethereum) and, after downtime, by the backlog still to process.
+   */
+  latest: [ChainHead];
   /** Every RPC endpoint failed; cached confirmed rentals stay valid, new ones cannot arrive. */
   unavailable: [Error];
   /** An endpoint answers again after 'unavailable'. */
@@ -246,6 +252,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     if (latest.number > this.lastHead) {
       this.lastHead = latest.number;
       this.headSeenAt = now;
+      this.notify('latest', { number: latest.number, timestamp: latest.timestamp });
     } else if (now - this.headSeenAt >= this.opts.staleHeadMs) {
       this.headSeenAt = now;
       this.log.warn('chain head has not advanced; switching RPC endpoint', {

@@ -184,6 +184,7 @@ export interface Recorded {
   closed: [bigint, RentalStatus][];
   revoked: bigint[];
   head: ChainHead[];
+  latest: ChainHead[];
   unavailable: Error[];
   available: number;
   alarm: Error[];
@@ -196,6 +197,7 @@ export function record(watcher: ChainWatcher): Recorded {
     closed: [],
     revoked: [],
     head: [],
+    latest: [],
     unavailable: [],
     available: 0,
     alarm: [],
@@ -204,6 +206,7 @@ export function record(watcher: ChainWatcher): Recorded {
   watcher.on('closed', (id, status) => out.closed.push([id, status]));
   watcher.on('revoked', (id) => out.revoked.push(id));
   watcher.on('head', (h) => out.head.push(h));
+  watcher.on('latest', (h) => out.latest.push(h));
   watcher.on('unavailable', (e) => out.unavailable.push(e));
   watcher.on('available', () => out.available++);
   watcher.on('alarm', (e) => out.alarm.push(e));
