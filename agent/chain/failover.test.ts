@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { type Chain, record, storeFor, useChain } from './test/chain.js';
+import { type Chain, record, storeFor, useChain, watcherOptions } from './test/chain.js';
 import { deadUrl, RpcProxy } from './test/proxy.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
 
@@ -23,16 +22,8 @@ async function proxy(): Promise<RpcProxy> {
 
 async function watcherFor(store: Store, over: Partial<ChainWatcherOptions>): Promise<ChainWatcher> {
   const watcher = new ChainWatcher({
-    rpcUrls: [chain.anvil.url],
-    contract: chain.address,
-    deviceIds: [chain.deviceId],
-    confirmations: 1,
-    pollMs: 3_600_000,
-    chunkSize: 100,
-    startBlock: (await chain.head()) + 1,
+    ...(await watcherOptions(chain, { confirmations: 1, ...over })),
     store,
-    log: silentLogger,
-    ...over,
   });
   cleanups.push(() => watcher.stop());
   return watcher;

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { extendRental } from '../../contracts/rental.js';
-import { silentLogger } from '../log.js';
 import { Store } from '../store/store.js';
-import { type Chain, type Recorded, record, tempStore, useChain } from './test/chain.js';
+import { type Chain, type Recorded, record, tempStore, useChain, watcherOptions } from './test/chain.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
 
 // The reorg window (block hashes below the cursor, the undo journal of applied logs) lives in the
@@ -41,17 +40,7 @@ async function setup(over: Partial<ChainWatcherOptions> = {}) {
   const t = tempStore();
   t.store.stop();
   cleanups.push(t.cleanup);
-  const opts: Omit<ChainWatcherOptions, 'store'> = {
-    rpcUrls: [chain.anvil.url],
-    contract: chain.address,
-    deviceIds: [chain.deviceId],
-    confirmations: 2,
-    pollMs: 3_600_000,
-    chunkSize: 100,
-    startBlock: (await chain.head()) + 1,
-    log: silentLogger,
-    ...over,
-  };
+  const opts = await watcherOptions(chain, over);
   return { path: t.path, opts };
 }
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { TOPICS, uintTopic } from './decode.js';
 import { bumped, ReceiptSubmitter, type ReceiptSubmitterOptions } from './submitter.js';
-import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
+import { type Chain, PRICE_PER_SECOND, storeFor, useChain, watcherOptions } from './test/chain.js';
 import { RpcProxy } from './test/proxy.js';
 import { ChainWatcher } from './watcher.js';
 
@@ -299,17 +299,7 @@ describe('ReceiptSubmitter', () => {
 
   it('sends a receipt again when a reorg removes the Settled log of its checkout after the watcher applied it', async () => {
     const { store } = storeForTest();
-    const watcher = new ChainWatcher({
-      rpcUrls: [chain.anvil.url],
-      contract: chain.address,
-      deviceIds: [chain.deviceId],
-      confirmations: 1,
-      pollMs: 3_600_000,
-      chunkSize: 100,
-      startBlock: (await chain.head()) + 1,
-      store,
-      log: silentLogger,
-    });
+    const watcher = new ChainWatcher({ ...(await watcherOptions(chain, { confirmations: 1 })), store });
     cleanups.push(() => watcher.stop());
     await watcher.start();
     const { rental } = await chain.rent();

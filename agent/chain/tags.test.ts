@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.js';
-import { type Chain, startChain, tempStore } from './test/chain.js';
+import { type Chain, startChain, tempStore, watcherOptions } from './test/chain.js';
 import { ChainWatcher, type Confirmations } from './watcher.js';
 
 // anvil with one slot per epoch: 'safe' is the head's parent, 'finalized' two blocks below the head.
@@ -20,17 +19,7 @@ afterEach(async () => {
 async function watcherWith(confirmations: Confirmations) {
   const { store, cleanup } = tempStore();
   cleanups.push(cleanup);
-  const watcher = new ChainWatcher({
-    rpcUrls: [chain.anvil.url],
-    contract: chain.address,
-    deviceIds: [chain.deviceId],
-    confirmations,
-    pollMs: 3_600_000,
-    chunkSize: 100,
-    startBlock: (await chain.head()) + 1,
-    store,
-    log: silentLogger,
-  });
+  const watcher = new ChainWatcher({ ...(await watcherOptions(chain, { confirmations })), store });
   cleanups.push(() => watcher.stop());
   await watcher.start();
   return { watcher, store };

@@ -4,9 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { extendRental } from '../../contracts/rental.js';
-import { silentLogger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { type Chain, record, storeFor, tempStore, useChain } from './test/chain.js';
+import { type Chain, record, storeFor, tempStore, useChain, watcherOptions } from './test/chain.js';
 import { RpcProxy } from './test/proxy.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
 
@@ -20,18 +19,7 @@ function storeForTest(): Store {
 }
 
 async function watcherFor(store: Store, over: Partial<ChainWatcherOptions> = {}): Promise<ChainWatcher> {
-  const watcher = new ChainWatcher({
-    rpcUrls: [chain.anvil.url],
-    contract: chain.address,
-    deviceIds: [chain.deviceId],
-    confirmations: 2,
-    pollMs: 3_600_000, // polls are driven by the tests
-    chunkSize: 100,
-    startBlock: (await chain.head()) + 1,
-    store,
-    log: silentLogger,
-    ...over,
-  });
+  const watcher = new ChainWatcher({ ...(await watcherOptions(chain, over)), store });
   cleanups.push(() => watcher.stop());
   return watcher;
 }

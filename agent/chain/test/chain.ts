@@ -15,8 +15,9 @@ import {
 } from '../../../contracts/deploy.js';
 import { rentalFromReceipt, rentDevice } from '../../../contracts/rental.js';
 import type { Rental } from '../../../contracts/typedData.js';
+import { silentLogger } from '../../log.js';
 import { type RentalStatus, Store, type StoredRental } from '../../store/store.js';
-import type { ChainHead, ChainWatcher } from '../watcher.js';
+import type { ChainHead, ChainWatcher, ChainWatcherOptions } from '../watcher.js';
 
 export const PRICE_PER_SECOND = 1_000_000_000n; // 1 gwei per second
 export const DURATION = 3600;
@@ -155,6 +156,27 @@ export function useChain(ready: (chain: Chain) => void | Promise<void>): Cleanup
     for (const c of cleanups.splice(0).reverse()) await c();
   });
   return cleanups;
+}
+
+/**
+ * Options of a watcher over `chain` whose polls the test drives (one poll an hour otherwise), from the
+ * next block on, 2 confirmations; `over` changes any of them.
+ */
+export async function watcherOptions(
+  chain: Chain,
+  over: Partial<ChainWatcherOptions> = {},
+): Promise<Omit<ChainWatcherOptions, 'store'>> {
+  return {
+    rpcUrls: [chain.anvil.url],
+    contract: chain.address,
+    deviceIds: [chain.deviceId],
+    confirmations: 2,
+    pollMs: 3_600_000,
+    chunkSize: 100,
+    startBlock: (await chain.head()) + 1,
+    log: silentLogger,
+    ...over,
+  };
 }
 
 /** A temp-dir store removed after the test. */
