@@ -115,6 +115,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         store: this.store,
         signer,
         now: () => clock.now(),
+        timeAnchored: () => clock.anchored(),
         log: log.child('device'),
       });
       controller.on('state', (s) => this.onState(s));
@@ -150,15 +151,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     this.watcher = watcher;
     let clockWasTrusted = clock.now() !== undefined;
+    let clockWasAnchored = false;
     watcher.on('head', (h) =>
       this.metrics.set('latchkey_chain_processed_block', 'Last block whose logs are applied', h.number),
     );
     watcher.on('latest', (h) => {
       clock.observe(h.timestamp);
-      if (!clockWasTrusted && clock.now() !== undefined) {
-        clockWasTrusted = true;
+      const trusted = clock.now() !== undefined;
+      // Newly trusted, or bounded by the chain for the first time: rentals left dormant are decided now.
+      if (trusted && (!clockWasTrusted || !clockWasAnchored)) {
         for (const c of this.controllers.values()) this.background('reconcile', c.reconcile());
       }
+      clockWasTrusted ||= trusted;
+      clockWasAnchored = true;
     });
     watcher.on('rental', (r) =>
       this.background('rental update', this.controllers.get(r.deviceId)?.updateRental(r)),
@@ -332,7 +337,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Closes out rentals whose end has passed, including ones the guest never used. */
   private async endExpiredRentals(): Promise<void> {
     const now = this.clock?.now();
-    if (now === undefined) return;
+    // Only by a clock bounded by the chain's time: ending is irreversible (a receipt, a checkout).
+    if (now === undefined || !this.clock?.anchored()) return;
     for (const [id, controller] of this.controllers) {
       for (const r of this.store.openRentals(id)) {
         if (Number(r.end) <= now) await controller.endRental(r.id, 'ended');

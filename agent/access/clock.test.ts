@@ -40,6 +40,16 @@ describe('TrustedClock', () => {
     expect(clock.wall()).toBe(0);
   });
 
+  it('is anchored (bounded from above too) only once it has seen a chain time', () => {
+    const t = fakeTime(FLOOR + DAY);
+    const clock = new TrustedClock(FLOOR, t.source);
+    expect(clock.anchored()).toBe(false);
+    expect(clock.now()).toBe(FLOOR + DAY); // a day ahead passes while nothing bounds it
+    clock.observe(FLOOR);
+    expect(clock.anchored()).toBe(true);
+    expect(clock.now()).toBeUndefined();
+  });
+
   it('trusts the wall clock from the floor on until a chain block says otherwise', () => {
     const t = fakeTime(FLOOR);
     const clock = new TrustedClock(FLOOR, t.source);

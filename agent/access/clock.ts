@@ -71,6 +71,14 @@ export class TrustedClock {
     return latest === undefined || wall <= latest ? wall : undefined;
   }
 
+  /**
+   * Whether a chain time has been seen, so the wall clock is bounded on both sides. Before that only
+   * the floor applies: a clock far ahead passes, so nothing irreversible may be decided by it alone.
+   */
+  anchored(): boolean {
+    return this.chainSeconds !== undefined;
+  }
+
   /** The raw wall clock in unix seconds, trusted or not: for timestamps in logs, never for decisions. */
   wall(): number {
     return Math.floor(this.time.wallMs() / 1000);

@@ -601,6 +601,35 @@ describe('boot and shutdown', () => {
     expect(ctl.state()).toMatchObject({ rentalId: r.id, usedSeconds: 40 });
   });
 
+  it('leaves a rental that only a clock not yet checked against the chain calls ended dormant, and closes it out once checked', async () => {
+    const r = await crashWhileOn('socket', 45);
+    let anchored = false;
+    const relay = new SimRelay({ closed: true });
+    const ctl = new DeviceController({
+      deviceId: 1n,
+      kind: 'socket',
+      pulseSeconds: 5,
+      relay,
+      store,
+      signer: signer(),
+      // The gateway rebooted with its clock a day ahead; no chain time seen yet.
+      now: () => unixNow() + 24 * HOUR,
+      timeAnchored: () => anchored,
+      log: silentLogger,
+    });
+    await ctl.start();
+    expect(relay.isClosed()).toBe(false);
+    expect(ctl.state().phase).toBe('idle');
+    expect(store.getReceipt(r.id)).toBeUndefined();
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBe(r.id);
+
+    anchored = true; // the chain says it is really ended
+    await ctl.reconcile();
+    expect(store.getReceipt(r.id)).toBeDefined();
+    expect(store.getDeviceRuntime(1n)?.rentalId).toBeUndefined();
+    expect(relay.isClosed()).toBe(false);
+  });
+
   it('stop() leaves the relay open and keeps the rental for a restart', async () => {
     const { ctl, relay } = make('socket');
     await ctl.start();

@@ -75,6 +75,12 @@ export interface DeviceControllerDeps {
   signer: ReceiptSigner;
   /** Trusted unix seconds; undefined while the clock is not trusted (then no live rental is resumed). */
   now: () => number | undefined;
+  /**
+   * Whether `now` has been checked against the chain's time (bounded from above too). Until then a
+   * stored rental that only looks ended by the clock is left dormant, not closed out: a clock far
+   * ahead after a reboot would otherwise settle a live rental early. Default: always.
+   */
+  timeAnchored?: () => boolean;
   log: Logger;
   /** Monotonic milliseconds for leases and metering; default `performance.now`. */
   monotonicMs?: () => number;
@@ -100,6 +106,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
   private readonly store: Store;
   private readonly signer: ReceiptSigner;
   private readonly now: () => number | undefined;
+  private readonly timeAnchored: () => boolean;
   private readonly log: Logger;
   private readonly checkpointMs: number;
   private readonly retry: RetryPolicy;
@@ -135,6 +142,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     this.store = deps.store;
     this.signer = deps.signer;
     this.now = deps.now;
+    this.timeAnchored = deps.timeAnchored ?? (() => true);
     this.log = deps.log;
     this.checkpointMs = checkpointSeconds * 1000;
     this.retry = { ...DEFAULT_RETRY, ...deps.retry };
@@ -718,6 +726,13 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       return;
     }
     if (now >= Number(rental.end)) {
+      if (!this.timeAnchored()) {
+        this.log.warn('rental looks ended by a clock not yet checked against the chain: left dormant', {
+          deviceId: this.deviceId,
+          rentalId: rental.id,
+        });
+        return;
+      }
       this.closeOutDormant(rt, rental.id, 'ended', actor);
       return;
     }
