@@ -1,4 +1,4 @@
-import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet } from 'ethers';
+import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet, ZeroAddress } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from './anvil.js';
 import { assertContractsBuilt } from './buildCheck.js';
@@ -183,7 +183,8 @@ describe('Latchkey on anvil', () => {
     const { rental } = await rentDevice(asGuest, deviceId, 600);
     const { rental: longer, receipt } = await extendRental(asGuest, rental, 300);
     expect(longer).toEqual({ ...rental, end: rental.end + 300n, deposit: PRICE * 900n * 2n });
-    expect(rentalFromReceipt(receipt, rental)).toEqual(longer);
+    expect(rentalFromReceipt(receipt, await asGuest.getAddress(), rental)).toEqual(longer);
+    expect(() => rentalFromReceipt(receipt, ZeroAddress, rental)).toThrow(/no Rented or Extended log/);
     expect(await asGuest.isOpen(rental)).toBe(false);
 
     const usage: Receipt = { rentalId: rental.id, secondsUsed: 700n, energyWh: 0n };

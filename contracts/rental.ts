@@ -29,11 +29,12 @@ export function applyExtended(rental: Rental, args: LatchkeyEventArgs['Extended'
 }
 
 /**
- * The Rental after one log: a Rented log on its own, an Extended log applied to `previous` (the
- * rental as known before it). Throws on any other log.
+ * The Rental after one log of `contract`: a Rented log on its own, an Extended log applied to
+ * `previous` (the rental as known before it). Throws on any other log, including a look-alike event
+ * of another contract.
  */
-export function rentalFromLog(log: Log, previous?: Rental): Rental {
-  const event = parseLatchkeyLog(log);
+export function rentalFromLog(log: Log, contract: string, previous?: Rental): Rental {
+  const event = parseLatchkeyLog(log, contract);
   if (event?.name === 'Rented') return rentalFromRented(event.args);
   if (event?.name === 'Extended') {
     if (!previous)
@@ -43,13 +44,20 @@ export function rentalFromLog(log: Log, previous?: Rental): Rental {
   throw new Error(`log ${log.transactionHash}:${log.index} is neither Rented nor Extended`);
 }
 
-/** The Rental as it stands after the Rented/Extended logs of one transaction receipt. */
-export function rentalFromReceipt(receipt: TransactionReceipt, previous?: Rental, contract?: string): Rental {
+/**
+ * The Rental as it stands after the Rented/Extended logs `contract` emitted in one transaction
+ * receipt. A transaction that rented more than once (a contract calling rent twice) is refused rather
+ * than answered with one of its rentals.
+ */
+export function rentalFromReceipt(receipt: TransactionReceipt, contract: string, previous?: Rental): Rental {
   let rental = previous;
   let found = false;
+  let rented = 0;
   for (const event of latchkeyEvents(receipt, contract)) {
-    if (event.name === 'Rented') rental = rentalFromRented(event.args);
-    else if (event.name === 'Extended') {
+    if (event.name === 'Rented') {
+      if (++rented > 1) throw new Error(`transaction ${receipt.hash} rented more than once`);
+      rental = rentalFromRented(event.args);
+    } else if (event.name === 'Extended') {
       if (!rental)
         throw new Error(`Extended log of rental ${event.args.rentalId} needs the rental it extends`);
       rental = applyExtended(rental, event.args);
@@ -86,7 +94,7 @@ export async function rentDevice(
 ): Promise<{ rental: Rental; receipt: ContractTransactionReceipt }> {
   const value = await contract.quote(deviceId, duration);
   const receipt = await mined((await contract.rent(deviceId, opts.start ?? 0n, duration, { value })).wait());
-  return { rental: rentalFromReceipt(receipt, undefined, await contract.getAddress()), receipt };
+  return { rental: rentalFromReceipt(receipt, await contract.getAddress()), receipt };
 }
 
 /** Extends `rental` by `extra` seconds as its guest, paying the extra deposit at the rental's prices. */
@@ -98,5 +106,5 @@ export async function extendRental(
   const device = await contract.device(rental.id >> 64n);
   const value = (rental.pricePerSecond * BigInt(extra) * device.depositFactor) / 100n;
   const receipt = await mined((await contract.extend(rental, extra, { value })).wait());
-  return { rental: rentalFromReceipt(receipt, rental, await contract.getAddress()), receipt };
+  return { rental: rentalFromReceipt(receipt, await contract.getAddress(), rental), receipt };
 }

@@ -17,14 +17,15 @@ pragma solidity ^0.8.24;
 /// settlement time, or to the booking's `bookedBefore` if that is later. A booking's start may be
 /// at most `MAX_ADVANCE` ahead of the time it is made.
 ///
-/// Known limitation: the window of a cancelled booking that another booking follows cannot be
-/// rented, since the contract keeps no calendar of the gaps between bookings (cancelling such a
-/// booking cannot give its window back, and cancelling the one after it later only rewinds to
-/// where the cancelled one ended). So anyone can still keep a device unrentable without paying
-/// rent, with two bookings ahead: cancelling the earlier one first, then the later one. The
-/// horizon bounds how far ahead: `bookedUntil` is never more than `MAX_ADVANCE` plus the
-/// device's `maxDuration` ahead of now; holding the device longer takes new bookings, which the
-/// host sees as `Rented`/`Cancelled` events.
+/// Known limitations. Bookings are appended, so a booking far ahead makes every window before it
+/// unrentable until its start, and the window of a cancelled booking that another booking follows
+/// cannot be rented either (the contract keeps no calendar of gaps). So anyone can keep a device
+/// unrentable without paying rent: book at the horizon, cancel just before the start (full
+/// refund) and book again. The horizon bounds each round: `bookedUntil` is never more than
+/// `MAX_ADVANCE` plus the device's `maxDuration` ahead of now, and the host sees every round as
+/// `Rented`/`Cancelled` events. Settling by time ignores the energy price: a guest of an
+/// energy-priced socket who settles by time before the device's receipt pays for time only. And
+/// `setSigner` invalidates receipts signed by the old key for rentals still open.
 interface ILatchkey {
     /// @notice What a device is, which decides how the gateway drives its relay.
     enum Kind {
@@ -177,7 +178,9 @@ interface ILatchkey {
     /// unrentable (see the limitation above).
     function cancel(Rental calldata rental) external;
     /// @notice Settle with a usage receipt signed by the device: the charge is
-    /// `min(deposit, pricePerSecond × secondsUsed + pricePerWh × energyWh)`. Anyone may call.
+    /// `min(deposit, pricePerSecond × secondsUsed + pricePerWh × energyWh)`, and nothing before the
+    /// rental's start (the device cannot have been used yet), so a receipt cannot take a future
+    /// booking's deposit ahead of its guest's `cancel`. Anyone may call.
     /// Settling the device's last booking before its end frees the device from now on (from the
     /// rental's `bookedBefore`, if that is later).
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external;

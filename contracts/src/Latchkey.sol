@@ -169,7 +169,9 @@ contract Latchkey is ILatchkey, EIP712 {
         if (!d.active) revert DeviceInactive();
         uint32 maxDuration = d.maxDuration;
         uint256 end = uint256(rental.end) + extra;
-        if (extra == 0 || end - rental.start > maxDuration) revert InvalidDuration(d.minDuration, maxDuration);
+        if (extra == 0 || end - rental.start > maxDuration || end > type(uint64).max) {
+            revert InvalidDuration(d.minDuration, maxDuration);
+        }
         uint256 more = uint256(rental.pricePerSecond) * extra * d.depositFactor / 100;
         if (msg.value != more) revert WrongDeposit(more);
 
@@ -221,8 +223,12 @@ contract Latchkey is ILatchkey, EIP712 {
         Device storage d = _devices[deviceId];
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_receiptDigest(receipt), signature);
         if (err != ECDSA.RecoverError.NoError || recovered != d.signer) revert InvalidReceiptSignature();
-        uint256 metered =
-            uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * receipt.energyWh;
+        // Nothing is charged before the start: the device cannot have been used yet.
+        uint256 metered;
+        if (block.timestamp >= rental.start) {
+            metered =
+                uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * receipt.energyWh;
+        }
         uint128 charge = metered < rental.deposit ? uint128(metered) : rental.deposit;
         _settle(rental, d, deviceId, charge, true);
     }

@@ -50,6 +50,22 @@ contract CheckoutTest is LatchkeyFixture {
         vm.assertEq(guest.balance, guestBefore);
     }
 
+    /// @dev A receipt cannot take a future booking's deposit ahead of its guest's free `cancel`
+    /// (a host who rotated the signer to a key it holds, or a stolen gateway key).
+    function test_checkout_beforeTheStartChargesNothing() public {
+        ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
+        uint256 before = stranger.balance;
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.Settled(next.id, deviceId, 0, next.deposit, true);
+        _checkout(next, type(uint64).max, type(uint64).max);
+        vm.assertEq(stranger.balance, before + next.deposit);
+        vm.assertEq(latchkey.credit(host), 0);
+        vm.warp(next.start);
+        ILatchkey.Rental memory started = _rent(stranger, 0, 1 hours);
+        _checkout(started, 60, 0);
+        vm.assertEq(latchkey.credit(host), PRICE * 60, "charged from the start on");
+    }
+
     function test_checkout_chargesNothingForAnUnusedRental() public {
         uint256 guestBefore = guest.balance;
         _checkout(r, 0, 0);
@@ -237,6 +253,7 @@ contract CheckoutTest is LatchkeyFixture {
     {
         duration = uint32(bound(duration, MIN, MAX));
         ILatchkey.Rental memory x = _rent(stranger, r.end, duration);
+        vm.warp(x.start);
         uint256 before = stranger.balance + latchkey.credit(host);
         vm.recordLogs();
         _checkout(x, secondsUsed, energyWh);

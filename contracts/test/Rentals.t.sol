@@ -346,6 +346,18 @@ contract RentalsTest is LatchkeyFixture {
         latchkey.extend{value: more}(r, 1);
     }
 
+    function test_extend_failsForAnEndBeyond64Bits() public {
+        // A clock this late: the end fits, the extended end would not (it must not wrap to ~0).
+        vm.warp(type(uint64).max - 2 * MIN);
+        ILatchkey.Rental memory r = _rent(guest, 0, MIN);
+        uint32 extra = 2 * MIN;
+        uint256 more = uint256(PRICE) * extra * FACTOR / 100;
+        vm.prank(guest);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
+        latchkey.extend{value: more}(r, extra);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.end);
+    }
+
     function test_extend_failsForZeroSeconds() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.prank(guest);

@@ -127,7 +127,7 @@ export async function startChain(anvilArgs: string[] = []): Promise<Chain> {
       for (const hash of hashes) {
         const receipt = await anvil.provider.waitForTransaction(hash);
         if (receipt?.status !== 1) throw new Error(`rent ${hash} failed`);
-        out.push({ rental: rentalFromReceipt(receipt, undefined, address), block: receipt.blockNumber });
+        out.push({ rental: rentalFromReceipt(receipt, address), block: receipt.blockNumber });
       }
       return out;
     },

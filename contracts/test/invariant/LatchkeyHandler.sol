@@ -268,6 +268,7 @@ contract LatchkeyHandler is Test {
         ILatchkey.Receipt memory receipt = ILatchkey.Receipt(r.id, secondsUsed, energyWh % 10_000);
         bytes memory signature = _sign(receipt);
         uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed + uint256(r.pricePerWh) * receipt.energyWh;
+        if (block.timestamp < r.start) metered = 0; // nothing is charged before the start
         uint256 expected = metered < r.deposit ? metered : r.deposit;
 
         if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
