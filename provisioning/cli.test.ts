@@ -62,7 +62,8 @@ afterAll(async () => {
 });
 
 describe('latchkey (child processes)', () => {
-  it('sets up a gateway from nothing: keygen, deploy, register, config', async () => {
+  // Several CLI processes (tsx) and real transactions: minutes on a slow machine, seconds here.
+  it('sets up a gateway from nothing: keygen, deploy, register, config', { timeout: 120_000 }, async () => {
     const fast = { LATCHKEY_KEY_PASSWORD: PASSWORD, LATCHKEY_KEYSTORE_FAST: '1' };
     const host = { LATCHKEY_HOST_KEY: anvil.accounts[0]?.privateKey };
     const keystore = tmp.path('gateway.json');

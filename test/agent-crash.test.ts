@@ -220,16 +220,24 @@ describe('the agent process killed with SIGKILL', () => {
     ok(await actWhenLive(guest, rental, 'on', 'http'), 'on');
     await a.kill();
 
-    // The next start powers the socket back on from its store, then waits for the chain's logs.
+    // The next start powers the socket back on from its store, then waits for the chain's logs: a
+    // block mined meanwhile gives it logs to ask for, and the node never answers.
+    await anvil.provider.send('evm_mine', []);
     const before = auditOf(devices.socket).length;
     const sinceKill = () => auditOf(devices.socket).slice(before);
     gate.holdMethods.add('eth_getLogs');
+    const callsBefore = gate.calls.length;
     try {
       a = await spawnAgent(configPath, 30_000, (l) => l.msg === 'agent starting');
       agent = a;
       await waitFor(
         () => sinceKill().some((x) => x.action === 'on' && /powered back on/.test(x.reason)),
         'the restarted agent to power the socket back on',
+      );
+      // ... and is now inside its first poll, waiting for logs the node does not give.
+      await waitFor(
+        () => gate.calls.slice(callsBefore).some((c) => c.method === 'eth_getLogs'),
+        'the restarted agent to ask for the logs',
       );
       expect(a.lines().some((l) => l.msg === 'agent ready')).toBe(false);
       await a.stop();

@@ -57,7 +57,7 @@ describe('ChainWatcher RPC faults (RELIABILITY 11-13)', () => {
     const store = storeForTest();
     const watcher = await watcherFor(store, {
       rpcUrls: [limited.url, rpcLimited.url, hanging.url, chain.anvil.url],
-      rpcTimeoutMs: 300,
+      rpcTimeoutMs: 1_500, // long enough for anvil under load; the hanging proxy still times out
     });
     const seen = record(watcher);
     const id = await confirmedRental();

@@ -197,11 +197,15 @@ describe('ReceiptSubmitter', () => {
     slow.delayMs = 50;
     const first = await rentedWithReceipt(store, 10n);
     const submitter = submitterFor(store, { rpcUrls: [slow.url] });
-    const running = submitter.flush();
+    let firstPassDone = false;
+    const running = submitter.flush().then(() => {
+      firstPassDone = true;
+    });
     while (slow.requests.length === 0) await sleep(5);
 
     // The running pass has read the queue already; this receipt arrives after it.
     const second = await rentedWithReceipt(store, 20n);
+    expect(firstPassDone).toBe(false);
     const joined = submitter.flush();
     await running;
     await joined;
@@ -218,16 +222,18 @@ describe('ReceiptSubmitter', () => {
     // A node that stops mining: the checkout waits in its pool.
     await chain.rpc('evm_setAutomine', [false]);
     cleanups.push(() => chain.rpc('evm_setAutomine', [true]));
-    const submitter = submitterFor(store, { mineTimeoutMs: 50, replaceAfterMs: 200 });
+    let later = 0; // the test moves the submitter's clock instead of waiting
+    const submitter = submitterFor(store, { mineTimeoutMs: 50, nowMs: () => Date.now() + later });
 
     await submitter.flush();
     const first = store.getReceipt(rental.id)!;
     expect(first).toMatchObject({ status: 'submitted', attempts: 1 });
     const firstTx = await chain.anvil.provider.getTransaction(first.txHash!);
     expect(firstTx?.blockNumber).toBeNull();
-    await submitter.flush(); // not stuck yet: left alone
+    later += 179_000;
+    await submitter.flush(); // not stuck yet (the default is 3 min): left alone
     expect(store.getReceipt(rental.id)?.txHash).toBe(first.txHash);
-    await sleep(250);
+    later += 2_000;
     await submitter.flush();
 
     const second = store.getReceipt(rental.id)!;
@@ -261,17 +267,18 @@ describe('ReceiptSubmitter', () => {
     cleanups.push(() => chain.rpc('evm_setAutomine', [true]));
     const proxy = await new RpcProxy(chain.anvil.url).start();
     cleanups.push(() => proxy.stop());
+    let later = 0;
     const submitter = submitterFor(store, {
       rpcUrls: [proxy.url],
-      rpcTimeoutMs: 300,
+      rpcTimeoutMs: 1_500, // ends the hung broadcast; long enough for anvil's answers under load
       mineTimeoutMs: 50,
-      replaceAfterMs: 200,
+      nowMs: () => Date.now() + later,
     });
 
     await submitter.flush();
     const first = store.getReceipt(rental.id)!;
     expect(first.status).toBe('submitted');
-    await sleep(250);
+    later += 181_000;
     // The replacement is recorded, then its broadcast never reaches the node.
     proxy.hangMethods.add('eth_sendRawTransaction');
     await submitter.flush();

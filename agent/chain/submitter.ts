@@ -38,6 +38,8 @@ export interface ReceiptSubmitterOptions {
    * default 3 min.
    */
   replaceAfterMs?: number;
+  /** Wall-clock milliseconds for backoffs and timeouts; Date.now by default (tests move it). */
+  nowMs?: () => number;
 }
 
 export type ReceiptSubmitterEvents = {
@@ -153,6 +155,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       mineTimeoutMs: 60_000,
       receiptPollMs: 1_000,
       replaceAfterMs: 180_000,
+      nowMs: Date.now,
       ...opts,
     };
     this.log = opts.log.child('receipts');
@@ -208,7 +211,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     }
     for (const r of queue) {
       if (this.stopping) return;
-      if (Date.now() < (this.notBefore.get(r.rentalId) ?? 0)) continue;
+      if (this.opts.nowMs() < (this.notBefore.get(r.rentalId) ?? 0)) continue;
       let outcome: Outcome;
       try {
         outcome = await this.settle(r);
@@ -303,7 +306,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
         return this.retry({ ...r, txHash }, describe(e));
       }
     }
-    this.pendingSince.set(r.rentalId, Date.now());
+    this.pendingSince.set(r.rentalId, this.opts.nowMs());
     return this.waitMined({ ...r, txHash, attempts, status: 'submitted' }, txHash);
   }
 
@@ -311,10 +314,10 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
   private stuck(r: StoredReceipt): boolean {
     const since = this.pendingSince.get(r.rentalId);
     if (since === undefined) {
-      this.pendingSince.set(r.rentalId, Date.now()); // after a restart: counted from now
+      this.pendingSince.set(r.rentalId, this.opts.nowMs()); // after a restart: counted from now
       return false;
     }
-    return Date.now() - since >= this.opts.replaceAfterMs;
+    return this.opts.nowMs() - since >= this.opts.replaceAfterMs;
   }
 
   /**
@@ -376,19 +379,19 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       // does not, settle() signs it again at the same nonce (lastSigned).
       if (!(e instanceof RpcError)) throw e;
     }
-    this.pendingSince.set(r.rentalId, Date.now());
+    this.pendingSince.set(r.rentalId, this.opts.nowMs());
     return this.waitMined({ ...r, txHash, attempts }, txHash);
   }
 
   private async waitMined(r: StoredReceipt, txHash: string): Promise<Outcome> {
-    const deadline = Date.now() + this.opts.mineTimeoutMs;
+    const deadline = this.opts.nowMs() + this.opts.mineTimeoutMs;
     for (;;) {
       const mined = await this.rpc.call<TxReceipt | null>('eth_getTransactionReceipt', [txHash]);
       if (mined) {
         if (mined.status === '0x1') return this.minedOk(r, txHash, mined);
         return this.retry(r, 'checkout reverted');
       }
-      if (this.stopping || Date.now() >= deadline) return 'in-flight';
+      if (this.stopping || this.opts.nowMs() >= deadline) return 'in-flight';
       await new Promise((resolve) => setTimeout(resolve, this.opts.receiptPollMs));
     }
   }
@@ -419,7 +422,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
     const failures = (this.failures.get(r.rentalId) ?? 0) + 1;
     this.failures.set(r.rentalId, failures);
     const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(failures - 1, 30));
-    this.notBefore.set(r.rentalId, Date.now() + delay);
+    this.notBefore.set(r.rentalId, this.opts.nowMs() + delay);
     this.opts.store.updateReceipt(r.rentalId, { lastError: reason });
     if (warn)
       this.log.warn('checkout not settled; will retry', { rentalId: r.rentalId, reason, retryInMs: delay });

@@ -195,7 +195,7 @@ describe.each([
     const sender = await guest();
     await sender.publishAsync(t.access(), token('again'), { qos: 1 });
     const refused = await requester.received.waitFor((m) => m.topic.endsWith('/again'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // well past the 50 ms refusal memory
     await sender.publishAsync(t.access(), token('again'), { qos: 1 });
     const replies = await requester.received.waitForCount((m) => m.topic.endsWith('/again'), 2);
 
@@ -366,7 +366,12 @@ describe.each([
       });
       await reconnected;
     }
-    await vi.waitFor(() => expect(sockets()).toBe(baseline), { timeout: 10_000, interval: 20 });
+    // No growth (a leak adds one per restart); fewer is fine: sockets of earlier tests may still have
+    // been closing when the baseline was taken.
+    await vi.waitFor(() => expect(sockets()).toBeLessThanOrEqual(baseline), {
+      timeout: 10_000,
+      interval: 20,
+    });
     const sender = await guest();
     await drain((topic, payload) => sender.publishAsync(topic, payload, { qos: 1 }), t);
     expect(warnings).toEqual([]);

@@ -28,7 +28,9 @@ describe('latchkey keygen', () => {
     await expect(decryptKeystoreJson(text, 'wrong password')).rejects.toThrow(/incorrect password/);
   });
 
-  it("keeps ethers' default scrypt cost unless the test-only fast mode is set", async () => {
+  it("keeps ethers' default scrypt cost unless the test-only fast mode is set", {
+    timeout: 90_000,
+  }, async () => {
     const out = tmp.path('real.json');
     const r = await cli(['keygen', '--out', out], { LATCHKEY_KEY_PASSWORD: PASSWORD });
     expect(r.code, r.stderr).toBe(0);
