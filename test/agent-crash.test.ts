@@ -208,8 +208,16 @@ describe('the agent process killed with SIGKILL', () => {
     await expectSettledOnce(socket, signed);
     expect(await gatewayNonce()).toBe(nonce + 1);
 
-    // A second checkout gets no second receipt.
-    expect((await guest.act(socket, 'checkout', 'http')).status).toBe('error');
+    // A second checkout gets no second receipt. Until the agent applies the Settled log its controller
+    // refuses it ('refused': the rental has a receipt); waiting for the log makes the answer one code.
+    await waitFor(
+      () => readStore((s) => s.getRental(socket.id)?.status === 'settled'),
+      "the agent to apply the socket rental's Settled log",
+    );
+    expect(await guest.act(socket, 'checkout', 'http')).toMatchObject({
+      status: 'error',
+      error: { code: 'rental-not-open', message: expect.stringMatching(/is settled/) },
+    });
     await expectSettledOnce(lock, await checkout(a, lock));
   });
 

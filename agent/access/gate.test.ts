@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { accessDigest, bytesToHex, recoverAddress } from '../../contracts/eip712.js';
 import type { Access } from '../../contracts/typedData.js';
@@ -110,6 +110,37 @@ function tally(reasons: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of reasons) out[r] = (out[r] ?? 0) + 1;
   return out;
+}
+
+const isRoot = process.getuid?.() === 0;
+/** root ignores permission bits: as root a read-only store needs chattr +i, which not every filesystem has. */
+const canMakeReadOnly =
+  !isRoot ||
+  (() => {
+    const t = tempDir('latchkey-probe-');
+    try {
+      closeSync(openSync(t.dbPath, 'w'));
+      execFileSync('chattr', ['+i', t.dbPath], { stdio: 'ignore' });
+      execFileSync('chattr', ['-i', t.dbPath], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      t.cleanup();
+    }
+  })();
+
+/** Repeats a store write until it fails with STORE_FAILED (the store is full for writes of its size). */
+function fillUp(write: () => unknown): void {
+  for (let i = 0; i < 100_000; i++) {
+    try {
+      write();
+    } catch (e) {
+      expect(isError(e, 'STORE_FAILED'), String(e)).toBe(true);
+      return;
+    }
+  }
+  throw new Error('the store never filled up');
 }
 
 describe('AccessGate', () => {
@@ -252,21 +283,51 @@ describe('AccessGate', () => {
     ]);
   });
 
-  it('24: fails closed on a read-only store: a valid token throws STORE_FAILED and is not granted', (ctx) => {
+  it.skipIf(!canMakeReadOnly)(
+    '24: fails closed on a read-only store (skipped when running as root where chattr +i does not work): a valid token throws STORE_FAILED and is not granted',
+    () => {
+      const r = rig();
+      r.store.stop();
+      // root ignores permission bits, so as root a read-only file needs the immutable attribute.
+      if (isRoot) {
+        execFileSync('chattr', ['+i', r.dbPath], { stdio: 'ignore' });
+        cleanups.push(() => execFileSync('chattr', ['-i', r.dbPath]));
+      } else {
+        chmodSync(r.dbPath, 0o444);
+      }
+      const ro = rig({ dbPath: r.dbPath, store: openStore(r.dbPath), seed: false });
+      const a = accessFor(LOCK);
+      let thrown: unknown;
+      try {
+        ro.gate.check(LOCK, token(a), 'client-a');
+      } catch (e) {
+        thrown = e;
+      }
+      expect(isError(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
+      // A refusal is still answered (its audit write fails and is logged, not thrown).
+      expect(reasonOf(ro.gate.check(LOCK, '{', 'client-a'))).toBe('malformed');
+      ro.gate.flush();
+      expect(ro.logs.some((l) => l.includes('could not audit'))).toBe(true);
+    },
+  );
+
+  it('24: fails closed on a full store (max_page_count, no privileges needed): a valid token throws STORE_FAILED, is not granted and not spent', () => {
     const r = rig();
     r.store.stop();
-    if (process.getuid?.() === 0) {
-      try {
-        execFileSync('chattr', ['+i', r.dbPath], { stdio: 'ignore' });
-      } catch {
-        ctx.skip('running as root on a filesystem without chattr +i: cannot make the file read-only');
-      }
-      cleanups.push(() => execFileSync('chattr', ['-i', r.dbPath]));
-    } else {
-      chmodSync(r.dbPath, 0o444);
-    }
-    const ro = rig({ dbPath: r.dbPath, store: openStore(r.dbPath), seed: false });
-    const a = accessFor(LOCK);
+    const full = new Store(r.dbPath, { maxPageCount: 1 });
+    full.start();
+    cleanups.push(() => full.stop());
+    // The cap is the file's size now; fill what room its pages have left, large rows then small ones.
+    fillUp(() =>
+      full.audit({ at: 1, deviceId: LOCK, action: 'x', actor: 'a', outcome: 'ok', reason: 'x'.repeat(1000) }),
+    );
+    fillUp(() => full.audit({ at: 1, deviceId: LOCK, action: 'x', actor: 'a', outcome: 'ok', reason: 'r' }));
+    let n = 0;
+    fillUp(() => full.useNonce(`0x${(++n).toString(16).padStart(64, '0')}`, NOW + 60));
+
+    const ro = rig({ dbPath: r.dbPath, store: full, seed: false });
+    // A fixed nonce: its digest lands in the same place of the full nonce index on every run.
+    const a = accessFor(LOCK, { nonce: 0xf011n });
     let thrown: unknown;
     try {
       ro.gate.check(LOCK, token(a), 'client-a');
@@ -274,10 +335,16 @@ describe('AccessGate', () => {
       thrown = e;
     }
     expect(isError(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
-    // A refusal is still answered (its audit write fails and is logged, not thrown).
+    expect(String((thrown as Error).message)).toMatch(/SQLITE_FULL/);
+    expect(full.nonceUsed(bytesToHex(accessDigest(SEPARATOR, a)))).toBe(false);
     expect(reasonOf(ro.gate.check(LOCK, '{', 'client-a'))).toBe('malformed');
     ro.gate.flush();
-    expect(ro.logs.some((l) => l.includes('could not audit'))).toBe(true);
+    expect(ro.logs.some((l) => l.includes('could not audit') && l.includes('SQLITE_FULL'))).toBe(true);
+
+    // With room again the same token is granted: the failure spent nothing.
+    full.stop();
+    const roomy = rig({ dbPath: r.dbPath, seed: false });
+    expect(reasonOf(roomy.gate.check(LOCK, token(a), 'client-a'))).toBe('granted');
   });
 
   it('36: a flood of wrong-signer tokens for one rental, each from its own source, is bounded per rental; other rentals are served', () => {

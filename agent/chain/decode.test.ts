@@ -21,9 +21,21 @@ function encode(name: string, values: unknown[]): RawLog {
   return { ...position, data, topics };
 }
 
+const SEED = 0xdec0de;
+/** mulberry32, seeded: every run decodes the same values, and a failure names the seed to replay it. */
+const next32 = (() => {
+  let t = SEED;
+  return () => {
+    t = (t + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(t ^ (t >>> 15), 1 | t);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return (r ^ (r >>> 14)) >>> 0;
+  };
+})();
+
 function random(bits: number): bigint {
   let v = 0n;
-  for (let i = 0; i < bits; i += 32) v = (v << 32n) | BigInt(Math.floor(Math.random() * 2 ** 32));
+  for (let i = 0; i < bits; i += 32) v = (v << 32n) | BigInt(next32());
   return v & ((1n << BigInt(bits)) - 1n);
 }
 
@@ -33,7 +45,7 @@ describe('decodeRentalLog', () => {
       expect(TOPICS[name]).toBe(iface.getEvent(name)?.topicHash);
   });
 
-  it('agrees with ethers parseLog on random and extreme values of every event', () => {
+  it(`agrees with ethers parseLog on random (seed ${SEED}) and extreme values of every event`, () => {
     const guest = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
     const cases: [string, unknown[]][] = [
       ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n, U64 - 2n]],

@@ -53,11 +53,16 @@ async function freeDevice(): Promise<void> {
   await chain.mine(1);
 }
 
-/** Replaces every block from `block` to the head with empty ones: their transactions are gone. */
+/**
+ * Replaces every block from `block` to the head with empty ones: their transactions are gone. Every
+ * caller reorgs from the block of a transaction of its own, so that block must hold one.
+ */
 async function reorgFrom(block: number): Promise<void> {
   const tx = (await chain.anvil.provider.getBlock(block))?.transactions[0];
+  expect(tx, `block ${block} holds no transaction to reorg away`).toBeDefined();
+  expect(await chain.rpc('eth_getTransactionReceipt', [tx])).not.toBeNull();
   await chain.rpc('anvil_reorg', [(await chain.head()) - block + 1, []]);
-  if (tx) expect(await chain.rpc('eth_getTransactionReceipt', [tx])).toBeNull();
+  expect(await chain.rpc('eth_getTransactionReceipt', [tx])).toBeNull();
 }
 
 async function hashOf(block: number): Promise<string> {

@@ -22,6 +22,72 @@ function openStore(path?: string): { store: Store; dbPath: string; dir: string }
   return { store, dbPath: path ?? t.dbPath, dir: t.dir };
 }
 
+/**
+ * Writes a nonce and a 2 KB audit entry per transaction until one fails: that transaction's nonce
+ * must not be kept, the one before it must.
+ */
+function writeUntilFull(store: Store): { failure: LatchkeyError; failedStep: number } {
+  for (let i = 2; i < 2000; i++) {
+    try {
+      store.tx(() => {
+        store.useNonce(digestOf(i), 2_000_000_000);
+        store.audit({
+          at: i,
+          deviceId: 7n,
+          action: 'unlock',
+          actor: 'a',
+          outcome: 'ok',
+          reason: 'x'.repeat(2000),
+        });
+      });
+    } catch (e) {
+      if (!(e instanceof LatchkeyError)) throw e;
+      expect(e.code).toBe('STORE_FAILED');
+      return { failure: e, failedStep: i };
+    }
+  }
+  throw new Error('2000 transactions of 2 KB each and the store never filled up');
+}
+
+/** Whether this process can run `probe` on a scratch directory; for tests that need a privilege. */
+function canRun(probe: (dir: string) => void): boolean {
+  const t = tempDir('latchkey-probe-');
+  try {
+    probe(t.dir);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    t.cleanup();
+  }
+}
+
+const isRoot = process.getuid?.() === 0;
+/** root ignores permission bits, so as root a read-only file needs the immutable attribute. */
+const canMakeReadOnly =
+  !isRoot ||
+  canRun((dir) => {
+    const probe = join(dir, 'probe');
+    closeSync(openSync(probe, 'w'));
+    execFileSync('chattr', ['+i', probe], { stdio: 'ignore' });
+    execFileSync('chattr', ['-i', probe], { stdio: 'ignore' });
+  });
+const canMountTmpfs =
+  isRoot &&
+  canRun((dir) => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+  });
+
+function makeReadOnly(path: string): void {
+  if (isRoot) {
+    execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
+    cleanups.push(() => execFileSync('chattr', ['-i', path]));
+  } else {
+    chmodSync(path, 0o444);
+  }
+}
+
 function expectStoreFailed(fn: () => unknown): LatchkeyError {
   try {
     fn();
@@ -299,98 +365,104 @@ describe('Store on disk', () => {
 });
 
 describe('Store when the disk fails', () => {
-  it('a read-only database file: reads work, every write fails with STORE_FAILED', (ctx) => {
+  it.skipIf(!canMakeReadOnly)(
+    'a read-only database file (skipped when running as root where chattr +i does not work): reads work, every write fails with STORE_FAILED',
+    () => {
+      const t = tempDir();
+      cleanups.push(t.cleanup);
+      const store = new Store(t.dbPath);
+      store.start();
+      store.useNonce(digestOf(1), 2_000_000_000);
+      store.putRental(sampleRental());
+      store.stop();
+      makeReadOnly(t.dbPath);
+
+      // SQLite falls back to a read-only connection, so the agent can still read its state.
+      const ro = new Store(t.dbPath);
+      ro.start();
+      cleanups.push(() => ro.stop());
+      expect(ro.getRental(sampleRental().id)?.id).toBe(sampleRental().id);
+      expect(ro.nonceUsed(digestOf(1))).toBe(true);
+      const e = expectStoreFailed(() => ro.useNonce(digestOf(2), 2_000_000_000));
+      expect(e.message).toMatch(/SQLITE_READONLY/);
+      expectStoreFailed(() =>
+        ro.audit({ at: 1, deviceId: 7n, action: 'unlock', actor: 'a', outcome: 'ok', reason: 'r' }),
+      );
+      expectStoreFailed(() => ro.tx(() => ro.setCursor(1, '0x01')));
+      expect(ro.nonceUsed(digestOf(2))).toBe(false);
+    },
+  );
+
+  it('a full database (max_page_count, no privileges needed): writes fail with SQLITE_FULL, committed data stays, a connection without the cap writes again', () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
-    const store = new Store(t.dbPath);
-    store.start();
-    store.useNonce(digestOf(1), 2_000_000_000);
-    store.putRental(sampleRental());
-    store.stop();
-
-    // root ignores permission bits, so it needs the immutable attribute for a really read-only file.
-    if (process.getuid?.() === 0) {
-      try {
-        execFileSync('chattr', ['+i', t.dbPath], { stdio: 'ignore' });
-      } catch {
-        ctx.skip('running as root on a filesystem without chattr +i: cannot make the file read-only');
-      }
-      cleanups.push(() => execFileSync('chattr', ['-i', t.dbPath]));
-    } else {
-      chmodSync(t.dbPath, 0o444);
-    }
-
-    // SQLite falls back to a read-only connection, so the agent can still read its state.
-    const ro = new Store(t.dbPath);
-    ro.start();
-    cleanups.push(() => ro.stop());
-    expect(ro.getRental(sampleRental().id)?.id).toBe(sampleRental().id);
-    expect(ro.nonceUsed(digestOf(1))).toBe(true);
-    const e = expectStoreFailed(() => ro.useNonce(digestOf(2), 2_000_000_000));
-    expect(e.message).toMatch(/SQLITE_READONLY/);
-    expectStoreFailed(() =>
-      ro.audit({ at: 1, deviceId: 7n, action: 'unlock', actor: 'a', outcome: 'ok', reason: 'r' }),
-    );
-    expectStoreFailed(() => ro.tx(() => ro.setCursor(1, '0x01')));
-    expect(ro.nonceUsed(digestOf(2))).toBe(false);
-  });
-
-  it('a full disk: writes fail with STORE_FAILED, committed data stays, writes work again once space is freed', (ctx) => {
-    if (process.getuid?.() !== 0) ctx.skip('needs root to mount a small tmpfs');
-    const t = tempDir();
-    cleanups.push(t.cleanup);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', t.dir], { stdio: 'ignore' });
-    } catch {
-      ctx.skip('cannot mount tmpfs here');
-    }
-    cleanups.push(() => execFileSync('umount', [t.dir]));
-
-    const store = new Store(t.dbPath);
+    const store = new Store(t.dbPath, { maxPageCount: 64 });
     store.start();
     cleanups.push(() => store.stop());
     expect(store.useNonce(digestOf(1), 2_000_000_000)).toBe(true);
 
-    const filler = join(t.dir, 'filler');
-    const fd = openSync(filler, 'w');
-    try {
-      const chunk = Buffer.alloc(4096, 1);
-      for (;;) writeSync(fd, chunk);
-    } catch (e) {
-      expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    } finally {
-      closeSync(fd);
-    }
-
-    let failure: LatchkeyError | undefined;
-    let failedStep = 0;
-    for (let i = 2; i < 2000 && !failure; i++) {
-      failedStep = i;
-      try {
-        store.tx(() => {
-          store.useNonce(digestOf(i), 2_000_000_000);
-          store.audit({
-            at: i,
-            deviceId: 7n,
-            action: 'unlock',
-            actor: 'a',
-            outcome: 'ok',
-            reason: 'x'.repeat(2000),
-          });
-        });
-      } catch (e) {
-        if (!(e instanceof LatchkeyError)) throw e;
-        failure = e;
-      }
-    }
-    expect(failure?.code).toBe('STORE_FAILED');
-    expect(failure?.message).toMatch(/SQLITE_FULL|SQLITE_IOERR/);
+    const { failure, failedStep } = writeUntilFull(store);
+    expect(failure.message).toMatch(/SQLITE_FULL/);
+    expect(failedStep).toBeGreaterThan(2);
     expect(store.nonceUsed(digestOf(1))).toBe(true);
     expect(store.nonceUsed(digestOf(failedStep))).toBe(false);
     expect(store.nonceUsed(digestOf(failedStep - 1))).toBe(true);
+    // Still full: the same write fails again, and fails closed.
+    const big = {
+      at: 1,
+      deviceId: 7n,
+      action: 'unlock',
+      actor: 'a',
+      outcome: 'ok',
+      reason: 'y'.repeat(2000),
+    } as const;
+    expect(expectStoreFailed(() => store.audit(big)).message).toMatch(/SQLITE_FULL/);
+    store.stop();
 
-    rmSync(filler);
-    expect(store.useNonce(digestOf(100_000), 2_000_000_000)).toBe(true);
-    expect(store.integrityCheck()).toBe('ok');
+    const reopened = new Store(t.dbPath);
+    reopened.start();
+    cleanups.push(() => reopened.stop());
+    expect(reopened.nonceUsed(digestOf(failedStep - 1))).toBe(true);
+    expect(reopened.nonceUsed(digestOf(failedStep))).toBe(false);
+    expect(reopened.useNonce(digestOf(100_000), 2_000_000_000)).toBe(true);
+    reopened.audit(big);
+    expect(reopened.auditTail(1)[0]?.reason).toBe(big.reason);
+    expect(reopened.integrityCheck()).toBe('ok');
   });
+
+  it.skipIf(!canMountTmpfs)(
+    'a full disk (a 2 MiB tmpfs; skipped unless root may mount one here): writes fail with STORE_FAILED, committed data stays, writes work again once space is freed',
+    () => {
+      const t = tempDir();
+      cleanups.push(t.cleanup);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', t.dir], { stdio: 'ignore' });
+      cleanups.push(() => execFileSync('umount', [t.dir]));
+
+      const store = new Store(t.dbPath);
+      store.start();
+      cleanups.push(() => store.stop());
+      expect(store.useNonce(digestOf(1), 2_000_000_000)).toBe(true);
+
+      const filler = join(t.dir, 'filler');
+      const fd = openSync(filler, 'w');
+      try {
+        const chunk = Buffer.alloc(4096, 1);
+        for (;;) writeSync(fd, chunk);
+      } catch (e) {
+        expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        closeSync(fd);
+      }
+
+      const { failure, failedStep } = writeUntilFull(store);
+      expect(failure.message).toMatch(/SQLITE_FULL|SQLITE_IOERR/);
+      expect(store.nonceUsed(digestOf(1))).toBe(true);
+      expect(store.nonceUsed(digestOf(failedStep))).toBe(false);
+      expect(store.nonceUsed(digestOf(failedStep - 1))).toBe(true);
+
+      rmSync(filler);
+      expect(store.useNonce(digestOf(100_000), 2_000_000_000)).toBe(true);
+      expect(store.integrityCheck()).toBe('ok');
+    },
+  );
 });

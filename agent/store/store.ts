@@ -225,14 +225,25 @@ function storeError(what: string, e: unknown): unknown {
   return e;
 }
 
+export interface StoreOptions {
+  /**
+   * Tests only: caps this connection's database at this many pages (SQLite `max_page_count`, set after
+   * the migrations), so a write that would grow it fails with SQLITE_FULL as on a full disk, without
+   * the privileges a small filesystem needs. The cap is per connection; the file itself is unchanged.
+   */
+  maxPageCount?: number;
+}
+
 export class Store {
   readonly path: string;
+  private readonly options: StoreOptions;
   private db: Database.Database | undefined;
   private st: Statements | undefined;
 
   /** `path` is a file path or ':memory:'. Nothing is opened until start(). */
-  constructor(path: string) {
+  constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
+    this.options = options;
   }
 
   /** Opens the database (WAL, synchronous=FULL, foreign keys, busy timeout) and applies migrations. */
@@ -251,6 +262,12 @@ export class Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db);
+      const { maxPageCount } = this.options;
+      if (maxPageCount !== undefined) {
+        if (!Number.isSafeInteger(maxPageCount) || maxPageCount < 1)
+          throw new TypeError('store: maxPageCount must be a whole number of pages >= 1');
+        db.pragma(`max_page_count = ${maxPageCount}`);
+      }
       this.st = prepareStatements(db);
       this.db = db;
     } catch (e) {
