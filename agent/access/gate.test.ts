@@ -143,6 +143,16 @@ function fillUp(write: () => unknown): void {
   throw new Error('the store never filled up');
 }
 
+/** What `fn` throws (undefined if it returns). */
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 describe('AccessGate', () => {
   it('grants a valid token once, records its digest and audits the grant', async () => {
     const { gate, store } = rig();
@@ -297,12 +307,7 @@ describe('AccessGate', () => {
       }
       const ro = rig({ dbPath: r.dbPath, store: openStore(r.dbPath), seed: false });
       const a = accessFor(LOCK);
-      let thrown: unknown;
-      try {
-        ro.gate.check(LOCK, token(a), 'client-a');
-      } catch (e) {
-        thrown = e;
-      }
+      const thrown = thrownBy(() => ro.gate.check(LOCK, token(a), 'client-a'));
       expect(isError(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
       // A refusal is still answered (its audit write fails and is logged, not thrown).
       expect(reasonOf(ro.gate.check(LOCK, '{', 'client-a'))).toBe('malformed');
@@ -328,12 +333,7 @@ describe('AccessGate', () => {
     const ro = rig({ dbPath: r.dbPath, store: full, seed: false });
     // A fixed nonce: its digest lands in the same place of the full nonce index on every run.
     const a = accessFor(LOCK, { nonce: 0xf011n });
-    let thrown: unknown;
-    try {
-      ro.gate.check(LOCK, token(a), 'client-a');
-    } catch (e) {
-      thrown = e;
-    }
+    const thrown = thrownBy(() => ro.gate.check(LOCK, token(a), 'client-a'));
     expect(isError(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
     expect(String((thrown as Error).message)).toMatch(/SQLITE_FULL/);
     expect(full.nonceUsed(bytesToHex(accessDigest(SEPARATOR, a)))).toBe(false);

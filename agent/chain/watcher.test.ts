@@ -24,6 +24,17 @@ async function watcherFor(store: Store, over: Partial<ChainWatcherOptions> = {})
   return watcher;
 }
 
+/** A started watcher whose node is reached through an RpcProxy the test can make misbehave. */
+async function startedBehindProxy() {
+  const store = storeForTest();
+  const proxy = await new RpcProxy(chain.anvil.url).start();
+  cleanups.push(() => proxy.stop());
+  const watcher = await watcherFor(store, { rpcUrls: [proxy.url] });
+  const seen = record(watcher);
+  await watcher.start();
+  return { store, proxy, watcher, seen };
+}
+
 /** Moves chain time past every booking of the device so a rental can start now. */
 async function freeDevice(): Promise<void> {
   const device = await chain.asGuest.device(chain.deviceId);
@@ -281,12 +292,7 @@ describe('ChainWatcher', () => {
   });
 
   it('applies nothing from a chunk whose logs below its end are from another fork, and applies them once when the node agrees again', async () => {
-    const store = storeForTest();
-    const proxy = await new RpcProxy(chain.anvil.url).start();
-    cleanups.push(() => proxy.stop());
-    const watcher = await watcherFor(store, { rpcUrls: [proxy.url] });
-    const seen = record(watcher);
-    await watcher.start();
+    const { store, proxy, watcher, seen } = await startedBehindProxy();
     const { rental, block } = await chain.rent();
     await chain.mine(3); // the chunk ends at block + 1: the rent block is below its end
     const otherFork = `0x${'ab'.repeat(32)}`;
@@ -316,12 +322,7 @@ describe('ChainWatcher', () => {
   });
 
   it('does nothing when polled after stop()', async () => {
-    const store = storeForTest();
-    const proxy = await new RpcProxy(chain.anvil.url).start();
-    cleanups.push(() => proxy.stop());
-    const watcher = await watcherFor(store, { rpcUrls: [proxy.url] });
-    const seen = record(watcher);
-    await watcher.start();
+    const { store, proxy, watcher, seen } = await startedBehindProxy();
     const cursor = store.getCursor();
     await watcher.stop();
     const { rental } = await chain.rent();

@@ -6,7 +6,7 @@ import type { Grant } from '../access/verify.js';
 import { isError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
-import { DeviceController, type DeviceKind } from './controller.js';
+import { DeviceController, type DeviceControllerDeps, type DeviceKind } from './controller.js';
 import { nextPhase, transitions } from './machine.js';
 import { rentalOf, SEPARATOR, signer, tempStore, unixNow } from './testkit.js';
 
@@ -32,7 +32,7 @@ function make(
   kind: DeviceKind,
   relay = new SimRelay(),
   deviceId = 1n,
-  extra: { checkpointSeconds?: number; now?: () => number | undefined } = {},
+  extra: Partial<Pick<DeviceControllerDeps, 'checkpointSeconds' | 'now' | 'timeAnchored'>> = {},
 ) {
   const ctl = new DeviceController({
     deviceId,
@@ -580,16 +580,8 @@ describe('boot and shutdown', () => {
   it('boots safe and leaves the rental dormant while the clock is untrusted', async () => {
     const r = await crashWhileOn('socket', 45);
     let trusted = false;
-    const relay = new SimRelay({ closed: true });
-    const ctl = new DeviceController({
-      deviceId: 1n,
-      kind: 'socket',
-      pulseSeconds: 5,
-      relay,
-      store,
-      signer: signer(),
+    const { ctl, relay } = make('socket', new SimRelay({ closed: true }), 1n, {
       now: () => (trusted ? unixNow() : undefined),
-      log: silentLogger,
     });
     await ctl.start();
     expect(relay.isClosed()).toBe(false);
@@ -604,18 +596,10 @@ describe('boot and shutdown', () => {
   it('leaves a rental that only a clock not yet checked against the chain calls ended dormant, and closes it out once checked', async () => {
     const r = await crashWhileOn('socket', 45);
     let anchored = false;
-    const relay = new SimRelay({ closed: true });
-    const ctl = new DeviceController({
-      deviceId: 1n,
-      kind: 'socket',
-      pulseSeconds: 5,
-      relay,
-      store,
-      signer: signer(),
+    const { ctl, relay } = make('socket', new SimRelay({ closed: true }), 1n, {
       // The gateway rebooted with its clock a day ahead; no chain time seen yet.
       now: () => unixNow() + 24 * HOUR,
       timeAnchored: () => anchored,
-      log: silentLogger,
     });
     await ctl.start();
     expect(relay.isClosed()).toBe(false);
