@@ -591,13 +591,33 @@ describe('AccessGate', () => {
       expect(metrics.render()).not.toMatch(/not_itemised/);
     });
 
-    it('a store that fails while writing a summary loses it (logged), never throws', () => {
-      const r = rig({ deps: { auditBatch: { budgetBurst: 1 } } });
-      r.gate.check(LOCK, '{', 'a');
-      r.gate.check(LOCK, '{', 'b');
-      vi.spyOn(r.store, 'tx').mockImplementation(() => {
-        throw new Error('disk full');
+    it('a store that fails while writing a summary (full) loses it (logged), never throws', () => {
+      const first = rig();
+      first.store.stop();
+      const full = new Store(first.dbPath, { maxPageCount: 1 });
+      full.start();
+      cleanups.push(() => full.stop());
+      fillUp(() =>
+        full.audit({
+          at: 1,
+          deviceId: LOCK,
+          action: 'x',
+          actor: 'a',
+          outcome: 'ok',
+          reason: 'x'.repeat(1000),
+        }),
+      );
+      fillUp(() =>
+        full.audit({ at: 1, deviceId: LOCK, action: 'x', actor: 'a', outcome: 'ok', reason: 'r' }),
+      );
+      const r = rig({
+        dbPath: first.dbPath,
+        store: full,
+        seed: false,
+        deps: { auditBatch: { budgetBurst: 1 } },
       });
+      r.gate.check(LOCK, '{', 'a'); // itemised
+      r.gate.check(LOCK, '{', 'b'); // over the budget: counted for the summary
       expect(() => r.gate.flush()).not.toThrow();
       expect(r.logs.some((l) => l.includes('could not audit') && l.includes('"lostUncounted":1'))).toBe(true);
     });
