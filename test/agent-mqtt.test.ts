@@ -1,7 +1,8 @@
 // MQTT faults through the whole agent on a real Mosquitto: a broker restart (state changed while it
-// was down is re-published retained, the next unlock acts once), a stale retained unlock present
-// before the agent subscribed (never acted on, cleared, counted), and one token delivered twice
-// (RELIABILITY 1, 15, 16, 17).
+// was down is re-published retained, the next unlock acts once), a partition outlasting a rental (its
+// lease ends it on time, its state goes out after), a stale retained unlock present before the agent
+// subscribed (never acted on, cleared, counted), and one token delivered twice
+// (RELIABILITY 1, 15, 16, 17, 18).
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -20,6 +21,7 @@ import {
   ok,
   registerDevices,
   StateLog,
+  settled,
   tempDir,
   testLog,
   waitFor,
@@ -29,6 +31,8 @@ import {
 const HOUR = 3600;
 const LOCK = 1n;
 const SOCKET = 2n;
+/** A socket whose rentals may be a few seconds long, registered after the agent started. */
+const SHORT = 3n;
 
 let mosquitto: Mosquitto;
 let e: Embedded;
@@ -49,9 +53,17 @@ beforeAll(async () => {
       ...c,
       mqtt: { ...c.mqtt, url: mosquitto.url },
       chain: { ...c.chain, pollMs: 100 },
-      devices: c.devices.map((d) => ({ ...d, pulseSeconds: 1 })),
+      devices: [
+        ...c.devices,
+        { id: SHORT, kind: 'socket' as const, pulseSeconds: 1, relay: { driver: 'sim' as const } },
+      ].map((d) => ({ ...d, pulseSeconds: 1 })),
     }),
   });
+  expect(
+    await registerDevices(e.contract, e.gateway.address, [
+      { kind: 'socket', ...DEMO_PRICES.socket, minDuration: 5 },
+    ]),
+  ).toEqual([SHORT]);
   states = new StateLog(e.agent);
   setup = {
     provider: e.anvil.provider,
@@ -145,6 +157,43 @@ describe('MQTT faults through the agent on Mosquitto', () => {
     const opened = await states.until(LOCK, (s) => s.relay === 'closed', 'unlocked', mark);
     await states.until(LOCK, (s) => s.relay === 'open', 'relocked after the pulse', opened.after);
     expect(states.closures(LOCK, mark)).toBe(1);
+  });
+
+  it('a partition outlasting a rental: its lease switches the socket off on time, the state goes out after, the receipt is settled', async () => {
+    const http = await guestOf(guestAccount, { ...setup, mqttUrl: '' });
+    const rental = (await http.rent(SHORT, 10)).rental;
+    ok(await actWhenLive(http, rental, 'on', 'http'), 'on over HTTP');
+    const since = states.mark();
+    await mosquitto.restart(async () => {
+      // The broker stays down past the rental's end: nothing but the lease can end it.
+      const ended = await states.until(
+        SHORT,
+        (s) => s.relay === 'open' && s.phase === 'idle',
+        'the lease to end the rental with the broker down',
+        since,
+        20_000,
+      );
+      expect(ended.state.rentalId).toBeUndefined();
+    });
+    // On time, by the agent's own record of when it switched the socket off.
+    const ended = e.agent.store
+      .auditTail(20, SHORT)
+      .find((a) => a.rentalId === rental.id && a.action === 'end' && a.actor === 'lease');
+    expect(ended?.at).toBeLessThanOrEqual(Number(rental.end) + 1);
+    const gw = e.config.gatewayId;
+    const live = await MqttWatch.open(mosquitto.url, [topic(gw, SHORT, 'state')]);
+    try {
+      await live.next(
+        (m) => JSON.parse(m.payload).relay === 'open' && JSON.parse(m.payload).rentalId === undefined,
+        'the state after the rental, published once the broker is back',
+      );
+    } finally {
+      await live.close();
+    }
+    const s = await settled(e.anvil.provider, e.contractAddress, rental.id, 30_000);
+    expect(s.byReceipt).toBe(true);
+    expect(s.charge + s.refund).toBe(rental.deposit);
+    await http.close();
   });
 
   it('a stale retained unlock on the access topic before the agent subscribed is never acted on, cleared and counted', async () => {
