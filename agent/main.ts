@@ -20,6 +20,10 @@ let stopRunning: (() => Promise<void>) | undefined;
 
 async function runConfigured(): Promise<void> {
   const config = loadConfig();
+  // The keystore is decrypted: its password has no further use, so nothing later (a child process, a
+  // dump of process.env) sees it. The initial environment block the kernel keeps is not wiped; the
+  // password file (LATCHKEY_KEY_PASSWORD_FILE) avoids the environment altogether.
+  delete process.env.LATCHKEY_KEY_PASSWORD;
   const agent = new Agent(config, log, guestDir ? { staticDir: guestDir } : {});
   // Stoppable while it starts: a first backfill can take minutes after downtime, with sockets of live
   // rentals already powered again; SIGTERM then must still drive them safe.
