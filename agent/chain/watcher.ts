@@ -67,6 +67,8 @@ export type ChainWatcherEvents = {
 const TOO_MANY_RESULTS =
   /more than [\d,]+ results|response size|too many (results|logs)|block range|range (is )?too (large|wide|big)|exceed(s|ed)? (the )?max|limited to a? ?[\d,]+|limit exceeded|query timeout/i;
 const SHRUNK_CALLS_BEFORE_GROWING = 20;
+/** Block headers fetched at once when checking the blocks a chunk's logs came from. */
+const HEADER_CHECKS_IN_FLIGHT = 8;
 
 export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
   private readonly opts: Required<ChainWatcherOptions>;
@@ -400,15 +402,21 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       else if (seen !== log.blockHash)
         throw new LaggingNode(`eth_getLogs returned logs of two blocks at height ${log.blockNumber}`);
     }
-    for (const [number, hash] of blocks) {
-      const header = await getHeader(this.rpc, number);
-      if (!header) throw new LaggingNode(`node lacks block ${number}`);
-      // Skips the poll (report() warns and tries another endpoint); the chunk is read again next time.
-      if (header.hash !== hash)
-        throw new LaggingNode(
-          `eth_getLogs returned logs of block ${number} ${hash}, but the chain has ${header.hash}`,
-        );
-    }
+    // A few requests at a time: a backlog can hold thousands of such blocks, one round trip each.
+    const pending = [...blocks];
+    const check = async () => {
+      for (let next = pending.pop(); next; next = pending.pop()) {
+        const [number, hash] = next;
+        const header = await getHeader(this.rpc, number);
+        if (!header) throw new LaggingNode(`node lacks block ${number}`);
+        // Skips the poll (report() warns and tries another endpoint); the chunk is read again next time.
+        if (header.hash !== hash)
+          throw new LaggingNode(
+            `eth_getLogs returned logs of block ${number} ${hash}, but the chain has ${header.hash}`,
+          );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEADER_CHECKS_IN_FLIGHT, pending.length) }, check));
   }
 
   /**
