@@ -39,6 +39,8 @@ export interface AgentOptions {
   publicInfo?: Record<string, unknown>;
   /** Earliest trusted unix time; defaults to CLOCK_FLOOR_SECONDS. */
   clockFloorSeconds?: number;
+  /** Blocks of history kept to undo a reorg (the watcher's default, 128, when undefined). */
+  reorgWindow?: number;
 }
 
 export type AgentEvents = {
@@ -148,6 +150,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       startBlock: config.chain.startBlock,
       store: this.store,
       log,
+      ...(this.options.reorgWindow !== undefined ? { reorgWindow: this.options.reorgWindow } : {}),
     });
     this.watcher = watcher;
     let clockWasTrusted = clock.now() !== undefined;

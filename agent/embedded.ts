@@ -28,6 +28,8 @@ export interface EmbeddedOptions {
   staticDir?: string;
   /** Extra config fields (e.g. pollMs) merged over the embedded defaults. */
   configOverrides?: (config: AgentConfig) => AgentConfig;
+  /** Blocks of history the agent keeps to undo a reorg (tests of deeper reorgs make it small). */
+  reorgWindow?: number;
 }
 
 export interface DemoDevice {
@@ -140,6 +142,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     const agent = new Agent(config, log.child('agent'), {
       ...(options.staticDir ? { staticDir: options.staticDir } : {}),
       publicInfo: { mqttWsUrl: broker.wsUrl, rpcUrl: anvil.url },
+      ...(options.reorgWindow !== undefined ? { reorgWindow: options.reorgWindow } : {}),
     });
     cleanups.push(() => agent.stop());
     await agent.start();
