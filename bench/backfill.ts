@@ -26,6 +26,7 @@ import { checkStore } from './backfill/check.js';
 import { type Backlog, planBacklog } from './backfill/plan.js';
 import { GAP_BLOCKS, QUIET_BLOCKS, type SentBacklog, sendBacklog, TXS_PER_BLOCK } from './backfill/send.js';
 import { mb, printTable, type Results, type RunResult, round, spans } from './backfill/table.js';
+import { positiveIntEnv } from './env.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'backfill.json');
@@ -39,20 +40,12 @@ interface Sizes {
 }
 
 function sizes(): Sizes {
-  const events = positiveInt('BENCH_EVENTS', 10_000);
+  const events = positiveIntEnv('BENCH_EVENTS', 10_000);
   return { events, devices: Math.max(8, Math.ceil(events / 2_000)), foreignEvents: Math.round(events / 10) };
 }
 const MAX_LOG_RANGE = 500;
 const CATCH_UP_TIMEOUT_MS = 300_000;
 const SEED = 37;
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 async function main(): Promise<number> {
   const started = performance.now();

@@ -18,6 +18,7 @@ import { domain } from '../contracts/typedData.js';
 import { Guest } from '../guest/client.js';
 import type { SimRelay } from '../hardware/sim.js';
 import { type Mosquitto, startMosquitto } from '../test/mosquitto.js';
+import { positiveIntEnv } from './env.js';
 import {
   type AgentProcess,
   buildAgent,
@@ -40,7 +41,7 @@ import { watchOnline, withTimeout } from './unlock/wait.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'unlock.json');
 
-const UNLOCKS = positiveInt('BENCH_UNLOCKS', 2000);
+const UNLOCKS = positiveIntEnv('BENCH_UNLOCKS', 2000);
 const COLD_STARTS = 5;
 const WARM_STARTS = 5;
 const CHILD_CYCLES = 200;
@@ -51,14 +52,6 @@ const RENTAL_SECONDS = 2 * 3600;
 const VALID_FOR = 280;
 const TARGETS: Targets = { p50Ms: 5, p99Ms: 15, floodP99Ms: 50, rssMB: 100, readyMs: 1500 };
 const MB = 1024 * 1024;
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 // ------------------------------------------------------------------ main
 

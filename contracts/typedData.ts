@@ -97,6 +97,23 @@ export interface Rental {
   bookedBefore: bigint;
 }
 
+/**
+ * Exactly the fields the contract commits to (its hash is what is stored on chain), from anything that
+ * carries them (a stored rental, a plan): the struct to pass back to the contract.
+ */
+export function committedRental(r: Rental): Rental {
+  return {
+    id: r.id,
+    guest: r.guest,
+    start: r.start,
+    end: r.end,
+    deposit: r.deposit,
+    pricePerSecond: r.pricePerSecond,
+    pricePerWh: r.pricePerWh,
+    bookedBefore: r.bookedBefore,
+  };
+}
+
 /** The device id of a rental: rental ids are `deviceId << 64 | sequence`. */
 export function deviceOf(rentalId: bigint): bigint {
   return rentalId >> 64n;

@@ -11,6 +11,7 @@ import {
   actWhenLive,
   closedPortUrl,
   deviceState,
+  embeddedSetup,
   guestOf,
   ok,
   RpcGate,
@@ -61,13 +62,7 @@ beforeAll(async () => {
   e.agent.on('alarm', (a) => alarms.push(a.kind));
   const account = e.guests[0];
   if (!account) throw new Error('no guest account');
-  guest = await guestOf(account, {
-    provider: e.anvil.provider,
-    contract: e.contractAddress,
-    chainId: e.anvil.chainId,
-    gatewayId: e.config.gatewayId,
-    httpUrl: e.httpUrl,
-  });
+  guest = await guestOf(account, embeddedSetup(e));
 });
 
 afterAll(async () => {

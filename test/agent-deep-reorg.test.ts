@@ -5,7 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import type { Guest } from '../guest/client.js';
-import { actWhenLive, deviceState, guestOf, ok, StateLog, testLog, waitFor } from './system.js';
+import {
+  actWhenLive,
+  deviceState,
+  embeddedSetup,
+  guestOf,
+  ok,
+  StateLog,
+  testLog,
+  waitFor,
+} from './system.js';
 
 const LOCK = 1n;
 const WINDOW = 4;
@@ -31,13 +40,7 @@ beforeAll(async () => {
   e.agent.on('alarm', (a) => alarms.push(a.kind));
   const account = e.guests[0];
   if (!account) throw new Error('no guest account');
-  guest = await guestOf(account, {
-    provider: e.anvil.provider,
-    contract: e.contractAddress,
-    chainId: e.anvil.chainId,
-    gatewayId: e.config.gatewayId,
-    httpUrl: e.httpUrl,
-  });
+  guest = await guestOf(account, embeddedSetup(e));
 });
 
 afterAll(async () => {

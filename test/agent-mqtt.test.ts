@@ -15,6 +15,7 @@ import type { Guest } from '../guest/client.js';
 import { type Mosquitto, startMosquitto } from './mosquitto.js';
 import {
   actWhenLive,
+  embeddedSetup,
   type GuestSetup,
   guestOf,
   MqttWatch,
@@ -65,14 +66,7 @@ beforeAll(async () => {
     ]),
   ).toEqual([SHORT]);
   states = new StateLog(e.agent);
-  setup = {
-    provider: e.anvil.provider,
-    contract: e.contractAddress,
-    chainId: e.anvil.chainId,
-    gatewayId: e.config.gatewayId,
-    mqttUrl: mosquitto.url,
-    httpUrl: e.httpUrl,
-  };
+  setup = embeddedSetup(e, { mqttUrl: mosquitto.url });
   const account = e.guests[0];
   if (!account) throw new Error('no guest account');
   guestAccount = account;

@@ -18,6 +18,7 @@ import {
   atMost,
   balanceDelta,
   creditDelta,
+  embeddedSetup,
   guestOf,
   ok,
   registerDevices,
@@ -178,14 +179,10 @@ function gateway(i: number): Gateway {
 }
 
 async function guestOn(g: Gateway): Promise<Guest> {
-  return guestOf(g.guest, {
-    provider: e.anvil.provider,
-    contract: e.contractAddress,
-    chainId: e.anvil.chainId,
-    gatewayId: g.gatewayId,
-    mqttUrl: g.mqttUrl,
-    httpUrl: g.httpUrl,
-  });
+  return guestOf(
+    g.guest,
+    embeddedSetup(e, { gatewayId: g.gatewayId, mqttUrl: g.mqttUrl, httpUrl: g.httpUrl }),
+  );
 }
 
 /**

@@ -13,6 +13,7 @@ import { type JsonRpcProvider, toBeHex, verifyTypedData } from 'ethers';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Agent } from '../agent/agent.js';
 import type { DeviceState } from '../agent/devices/controller.js';
+import type { Embedded } from '../agent/embedded.js';
 import { createLogger, type Level, type Logger, silentLogger } from '../agent/log.js';
 import type { ReplyEnvelope } from '../agent/mqtt/topics.js';
 import type { DevAccount } from '../contracts/anvil.js';
@@ -113,6 +114,18 @@ export interface GuestSetup {
   gatewayId: string;
   mqttUrl?: string;
   httpUrl?: string;
+}
+
+/** How a guest reaches an embedded system: its chain, contract, gateway and LAN HTTP; `over` adds MQTT etc. */
+export function embeddedSetup(e: Embedded, over: Partial<GuestSetup> = {}): GuestSetup {
+  return {
+    provider: e.anvil.provider,
+    contract: e.contractAddress,
+    chainId: e.anvil.chainId,
+    gatewayId: e.config.gatewayId,
+    httpUrl: e.httpUrl,
+    ...over,
+  };
 }
 
 /** A guest with its own dev account, connected to the broker when `mqttUrl` is given. */

@@ -7,7 +7,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import type { Interface, Wallet } from 'ethers';
 import { bytesToHex, hexToBytes } from '../../contracts/eip712.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
-import type { Rental } from '../../contracts/typedData.js';
+import { committedRental, type Rental } from '../../contracts/typedData.js';
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
@@ -252,7 +252,7 @@ export class ReceiptSubmitter extends EventEmitter<ReceiptSubmitterEvents> {
       // the network) or dropped.
     }
 
-    const struct = rentalStruct(rental);
+    const struct = committedRental(rental);
     if (!(await this.isOpen(struct))) {
       const closedBy = await this.closingTx(rental);
       if (closedBy !== undefined) return this.done(r, closedBy);
@@ -479,19 +479,6 @@ async function signedCheckout(signed: string, hash: string): Promise<SignedCheck
     out.maxPriorityFeePerGas = tx.maxPriorityFeePerGas ?? 0n;
   } else out.gasPrice = tx.gasPrice ?? 0n;
   return out;
-}
-
-function rentalStruct(r: StoredRental): Rental {
-  return {
-    id: r.id,
-    guest: r.guest,
-    start: r.start,
-    end: r.end,
-    deposit: r.deposit,
-    pricePerSecond: r.pricePerSecond,
-    pricePerWh: r.pricePerWh,
-    bookedBefore: r.bookedBefore,
-  };
 }
 
 /** A short reason: the contract's custom error when the revert data has one. */

@@ -3,7 +3,7 @@
 // Contract bookkeeping (rental ids, bookedUntil, bookedBefore) is mirrored here so that extend, cancel
 // and checkout can be signed without waiting for receipts.
 
-import type { Rental } from '../../contracts/typedData.js';
+import { committedRental, type Rental } from '../../contracts/typedData.js';
 
 export type EventKind = 'Rented' | 'Extended' | 'Cancelled' | 'Settled';
 
@@ -112,13 +112,13 @@ export function planBacklog(opts: PlanOptions): Backlog {
       if (!rentOnly && last && r < P_EXTEND) {
         // Extend the last booking (only the last may be extended); it has not started yet.
         const extra = pick(DURATIONS);
-        add({ kind: 'extend', rental: strip(last), extra, value: deposit(extra) }, 'Extended');
+        add({ kind: 'extend', rental: committedRental(last), extra, value: deposit(extra) }, 'Extended');
         last.end += BigInt(extra);
         last.deposit += deposit(extra);
         d.bookedUntil = last.end;
         d.next = last.end;
       } else if (!rentOnly && last && r < P_EXTEND + P_CANCEL) {
-        add({ kind: 'cancel', rental: strip(last) }, 'Cancelled');
+        add({ kind: 'cancel', rental: committedRental(last) }, 'Cancelled');
         last.status = 'cancelled';
         d.bookedUntil = last.bookedBefore; // cancelling the last booking rewinds to bookedBefore
         last = undefined;
@@ -130,7 +130,7 @@ export function planBacklog(opts: PlanOptions): Backlog {
       ) {
         // Settling the last booking before its end rewinds bookedUntil to max(now, bookedBefore): known
         // here only when bookedBefore is ahead of the chain clock, which the condition above ensures.
-        add({ kind: 'checkout', rental: strip(last) }, 'Settled');
+        add({ kind: 'checkout', rental: committedRental(last) }, 'Settled');
         last.status = 'settled';
         d.bookedUntil = last.bookedBefore;
         last = undefined;
@@ -173,18 +173,4 @@ export function planBacklog(opts: PlanOptions): Backlog {
     devices.push(planDevice(id, opts.deviceIds.length + i, count, true));
   });
   return { devices, events, rentals, foreignEvents: opts.foreign.events };
-}
-
-/** The committed struct of a rental as it stands now (a copy: later changes to the plan do not leak in). */
-function strip(r: ExpectedRental): Rental {
-  return {
-    id: r.id,
-    guest: r.guest,
-    start: r.start,
-    end: r.end,
-    deposit: r.deposit,
-    pricePerSecond: r.pricePerSecond,
-    pricePerWh: r.pricePerWh,
-    bookedBefore: r.bookedBefore,
-  };
 }
