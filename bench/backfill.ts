@@ -26,7 +26,7 @@ import { checkStore } from './backfill/check.js';
 import { type Backlog, planBacklog } from './backfill/plan.js';
 import { GAP_BLOCKS, QUIET_BLOCKS, type SentBacklog, sendBacklog, TXS_PER_BLOCK } from './backfill/send.js';
 import { mb, printTable, type Results, type RunResult, round, spans } from './backfill/table.js';
-import { positiveIntEnv } from './env.js';
+import { machineFacts, positiveIntEnv } from './env.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'backfill.json');
@@ -118,14 +118,7 @@ async function main(): Promise<number> {
     if (head !== sent.head) throw new Error(`the head moved during the catch-ups (${sent.head} → ${head})`);
 
     const results: Results = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length },
-      loadAverage: {
-        note: 'the machine is shared: other processes compete for the cores; see loadavg',
-        before: loadBefore.map((l) => round(l, 2)),
-        after: os.loadavg().map((l) => round(l, 2)),
-      },
+      ...machineFacts(loadBefore),
       runSeconds: 0,
       setup: setupOf(size, chain, backlog, sent, confirmations),
       runs,

@@ -18,7 +18,7 @@ import { domain } from '../contracts/typedData.js';
 import { Guest } from '../guest/client.js';
 import type { SimRelay } from '../hardware/sim.js';
 import { type Mosquitto, startMosquitto } from '../test/mosquitto.js';
-import { positiveIntEnv } from './env.js';
+import { machineFacts, positiveIntEnv } from './env.js';
 import {
   type AgentProcess,
   buildAgent,
@@ -366,14 +366,7 @@ async function main(): Promise<number> {
     const verdict = (value: number | null, target: number) =>
       value !== null && value <= target ? 'PASS' : 'MISS';
     const results: Results = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length },
-      loadAverage: {
-        note: 'the machine is shared: other processes compete for the 2 cores; see loadavg',
-        before: loadBefore.map((l) => round(l, 2)),
-        after: os.loadavg().map((l) => round(l, 2)),
-      },
+      ...machineFacts(loadBefore),
       runSeconds: 0,
       setup: {
         chain: 'anvil, automine (blockTime 0), confirmations 0, pollMs 250',

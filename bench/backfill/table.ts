@@ -1,5 +1,6 @@
 // The backfill benchmark's results as written to bench/results/backfill.json, and the table printed from them.
 
+import type { MachineFacts } from '../env.js';
 import type { StoreCheck } from './check.js';
 import type { WatchResult } from './watch.js';
 
@@ -51,11 +52,7 @@ export interface RunResult {
   problems: string[];
 }
 
-export interface Results {
-  date: string;
-  node: string;
-  cpu: { model: string; cores: number };
-  loadAverage: { note: string; before: number[]; after: number[] };
+export interface Results extends MachineFacts {
   runSeconds: number;
   setup: Record<string, unknown>;
   runs: RunResult[];

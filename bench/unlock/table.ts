@@ -1,5 +1,6 @@
 // The unlock benchmark's results as written to bench/results/unlock.json, and the table printed from them.
 
+import type { MachineFacts } from '../env.js';
 import { censoredPercentile, type FloodResult } from './floodPhase.js';
 import type { LatencyResult } from './latency.js';
 import type { Summary } from './stats.js';
@@ -19,11 +20,7 @@ export interface RssSplit {
   fileMB: number;
 }
 
-export interface Results {
-  date: string;
-  node: string;
-  cpu: { model: string; cores: number };
-  loadAverage: { note: string; before: number[]; after: number[] };
+export interface Results extends MachineFacts {
   runSeconds: number;
   setup: Record<string, string | number>;
   targets: Targets;
