@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,9 @@ import { type LatchkeyContract, latchkeyInterface, registerDevice } from '../con
 import { parseLatchkeyLog } from '../contracts/events.js';
 import { type Action, domain, RECEIPT_TYPES, type Rental } from '../contracts/typedData.js';
 import { Guest, type SignedReceipt } from '../guest/client.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -262,17 +265,6 @@ export async function registerDevices(
 }
 
 // ---------------------------------------------------------------- ports and MQTT
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createTcpServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** An http:// URL nothing listens on (connections are refused). */
 export async function closedPortUrl(): Promise<string> {

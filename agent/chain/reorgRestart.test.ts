@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { extendRental } from '../../contracts/rental.js';
 import { Store } from '../store/store.js';
+import { sampleReceipt } from '../store/test/fixtures.js';
 import { type Chain, type Recorded, record, tempStore, useChain, watcherOptions } from './test/chain.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
 
@@ -133,15 +134,7 @@ describe('ChainWatcher reorg window across a restart', () => {
     const { rental } = await chain.rent();
     await chain.mine(2);
     await first.watcher.poll();
-    first.store.putReceipt({
-      rentalId: rental.id,
-      deviceId: chain.deviceId,
-      receipt: { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n },
-      signature: `0x${'11'.repeat(65)}`,
-      status: 'pending',
-      attempts: 0,
-      createdAt: 1,
-    });
+    first.store.putReceipt(sampleReceipt(rental.id)); // its content does not matter here
     const settle = await (await chain.asGuest.checkoutByTime(rental)).wait();
     await chain.mine(2);
     await first.watcher.poll();

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { extendRental } from '../../contracts/rental.js';
 import type { Store } from '../store/store.js';
+import { sampleReceipt } from '../store/test/fixtures.js';
 import { type Chain, record, storeFor, tempStore, useChain, watcherOptions } from './test/chain.js';
 import { RpcProxy } from './test/proxy.js';
 import { ChainWatcher, type ChainWatcherOptions } from './watcher.js';
@@ -98,15 +99,7 @@ describe('ChainWatcher', () => {
     expect(extended.deposit).toBeGreaterThan(rental.deposit);
     expect(seen.rental.map((r) => r.end)).toEqual([rental.end, rental.end + 600n]);
 
-    store.putReceipt({
-      rentalId: rental.id,
-      deviceId: chain.deviceId,
-      receipt: { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n },
-      signature: `0x${'11'.repeat(65)}`,
-      status: 'pending',
-      attempts: 0,
-      createdAt: 1,
-    });
+    store.putReceipt(sampleReceipt(rental.id)); // its content does not matter here
     await (await chain.asGuest.checkoutByTime(extended)).wait();
     const later = BigInt((await chain.anvil.provider.getBlock('latest'))!.timestamp) + 3600n;
     const { rental: future } = await chain.rent({ start: later });

@@ -4,11 +4,10 @@ import type { Action } from '../../contracts/typedData.js';
 import { SimRelay } from '../../hardware/sim.js';
 import type { Grant } from '../access/verify.js';
 import { isError } from '../errors.js';
-import { silentLogger } from '../log.js';
 import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
-import { DeviceController, type DeviceControllerDeps, type DeviceKind } from './controller.js';
+import type { DeviceControllerDeps, DeviceKind } from './controller.js';
 import { nextPhase, transitions } from './machine.js';
-import { rentalOf, SEPARATOR, signer, tempStore, unixNow } from './testkit.js';
+import { rentalOf, SEPARATOR, signer, tempStore, testController, unixNow } from './testkit.js';
 
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 const HOUR = 3600;
@@ -34,15 +33,9 @@ function make(
   deviceId = 1n,
   extra: Partial<Pick<DeviceControllerDeps, 'checkpointSeconds' | 'now' | 'timeAnchored'>> = {},
 ) {
-  const ctl = new DeviceController({
+  const ctl = testController(relay, store, {
     deviceId,
     kind,
-    pulseSeconds: 5,
-    relay,
-    store,
-    signer: signer(),
-    now: unixNow,
-    log: silentLogger,
     retry: { backoffMs: 10, safetyRetryMs: 1000, safetyRetryMaxMs: 4000 },
     ...extra,
   });

@@ -4,10 +4,8 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { SimRelay } from '../../hardware/sim.js';
-import { silentLogger } from '../log.js';
 import { Store } from '../store/store.js';
-import { DeviceController } from './controller.js';
-import { signer, unixNow } from './testkit.js';
+import { testController } from './testkit.js';
 
 const [dbPath, relayFile, rentalIdText] = process.argv.slice(2);
 if (!dbPath || !relayFile || !rentalIdText)
@@ -18,17 +16,7 @@ relay.on('switch', (s) => writeFileSync(relayFile, s.closed ? 'closed' : 'open')
 
 const store = new Store(dbPath);
 store.start();
-const ctl = new DeviceController({
-  deviceId: 1n,
-  kind: 'socket',
-  pulseSeconds: 5,
-  relay,
-  store,
-  signer: signer(),
-  now: unixNow,
-  log: silentLogger,
-  checkpointSeconds: 0.1,
-});
+const ctl = testController(relay, store, { checkpointSeconds: 0.1 });
 await ctl.start();
 const rental = store.getRental(BigInt(rentalIdText));
 if (!rental) throw new Error('rental not in store');

@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it, vi } from 'vitest';
 import { SimRelay } from '../../hardware/sim.js';
-import { silentLogger } from '../log.js';
-import { DeviceController } from './controller.js';
-import { rentalOf, signer, tempStore, unixNow } from './testkit.js';
+import { rentalOf, tempStore, testController, unixNow } from './testkit.js';
 
 const CHILD = fileURLToPath(new URL('./crash.child.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,16 +68,7 @@ it('a socket killed with SIGKILL while on: opened at boot, metering kept, resume
   const boot = () => {
     const relay = new SimRelay({ closed: readFileSync(relayFile, 'utf8') === 'closed' });
     relay.on('switch', (s) => writeFileSync(relayFile, s.closed ? 'closed' : 'open'));
-    const ctl = new DeviceController({
-      deviceId: 1n,
-      kind: 'socket',
-      pulseSeconds: 5,
-      relay,
-      store,
-      signer: signer(),
-      now: unixNow,
-      log: silentLogger,
-    });
+    const ctl = testController(relay, store);
     const receipts: unknown[] = [];
     ctl.on('receipt', (r) => receipts.push(r));
     return { relay, ctl, receipts };

@@ -1,11 +1,12 @@
 // Test fixtures for the device controllers: a real SQLite store in a temp dir, rentals, a device key.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { domainSeparator, hexToBytes } from '../../contracts/eip712.js';
 import { domain, type Rental } from '../../contracts/typedData.js';
-import { Store, type StoredRental } from '../store/store.js';
+import type { Relay } from '../../hardware/relay.js';
+import { silentLogger } from '../log.js';
+import type { Store, StoredRental } from '../store/store.js';
+import { tempStore as storeInTempDir } from '../store/test/fixtures.js';
+import { DeviceController, type DeviceControllerDeps } from './controller.js';
 import { ReceiptSigner } from './receipts.js';
 
 export const DEVICE_KEY = hexToBytes('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
@@ -16,22 +17,27 @@ export function signer(): ReceiptSigner {
   return new ReceiptSigner(DEVICE_KEY, SEPARATOR);
 }
 
-/** A temp-dir SQLite store, started; `cleanup()` closes and removes it. */
-export function tempStore(): { store: Store; path: string; dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-devices-'));
-  const path = join(dir, 'agent.db');
-  const store = new Store(path);
-  store.start();
-  return {
+/** Device 1, a socket with a 5 s pulse, the test key, the wall clock and a silent log; `over` changes any. */
+export function testController(
+  relay: Relay,
+  store: Store,
+  over: Partial<DeviceControllerDeps> = {},
+): DeviceController {
+  return new DeviceController({
+    deviceId: 1n,
+    kind: 'socket',
+    pulseSeconds: 5,
+    relay,
     store,
-    path,
-    dir,
-    cleanup: () => {
-      store.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    signer: signer(),
+    now: unixNow,
+    log: silentLogger,
+    ...over,
+  });
 }
+
+/** A temp-dir SQLite store, started; `cleanup()` closes and removes it. */
+export const tempStore = () => storeInTempDir('latchkey-devices-');
 
 /** An open rental of `deviceId` (sequence `seq`) from `start` to `end` unix seconds. */
 export function rentalOf(

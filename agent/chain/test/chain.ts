@@ -1,9 +1,6 @@
 // Test fixtures for the chain side: a real anvil with a deployed Latchkey and a registered device,
 // helpers to rent, confirm and reorg, and a real Store in a temp directory.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type Anvil, startAnvil } from '../../../contracts/anvil.js';
@@ -16,7 +13,8 @@ import {
 import { rentalFromReceipt, rentDevice } from '../../../contracts/rental.js';
 import type { Rental } from '../../../contracts/typedData.js';
 import { silentLogger } from '../../log.js';
-import { type RentalStatus, Store, type StoredRental } from '../../store/store.js';
+import type { RentalStatus, Store, StoredRental } from '../../store/store.js';
+import { tempStore as storeInTempDir } from '../../store/test/fixtures.js';
 import type { ChainHead, ChainWatcher, ChainWatcherOptions } from '../watcher.js';
 
 export const PRICE_PER_SECOND = 1_000_000_000n; // 1 gwei per second
@@ -186,20 +184,8 @@ export function storeFor(cleanups: Cleanups): { store: Store; path: string } {
   return s;
 }
 
-export function tempStore(): { store: Store; path: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-chain-'));
-  const path = join(dir, 'agent.db');
-  const store = new Store(path);
-  store.start();
-  return {
-    store,
-    path,
-    cleanup: () => {
-      store.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** A temp-dir store, started; `cleanup()` closes and removes it. */
+export const tempStore = () => storeInTempDir('latchkey-chain-');
 
 export interface Recorded {
   rental: StoredRental[];

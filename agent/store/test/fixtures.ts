@@ -5,11 +5,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StoredReceipt, StoredRental } from '../store.js';
+import { Store, type StoredReceipt, type StoredRental } from '../store.js';
 
 export function tempDir(prefix = 'latchkey-store-'): { dir: string; dbPath: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, dbPath: join(dir, 'agent.db'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A started Store in a temp dir; `cleanup()` closes it and removes the dir. */
+export function tempStore(prefix?: string): { store: Store; path: string; dir: string; cleanup: () => void } {
+  const { dir, dbPath, cleanup } = tempDir(prefix);
+  const store = new Store(dbPath);
+  store.start();
+  return {
+    store,
+    path: dbPath,
+    dir,
+    cleanup: () => {
+      store.stop();
+      cleanup();
+    },
+  };
 }
 
 /** A digest-shaped key for step `i` (tests only need distinct 32-byte values). */
