@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import type { KindName } from '../contracts/typedData.js';
 import type { RelayConfig } from '../hardware/relay.js';
 import { LatchkeyError } from './errors.js';
-import { decryptKeystore, type Keystore, KeystoreError, parseKeystore } from './keystore.js';
+import {
+  decryptKeystore,
+  type Keystore,
+  KeystoreError,
+  parseKeystore,
+  secretFileProblem,
+} from './keystore.js';
 import type { Level } from './log.js';
 
 export type DeviceKind = KindName;
@@ -252,6 +258,8 @@ function readKeySource(r: Reader, f: Raw, env: NodeJS.ProcessEnv): KeySource {
   const path = r.string(file, 'gatewayKeystore');
   const password = readKeyPassword(r, f, env);
   if (path === '') return undefined;
+  const open = secretFileProblem(path);
+  if (open) r.problems.push(`gatewayKeystore: ${open}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -291,6 +299,11 @@ function readKeyPassword(r: Reader, f: Raw, env: NodeJS.ProcessEnv): string | un
   }
   const path = r.string(file, 'gatewayKeyPasswordFile');
   if (path === '') return undefined;
+  const open = secretFileProblem(path);
+  if (open) {
+    r.problems.push(`gatewayKeyPasswordFile: ${open}`);
+    return undefined;
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
