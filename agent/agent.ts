@@ -220,7 +220,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     );
 
     this.http = new HttpServer(
-      { host: config.http.host, port: config.http.port, staticDir: this.options.staticDir },
+      {
+        host: config.http.host,
+        port: config.http.port,
+        staticDir: this.options.staticDir,
+        names: config.http.names,
+        metricsToken: config.http.metricsToken,
+      },
       {
         access: (deviceId, body, source) => this.access(deviceId, body, source),
         device: (deviceId) => this.controllers.get(deviceId)?.state(),

@@ -44,7 +44,8 @@ export interface AgentConfig {
     startBlock: number;
   };
   mqtt: { url: string; prefix: string; username: string | undefined; password: string | undefined };
-  http: { host: string; port: number };
+  /** `names`: host names the gateway is reached by (Host check); `metricsToken` opens /metrics beyond loopback. */
+  http: { host: string; port: number; names: string[]; metricsToken: string | undefined };
   access: { maxValiditySeconds: number };
   devices: DeviceConfig[];
   log: { level: Level };
@@ -223,6 +224,15 @@ function readDevices(r: Reader, v: unknown): DeviceConfig[] {
   });
 }
 
+function readNames(r: Reader, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((n) => typeof n === 'string' && /^[A-Za-z0-9.:[\]-]{1,253}$/.test(n))) {
+    r.problems.push(`http.names: expected a list of host names or addresses, got ${describe(v)}`);
+    return [];
+  }
+  return v as string[];
+}
+
 /** Where the gateway key comes from: hex as given, or a keystore decrypted once the rest is valid. */
 type KeySource =
   | { kind: 'hex'; key: string }
@@ -399,6 +409,8 @@ export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentCo
     http: {
       host: r.string(env.LATCHKEY_HTTP_HOST ?? http.host, 'http.host', DEFAULTS.http.host),
       port: r.int(env.LATCHKEY_HTTP_PORT ?? http.port, 'http.port', 0, 65535, DEFAULTS.http.port),
+      names: readNames(r, http.names),
+      metricsToken: r.optionalString(http.metricsToken, 'http.metricsToken'),
     },
     access: {
       maxValiditySeconds: r.int(

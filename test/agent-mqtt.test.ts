@@ -214,7 +214,7 @@ describe('MQTT faults through the agent on Mosquitto', () => {
         gatewayId: 'gateway-2',
         dataDir: join(dir.path, 'data'),
         gatewayKey: key2.privateKey,
-        http: { host: '127.0.0.1', port: 0 },
+        http: { ...e.config.http, host: '127.0.0.1', port: 0 },
         devices: [{ id: door, kind: 'lock', pulseSeconds: 1, relay: { driver: 'sim' } }],
       },
       testLog.child('gateway-2'),

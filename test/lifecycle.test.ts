@@ -106,7 +106,7 @@ beforeAll(async () => {
     dataDir: secondDir.path,
     gatewayKey: key2.privateKey,
     mqtt: { ...e.config.mqtt, url: mosquitto.url },
-    http: { host: '127.0.0.1', port: 0 },
+    http: { ...e.config.http, host: '127.0.0.1', port: 0 },
     devices: [
       { id: lock2, kind: 'lock' as const },
       { id: socket2, kind: 'socket' as const },
