@@ -55,6 +55,12 @@ async function runEmbedded(): Promise<void> {
     `  chain (anvil)   ${e.anvil.url}   chain id ${e.anvil.chainId}`,
     `  contract        ${e.contractAddress}`,
     `  MQTT            ${e.broker.url}   (WebSocket ${e.broker.wsUrl})`,
+    ...(e.broker.logins
+      ? [
+          `  guest login     user ${e.broker.logins.guest.username}, password ${e.broker.logins.guest.password}, client id latchkey-guest-<random>`,
+          '                  (replies come on …/reply/<client id>/<n>; the guest page gets this from /api/info)',
+        ]
+      : []),
     `  topics          ${e.config.mqtt.prefix}/${e.config.gatewayId}/<device>/access | state | reply/<id>`,
     '',
     'Next:',

@@ -248,7 +248,7 @@ describe('MQTT faults through the agent on Mosquitto', () => {
     await waitFor(() => e.agent.controllers.get(LOCK)?.state().relay === 'open', 'the lock to be locked');
     const token = await (await guestOf(guestAccount, { ...setup, mqttUrl: '' })).token(lock, 'unlock');
     const replyTopic = topic('gateway-1', LOCK, `reply/${token.id}`);
-    const client = await MqttWatch.open(mosquitto.url, [topic('gateway-1', LOCK, 'reply/+')]);
+    const client = await MqttWatch.open(mosquitto.url, [topic('gateway-1', LOCK, 'reply/#')]);
     cleanups.push(() => client.close());
     const payload = JSON.stringify(token);
     const mark = states.mark();

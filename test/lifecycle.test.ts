@@ -19,6 +19,7 @@ import {
   balanceDelta,
   creditDelta,
   embeddedSetup,
+  guestLogin,
   guestOf,
   ok,
   registerDevices,
@@ -162,7 +163,10 @@ beforeAll(async () => {
       brokerDown: (during) => mosquitto.restart(during),
     },
   );
-  await Promise.all([waitOnline(e.broker.url, 'gateway-1'), waitOnline(mosquitto.url, 'gateway-2')]);
+  await Promise.all([
+    waitOnline(e.broker.url, 'gateway-1', guestLogin(e)),
+    waitOnline(mosquitto.url, 'gateway-2'),
+  ]);
 });
 
 afterAll(async () => {

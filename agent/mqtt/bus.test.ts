@@ -494,7 +494,7 @@ describe.each([
 
 describe('MqttBus protocol fallback', () => {
   it('falls back to 3.1.1 when a broker hangs up on an MQTT 5 CONNECT without a CONNACK', async () => {
-    const aedes = await startEmbeddedBroker({ log: silentLogger });
+    const aedes = await startEmbeddedBroker({ log: silentLogger, logins: false });
     const target = new URL(aedes.url);
     // A 3.1.1-only front that closes v5 connections: protocol level is byte 8 of a short CONNECT.
     const front = net.createServer((socket) => {
