@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import type { Rental } from '../contracts/typedData.js';
 import type { Guest } from '../guest/client.js';
+import { histogramProblems, promtoolCheck, promtoolMissing } from './promtool.js';
 import { actWhenLive, embeddedSetup, guestOf, testLog, waitFor } from './system.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -98,6 +99,12 @@ describe.skipIf(missing)('LAN HTTP driven by another web site in Chromium', () =
 
       const reply = await actWhenLive(guest, lock, 'unlock', 'http');
       expect(reply).toMatchObject({ status: 'ok' });
+
+      // The agent's real /metrics after traffic is valid Prometheus text.
+      const metrics = await (await fetch(`${e.httpUrl}/metrics`)).text();
+      expect(metrics).toContain('latchkey_access_seconds_bucket');
+      if (!promtoolMissing) expect(promtoolCheck(metrics)).toEqual({ code: 0, output: '' });
+      expect(histogramProblems(metrics)).toEqual([]);
     } finally {
       await browser.close();
     }
