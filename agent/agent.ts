@@ -443,12 +443,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
     const me = addressOfPrivateKey(hexToBytes(this.config.gatewayKey));
     try {
-      await checkSigners(
-        rpc,
-        this.config.chain.contract,
-        this.config.devices.map((d) => d.id),
-        me,
-      );
+      const ids = this.config.devices.map((d) => d.id);
+      const unregistered = await checkSigners(rpc, this.config.chain.contract, ids, me);
+      if (unregistered.length > 0)
+        this.log.warn('devices not registered on chain yet; their signer is not checked', {
+          devices: unregistered.map(String),
+        });
     } catch (e) {
       if (!isError(e, 'CHAIN_UNAVAILABLE')) throw e;
       this.log.warn('device signers not checked: no RPC endpoint answers', { error: e.message });

@@ -26,7 +26,8 @@ export async function deviceSigner(
 }
 
 /**
- * Throws CONFIG_INVALID naming every device whose on-chain signer is not `gateway` (lower-case 0x).
+ * Throws CONFIG_INVALID naming every device whose on-chain signer is not `gateway`. Returns the devices
+ * not registered yet (no rental can exist for them; a gateway may be set up before its devices are).
  * A CHAIN_UNAVAILABLE from the RPC client passes through (the caller decides whether to start anyway).
  */
 export async function checkSigners(
@@ -34,11 +35,12 @@ export async function checkSigners(
   contract: string,
   deviceIds: readonly bigint[],
   gateway: string,
-): Promise<void> {
+): Promise<bigint[]> {
   const problems: string[] = [];
+  const unregistered: bigint[] = [];
   for (const id of deviceIds) {
     const signer = await deviceSigner(rpc, contract, id);
-    if (signer === undefined) problems.push(`device ${id} is not registered on contract ${contract}`);
+    if (signer === undefined) unregistered.push(id);
     else if (signer !== gateway.toLowerCase())
       problems.push(
         `device ${id}: its signer on chain is ${signer}, not this gateway's key ${gateway}; its receipts ` +
@@ -53,4 +55,5 @@ export async function checkSigners(
         details: problems.map((p) => `  - ${p}`).join('\n'),
       },
     );
+  return unregistered;
 }
