@@ -191,6 +191,22 @@ describe('parseConfig with a JSON keystore', () => {
     ).toBe(wallet.privateKey);
   });
 
+  it('reads the MQTT password from mqtt.passwordFile (LATCHKEY_MQTT_PASSWORD_FILE), once, from a 0600 file', () => {
+    const file = join(dir, 'mqtt-password');
+    writeFileSync(file, 'broker-secret\n');
+    expect(parseConfig({ ...minimal, mqtt: { username: 'gw', passwordFile: file } }).mqtt.password).toBe(
+      'broker-secret',
+    );
+    expect(parseConfig(minimal, { LATCHKEY_MQTT_PASSWORD_FILE: file }).mqtt.password).toBe('broker-secret');
+    expect(problemsOf({ ...minimal, mqtt: { password: 'x', passwordFile: file } }, {})).toEqual([
+      'mqtt.passwordFile: the MQTT password is given twice, in mqtt.password (LATCHKEY_MQTT_PASSWORD) and in a file; give one',
+    ]);
+    chmodSync(file, 0o644);
+    expect(problemsOf(minimal, { LATCHKEY_MQTT_PASSWORD_FILE: file })).toEqual([
+      `mqtt.passwordFile: ${file} is readable by others (mode 0644); run: chmod 600 ${file}`,
+    ]);
+  });
+
   it('lists an unreadable or malformed keystore with the other problems', () => {
     const notKeystore = join(dir, 'not-a-keystore.json');
     writeFileSync(notKeystore, '{"version":1}');
