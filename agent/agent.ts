@@ -5,13 +5,14 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { domainSeparator, hexToBytes } from '../contracts/eip712.js';
+import { addressOfPrivateKey, domainSeparator, hexToBytes } from '../contracts/eip712.js';
 import { deviceOf, domain } from '../contracts/typedData.js';
 import { createRelay } from '../hardware/drivers.js';
 import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
 import { AccessGate } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
+import { checkSigners } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
 import { ChainWatcher } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
@@ -105,6 +106,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       relays.set(d.id, relay);
     }
     this.chainId = await this.resolveChainId();
+    if (!this.started) return;
+    await this.checkSigners();
     if (!this.started) return;
     const separator = domainSeparator(domain(this.chainId, config.chain.contract));
     const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
@@ -220,7 +223,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     );
 
     this.http = new HttpServer(
-      { host: config.http.host, port: config.http.port, staticDir: this.options.staticDir },
+      {
+        host: config.http.host,
+        port: config.http.port,
+        staticDir: this.options.staticDir,
+        names: config.http.names,
+        metricsToken: config.http.metricsToken,
+      },
       {
         access: (deviceId, body, source) => this.access(deviceId, body, source),
         device: (deviceId) => this.controllers.get(deviceId)?.state(),
@@ -427,6 +436,23 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
       devices: [...this.controllers.values()].map((c) => c.state()),
     };
+  }
+
+  /** Refuses devices whose signer on chain is not this gateway's key; a chain out of reach is not checked. */
+  private async checkSigners(): Promise<void> {
+    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
+    const me = addressOfPrivateKey(hexToBytes(this.config.gatewayKey));
+    try {
+      const ids = this.config.devices.map((d) => d.id);
+      const unregistered = await checkSigners(rpc, this.config.chain.contract, ids, me);
+      if (unregistered.length > 0)
+        this.log.warn('devices not registered on chain yet; their signer is not checked', {
+          devices: unregistered.map(String),
+        });
+    } catch (e) {
+      if (!isError(e, 'CHAIN_UNAVAILABLE')) throw e;
+      this.log.warn('device signers not checked: no RPC endpoint answers', { error: e.message });
+    }
   }
 
   /** The chain id from config, checked against the node when one answers; from the node otherwise. */

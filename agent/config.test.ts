@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync as write } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encryptKeystoreJson, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from './config.js';
 import { isError } from './errors.js';
+
+/** Secret files as `latchkey keygen` writes them: readable by their owner only. */
+const writeFileSync = (file: string, data: string) => write(file, data, { mode: 0o600 });
 
 const KEY = `0x${'11'.repeat(32)}`;
 const CONTRACT = `0x${'22'.repeat(20)}`;
@@ -99,6 +102,7 @@ describe('parseConfig with a JSON keystore', () => {
     writeFileSync(keystore, await encryptKeystoreJson(wallet, PASSWORD, { scrypt: { N: 1 << 10 } }));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const readKeystore = () => readFileSync(keystore, 'utf8');
 
   it('decrypts gatewayKeystore with LATCHKEY_KEY_PASSWORD into gatewayKey', () => {
     const c = parseConfig(withKeystore(), { LATCHKEY_KEY_PASSWORD: PASSWORD });
@@ -163,6 +167,43 @@ describe('parseConfig with a JSON keystore', () => {
     ]);
     expect(problemsOf(withKeystore({ gatewayKeyPasswordFile: empty }), {})).toEqual([
       `gatewayKeyPasswordFile: ${empty} is empty`,
+    ]);
+  });
+
+  it('refuses a keystore or password file that group or others may read, with the chmod fix', () => {
+    const open = join(dir, 'open-keystore.json');
+    const openPassword = join(dir, 'open-password');
+    writeFileSync(open, readKeystore());
+    writeFileSync(openPassword, PASSWORD);
+    chmodSync(open, 0o644);
+    chmodSync(openPassword, 0o640);
+    expect(
+      problemsOf(withKeystore({ gatewayKeystore: open, gatewayKeyPasswordFile: openPassword }), {}),
+    ).toEqual([
+      `gatewayKeyPasswordFile: ${openPassword} is readable by its group (mode 0640); run: chmod 600 ${openPassword}`,
+      `gatewayKeystore: ${open} is readable by others (mode 0644); run: chmod 600 ${open}`,
+    ]);
+    chmodSync(open, 0o600);
+    chmodSync(openPassword, 0o400);
+    expect(
+      parseConfig(withKeystore({ gatewayKeystore: open, gatewayKeyPasswordFile: openPassword }), {})
+        .gatewayKey,
+    ).toBe(wallet.privateKey);
+  });
+
+  it('reads the MQTT password from mqtt.passwordFile (LATCHKEY_MQTT_PASSWORD_FILE), once, from a 0600 file', () => {
+    const file = join(dir, 'mqtt-password');
+    writeFileSync(file, 'broker-secret\n');
+    expect(parseConfig({ ...minimal, mqtt: { username: 'gw', passwordFile: file } }).mqtt.password).toBe(
+      'broker-secret',
+    );
+    expect(parseConfig(minimal, { LATCHKEY_MQTT_PASSWORD_FILE: file }).mqtt.password).toBe('broker-secret');
+    expect(problemsOf({ ...minimal, mqtt: { password: 'x', passwordFile: file } }, {})).toEqual([
+      'mqtt.passwordFile: the MQTT password is given twice, in mqtt.password (LATCHKEY_MQTT_PASSWORD) and in a file; give one',
+    ]);
+    chmodSync(file, 0o644);
+    expect(problemsOf(minimal, { LATCHKEY_MQTT_PASSWORD_FILE: file })).toEqual([
+      `mqtt.passwordFile: ${file} is readable by others (mode 0644); run: chmod 600 ${file}`,
     ]);
   });
 

@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import type { KindName } from '../contracts/typedData.js';
 import type { RelayConfig } from '../hardware/relay.js';
 import { LatchkeyError } from './errors.js';
-import { decryptKeystore, type Keystore, KeystoreError, parseKeystore } from './keystore.js';
+import {
+  decryptKeystore,
+  type Keystore,
+  KeystoreError,
+  parseKeystore,
+  secretFileProblem,
+} from './keystore.js';
 import type { Level } from './log.js';
 
 export type DeviceKind = KindName;
@@ -38,7 +44,8 @@ export interface AgentConfig {
     startBlock: number;
   };
   mqtt: { url: string; prefix: string; username: string | undefined; password: string | undefined };
-  http: { host: string; port: number };
+  /** `names`: host names the gateway is reached by (Host check); `metricsToken` opens /metrics beyond loopback. */
+  http: { host: string; port: number; names: string[]; metricsToken: string | undefined };
   access: { maxValiditySeconds: number };
   devices: DeviceConfig[];
   log: { level: Level };
@@ -72,6 +79,7 @@ export const ENV = {
   LATCHKEY_MQTT_URL: 'mqtt.url',
   LATCHKEY_MQTT_USERNAME: 'mqtt.username',
   LATCHKEY_MQTT_PASSWORD: 'mqtt.password',
+  LATCHKEY_MQTT_PASSWORD_FILE: 'mqtt.passwordFile (a file holding the MQTT password)',
   LATCHKEY_HTTP_HOST: 'http.host',
   LATCHKEY_HTTP_PORT: 'http.port',
   LATCHKEY_LOG_LEVEL: 'log.level (debug | info | warn | error)',
@@ -217,6 +225,15 @@ function readDevices(r: Reader, v: unknown): DeviceConfig[] {
   });
 }
 
+function readNames(r: Reader, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((n) => typeof n === 'string' && /^[A-Za-z0-9.:[\]-]{1,253}$/.test(n))) {
+    r.problems.push(`http.names: expected a list of host names or addresses, got ${describe(v)}`);
+    return [];
+  }
+  return v as string[];
+}
+
 /** Where the gateway key comes from: hex as given, or a keystore decrypted once the rest is valid. */
 type KeySource =
   | { kind: 'hex'; key: string }
@@ -252,6 +269,8 @@ function readKeySource(r: Reader, f: Raw, env: NodeJS.ProcessEnv): KeySource {
   const path = r.string(file, 'gatewayKeystore');
   const password = readKeyPassword(r, f, env);
   if (path === '') return undefined;
+  const open = secretFileProblem(path);
+  if (open) r.problems.push(`gatewayKeystore: ${open}`);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -289,22 +308,46 @@ function readKeyPassword(r: Reader, f: Raw, env: NodeJS.ProcessEnv): string | un
     );
     return undefined;
   }
-  const path = r.string(file, 'gatewayKeyPasswordFile');
+  return readSecretFile(r, file, 'gatewayKeyPasswordFile');
+}
+
+/** A password kept in a file: only its owner may read it; one trailing newline is not part of it. */
+function readSecretFile(r: Reader, file: unknown, field: string): string | undefined {
+  const path = r.string(file, field);
   if (path === '') return undefined;
+  const open = secretFileProblem(path);
+  if (open) {
+    r.problems.push(`${field}: ${open}`);
+    return undefined;
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    r.problems.push(`gatewayKeyPasswordFile: cannot read ${path} (${errnoOf(e)})`);
+    r.problems.push(`${field}: cannot read ${path} (${errnoOf(e)})`);
     return undefined;
   }
   // `echo secret > file` adds a newline that is not part of the password
   const password = text.replace(/\r?\n$/, '');
   if (password === '') {
-    r.problems.push(`gatewayKeyPasswordFile: ${path} is empty`);
+    r.problems.push(`${field}: ${path} is empty`);
     return undefined;
   }
   return password;
+}
+
+/** The MQTT password: mqtt.password / LATCHKEY_MQTT_PASSWORD, or a file (preferred: not in the environment). */
+function readMqttPassword(r: Reader, mqtt: Raw, env: NodeJS.ProcessEnv): string | undefined {
+  const given = r.optionalString(env.LATCHKEY_MQTT_PASSWORD ?? mqtt.password, 'mqtt.password');
+  const file = env.LATCHKEY_MQTT_PASSWORD_FILE ?? mqtt.passwordFile;
+  if (file === undefined) return given;
+  if (given !== undefined) {
+    r.problems.push(
+      'mqtt.passwordFile: the MQTT password is given twice, in mqtt.password (LATCHKEY_MQTT_PASSWORD) and in a file; give one',
+    );
+    return undefined;
+  }
+  return readSecretFile(r, file, 'mqtt.passwordFile');
 }
 
 function errnoOf(e: unknown): string {
@@ -381,11 +424,13 @@ export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentCo
       ]),
       prefix: r.match(mqtt.prefix ?? DEFAULTS.mqtt.prefix, 'mqtt.prefix', SEGMENT, 'one topic segment'),
       username: r.optionalString(env.LATCHKEY_MQTT_USERNAME ?? mqtt.username, 'mqtt.username'),
-      password: r.optionalString(env.LATCHKEY_MQTT_PASSWORD ?? mqtt.password, 'mqtt.password'),
+      password: readMqttPassword(r, mqtt, env),
     },
     http: {
       host: r.string(env.LATCHKEY_HTTP_HOST ?? http.host, 'http.host', DEFAULTS.http.host),
       port: r.int(env.LATCHKEY_HTTP_PORT ?? http.port, 'http.port', 0, 65535, DEFAULTS.http.port),
+      names: readNames(r, http.names),
+      metricsToken: r.optionalString(http.metricsToken, 'http.metricsToken'),
     },
     access: {
       maxValiditySeconds: r.int(

@@ -10,7 +10,7 @@ import { Wallet } from 'ethers';
 import { type Anvil, type DevAccount, startAnvil } from '../contracts/anvil.js';
 import { deployLatchkey, type LatchkeyContract, registerDevice } from '../contracts/deploy.js';
 import { Agent } from './agent.js';
-import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.js';
+import { type EmbeddedBroker, freshLogins, startEmbeddedBroker } from './broker/embedded.js';
 import { type AgentConfig, parseConfig } from './config.js';
 import type { Logger } from './log.js';
 
@@ -30,6 +30,8 @@ export interface EmbeddedOptions {
   configOverrides?: (config: AgentConfig) => AgentConfig;
   /** Blocks of history the agent keeps to undo a reorg (tests of deeper reorgs make it small). */
   reorgWindow?: number;
+  /** `false`: a broker without logins, loopback only (benchmarks of the agent alone). Default: logins. */
+  brokerLogins?: false;
 }
 
 export interface DemoDevice {
@@ -107,10 +109,13 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       devices.push({ id: deviceId, kind, ...DEMO_PRICES[kind] });
     }
 
+    const logins = options.brokerLogins ?? freshLogins('gateway-1');
+    const gatewayLogin = logins ? logins.gateways[0] : undefined;
     const broker = await startEmbeddedBroker({
       port: await portOr0(options.ports?.mqtt, host),
       wsPort: await portOr0(options.ports?.mqttWs, host),
       host,
+      logins,
       log: log.child('broker'),
     });
     cleanups.push(() => broker.stop());
@@ -129,7 +134,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
         pollMs: 250,
         startBlock: deployment.blockNumber,
       },
-      mqtt: { url: broker.url },
+      mqtt: {
+        url: broker.url,
+        ...(gatewayLogin ? { username: gatewayLogin.gatewayId, password: gatewayLogin.password } : {}),
+      },
       http: { host, port: await portOr0(options.ports?.http, host) },
       devices: devices.map((d) => ({
         id: d.id.toString(),
@@ -141,7 +149,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     if (options.configOverrides) config = options.configOverrides(config);
     const agent = new Agent(config, log.child('agent'), {
       ...(options.staticDir ? { staticDir: options.staticDir } : {}),
-      publicInfo: { mqttWsUrl: broker.wsUrl, rpcUrl: anvil.url },
+      // The guest page logs in to the broker over WebSocket with the guest login.
+      publicInfo: {
+        mqttWsUrl: broker.wsUrl,
+        ...(logins ? { mqttUsername: logins.guest.username, mqttPassword: logins.guest.password } : {}),
+        rpcUrl: anvil.url,
+      },
       ...(options.reorgWindow !== undefined ? { reorgWindow: options.reorgWindow } : {}),
     });
     cleanups.push(() => agent.stop());

@@ -4,6 +4,7 @@
 // while node:crypto's scrypt is OpenSSL's, native.
 
 import { createDecipheriv, pbkdf2Sync, scryptSync, timingSafeEqual } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { addressOfPrivateKey, bytesToHex } from '../contracts/eip712.js';
 import { LatchkeyError } from './errors.js';
@@ -174,4 +175,21 @@ export function decryptKeystore(
   } finally {
     derived.fill(0);
   }
+}
+
+/**
+ * Why a file holding a secret (a keystore, its password) must not be used as it is: readable or
+ * writable by its group or by others. Undefined when only its owner has access (or it is gone: the
+ * read that follows reports that).
+ */
+export function secretFileProblem(path: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  const who = mode & 0o007 ? 'others' : 'its group';
+  return `${path} is readable by ${who} (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${path}`;
 }

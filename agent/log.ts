@@ -18,6 +18,20 @@ export interface LogOptions {
   write?: (line: string) => void;
 }
 
+// scheme://[userinfo@]host[:port][path][?query][#fragment], up to whitespace or a quote.
+const URL_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/?#"'<>@]*@)?([^\s/?#"'<>\\]+)([^\s"'<>\\]*)/gi;
+
+/**
+ * Every URL in `text` without its credentials, path and query (which carry passwords and API keys):
+ * `mqtt://gw:secret@broker:1883` → `mqtt://broker:1883`, `https://rpc.example/v3/KEY` →
+ * `https://rpc.example/…`. The logger applies it to every line it writes.
+ */
+export function redact(text: string): string {
+  return text.replace(URL_IN_TEXT, (_url, scheme: string, host: string, rest: string) =>
+    rest === '' || rest === '/' ? `${scheme}${host}${rest}` : `${scheme}${host}/…`,
+  );
+}
+
 function replacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Error) return { name: value.name, message: value.message };
@@ -27,7 +41,8 @@ function replacer(_key: string, value: unknown): unknown {
 export function createLogger(namespace = 'latchkey', options: LogOptions = {}): Logger {
   const min = RANK[options.level ?? 'info'];
   const json = options.json ?? !process.stderr.isTTY;
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const sink = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const write = (line: string) => sink(redact(line));
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[level] < min) return;
     if (json) {

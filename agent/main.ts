@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
 import { LatchkeyError } from './errors.js';
-import { createLogger, type Level } from './log.js';
+import { createLogger, type Level, redact } from './log.js';
 
 // From agent/main.ts (tsx) the page is at ../guest/public; from the build, dist/agent/main.js, two up.
 const guestDir = ['../guest/public', '../../guest/public']
@@ -55,6 +55,12 @@ async function runEmbedded(): Promise<void> {
     `  chain (anvil)   ${e.anvil.url}   chain id ${e.anvil.chainId}`,
     `  contract        ${e.contractAddress}`,
     `  MQTT            ${e.broker.url}   (WebSocket ${e.broker.wsUrl})`,
+    ...(e.broker.logins
+      ? [
+          `  guest login     user ${e.broker.logins.guest.username}, password ${e.broker.logins.guest.password}, client id latchkey-guest-<random>`,
+          '                  (replies come on …/reply/<client id>/<n>; the guest page gets this from /api/info)',
+        ]
+      : []),
     `  topics          ${e.config.mqtt.prefix}/${e.config.gatewayId}/<device>/access | state | reply/<id>`,
     '',
     'Next:',
@@ -106,7 +112,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  if (e instanceof LatchkeyError) process.stderr.write(`latchkey: ${e.message}\n`);
-  else process.stderr.write(`latchkey: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  const text =
+    e instanceof LatchkeyError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`latchkey: ${redact(text)}\n`);
   process.exit(1);
 });

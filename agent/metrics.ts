@@ -1,4 +1,4 @@
-// A small metrics registry rendered in the Prometheus text format for GET /metrics.
+// A small metrics registry rendered in the Prometheus text format (0.0.4) for GET /metrics.
 
 type Labels = Record<string, string>;
 
@@ -9,14 +9,19 @@ function key(labels: Labels): string {
     .join(',');
 }
 
-interface Family {
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  values: Map<string, number>;
+/** Upper bounds (seconds) of the latency histogram buckets, rising. */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** One histogram series: a count per bucket (not cumulative; summed when rendered), sum and count. */
+interface Histogram {
+  buckets: number[];
+  sum: number;
+  count: number;
 }
 
-/** Upper bounds (seconds) of the latency histogram buckets. */
-const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+type Family =
+  | { help: string; type: 'counter' | 'gauge'; values: Map<string, number> }
+  | { help: string; type: 'histogram'; series: Map<string, Histogram> };
 
 export class Metrics {
   private readonly families = new Map<string, Family>();
@@ -24,48 +29,71 @@ export class Metrics {
   private family(name: string, help: string, type: Family['type']): Family {
     let f = this.families.get(name);
     if (!f) {
-      f = { help, type, values: new Map() };
+      f = type === 'histogram' ? { help, type, series: new Map() } : { help, type, values: new Map() };
       this.families.set(name, f);
     }
+    if (f.type !== type) throw new TypeError(`metric ${name} is a ${f.type}, not a ${type}`);
     return f;
   }
 
+  private values(name: string, help: string, type: 'counter' | 'gauge'): Map<string, number> {
+    const f = this.family(name, help, type);
+    if (f.type === 'histogram') throw new TypeError(`metric ${name} is a histogram`);
+    return f.values;
+  }
+
   inc(name: string, help: string, labels: Labels = {}, by = 1): void {
-    const f = this.family(name, help, 'counter');
+    const values = this.values(name, help, 'counter');
     const k = key(labels);
-    f.values.set(k, (f.values.get(k) ?? 0) + by);
+    values.set(k, (values.get(k) ?? 0) + by);
   }
 
   set(name: string, help: string, value: number, labels: Labels = {}): void {
-    this.family(name, help, 'gauge').values.set(key(labels), value);
+    this.values(name, help, 'gauge').set(key(labels), value);
   }
 
   observe(name: string, help: string, seconds: number, labels: Labels = {}): void {
     const f = this.family(name, help, 'histogram');
-    const base = key(labels);
-    const sep = base ? `${base},` : '';
-    for (const le of BUCKETS) {
-      if (seconds <= le) f.values.set(`${sep}le="${le}"`, (f.values.get(`${sep}le="${le}"`) ?? 0) + 1);
+    if (f.type !== 'histogram') throw new TypeError(`metric ${name} is a ${f.type}`);
+    const k = key(labels);
+    let h = f.series.get(k);
+    if (!h) {
+      h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      f.series.set(k, h);
     }
-    f.values.set(`${sep}le="+Inf"`, (f.values.get(`${sep}le="+Inf"`) ?? 0) + 1);
-    f.values.set(`sum:${base}`, (f.values.get(`sum:${base}`) ?? 0) + seconds);
-    f.values.set(`count:${base}`, (f.values.get(`count:${base}`) ?? 0) + 1);
+    const i = BUCKETS.findIndex((le) => seconds <= le);
+    if (i >= 0) h.buckets[i] = (h.buckets[i] ?? 0) + 1;
+    h.sum += seconds;
+    h.count++;
   }
 
+  /** A counter's or gauge's value; for a histogram, its observation count. */
   get(name: string, labels: Labels = {}): number | undefined {
-    return this.families.get(name)?.values.get(key(labels));
+    const f = this.families.get(name);
+    if (!f) return undefined;
+    return f.type === 'histogram' ? f.series.get(key(labels))?.count : f.values.get(key(labels));
   }
 
   render(): string {
     const lines: string[] = [];
     for (const [name, f] of this.families) {
       lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
-      for (const [k, v] of f.values) {
-        if (f.type !== 'histogram') lines.push(`${name}${k ? `{${k}}` : ''} ${v}`);
-        else if (k.startsWith('sum:')) lines.push(`${name}_sum${k.length > 4 ? `{${k.slice(4)}}` : ''} ${v}`);
-        else if (k.startsWith('count:'))
-          lines.push(`${name}_count${k.length > 6 ? `{${k.slice(6)}}` : ''} ${v}`);
-        else lines.push(`${name}_bucket{${k}} ${v}`);
+      if (f.type !== 'histogram') {
+        for (const [k, v] of f.values) lines.push(`${name}${k ? `{${k}}` : ''} ${v}`);
+        continue;
+      }
+      for (const [k, h] of f.series) {
+        const sep = k ? `${k},` : '';
+        let cumulative = 0;
+        BUCKETS.forEach((le, i) => {
+          cumulative += h.buckets[i] ?? 0;
+          lines.push(`${name}_bucket{${sep}le="${le}"} ${cumulative}`);
+        });
+        lines.push(`${name}_bucket{${sep}le="+Inf"} ${h.count}`);
+        lines.push(
+          `${name}_sum${k ? `{${k}}` : ''} ${h.sum}`,
+          `${name}_count${k ? `{${k}}` : ''} ${h.count}`,
+        );
       }
     }
     return `${lines.join('\n')}\n`;

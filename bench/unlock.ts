@@ -80,7 +80,7 @@ async function main(): Promise<number> {
     step('starting Mosquitto, anvil + contract, aedes and the agent');
     const mosquitto: Mosquitto = await startMosquitto();
     cleanups.push(() => mosquitto.stop());
-    const e: Embedded = await startEmbedded({ log, blockTime: 0, ports: {} });
+    const e: Embedded = await startEmbedded({ log, blockTime: 0, ports: {}, brokerLogins: false });
     cleanups.push(() => e.stop());
     const lock = e.devices.find((d) => d.kind === 'lock');
     const guestAccount = e.guests[0];

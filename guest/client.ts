@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { type JsonRpcProvider, toBeHex, Wallet } from 'ethers';
 import mqtt, { type MqttClient } from 'mqtt';
+import { GUEST_CLIENT_ID_PREFIX } from '../agent/broker/rules.js';
 import type { ReplyEnvelope } from '../agent/mqtt/topics.js';
 import { type LatchkeyContract, latchkeyAt, latchkeyInterface, mined } from '../contracts/deploy.js';
 import { parseLatchkeyLog } from '../contracts/events.js';
@@ -54,6 +55,8 @@ export class Guest {
   private readonly prefix: string;
   private client: MqttClient | undefined;
   private readonly pending = new Map<string, (e: ReplyEnvelope) => void>();
+  /** The MQTT client id, unique per guest; it owns the reply ids (<client id>/<n>) the broker lets it read. */
+  readonly clientId = `${GUEST_CLIENT_ID_PREFIX}${randomBytes(8).toString('hex')}`;
 
   constructor(private readonly options: GuestOptions) {
     this.wallet = new Wallet(options.privateKey, options.provider);
@@ -71,13 +74,13 @@ export class Guest {
     if (!this.options.mqttUrl) throw new Error('guest: no mqttUrl given');
     const client = mqtt.connect(this.options.mqttUrl, {
       protocolVersion: 4,
-      clientId: `guest-${randomBytes(6).toString('hex')}`,
+      clientId: this.clientId,
       reconnectPeriod: 500,
       ...(this.options.mqttUsername !== undefined ? { username: this.options.mqttUsername } : {}),
       ...(this.options.mqttPassword !== undefined ? { password: this.options.mqttPassword } : {}),
     });
     client.on('message', (topic, payload) => {
-      const id = topic.slice(topic.lastIndexOf('/') + 1);
+      const id = topic.slice(topic.indexOf('/reply/') + '/reply/'.length);
       const resolve = this.pending.get(id);
       if (!resolve) return;
       this.pending.delete(id);
@@ -88,7 +91,9 @@ export class Guest {
       client.once('error', reject);
     });
     (client.stream as Partial<Socket>).setNoDelay?.(true);
-    await client.subscribeAsync(`${this.prefix}/${this.options.gatewayId}/+/reply/#`, { qos: 1 });
+    await client.subscribeAsync(`${this.prefix}/${this.options.gatewayId}/+/reply/${this.clientId}/+`, {
+      qos: 1,
+    });
     this.client = client;
   }
 
@@ -130,7 +135,7 @@ export class Guest {
         validUntil: Number(access.validUntil),
       },
       signature,
-      id: randomBytes(8).toString('hex'),
+      id: `${this.clientId}/${randomBytes(6).toString('hex')}`,
     };
   }
 

@@ -25,6 +25,9 @@ async function main(): Promise<void> {
       chainId: e.anvil.chainId,
       gatewayId: e.config.gatewayId,
       mqttUrl: e.broker.url,
+      ...(e.broker.logins
+        ? { mqttUsername: e.broker.logins.guest.username, mqttPassword: e.broker.logins.guest.password }
+        : {}),
       httpUrl: e.httpUrl,
     });
     await guest.connect();

@@ -5,13 +5,14 @@ import { Wallet } from 'ethers';
 import type { CliIo } from './command.js';
 import { UsageError } from './command.js';
 import { checkKeystoreFile, decryptKeyFile } from './keystore.js';
-import { PASSWORD_ENV, passwordProblem, readPassword } from './password.js';
+import { PASSWORD_ENV, PASSWORD_FILE_ENV, passwordProblem, readPassword } from './password.js';
 
 export const HOST_KEY_ENV = 'LATCHKEY_HOST_KEY';
 const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
 
 export const HOST_KEY_HELP = `The host key (owner of the contract's devices) comes from ${HOST_KEY_ENV} (0x + 64 hex) or
---host-keystore <file>, whose password is read from ${PASSWORD_ENV} or asked on the terminal.`;
+--host-keystore <file>, whose password is read from the file named by ${PASSWORD_FILE_ENV} (preferred), from ${PASSWORD_ENV}, or asked
+on the terminal.`;
 
 /** Adds the problems that keep the host key from being loaded; `required` false allows none at all. */
 export function checkHostKey(

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddedBroker, startEmbeddedBroker } from '../agent/broker/embedded.js';
+import { type EmbeddedBroker, freshLogins, startEmbeddedBroker } from '../agent/broker/embedded.js';
 import { DEMO_PRICES } from '../agent/embedded.js';
 import { type AuditEntry, Store } from '../agent/store/store.js';
 import { type Anvil, startAnvil } from '../contracts/anvil.js';
@@ -64,7 +64,7 @@ beforeAll(async () => {
   ]);
   if (!socket || !lock || !socketHeld || !socketMined) throw new Error('registration failed');
   devices = { socket, lock, socketHeld, socketMined };
-  broker = await startEmbeddedBroker({ log: testLog });
+  broker = await startEmbeddedBroker({ log: testLog, logins: freshLogins('gateway-crash') });
   // The agent talks to the chain through a gate that can hold its checkout transactions.
   gate = await new RpcGate(anvil.url).start();
   dir = tempDir('latchkey-crash-');
@@ -81,7 +81,7 @@ beforeAll(async () => {
       pollMs: 100,
       startBlock: deployment.blockNumber,
     },
-    mqtt: { url: broker.url },
+    mqtt: { url: broker.url, username: 'gateway-crash', password: gatewayPassword(broker) },
     http: { host: '127.0.0.1', port: 0 },
     devices: [
       { id: socket, kind: 'socket', relay: { driver: 'sim' } },
@@ -100,6 +100,12 @@ afterAll(async () => {
   await anvil?.stop();
   dir?.remove();
 });
+
+function gatewayPassword(b: EmbeddedBroker): string {
+  const login = b.logins ? b.logins.gateways[0] : undefined;
+  if (!login) throw new Error('the broker has no gateway login');
+  return login.password;
+}
 
 /** The guest's phone on the gateway's LAN (the agent's HTTP port changes with every start). */
 function guestOn(a: AgentProcess): Guest {

@@ -214,7 +214,7 @@ describe('MQTT faults through the agent on Mosquitto', () => {
         gatewayId: 'gateway-2',
         dataDir: join(dir.path, 'data'),
         gatewayKey: key2.privateKey,
-        http: { host: '127.0.0.1', port: 0 },
+        http: { ...e.config.http, host: '127.0.0.1', port: 0 },
         devices: [{ id: door, kind: 'lock', pulseSeconds: 1, relay: { driver: 'sim' } }],
       },
       testLog.child('gateway-2'),
@@ -248,7 +248,7 @@ describe('MQTT faults through the agent on Mosquitto', () => {
     await waitFor(() => e.agent.controllers.get(LOCK)?.state().relay === 'open', 'the lock to be locked');
     const token = await (await guestOf(guestAccount, { ...setup, mqttUrl: '' })).token(lock, 'unlock');
     const replyTopic = topic('gateway-1', LOCK, `reply/${token.id}`);
-    const client = await MqttWatch.open(mosquitto.url, [topic('gateway-1', LOCK, 'reply/+')]);
+    const client = await MqttWatch.open(mosquitto.url, [topic('gateway-1', LOCK, 'reply/#')]);
     cleanups.push(() => client.close());
     const payload = JSON.stringify(token);
     const mark = states.mark();

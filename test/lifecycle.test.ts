@@ -19,6 +19,7 @@ import {
   balanceDelta,
   creditDelta,
   embeddedSetup,
+  guestLogin,
   guestOf,
   ok,
   registerDevices,
@@ -106,7 +107,7 @@ beforeAll(async () => {
     dataDir: secondDir.path,
     gatewayKey: key2.privateKey,
     mqtt: { ...e.config.mqtt, url: mosquitto.url },
-    http: { host: '127.0.0.1', port: 0 },
+    http: { ...e.config.http, host: '127.0.0.1', port: 0 },
     devices: [
       { id: lock2, kind: 'lock' as const },
       { id: socket2, kind: 'socket' as const },
@@ -162,7 +163,10 @@ beforeAll(async () => {
       brokerDown: (during) => mosquitto.restart(during),
     },
   );
-  await Promise.all([waitOnline(e.broker.url, 'gateway-1'), waitOnline(mosquitto.url, 'gateway-2')]);
+  await Promise.all([
+    waitOnline(e.broker.url, 'gateway-1', guestLogin(e)),
+    waitOnline(mosquitto.url, 'gateway-2'),
+  ]);
 });
 
 afterAll(async () => {

@@ -21,6 +21,11 @@ export interface MosquittoOptions {
   maxPacketBytes?: number;
   /** Lines appended to mosquitto.conf, after the last listener (listener options apply to that one). */
   extraConfig?: string;
+  /**
+   * A whole Latchkey broker config with its own listeners on `port` (TCP) and `wsPort` (WebSocket), as
+   * `latchkey mosquitto-acl` writes it; replaces the open default listeners.
+   */
+  config?: string;
 }
 
 export interface Mosquitto {
@@ -50,22 +55,23 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const dir = await mkdtemp(join(tmpdir(), 'latchkey-mosquitto-'));
   const confPath = join(dir, 'mosquitto.conf');
   const lines = [
-    'per_listener_settings false',
-    'allow_anonymous true',
+    ...(options.config === undefined ? ['per_listener_settings false', 'allow_anonymous true'] : []),
     'persistence false',
     'log_dest stderr',
     'log_type error',
     'log_type warning',
     'log_type notice',
-    `max_packet_size ${options.maxPacketBytes ?? 65536}`,
+    ...(options.config === undefined ? [`max_packet_size ${options.maxPacketBytes ?? 65536}`] : []),
     // Mosquitto leaves Nagle's algorithm on by default, which adds ~40 ms to a request/reply on loopback.
     'set_tcp_nodelay true',
     // Root would otherwise switch to the `mosquitto` user, which cannot read this temp directory.
     'user root',
-    `listener ${port} 127.0.0.1`,
-    'protocol mqtt',
   ];
-  if (wsPort !== undefined) lines.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets');
+  if (options.config !== undefined) lines.push(options.config.trimEnd());
+  else {
+    lines.push(`listener ${port} 127.0.0.1`, 'protocol mqtt');
+    if (wsPort !== undefined) lines.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets');
+  }
   if (options.extraConfig !== undefined) lines.push(options.extraConfig.trimEnd());
   await writeFile(confPath, `${lines.join('\n')}\n`);
 

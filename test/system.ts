@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { type JsonRpcProvider, toBeHex, verifyTypedData } from 'ethers';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Agent } from '../agent/agent.js';
+import { GUEST_CLIENT_ID_PREFIX } from '../agent/broker/rules.js';
 import type { DeviceState } from '../agent/devices/controller.js';
 import type { Embedded } from '../agent/embedded.js';
 import { createLogger, type Level, type Logger, silentLogger } from '../agent/log.js';
@@ -116,6 +117,8 @@ export interface GuestSetup {
   chainId: number;
   gatewayId: string;
   mqttUrl?: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
   httpUrl?: string;
 }
 
@@ -127,6 +130,9 @@ export function embeddedSetup(e: Embedded, over: Partial<GuestSetup> = {}): Gues
     chainId: e.anvil.chainId,
     gatewayId: e.config.gatewayId,
     httpUrl: e.httpUrl,
+    ...(e.broker.logins
+      ? { mqttUsername: e.broker.logins.guest.username, mqttPassword: e.broker.logins.guest.password }
+      : {}),
     ...over,
   };
 }
@@ -277,6 +283,17 @@ export interface Seen {
   retain: boolean;
 }
 
+export interface Login {
+  username: string;
+  password: string;
+}
+
+/** The guest login of an embedded system's broker. */
+export function guestLogin(e: Embedded): Login {
+  if (!e.broker.logins) throw new Error('the embedded broker has no logins');
+  return { ...e.broker.logins.guest };
+}
+
 /** A plain MQTT 3.1.1 client recording what arrives on `topics`. */
 export class MqttWatch {
   readonly seen: Seen[] = [];
@@ -286,8 +303,14 @@ export class MqttWatch {
     );
   }
 
-  static async open(url: string, topics: string[]): Promise<MqttWatch> {
-    const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 200, clean: true });
+  static async open(url: string, topics: string[], login?: Login): Promise<MqttWatch> {
+    const client = await mqtt.connectAsync(url, {
+      protocolVersion: 4,
+      reconnectPeriod: 200,
+      clean: true,
+      clientId: `${GUEST_CLIENT_ID_PREFIX}watch-${Math.random().toString(36).slice(2, 10)}`,
+      ...login,
+    });
     const watch = new MqttWatch(client);
     await client.subscribeAsync(topics, { qos: 1 });
     return watch;
@@ -313,8 +336,8 @@ export class MqttWatch {
 }
 
 /** Waits until the gateway announced itself 'online' (its access subscriptions are in place by then). */
-export async function waitOnline(url: string, gatewayId: string, prefix = 'latchkey'): Promise<void> {
-  const watch = await MqttWatch.open(url, [`${prefix}/${gatewayId}/availability`]);
+export async function waitOnline(url: string, gatewayId: string, login?: Login): Promise<void> {
+  const watch = await MqttWatch.open(url, [`latchkey/${gatewayId}/availability`], login);
   try {
     await watch.next((m) => m.payload === 'online', `${gatewayId} online on ${url}`);
   } finally {

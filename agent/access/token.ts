@@ -8,11 +8,29 @@ import { ACTIONS, type Access, type Action } from '../../contracts/typedData.js'
 export const MAX_TOKEN_BYTES = 4096;
 /** Longest request id; ids travel back in reply topics, so they are kept short and topic-safe. */
 export const MAX_REQUEST_ID_LENGTH = 64;
+/** The characters of one request id level: RFC 3986 unreserved, and ':'. Topic-safe (no + # / NUL). */
+export const REQUEST_ID_CHARS = 'A-Z a-z 0-9 . _ ~ : -';
+const LEVEL = '[A-Za-z0-9._~:-]+';
+/**
+ * The one request-id grammar (the token parser and the reply topics both use it): one level, or
+ * `<owner>/<id>` where the owner is the requester's MQTT client id, as brokers let a guest read only
+ * the replies under its own client id. 1-64 characters in all.
+ */
+const REQUEST_ID_RE = new RegExp(`^(?=.{1,${MAX_REQUEST_ID_LENGTH}}$)${LEVEL}(?:/${LEVEL})?$`);
+
+/** True for a request id: what a token's `id` may be and what ends a reply topic. */
+export function isRequestId(id: unknown): id is string {
+  return typeof id === 'string' && REQUEST_ID_RE.test(id);
+}
+
+/** True for a string that may be one level of a request id, e.g. the owner (an MQTT client id). */
+export function isRequestIdLevel(level: string): boolean {
+  return level.length <= MAX_REQUEST_ID_LENGTH && new RegExp(`^${LEVEL}$`).test(level);
+}
 
 const MAX_UINT256 = (1n << 256n) - 1n;
 const DECIMAL_RE = /^(0|[1-9][0-9]{0,77})$/;
 const SIGNATURE_RE = /^0x[0-9a-fA-F]{130}$/;
-const REQUEST_ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const TOP_KEYS = new Set(['access', 'signature', 'id']);
 const ACCESS_KEYS = ['rentalId', 'deviceId', 'action', 'nonce', 'validUntil'] as const;
 const ACCESS_KEY_SET: ReadonlySet<string> = new Set(ACCESS_KEYS);
@@ -94,10 +112,10 @@ export function parseToken(value: unknown): Decoded<WireToken> {
   let requestId: string | undefined;
   const id = value.id;
   if (id !== undefined) {
-    if (typeof id !== 'string' || !REQUEST_ID_RE.test(id))
+    if (!isRequestId(id))
       return {
         ok: false,
-        message: `id must be 1-${MAX_REQUEST_ID_LENGTH} characters of A-Z a-z 0-9 _ . : -, got ${describe(id)}`,
+        message: `id must be 1-${MAX_REQUEST_ID_LENGTH} characters of ${REQUEST_ID_CHARS}, optionally as <owner>/<id>, got ${describe(id)}`,
       };
     requestId = id;
   }

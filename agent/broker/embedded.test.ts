@@ -8,7 +8,7 @@ import { startEmbeddedBroker } from './embedded.js';
 
 describe('startEmbeddedBroker', () => {
   it('serves MQTT over TCP and WebSocket on one broker', async () => {
-    const broker = await startEmbeddedBroker({ log: silentLogger });
+    const broker = await startEmbeddedBroker({ log: silentLogger, logins: false });
     try {
       expect(broker.url).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
       expect(broker.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
@@ -26,7 +26,7 @@ describe('startEmbeddedBroker', () => {
   });
 
   it('closes the connection of a client that sends a packet over the size limit, and only that one', async () => {
-    const broker = await startEmbeddedBroker({ log: silentLogger, maxPacketBytes: 4096 });
+    const broker = await startEmbeddedBroker({ log: silentLogger, logins: false, maxPacketBytes: 4096 });
     try {
       const listener = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
       await listener.subscribeAsync('t/#', { qos: 1 });
@@ -53,7 +53,7 @@ describe('startEmbeddedBroker', () => {
   });
 
   it('stops cleanly, closing even connections that never sent CONNECT, and can start again on the same port', async () => {
-    const broker = await startEmbeddedBroker({ log: silentLogger });
+    const broker = await startEmbeddedBroker({ log: silentLogger, logins: false });
     const port = Number(new URL(broker.url).port);
     const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
     const silent = net.connect(port, '127.0.0.1');
@@ -68,7 +68,7 @@ describe('startEmbeddedBroker', () => {
     expect(error.code).toBe('ECONNREFUSED');
     await client.endAsync(true);
 
-    const again = await startEmbeddedBroker({ port, log: silentLogger });
+    const again = await startEmbeddedBroker({ port, log: silentLogger, logins: false });
     expect(again.url).toBe(broker.url);
     const back = await mqtt.connectAsync(again.url, { protocolVersion: 4, reconnectPeriod: 0 });
     await back.endAsync();
@@ -76,7 +76,7 @@ describe('startEmbeddedBroker', () => {
   });
 
   it('refuses MQTT 5 with CONNACK "unacceptable protocol version" (aedes 1.x speaks 3.1.1)', async () => {
-    const broker = await startEmbeddedBroker({ log: silentLogger });
+    const broker = await startEmbeddedBroker({ log: silentLogger, logins: false });
     try {
       const error = await mqtt
         .connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 }, false)

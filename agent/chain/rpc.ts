@@ -2,7 +2,7 @@
 // HTTP 429/5xx, rate-limit reply), then the next. No quorum: the watcher checks what it is told itself.
 
 import { LatchkeyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { type Logger, redact } from '../log.js';
 
 export interface RpcClientOptions {
   urls: string[];
@@ -151,15 +151,5 @@ export class RpcClient {
     }
     if (!('result' in body)) throw new EndpointFailure('reply has neither result nor error');
     return { result: body.result };
-  }
-}
-
-/** An endpoint without its path and query, which often carry an API key. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname.length > 1 ? '/…' : ''}`;
-  } catch {
-    return '<invalid url>';
   }
 }

@@ -4,12 +4,12 @@
 
 import { EventEmitter } from 'node:events';
 import { LatchkeyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { type Logger, redact } from '../log.js';
 import type { RentalStatus, Store, StoredRental } from '../store/store.js';
 import { type ChainNotice, RentalLedger } from './apply.js';
 import { type BlockHeader, commonAncestor, getHeader, HashWindow } from './blocks.js';
 import { type DecodedLog, decodeRentalLog, type RawLog, TOPICS, uintTopic } from './decode.js';
-import { RpcClient, RpcError, redact } from './rpc.js';
+import { RpcClient, RpcError } from './rpc.js';
 
 /** A number of blocks below the head, or a block tag the node resolves (post-merge chains). */
 export type Confirmations = number | 'safe' | 'finalized';

@@ -28,6 +28,7 @@ const server = new HttpServer(
   silentLogger,
 );
 let base = '';
+const json = { 'content-type': 'application/json' };
 
 beforeAll(async () => {
   await server.start();
@@ -37,10 +38,14 @@ afterAll(() => server.stop());
 
 describe('HttpServer', () => {
   it('passes tokens to the access handler and maps refusals to 403', async () => {
-    const ok = await fetch(`${base}/api/devices/1/access`, { method: 'POST', body: 'good' });
+    const ok = await fetch(`${base}/api/devices/1/access`, { method: 'POST', headers: json, body: 'good' });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ status: 'ok', data: { relay: 'closed' } });
-    const refused = await fetch(`${base}/api/devices/1/access`, { method: 'POST', body: 'replayed' });
+    const refused = await fetch(`${base}/api/devices/1/access`, {
+      method: 'POST',
+      headers: json,
+      body: 'replayed',
+    });
     expect(refused.status).toBe(403);
     expect(received.map((r) => r.body)).toEqual(['good', 'replayed']);
     expect(received[0]?.source).toMatch(/^http:/);
@@ -48,7 +53,11 @@ describe('HttpServer', () => {
 
   it('refuses an oversized body without calling the handler', async () => {
     const before = received.length;
-    const res = await fetch(`${base}/api/devices/1/access`, { method: 'POST', body: 'x'.repeat(100_000) });
+    const res = await fetch(`${base}/api/devices/1/access`, {
+      method: 'POST',
+      headers: json,
+      body: 'x'.repeat(100_000),
+    });
     expect(res.status).toBe(413);
     expect(received.length).toBe(before);
   });
@@ -59,9 +68,9 @@ describe('HttpServer', () => {
       data: { deviceId: '1', relay: 'open' },
     });
     expect((await fetch(`${base}/api/devices/2`)).status).toBe(404);
-    expect((await fetch(`${base}/api/devices/abc/access`, { method: 'POST', body: 'good' })).status).toBe(
-      404,
-    );
+    expect(
+      (await fetch(`${base}/api/devices/abc/access`, { method: 'POST', headers: json, body: 'good' })).status,
+    ).toBe(404);
     expect((await fetch(`${base}/health`)).status).toBe(200);
     expect(await (await fetch(`${base}/metrics`)).text()).toContain('latchkey_up 1');
   });

@@ -9,6 +9,14 @@ import { extname, join, normalize, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../log.js';
 import type { ReplyEnvelope } from '../mqtt/topics.js';
+import {
+  applyLimits,
+  DEFAULT_LIMITS,
+  decodePath,
+  type HttpLimits,
+  type Refusal,
+  RequestGuard,
+} from './guards.js';
 
 export interface HttpHandlers {
   /** Verifies and acts on an access token for a device; the body is the raw wire token. */
@@ -27,6 +35,14 @@ export interface HttpOptions {
   /** Folder of static files served at / (the guest page); none when undefined. */
   staticDir: string | undefined;
   maxBodyBytes?: number;
+  /** Names the gateway is reached by besides its addresses and hostname (checked against Host). */
+  names?: readonly string[];
+  /** Client addresses that may read /metrics and the full /health; default loopback. */
+  trusted?: readonly string[];
+  /** Bearer token that opens /metrics to other clients (a Prometheus on the LAN). */
+  metricsToken?: string | undefined;
+  /** Timeouts and the connection cap; DEFAULT_LIMITS where not given. */
+  limits?: Partial<HttpLimits>;
 }
 
 const TYPES: Record<string, string> = {
@@ -83,8 +99,13 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+function refuse(res: ServerResponse, r: Refusal): void {
+  json(res, r.status, { status: 'error', error: { code: r.code, message: r.message } });
+}
+
 export class HttpServer {
   private server: Server | undefined;
+  private guard: RequestGuard | undefined;
 
   constructor(
     private readonly options: HttpOptions,
@@ -93,7 +114,11 @@ export class HttpServer {
   ) {}
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    const limits = { ...DEFAULT_LIMITS, ...this.options.limits };
+    this.guard = new RequestGuard(this.options);
+    // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default).
+    const checkEveryMs = Math.min(1_000, limits.headersMs);
+    const server = createServer({ connectionsCheckingInterval: checkEveryMs }, (req, res) => {
       this.route(req, res).catch((e: unknown) => {
         this.log.error('request failed', { url: req.url, error: e });
         if (!res.headersSent)
@@ -101,8 +126,7 @@ export class HttpServer {
         else res.destroy();
       });
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 15_000;
+    applyLimits(server, limits);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.host, () => resolve());
@@ -124,14 +148,24 @@ export class HttpServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const path = url.pathname;
+    const guard = this.guard as RequestGuard;
+    const decoded = decodePath(req.url);
+    if (!decoded) return refuse(res, { status: 400, code: 'bad-url', message: 'the URL does not decode' });
+    const wrongHost = guard.checkHost(req);
+    if (wrongHost) return refuse(res, wrongHost);
+    const path = decoded.raw;
     const method = req.method ?? 'GET';
+    // No CORS: a foreign page's preflight is refused, so its browser never sends the request.
+    if (method === 'OPTIONS')
+      return refuse(res, { status: 403, code: 'wrong-origin', message: 'cross-origin requests are refused' });
     if (method === 'GET' && path === '/health') {
       const h = this.handlers.health();
-      return json(res, h.ok ? 200 : 503, h);
+      // The LAN learns whether the gateway serves; rentals, relays and the clock are for this machine.
+      return json(res, h.ok ? 200 : 503, guard.isTrusted(req) ? h : { ok: h.ok });
     }
     if (method === 'GET' && path === '/metrics') {
+      if (!guard.mayReadMetrics(req))
+        return refuse(res, { status: 403, code: 'forbidden', message: 'metrics are for this machine' });
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(this.handlers.metrics());
       return;
@@ -162,7 +196,7 @@ export class HttpServer {
         error: { code: 'method-not-allowed', message: `${method} not allowed here` },
       });
     }
-    if (method === 'GET' || method === 'HEAD') return this.serveStatic(path, res);
+    if (method === 'GET' || method === 'HEAD') return this.serveStatic(decoded.decoded, res);
     return json(res, 405, {
       status: 'error',
       error: { code: 'method-not-allowed', message: `${method} not allowed here` },
@@ -170,6 +204,12 @@ export class HttpServer {
   }
 
   private async access(req: IncomingMessage, res: ServerResponse, deviceId: bigint): Promise<void> {
+    // Checked before the gate sees the token: a refused request never counts towards a lockout.
+    const refused = (this.guard as RequestGuard).checkWrite(req);
+    if (refused) {
+      res.setHeader('connection', 'close');
+      return refuse(res, refused);
+    }
     let body: Buffer;
     try {
       body = await readBody(req, this.options.maxBodyBytes ?? 4096);
@@ -188,12 +228,13 @@ export class HttpServer {
     json(res, statusOf(envelope), envelope);
   }
 
+  /** `path` is already percent-decoded. */
   private async serveStatic(path: string, res: ServerResponse): Promise<void> {
     const root = this.options.staticDir;
     const notFound = () =>
       json(res, 404, { status: 'error', error: { code: 'not-found', message: 'not found' } });
     if (!root) return notFound();
-    const rel = normalize(decodeURIComponent(path === '/' ? '/index.html' : path));
+    const rel = normalize(path === '/' ? '/index.html' : path);
     const file = join(root, rel);
     if (!file.startsWith(root.endsWith(sep) ? root : root + sep)) return notFound();
     const info = await stat(file).catch(() => undefined);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { decodePayload, parseToken } from '../access/token.js';
 import { startEmbeddedBroker } from '../broker/embedded.js';
 import { silentLogger } from '../log.js';
 import { type AccessHandler, MqttBus, type MqttBusEvents, type MqttBusOptions } from './bus.js';
@@ -130,6 +131,54 @@ describe.each([
     expect(reply.retain).toBe(false);
     const handled = t.calls.items.filter((call) => call.payload.includes('req-1'));
     expect(handled).toEqual([{ deviceId: 1n, payload: token('req-1'), source: 'mqtt:reply/req-1' }]);
+  });
+
+  it('answers every request id the token parser accepts, each character class and a UTF-8 BOM', async () => {
+    // The token parser and the reply topics follow one grammar: a reply goes out for every id it takes.
+    const ids = [
+      'UPPER',
+      'lower',
+      '0123456789',
+      'a.b',
+      'a_b',
+      'a~b',
+      'a:b',
+      'a-b',
+      'x'.repeat(64),
+      'owner-1/42',
+    ];
+    const t = await startBus({
+      onAccess: async (_deviceId, payload, _source, reply) => {
+        const decoded = decodePayload(payload);
+        const parsed = decoded.ok ? parseToken(decoded.value) : decoded;
+        await reply({
+          status: 'error',
+          error: { code: 'malformed', message: parsed.ok ? '' : parsed.message },
+        });
+      },
+    });
+    const requester = await watcher(broker.url, [`latchkey/${t.gatewayId}/1/reply/#`]);
+    cleanups.push(() => requester.client.endAsync(true));
+    const sender = await guest();
+    const body = (id: string) => JSON.stringify({ id, access: {} });
+    for (const id of ids) {
+      await sender.publishAsync(t.access(), body(id), { qos: 1 });
+      const reply = await requester.received.waitFor(
+        (m) => m.topic === `latchkey/${t.gatewayId}/1/reply/${id}`,
+        id,
+      );
+      // refused for its missing fields, not for its id
+      expect(decodeReply(reply.payload), id).toMatchObject({
+        error: { message: 'access.rentalId is missing' },
+      });
+    }
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body('bom-1'))]);
+    await sender.publishAsync(t.access(), bom, { qos: 1 });
+    const reply = await requester.received.waitFor(
+      (m) => m.topic.endsWith('/reply/bom-1'),
+      'a reply to a BOM token',
+    );
+    expect(decodeReply(reply.payload)).toMatchObject({ error: { message: 'access.rentalId is missing' } });
   });
 
   it.runIf(startMosquittoBroker === start)(
@@ -445,7 +494,7 @@ describe.each([
 
 describe('MqttBus protocol fallback', () => {
   it('falls back to 3.1.1 when a broker hangs up on an MQTT 5 CONNECT without a CONNACK', async () => {
-    const aedes = await startEmbeddedBroker({ log: silentLogger });
+    const aedes = await startEmbeddedBroker({ log: silentLogger, logins: false });
     const target = new URL(aedes.url);
     // A 3.1.1-only front that closes v5 connections: protocol level is byte 8 of a short CONNECT.
     const front = net.createServer((socket) => {

@@ -236,7 +236,8 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
       const subscriptions = Object.fromEntries(
         [...this.devices.values()].map((id) => [
           this.topics.access(gatewayId, id),
-          this.version === 5 ? { qos: 1 as const, nl: true } : { qos: 1 as const },
+          // rap: a retained token published while we listen still arrives flagged, to be ignored and cleared
+          this.version === 5 ? { qos: 1 as const, nl: true, rap: true } : { qos: 1 as const },
         ]),
       );
       const granted = this.devices.size > 0 ? await client.subscribeAsync(subscriptions) : [];

@@ -50,7 +50,7 @@ describe('describeRequest', () => {
     for (const body of [
       Buffer.from('not json'),
       payload({}),
-      payload({ id: 'a/b' }),
+      payload({ id: 'a/b/c' }),
       payload({ id: 7 }),
       payload(null),
     ]) {

@@ -1,8 +1,9 @@
 // Where the reply to an access request goes and who to name as its source, from the MQTT 5 properties
 // and the token's `id` field. Pure: no I/O.
 
+import { decodePayload, isRequestId } from '../access/token.js';
 import type { Topics } from './topics.js';
-import { hasWildcard, isRequestId } from './topics.js';
+import { hasWildcard } from './topics.js';
 
 export interface ReplyRoute {
   topic: string;
@@ -57,14 +58,11 @@ export function describeRequest(input: {
   return { route, source };
 }
 
-/** The `id` of a JSON token, if it is a safe reply-topic level. Never throws. */
+/** The `id` of a JSON token, if it is a request id. Decoded as the token parser decodes it. Never throws. */
 export function requestIdOf(payload: Buffer): string | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  const decoded = decodePayload(payload);
+  if (!decoded.ok) return undefined;
+  const value = decoded.value;
   if (typeof value !== 'object' || value === null) return undefined;
   const id = (value as { id?: unknown }).id;
   return isRequestId(id) ? id : undefined;

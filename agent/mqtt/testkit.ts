@@ -20,7 +20,7 @@ export interface BrokerUnderTest {
 }
 
 export async function startAedes(): Promise<BrokerUnderTest> {
-  let broker = await startEmbeddedBroker({ log: silentLogger });
+  let broker = await startEmbeddedBroker({ log: silentLogger, logins: false });
   const port = Number(new URL(broker.url).port);
   return {
     name: 'aedes',
@@ -29,7 +29,7 @@ export async function startAedes(): Promise<BrokerUnderTest> {
     restart: async (whileDown) => {
       await broker.stop();
       await whileDown?.();
-      broker = await startEmbeddedBroker({ port, log: silentLogger });
+      broker = await startEmbeddedBroker({ port, log: silentLogger, logins: false });
     },
     stop: () => broker.stop(),
   };

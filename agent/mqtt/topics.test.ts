@@ -54,7 +54,8 @@ describe('Topics', () => {
       'latchkey/gw1/1/access/extra',
       'latchkey/gw1/1/reply',
       'latchkey/gw1/1/reply/bad id',
-      'latchkey/gw1/1/reply/a/b',
+      'latchkey/gw1/1/reply/a/b/c',
+      'latchkey/gw1/1/reply/a//b',
       'latchkey//1/access',
       'latchkey/+/1/access',
       'latchkey/#',
@@ -70,7 +71,7 @@ describe('Topics', () => {
     for (const bad of ['', '/latchkey', 'latchkey/', 'a//b', 'a/+', '#']) {
       expect(() => new Topics(bad), bad).toThrow(TopicError);
     }
-    for (const bad of ['', 'a/b', 'has space', 'x'.repeat(65), '+']) {
+    for (const bad of ['', 'a/b/c', '/a', 'a/', 'has space', 'x'.repeat(65), '+']) {
       expect(() => topics.reply('gw1', 1n, bad), bad).toThrow(TopicError);
     }
     expect(() => topics.access('gw1', -1n)).toThrow(TopicError);

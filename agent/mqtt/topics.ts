@@ -4,7 +4,12 @@
 //   <prefix>/<gatewayId>/<deviceId>/access       guest → agent, a signed token (JSON), never retained
 //   <prefix>/<gatewayId>/<deviceId>/state        retained DeviceState JSON, bigints as decimal strings
 //   <prefix>/<gatewayId>/<deviceId>/reply/<id>   agent → guest reply envelope when there is no MQTT 5
-//                                                response topic; <id> is the token's `id` field
+//                                                response topic; <id> is the token's `id` field, one
+//                                                level or <owner>/<id> (agent/access/token.ts grammar)
+
+import { isRequestId, MAX_REQUEST_ID_LENGTH, REQUEST_ID_CHARS } from '../access/token.js';
+
+export { isRequestId };
 
 export const DEFAULT_PREFIX = 'latchkey';
 
@@ -51,18 +56,12 @@ export class TopicError extends Error {
   override readonly name = 'TopicError';
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._~-]{1,64}$/;
 const DECIMAL = /^(0|[1-9][0-9]{0,77})$/;
 const UINT256_MAX = (1n << 256n) - 1n;
 
 /** True if a topic (level) holds an MQTT wildcard or NUL, which no concrete topic may. */
 export function hasWildcard(topic: string): boolean {
   return topic.includes('+') || topic.includes('#') || topic.includes('\u0000');
-}
-
-/** True for a request id that may be used as the last level of a reply topic. */
-export function isRequestId(id: unknown): id is string {
-  return typeof id === 'string' && REQUEST_ID.test(id);
 }
 
 /** Checks one topic level supplied by configuration (gateway id): non-empty, no wildcard, no separator. */
@@ -113,7 +112,9 @@ export class Topics {
 
   reply(gatewayId: string, deviceId: bigint, requestId: string): string {
     if (!isRequestId(requestId))
-      throw new TopicError(`request id must be 1-64 of [A-Za-z0-9._~-]: ${requestId}`);
+      throw new TopicError(
+        `request id must be 1-${MAX_REQUEST_ID_LENGTH} of ${REQUEST_ID_CHARS} (or <owner>/<id>): ${requestId}`,
+      );
     return `${this.device(gatewayId, deviceId, 'reply')}/${requestId}`;
   }
 
@@ -123,7 +124,13 @@ export class Topics {
     if (levels.length < this.levels.length + 2) return undefined;
     for (let i = 0; i < this.levels.length; i++) if (levels[i] !== this.levels[i]) return undefined;
     const [gatewayId, second, third, fourth, ...extra] = levels.slice(this.levels.length);
-    if (!gatewayId || !second || extra.length > 0 || hasWildcard(topic)) return undefined;
+    if (!gatewayId || !second || hasWildcard(topic)) return undefined;
+    if (third === 'reply' && fourth !== undefined) {
+      const requestId = [fourth, ...extra].join('/');
+      if (!DECIMAL.test(second) || BigInt(second) > UINT256_MAX || !isRequestId(requestId)) return undefined;
+      return { kind: 'reply', gatewayId, deviceId: BigInt(second), requestId };
+    }
+    if (extra.length > 0) return undefined;
     if (second === 'availability')
       return third === undefined ? { kind: 'availability', gatewayId } : undefined;
     if (!DECIMAL.test(second)) return undefined;
@@ -131,8 +138,6 @@ export class Topics {
     if (deviceId > UINT256_MAX) return undefined;
     if ((third === 'access' || third === 'state') && fourth === undefined)
       return { kind: third, gatewayId, deviceId };
-    if (third === 'reply' && isRequestId(fourth))
-      return { kind: 'reply', gatewayId, deviceId, requestId: fourth };
     return undefined;
   }
 

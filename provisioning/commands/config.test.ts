@@ -159,7 +159,7 @@ describe('latchkey config', () => {
     expect(problems(r.stderr)).toEqual([
       'missing --out',
       `--keystore: ${notKeystore} is not a JSON keystore (version 3)`,
-      'no keystore password: set LATCHKEY_KEY_PASSWORD or run on a terminal to be asked',
+      'no keystore password: set LATCHKEY_KEY_PASSWORD_FILE to a file holding it (or LATCHKEY_KEY_PASSWORD), or run on a terminal to be asked',
       '--device 4:lock:gpio: relay driver "gpio" is not available; this build has sim only',
       '--device 5: expected <id>:<lock|socket>[:sim], e.g. 1:lock',
       '--gateway-id: gatewayId: expected letters, digits, _ . - (1-64), got "front door"',

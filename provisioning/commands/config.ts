@@ -10,7 +10,7 @@ import { decryptKeystore, KeystoreError } from '../../agent/keystore.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { parseFlags, renderHelp } from '../flags.js';
 import { checkKeystoreFile } from '../keystore.js';
-import { PASSWORD_ENV, passwordProblem, readPassword } from '../password.js';
+import { PASSWORD_ENV, PASSWORD_FILE_ENV, passwordProblem, readPassword } from '../password.js';
 import { checkNewFile, writeSecretFile } from '../secretFile.js';
 
 const FLAGS = {
@@ -166,7 +166,8 @@ export const config: Command = {
         'into the config as hex (gatewayKey) instead, for agents that cannot be given the password.',
       FLAGS,
       `Environment:
-  ${PASSWORD_ENV}   the keystore password; without it, it is asked on the terminal.
+  ${PASSWORD_FILE_ENV}  a file (mode 0600) holding the keystore password (preferred)
+  ${PASSWORD_ENV}       the password itself; without either, it is asked on the terminal.
 
 Example:
   latchkey config --rpc https://rpc.gnosischain.com --contract 0x... --start-block 123 --gateway-id front-door \\

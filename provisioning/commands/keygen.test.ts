@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { decryptKeystoreJson, getAddress } from 'ethers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, FAST_ENV, PASSWORD, problems, tempDir } from '../testCli.js';
@@ -40,6 +40,20 @@ describe('latchkey keygen', () => {
     const fast = await cli(['keygen', '--out', tmp.path('fast.json')], FAST_ENV);
     expect(fast.stderr).toMatch(/LATCHKEY_KEYSTORE_FAST=1: weak key derivation, for tests only/);
     expect(JSON.parse(readFileSync(tmp.path('fast.json'), 'utf8')).Crypto.kdfparams.n).toBe(2 ** 10);
+  });
+
+  it('reads the password from LATCHKEY_KEY_PASSWORD_FILE, refusing a file others may read', async () => {
+    const passwordFile = tmp.path('password');
+    writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
+    const env = { LATCHKEY_KEY_PASSWORD_FILE: passwordFile, LATCHKEY_KEYSTORE_FAST: '1' };
+    const open = await cli(['keygen', '--out', tmp.path('open.json')], env);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain(`run: chmod 600 ${passwordFile}`);
+    chmodSync(passwordFile, 0o600);
+    const r = await cli(['keygen', '--out', tmp.path('from-file.json')], env);
+    expect(r.code, r.stderr).toBe(0);
+    const account = await decryptKeystoreJson(readFileSync(tmp.path('from-file.json'), 'utf8'), PASSWORD);
+    expect(account.address).toBe(r.fields.address);
   });
 
   it('makes a new key every time', async () => {
@@ -88,7 +102,7 @@ describe('latchkey keygen', () => {
       'unexpected argument "x"',
       'unexpected argument "extra"',
       'missing --out',
-      'no keystore password: set LATCHKEY_KEY_PASSWORD or run on a terminal to be asked',
+      'no keystore password: set LATCHKEY_KEY_PASSWORD_FILE to a file holding it (or LATCHKEY_KEY_PASSWORD), or run on a terminal to be asked',
     ]);
   });
 

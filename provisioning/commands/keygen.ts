@@ -6,7 +6,13 @@ import { Wallet } from 'ethers';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { parseFlags, renderHelp } from '../flags.js';
 import { encryptKey, FAST_ENV, isFast } from '../keystore.js';
-import { MIN_PASSWORD_LENGTH, PASSWORD_ENV, passwordProblem, readPassword } from '../password.js';
+import {
+  MIN_PASSWORD_LENGTH,
+  PASSWORD_ENV,
+  PASSWORD_FILE_ENV,
+  passwordProblem,
+  readPassword,
+} from '../password.js';
 import { checkNewFile, writeSecretFile } from '../secretFile.js';
 
 const FLAGS = {
@@ -28,8 +34,10 @@ export const keygen: Command = {
         '(mode 0600). Prints its address: register it as the signer of the devices this gateway drives.',
       FLAGS,
       `Environment:
-  ${PASSWORD_ENV}     the keystore password (at least ${MIN_PASSWORD_LENGTH} characters); asked twice on the
-                            terminal when unset. No password flag: it would land in shell history.
+  ${PASSWORD_FILE_ENV}  a file (mode 0600) holding the keystore password (at least ${MIN_PASSWORD_LENGTH}
+                              characters); preferred: it stays out of the environment
+  ${PASSWORD_ENV}       the password itself; asked twice on the terminal when neither is set.
+                              No password flag: it would land in shell history.
   ${FAST_ENV}=1  TEST ONLY: cheap scrypt cost, fast to brute-force. Never for a real key.`,
     ),
 

@@ -1,0 +1,59 @@
+// Which key signs each device's receipts on chain (Latchkey.device(id).signer): the agent serves only
+// devices whose signer is its own key, so no other gateway configured for a device accepts its tokens
+// (and none serves a device whose receipts could never settle).
+
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { LatchkeyError } from '../errors.js';
+import type { RpcClient } from './rpc.js';
+
+const DEVICE_SELECTOR = Buffer.from(keccak_256(new TextEncoder().encode('device(uint256)')).subarray(0, 4));
+/** Word of `signer` in the ABI encoding of ILatchkey.Device (host, min, max, factor, kind, active, signer, …). */
+const SIGNER_WORD = 6;
+
+/** The device's receipt signer as lower-case 0x hex, or undefined for a device never registered. */
+export async function deviceSigner(
+  rpc: RpcClient,
+  contract: string,
+  deviceId: bigint,
+): Promise<string | undefined> {
+  const data = `0x${DEVICE_SELECTOR.toString('hex')}${deviceId.toString(16).padStart(64, '0')}`;
+  const reply = await rpc.request('eth_call', [{ to: contract, data }, 'latest']);
+  if (!('result' in reply) || typeof reply.result !== 'string') return undefined; // reverted: unknown device
+  const word = reply.result.slice(2 + SIGNER_WORD * 64, 2 + (SIGNER_WORD + 1) * 64);
+  if (word.length !== 64) return undefined;
+  const signer = `0x${word.slice(24)}`;
+  return /^0x0{40}$/.test(signer) ? undefined : signer;
+}
+
+/**
+ * Throws CONFIG_INVALID naming every device whose on-chain signer is not `gateway`. Returns the devices
+ * not registered yet (no rental can exist for them; a gateway may be set up before its devices are).
+ * A CHAIN_UNAVAILABLE from the RPC client passes through (the caller decides whether to start anyway).
+ */
+export async function checkSigners(
+  rpc: RpcClient,
+  contract: string,
+  deviceIds: readonly bigint[],
+  gateway: string,
+): Promise<bigint[]> {
+  const problems: string[] = [];
+  const unregistered: bigint[] = [];
+  for (const id of deviceIds) {
+    const signer = await deviceSigner(rpc, contract, id);
+    if (signer === undefined) unregistered.push(id);
+    else if (signer !== gateway.toLowerCase())
+      problems.push(
+        `device ${id}: its signer on chain is ${signer}, not this gateway's key ${gateway}; its receipts ` +
+          'could never settle and another gateway serves it: register it with this key or rotate its signer',
+      );
+  }
+  if (problems.length > 0)
+    throw new LatchkeyError(
+      'CONFIG_INVALID',
+      `refusing to serve ${problems.length === 1 ? 'a device' : 'devices'} of another key`,
+      {
+        details: problems.map((p) => `  - ${p}`).join('\n'),
+      },
+    );
+  return unregistered;
+}
