@@ -10,6 +10,7 @@ import { earnings } from './commands/earnings.js';
 import { keygen } from './commands/keygen.js';
 import { mosquittoAcl } from './commands/mosquittoAcl.js';
 import { register } from './commands/register.js';
+import { sticker } from './commands/sticker.js';
 import { withdraw } from './commands/withdraw.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   deviceClose,
   earnings,
   withdraw,
+  sticker,
   config,
   mosquittoAcl,
 ];
