@@ -10,6 +10,7 @@ import { earnings } from './commands/earnings.js';
 import { keygen } from './commands/keygen.js';
 import { mosquittoAcl } from './commands/mosquittoAcl.js';
 import { register } from './commands/register.js';
+import { service } from './commands/service.js';
 import { sticker } from './commands/sticker.js';
 import { withdraw } from './commands/withdraw.js';
 
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   sticker,
   config,
   mosquittoAcl,
+  service,
 ];
 
 function usage(): string {
