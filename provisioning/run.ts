@@ -7,6 +7,7 @@ import { config } from './commands/config.js';
 import { deploy } from './commands/deploy.js';
 import { deviceClose, deviceList, deviceUpdate } from './commands/device.js';
 import { earnings } from './commands/earnings.js';
+import { image } from './commands/image.js';
 import { keygen } from './commands/keygen.js';
 import { mosquittoAcl } from './commands/mosquittoAcl.js';
 import { register } from './commands/register.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   config,
   mosquittoAcl,
   service,
+  image,
 ];
 
 function usage(): string {

@@ -18,7 +18,8 @@ export interface UnitOptions {
 
 export const UNIT_DEFAULTS = {
   node: '/usr/bin/node',
-  agent: '/usr/lib/node_modules/latchkey/dist/agent/main.js',
+  // npm install --global on Debian puts packages under /usr/local
+  agent: '/usr/local/lib/node_modules/latchkey/dist/agent/main.js',
   config: '/etc/latchkey/config.json',
   passwordFile: '/etc/latchkey/key-password',
   user: 'latchkey',
