@@ -22,7 +22,6 @@ if (missing.length > 0 && process.env.CI)
 const SECTOR = 512;
 const BOOT_START = 8192;
 const BOOT_SECTORS = 81_920; // 40 MiB: a FAT32 needs 65,525 clusters, so -s 1
-const ROOT_START = BOOT_START + BOOT_SECTORS;
 const ROOT_SECTORS = 32_768;
 
 function run(cmd: string, args: string[], input?: string): string {
