@@ -6,6 +6,7 @@ import { type CliIo, type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError 
 import { config } from './commands/config.js';
 import { deploy } from './commands/deploy.js';
 import { deviceClose, deviceList, deviceUpdate } from './commands/device.js';
+import { doctor } from './commands/doctor.js';
 import { earnings } from './commands/earnings.js';
 import { image } from './commands/image.js';
 import { keygen } from './commands/keygen.js';
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   mosquittoAcl,
   service,
   image,
+  doctor,
 ];
 
 function usage(): string {

@@ -206,9 +206,7 @@ export const image: Command = {
       );
     } catch (e) {
       if (!(e instanceof LatchkeyError)) throw e;
-      throw new UsageError([
-        `--config: the agent refuses it: ${e.message}${e.details ? `: ${e.details}` : ''}`,
-      ]);
+      throw new UsageError([`--config: the agent refuses it: ${e.message.replace(/\n/g, '; ')}`]);
     }
     const wifiPassword =
       v['wifi-ssid'] === undefined
