@@ -7,6 +7,7 @@ import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
 import { LatchkeyError } from './errors.js';
 import { createLogger, type Level, redact } from './log.js';
+import { startServiceNotifier } from './serviceNotify.js';
 
 // From agent/main.ts (tsx) the page is at ../guest/public; from the build, dist/agent/main.js, two up.
 const guestDir = ['../guest/public', '../../guest/public']
@@ -14,6 +15,9 @@ const guestDir = ['../guest/public', '../../guest/public']
   .find((dir) => existsSync(dir));
 const level = (process.env.LATCHKEY_LOG_LEVEL as Level | undefined) ?? 'info';
 const log = createLogger('latchkey', { level });
+
+// Under systemd (Type=notify): READY=1 once serving, WATCHDOG=1 while the event loop runs.
+const service = startServiceNotifier(process.env, log);
 
 /** How to stop what is running; set as soon as there is something to stop (before start finishes). */
 let stopRunning: (() => Promise<void>) | undefined;
@@ -29,6 +33,7 @@ async function runConfigured(): Promise<void> {
   // rentals already powered again; SIGTERM then must still drive them safe.
   stopRunning = () => agent.stop();
   await agent.start();
+  service?.ready();
 }
 
 async function runEmbedded(): Promise<void> {
@@ -72,6 +77,7 @@ async function runEmbedded(): Promise<void> {
     '',
   ];
   stopRunning = () => e.stop();
+  service?.ready();
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -83,6 +89,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    service?.stopping();
     log.info('stopping', { signal });
     stopAll().then(
       () => process.exit(0),

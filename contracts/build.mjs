@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles contracts/src/*.sol with solc-js into contracts/generated/latchkey.ts (ABI, bytecode, types).
-// Runs at postinstall, so it skips the compiler when nothing that affects the output has changed.
+// Runs at `npm install` of a clone (prepare), so it skips the compiler when nothing that affects the
+// output has changed. A release (npm pack) ships the compiled module in dist/ and no sources: nothing to do.
 // Compiler settings come from foundry.toml so the TypeScript side deploys the bytecode forge tests.
 // Flags: --force (compile anyway), --check (exit 3 if the output is stale, compile nothing).
 import { createHash } from 'node:crypto';
@@ -191,6 +192,8 @@ function emitModule(abi, bytecode, deployedBytecode, build) {
 
 // ---------------------------------------------------------------- main
 
+if (!existsSync(srcDir) && existsSync(path.join(root, 'dist/contracts/generated/latchkey.js')))
+  process.exit(0);
 if (!existsSync(path.join(root, mainSource)))
   fail(`${mainSource} is missing; it is the contract this builds.`);
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // Entry point of the host CLI: `npm run latchkey -- <command> [options]` (or `tsx provisioning/cli.ts`).
 
 import type { ReadStream } from 'node:tty';

@@ -5,11 +5,33 @@ import { latchkeyRevert } from '../contracts/revert.js';
 import { type CliIo, type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './command.js';
 import { config } from './commands/config.js';
 import { deploy } from './commands/deploy.js';
+import { deviceClose, deviceList, deviceUpdate } from './commands/device.js';
+import { doctor } from './commands/doctor.js';
+import { earnings } from './commands/earnings.js';
+import { image } from './commands/image.js';
 import { keygen } from './commands/keygen.js';
 import { mosquittoAcl } from './commands/mosquittoAcl.js';
 import { register } from './commands/register.js';
+import { service } from './commands/service.js';
+import { sticker } from './commands/sticker.js';
+import { withdraw } from './commands/withdraw.js';
 
-export const COMMANDS: readonly Command[] = [keygen, deploy, register, config, mosquittoAcl];
+export const COMMANDS: readonly Command[] = [
+  keygen,
+  deploy,
+  register,
+  deviceList,
+  deviceUpdate,
+  deviceClose,
+  earnings,
+  withdraw,
+  sticker,
+  config,
+  mosquittoAcl,
+  service,
+  image,
+  doctor,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -35,13 +57,21 @@ function reason(e: unknown): string {
 }
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
+  // a command is one word (`register`) or two (`device list`)
+  const two = COMMANDS.some((c) => c.name === `${argv[0]} ${argv[1]}`);
+  const name = two ? `${argv[0]} ${argv[1]}` : argv[0];
+  const rest = argv.slice(two ? 2 : 1);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.stderr : io.stdout)(usage());
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
+    if (group.length > 0) {
+      io.stderr(`latchkey ${name}: expected one of: ${group.map((c) => c.name).join(', ')}\n\n${usage()}`);
+      return EXIT_USAGE;
+    }
     io.stderr(`latchkey: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     return EXIT_USAGE;
   }

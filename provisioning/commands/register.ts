@@ -3,6 +3,9 @@
 
 import { type DeviceParams, latchkeyAt, latchkeyInterface, registerDevice } from '../../contracts/deploy.js';
 import { DeviceKind } from '../../contracts/typedData.js';
+import { checkName, NameTaggingSigner, tagCalldata } from '../chain/nameTag.js';
+import { findRegistered } from '../chain/registered.js';
+import { CHAIN_FLAGS, logRangeArgs } from '../chainFlags.js';
 import { address, httpUrl, integer, oneOf } from '../checks.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { parseFlags, renderHelp } from '../flags.js';
@@ -55,6 +58,13 @@ const FLAGS = {
     help: 'longest rental, extensions included (default 168)',
   },
   'host-keystore': { type: 'string', value: '<file>', help: 'JSON keystore of the host key' },
+  name: {
+    type: 'string',
+    value: '<name>',
+    help: 'a name for the device, kept on chain; with it, registering again for this signer does nothing',
+  },
+  'from-block': CHAIN_FLAGS['from-block'],
+  'chunk-blocks': CHAIN_FLAGS['chunk-blocks'],
   'dry-run': {
     type: 'boolean',
     help: 'print the transaction instead of sending it (needs no key, no network)',
@@ -69,6 +79,8 @@ interface Plan {
   requestedPerHour: bigint;
   hostKeystore: string | undefined;
   dryRun: boolean;
+  name: string | undefined;
+  range: { fromBlock: number; chunkBlocks: number };
 }
 
 /** Every problem of the command line, or the registration it asks for. */
@@ -107,6 +119,8 @@ function plan(argv: string[], io: CliIo): Plan {
       p.push('--price-per-hour: too high: the deposit for a --max-hours rental would not fit 128 bits');
   }
   checkHostKey(io, values['host-keystore'], p, values['dry-run'] !== true);
+  if (values.name !== undefined) checkName(values.name, '--name', p);
+  const range = logRangeArgs(values, p);
   if (p.length > 0) throw new UsageError(p);
 
   return {
@@ -124,6 +138,8 @@ function plan(argv: string[], io: CliIo): Plan {
     requestedPerHour: perHour as bigint,
     hostKeystore: values['host-keystore'],
     dryRun: values['dry-run'] === true,
+    name: values.name,
+    range,
   };
 }
 
@@ -142,7 +158,7 @@ export const register: Command = {
     ),
 
   async run(argv: string[], io: CliIo): Promise<void> {
-    const { rpc, contract, params, requestedPerHour, hostKeystore, dryRun } = plan(argv, io);
+    const { rpc, contract, params, requestedPerHour, hostKeystore, dryRun, name, range } = plan(argv, io);
     const hourly = params.pricePerSecond * 3600n;
     if (hourly !== requestedPerHour) {
       io.stderr(
@@ -171,7 +187,8 @@ export const register: Command = {
           `call: registerDevice(signer ${params.signer}, kind ${args[1]} (${params.kind}), pricePerSecond ${params.pricePerSecond}, ` +
             `pricePerWh ${params.pricePerWh}, depositFactor ${params.depositFactor}, minDuration ${params.minDuration}, maxDuration ${params.maxDuration})`,
           `price: ${params.pricePerSecond} wei/second = ${eth(hourly)}/hour`,
-          `data: ${latchkeyInterface.encodeFunctionData('registerDevice', args)}`,
+          ...(name === undefined ? [] : [`name: ${name}`]),
+          `data: ${((data) => (name === undefined ? data : tagCalldata(data, name)))(latchkeyInterface.encodeFunctionData('registerDevice', args))}`,
           '',
         ].join('\n'),
       );
@@ -185,10 +202,22 @@ export const register: Command = {
         const { chainId } = await provider.getNetwork();
         throw new Error(`no contract at ${contract} on chain ${chainId} (${rpc})`);
       }
-      const { deviceId, receipt } = await registerDevice(
-        latchkeyAt(contract, host.connect(provider)),
-        params,
-      );
+      if (name !== undefined) {
+        const want = { host: host.address, signer: params.signer, name };
+        const found = await findRegistered(provider, contract, want, range);
+        if (found) {
+          io.stdout(
+            `device: ${found.id}\nkind: ${found.kind}\nsigner: ${found.signer}\nname: ${name}\nalready registered: yes\n`,
+          );
+          io.stderr(
+            `note: device ${found.id} is already registered for this signer as "${name}"; nothing was sent\n`,
+          );
+          return;
+        }
+      }
+      const sender =
+        name === undefined ? host.connect(provider) : new NameTaggingSigner(host.connect(provider), name);
+      const { deviceId, receipt } = await registerDevice(latchkeyAt(contract, sender), params);
       io.stdout(
         [
           `device: ${deviceId}`,

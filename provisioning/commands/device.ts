@@ -1,0 +1,273 @@
+// `latchkey device list|update|close`: the host's devices as the chain has them, and the changes a
+// host makes to one (prices, signer, open or closed to new rentals), each checked before it is sent.
+
+import type { JsonRpcProvider, Wallet } from 'ethers';
+import { latchkeyAt } from '../../contracts/deploy.js';
+import { latchkeyRevert } from '../../contracts/revert.js';
+import { type DeviceRecord, hostDevices } from '../chain/history.js';
+import {
+  CHAIN_FLAGS,
+  type ChainArgs,
+  chainArgs,
+  checkHostKey,
+  HOST_KEYSTORE_FLAG,
+  JSON_FLAG,
+  openChain,
+  requireHostKey,
+  toJson,
+} from '../chainFlags.js';
+import { address, integer, oneOf } from '../checks.js';
+import { type Command, UsageError } from '../command.js';
+import { parseFlags, renderHelp } from '../flags.js';
+import { HOST_KEY_ENV, HOST_KEY_HELP } from '../hostKey.js';
+import { eth, ethAmount, perSecond, UINT128_MAX } from '../price.js';
+
+const isoTime = (unix: bigint) => new Date(Number(unix) * 1000).toISOString().replace('.000Z', 'Z');
+
+/** A device as `device list --json` prints it. */
+export function deviceJson(d: DeviceRecord, now: bigint) {
+  return {
+    id: d.id,
+    name: d.name ?? null,
+    kind: d.kind,
+    host: d.host,
+    signer: d.signer,
+    active: d.active,
+    pricePerSecond: d.pricePerSecond,
+    pricePerHour: d.pricePerSecond * 3600n,
+    pricePerWh: d.pricePerWh,
+    depositFactor: d.depositFactor,
+    minDuration: d.minDuration,
+    maxDuration: d.maxDuration,
+    openRentals: d.open.map((r) => ({
+      id: r.id,
+      guest: r.guest,
+      start: r.start,
+      end: r.end,
+      deposit: r.deposit,
+    })),
+    /** Unix seconds from which a new rental may start. */
+    nextFree: d.bookedUntil > now ? d.bookedUntil : now,
+  };
+}
+
+function deviceLine(d: DeviceRecord, now: bigint): string {
+  const price =
+    `${eth(d.pricePerSecond * 3600n)}/hour` + (d.pricePerWh > 0n ? ` + ${eth(d.pricePerWh)}/Wh` : '');
+  const live = d.open.find((r) => r.start <= now && now < r.end);
+  const rental = live
+    ? `rented until ${isoTime(live.end)} (rental ${live.id})`
+    : d.open.length > 0
+      ? `${d.open.length} open rental${d.open.length === 1 ? '' : 's'}`
+      : 'no open rental';
+  const free = d.bookedUntil > now ? `free from ${isoTime(d.bookedUntil)}` : 'free now';
+  return (
+    `device ${d.id}${d.name ? ` "${d.name}"` : ''}: ${d.kind}, ${price}, signer ${d.signer}, ` +
+    `${d.active ? 'active' : 'closed'}, ${rental}, ${free}\n`
+  );
+}
+
+const LIST_FLAGS = {
+  ...CHAIN_FLAGS,
+  host: {
+    type: 'string',
+    value: '<address>',
+    help: `only this host's devices (default: the host key's, from ${HOST_KEY_ENV}; else every device)`,
+  },
+  ...JSON_FLAG,
+} as const;
+
+export const deviceList: Command = {
+  name: 'device list',
+  summary: 'list devices on chain: kind, price, signer, active, open rental, next free time',
+  help: () =>
+    renderHelp(
+      'latchkey device list --rpc <url> --contract <address> [--host <address>] [--from-block <n>] [--json]',
+      "Reads the host's DeviceRegistered logs (in chunks of --chunk-blocks) and each device's current\n" +
+        'settings, and its rentals from the Rented/Extended/Cancelled/Settled logs.',
+      LIST_FLAGS,
+    ),
+  async run(argv, io) {
+    const { values, problems } = parseFlags(argv, LIST_FLAGS);
+    const args = chainArgs(values, problems);
+    let host = address(values.host, '--host', problems);
+    const hex = io.env[HOST_KEY_ENV];
+    if (host === undefined && hex !== undefined) {
+      const p: string[] = [];
+      checkHostKey(io, undefined, p);
+      if (p.length > 0) problems.push(...p);
+      else host = (await requireHostKey(io, undefined)).address;
+    }
+    if (problems.length > 0) throw new UsageError(problems);
+    const provider = await openChain(args);
+    try {
+      const devices = await hostDevices(provider, args.contract, host, {
+        fromBlock: args.fromBlock,
+        chunkBlocks: args.chunkBlocks,
+      });
+      const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? Math.floor(Date.now() / 1000));
+      if (values.json) io.stdout(toJson(devices.map((d) => deviceJson(d, now))));
+      else if (devices.length === 0) io.stdout(`no devices${host ? ` of host ${host}` : ''}\n`);
+      else for (const d of devices) io.stdout(deviceLine(d, now));
+    } finally {
+      provider.destroy();
+    }
+  },
+};
+
+/** The device, checked to exist and to belong to `host`. */
+async function ownDevice(provider: JsonRpcProvider, args: ChainArgs, id: bigint, host: Wallet) {
+  const latchkey = latchkeyAt(args.contract, host.connect(provider));
+  let d: Awaited<ReturnType<typeof latchkey.device>>;
+  try {
+    d = await latchkey.device(id);
+  } catch (e) {
+    if (latchkeyRevert(e)?.name === 'UnknownDevice')
+      throw new UsageError([`--id: no device ${id} on contract ${args.contract}`]);
+    throw e;
+  }
+  if (d.host !== host.address)
+    throw new UsageError([
+      `--id: device ${id} belongs to host ${d.host}, not to the host key ${host.address}`,
+    ]);
+  return { latchkey, d };
+}
+
+const ID_FLAG = { id: { type: 'string', required: true, value: '<device id>', help: 'the device' } } as const;
+const SEND_FLAGS = {
+  rpc: CHAIN_FLAGS.rpc,
+  contract: CHAIN_FLAGS.contract,
+  ...ID_FLAG,
+  ...HOST_KEYSTORE_FLAG,
+};
+
+const UPDATE_FLAGS = {
+  ...SEND_FLAGS,
+  'price-per-hour': { type: 'string', value: '<ETH>', help: 'new rent per hour (rounded down per second)' },
+  'price-per-wh': { type: 'string', value: '<ETH>', help: 'new price per watt-hour (sockets)' },
+  active: { type: 'string', value: 'yes|no', help: 'open (yes) or close (no) the device to new rentals' },
+  signer: { type: 'string', value: '<address>', help: "a new gateway key as the device's receipt signer" },
+  ...JSON_FLAG,
+} as const;
+
+function deviceId(value: string | undefined, problems: string[]): bigint | undefined {
+  const n = integer(value, '--id', 1, Number.MAX_SAFE_INTEGER, problems);
+  return n === undefined ? undefined : BigInt(n);
+}
+
+async function send(label: string, sent: Promise<{ wait(): Promise<{ hash: string } | null> }>) {
+  const receipt = await (await sent).wait();
+  if (!receipt) throw new Error(`${label} was not mined`);
+  return { step: label, tx: receipt.hash };
+}
+
+export const deviceUpdate: Command = {
+  name: 'device update',
+  summary: "change a device's prices, signer, or whether it takes new rentals",
+  help: () =>
+    renderHelp(
+      'latchkey device update --rpc <url> --contract <address> --id <n> [--price-per-hour <ETH>]\n' +
+        '         [--price-per-wh <ETH>] [--active yes|no] [--signer <address>] [--host-keystore <file>]',
+      'Sends only what changes (setPrice, setActive, setSigner). Open rentals keep the prices they were\n' +
+        'rented at. The rental lengths are fixed at registration: the contract has no call to change them.',
+      UPDATE_FLAGS,
+      HOST_KEY_HELP,
+    ),
+  async run(argv, io) {
+    const { values, problems: p } = parseFlags(argv, UPDATE_FLAGS);
+    const args = chainArgs(values, p);
+    const id = deviceId(values.id, p);
+    const perHour = ethAmount(values['price-per-hour'], '--price-per-hour', p);
+    const perWh = ethAmount(values['price-per-wh'], '--price-per-wh', p);
+    const active = oneOf(values.active, '--active', ['yes', 'no'] as const, p);
+    const signer = address(values.signer, '--signer', p);
+    if (perHour !== undefined && perSecond(perHour).perSecond === 0n)
+      p.push('--price-per-hour: must be at least 1 wei per second');
+    if (perWh !== undefined && perWh > UINT128_MAX)
+      p.push('--price-per-wh: too large for the contract (128 bits)');
+    const given = ['price-per-hour', 'price-per-wh', 'active', 'signer'].filter(
+      (f) => values[f as keyof typeof values] !== undefined,
+    );
+    if (given.length === 0 && p.length === 0)
+      p.push('nothing to change: give --price-per-hour, --price-per-wh, --active or --signer');
+    checkHostKey(io, values['host-keystore'], p);
+    if (p.length > 0 || id === undefined) throw new UsageError(p);
+
+    const host = await requireHostKey(io, values['host-keystore']);
+    const provider = await openChain({ ...args, fromBlock: 0, chunkBlocks: 1 });
+    try {
+      const { latchkey, d } = await ownDevice(provider, args, id, host);
+      const newPerSecond = perHour === undefined ? d.pricePerSecond : perSecond(perHour).perSecond;
+      const newPerWh = perWh ?? d.pricePerWh;
+      if (d.kind === 0n && newPerWh > 0n) throw new UsageError(['--price-per-wh: a lock meters no energy']);
+      const steps: { step: string; tx: string }[] = [];
+      if (newPerSecond !== d.pricePerSecond || newPerWh !== d.pricePerWh)
+        steps.push(await send('price', latchkey.setPrice(id, newPerSecond, newPerWh)));
+      if (active !== undefined && (active === 'yes') !== d.active)
+        steps.push(await send('active', latchkey.setActive(id, active === 'yes')));
+      if (signer !== undefined && signer !== d.signer)
+        steps.push(await send('signer', latchkey.setSigner(id, signer)));
+      const after = await latchkey.device(id);
+      const result = {
+        device: id,
+        pricePerSecond: after.pricePerSecond,
+        pricePerWh: after.pricePerWh,
+        active: after.active,
+        signer: after.signer,
+        sent: steps,
+      };
+      if (values.json) io.stdout(toJson(result));
+      else
+        io.stdout(
+          [
+            `device: ${id}`,
+            `price: ${after.pricePerSecond} wei/second = ${eth(after.pricePerSecond * 3600n)}/hour`,
+            `price per Wh: ${eth(after.pricePerWh)}`,
+            `active: ${after.active ? 'yes' : 'no'}`,
+            `signer: ${after.signer}`,
+            ...steps.map((s) => `tx ${s.step}: ${s.tx}`),
+            '',
+          ].join('\n'),
+        );
+      if (steps.length === 0) io.stderr('note: the device already had these settings; nothing was sent\n');
+    } finally {
+      provider.destroy();
+    }
+  },
+};
+
+const CLOSE_FLAGS = { ...SEND_FLAGS } as const;
+
+export const deviceClose: Command = {
+  name: 'device close',
+  summary: 'close a device to new rentals (open ones run to their end)',
+  help: () =>
+    renderHelp(
+      'latchkey device close --rpc <url> --contract <address> --id <n> [--host-keystore <file>]',
+      'Marks the device inactive (setActive false): it takes no new rentals; rentals already paid run to\n' +
+        'their end and settle as usual. `device update --active yes` opens it again.',
+      CLOSE_FLAGS,
+      HOST_KEY_HELP,
+    ),
+  async run(argv, io) {
+    const { values, problems: p } = parseFlags(argv, CLOSE_FLAGS);
+    const args = chainArgs(values, p);
+    const id = deviceId(values.id, p);
+    checkHostKey(io, values['host-keystore'], p);
+    if (p.length > 0 || id === undefined) throw new UsageError(p);
+    const host = await requireHostKey(io, values['host-keystore']);
+    const provider = await openChain({ ...args, fromBlock: 0, chunkBlocks: 1 });
+    try {
+      const { latchkey, d } = await ownDevice(provider, args, id, host);
+      if (!d.active) {
+        io.stdout(`device: ${id}\nactive: no\n`);
+        io.stderr('note: the device was already closed; nothing was sent\n');
+        return;
+      }
+      const { tx } = await send('setActive', latchkey.setActive(id, false));
+      io.stdout(`device: ${id}\nactive: no\ntx: ${tx}\n`);
+    } finally {
+      provider.destroy();
+    }
+  },
+};
