@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { addressOfPrivateKey, domainSeparator, hexToBytes } from '../contracts/eip712.js';
 import { deviceOf, domain } from '../contracts/typedData.js';
-import { createRelay } from '../hardware/drivers.js';
+import { createDriverContext, createRelay } from '../hardware/drivers.js';
 import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
 import { AccessGate } from './access/gate.js';
@@ -17,6 +17,7 @@ import { ReceiptSubmitter } from './chain/submitter.js';
 import { ChainWatcher } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
+import { feedDeviceReports } from './devices/deviceReports.js';
 import { ReceiptSigner } from './devices/receipts.js';
 import { isError, LatchkeyError } from './errors.js';
 import { HttpServer } from './http/server.js';
@@ -99,9 +100,14 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     // Relays first: every lock locked and every socket off before anything talks to the network.
     const relays = new Map<bigint, Relay>();
+    const drivers = createDriverContext(log.child('relay'));
     for (const d of config.devices) {
       if (!this.started) return; // stop() was called while starting
-      const relay = await createRelay(d.relay, log.child('relay'));
+      if (d.kind === 'lock' && d.failMode === 'fail-safe')
+        log.warn('fail-safe lock: it opens whenever its power fails, whatever the agent does', {
+          deviceId: d.id,
+        });
+      const relay = await createRelay(d.relay, drivers);
       await relay.start();
       relays.set(d.id, relay);
     }
@@ -123,6 +129,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         timeAnchored: () => clock.anchored(),
         log: log.child('device'),
       });
+      feedDeviceReports(relays.get(d.id) as Relay, controller, log.child('device'));
       controller.on('state', (s) => this.onState(s));
       controller.on('receipt', () => this.background('receipt flush', this.submitter?.flush()));
       this.controllers.set(d.id, controller);

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { KindName } from '../contracts/typedData.js';
-import type { RelayConfig } from '../hardware/relay.js';
+import { parseRelayConfig, type RelayConfig } from '../hardware/drivers.js';
 import { LatchkeyError } from './errors.js';
 import {
   decryptKeystore,
@@ -22,8 +22,15 @@ export interface DeviceConfig {
   kind: DeviceKind;
   /** Locks: how long one unlock keeps the door open. */
   pulseSeconds: number;
+  /**
+   * Locks: what the lock does without power. `fail-secure` (a strike, a motor lock) stays locked;
+   * `fail-safe` (a maglock) opens, so a power cut opens the door whatever the agent does.
+   */
+  failMode?: FailMode;
   relay: RelayConfig;
 }
+
+export type FailMode = 'fail-secure' | 'fail-safe';
 
 export interface AgentConfig {
   gatewayId: string;
@@ -102,6 +109,15 @@ class Reader {
     return v;
   }
 
+  boolean(v: unknown, path: string, fallback: boolean): boolean {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') {
+      this.problems.push(`${path}: expected true or false, got ${describe(v)}`);
+      return fallback;
+    }
+    return v;
+  }
+
   optionalString(v: unknown, path: string): string | undefined {
     return v === undefined ? undefined : this.string(v, path);
   }
@@ -167,41 +183,6 @@ function describe(v: unknown): string {
 const SEGMENT = /^[A-Za-z0-9_.-]{1,64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
-const RELAY_DRIVERS = ['sim', 'gpio', 'firmata', 'mqtt-plug'] as const;
-
-function readRelay(r: Reader, v: unknown, path: string): RelayConfig {
-  if (!isObject(v)) {
-    r.problems.push(`${path}: expected an object like {"driver":"sim"}, got ${describe(v)}`);
-    return { driver: 'sim' };
-  }
-  const driver = r.oneOf(v.driver, `${path}.driver`, RELAY_DRIVERS);
-  switch (driver) {
-    case 'sim':
-      return { driver };
-    case 'gpio': {
-      const c: RelayConfig = { driver, pin: r.int(v.pin, `${path}.pin`, 0, 63) };
-      if (v.activeLow !== undefined) c.activeLow = v.activeLow === true;
-      return c;
-    }
-    case 'firmata': {
-      const c: RelayConfig = {
-        driver,
-        port: r.string(v.port, `${path}.port`),
-        pin: r.int(v.pin, `${path}.pin`, 0, 255),
-      };
-      if (v.normallyOpen !== undefined) c.normallyOpen = v.normallyOpen !== false;
-      return c;
-    }
-    case 'mqtt-plug':
-      return {
-        driver,
-        flavour: r.oneOf(v.flavour, `${path}.flavour`, ['tasmota', 'shelly'] as const),
-        topic: r.string(v.topic, `${path}.topic`),
-        url: r.url(v.url, `${path}.url`, ['mqtt:', 'mqtts:', 'ws:', 'wss:']),
-      };
-  }
-}
-
 function readDevices(r: Reader, v: unknown): DeviceConfig[] {
   if (!Array.isArray(v)) {
     r.problems.push(`devices: expected a list of devices, got ${describe(v)}`);
@@ -216,12 +197,15 @@ function readDevices(r: Reader, v: unknown): DeviceConfig[] {
     if (id === 0n) r.problems.push(`${path}.id: device ids start at 1`);
     if (seen.has(id)) r.problems.push(`${path}.id: device ${id} is listed twice`);
     seen.add(id);
-    return {
+    const device: DeviceConfig = {
       id,
       kind: r.oneOf(o.kind, `${path}.kind`, ['lock', 'socket'] as const),
       pulseSeconds: r.int(o.pulseSeconds, `${path}.pulseSeconds`, 1, 600, DEFAULTS.pulseSeconds),
-      relay: readRelay(r, o.relay ?? { driver: 'sim' }, `${path}.relay`),
+      relay: parseRelayConfig(o.relay ?? { driver: 'sim' }, `${path}.relay`, r),
     };
+    if (o.failMode !== undefined)
+      device.failMode = r.oneOf(o.failMode, `${path}.failMode`, ['fail-secure', 'fail-safe'] as const);
+    return device;
   });
 }
 

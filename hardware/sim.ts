@@ -2,9 +2,9 @@
 // test double of the device controllers, with injectable write failures.
 
 import { EventEmitter } from 'node:events';
-import { LatchkeyError } from '../agent/errors.js';
-import type { Logger } from '../agent/log.js';
-import type { Relay } from './relay.js';
+import type { RelayDriver } from './driver.js';
+import { RelayError } from './errors.js';
+import type { Relay, RelayLogger } from './relay.js';
 
 /** One write that reached the (simulated) hardware; `at` is `now()` in milliseconds. */
 export interface SimSwitch {
@@ -22,7 +22,7 @@ export interface SimRelayOptions {
   closed?: boolean;
   /** Clock for `SimSwitch.at`, in milliseconds; default `Date.now`. */
   now?: () => number;
-  log?: Logger;
+  log?: RelayLogger;
 }
 
 export interface SimRelayEvents {
@@ -42,7 +42,7 @@ export class SimRelay extends EventEmitter<SimRelayEvents> implements Relay {
   private failing = 0;
   private failDirection: Direction = 'any';
   private readonly now: () => number;
-  private readonly log: Logger | undefined;
+  private readonly log: RelayLogger | undefined;
 
   constructor(options: SimRelayOptions = {}) {
     super();
@@ -89,13 +89,13 @@ export class SimRelay extends EventEmitter<SimRelayEvents> implements Relay {
 
   private async write(closed: boolean): Promise<void> {
     if (!this.started) {
-      throw new LatchkeyError('RELAY_FAILED', `relay ${this.describe} is not started`);
+      throw new RelayError('RELAY_FAILED', `relay ${this.describe} is not started`);
     }
     const direction: Direction = closed ? 'close' : 'open';
     if (this.failing > 0 && (this.failDirection === 'any' || this.failDirection === direction)) {
       this.failing--;
       this.failures++;
-      throw new LatchkeyError('RELAY_FAILED', `relay ${this.describe}: simulated ${direction} failure`);
+      throw new RelayError('RELAY_FAILED', `relay ${this.describe}: simulated ${direction} failure`);
     }
     this.closed = closed;
     const entry = { at: this.now(), closed };
@@ -104,3 +104,11 @@ export class SimRelay extends EventEmitter<SimRelayEvents> implements Relay {
     this.emit('switch', entry);
   }
 }
+
+/** `{"driver":"sim"}`: the relay of the embedded default and of tests; it has no fields. */
+export const simDriver: RelayDriver<{ driver: 'sim' }> = {
+  name: 'sim',
+  example: '{"driver":"sim"}',
+  parse: () => ({ driver: 'sim' }),
+  create: (_config, context) => new SimRelay({ log: context.log.child('sim') }),
+};

@@ -95,6 +95,8 @@ export interface DeviceControllerEvents {
 }
 
 const DEFAULT_CHECKPOINT_SECONDS = 30;
+/** Seconds a device's own off-timer runs past the agent's relock or lease end (see hardwareLeaseSeconds). */
+const HARDWARE_LEASE_MARGIN_SECONDS = 5;
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -438,6 +440,16 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     if (!held || rental.id !== held.id || rental.end === held.end) return;
     this.lease.extend(Number(rental.end - held.end));
     this.rental = rental;
+    if (this.kind === 'socket' && this.phase === 'closed') {
+      // Move the device's own timer too, where it has one (a no-op write for the others).
+      const holdSeconds = this.hardwareLeaseSeconds();
+      if (holdSeconds !== undefined)
+        this.relay
+          .close({ holdSeconds })
+          .catch((e) =>
+            this.log.warn('could not move the hardware lease', { deviceId: this.deviceId, error: e }),
+          );
+    }
     this.tryAudit({
       action: 'extend',
       actor: 'chain',
@@ -446,6 +458,18 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       rentalId: rental.id,
     });
     this.emitState();
+  }
+
+  /**
+   * How long the hardware itself may stay energised, for drivers whose device can switch itself
+   * off (Tasmota PulseTime, Shelly toggle_after): a little past the agent's own relock or lease end,
+   * so the agent acts first and the device's own timer only matters when the gateway is gone.
+   */
+  private hardwareLeaseSeconds(): number | undefined {
+    if (this.kind === 'lock') return this.pulseSeconds + HARDWARE_LEASE_MARGIN_SECONDS;
+    const now = this.now();
+    if (!this.rental || now === undefined) return undefined;
+    return Math.max(1, Number(this.rental.end) - now + HARDWARE_LEASE_MARGIN_SECONDS);
   }
 
   /** Energises the relay for the rental: persist first, then act (see the module comment). */
@@ -490,8 +514,9 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       );
     }
     try {
+      const holdSeconds = this.hardwareLeaseSeconds();
       await retryWrite(
-        () => this.relay.close(),
+        () => this.relay.close(holdSeconds === undefined ? {} : { holdSeconds }),
         this.retry,
         (n, e) => this.log.warn('relay close failed', { deviceId: this.deviceId, attempt: n, error: e }),
       );
