@@ -226,7 +226,7 @@ export async function brokerChecks(c: AgentConfig): Promise<Check[]> {
         protocolVersion: 5,
         reconnectPeriod: 0,
         connectTimeout: TIMEOUT_MS,
-        clientId: `${c.gatewayId}-doctor-${process.pid}`,
+        clientId: `latchkey-${c.gatewayId}-doctor-${process.pid}`,
         ...(c.mqtt.username === undefined ? {} : { username: c.mqtt.username }),
         ...(c.mqtt.password === undefined ? {} : { password: c.mqtt.password }),
       }),

@@ -6,6 +6,7 @@ import { parseEther, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from '../../contracts/anvil.js';
 import { type Mosquitto, startMosquitto } from '../../test/mosquitto.js';
+import { freePort } from '../../test/ports.js';
 import { cli, FAST_ENV, tempDir } from '../testCli.js';
 import type { Check } from './checks.js';
 
@@ -48,10 +49,28 @@ beforeAll(async () => {
     ).fields.device as string;
   lockId = await reg('lock');
   socketId = await reg('socket');
-  const acl = await cli(['mosquitto-acl', '--gateway', 'gw-doc', '--out', tmp.path('broker')]);
+  const port = await freePort();
+  const guestPort = await freePort();
+  const acl = await cli([
+    'mosquitto-acl',
+    '--gateway',
+    'gw-doc',
+    '--out',
+    tmp.path('broker'),
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--guest-port',
+    String(guestPort),
+  ]);
   expect(acl.code, acl.stderr).toBe(0);
   mqttPassword = /^password\.gw-doc: (\S+)$/m.exec(acl.stdout)?.[1] as string;
-  secured = await startMosquitto({ extraConfig: readFileSync(tmp.path('broker/mosquitto.conf'), 'utf8') });
+  secured = await startMosquitto({
+    port,
+    wsPort: guestPort,
+    config: readFileSync(tmp.path('broker/mosquitto.conf'), 'utf8'),
+  });
   open = await startMosquitto();
   base = {
     gatewayId: 'gw-doc',
@@ -115,28 +134,31 @@ describe('latchkey doctor', () => {
   });
 
   it('names each broken part with its fix', { timeout: 60_000 }, async () => {
+    const r = await doctor({
+      ...base,
+      chain: { ...(base.chain as object), rpcUrls: ['http://127.0.0.1:9', anvil.url] },
+      mqtt: { url: open.url },
+      devices: [
+        { id: lockId, kind: 'socket', relay: { driver: 'sim' } },
+        { id: '99', kind: 'lock', relay: { driver: 'sim' } },
+      ],
+    });
+    expect(r.code).toBe(1);
+    expect(r.failed).toEqual([
+      'RPC http://127.0.0.1:9',
+      `device ${lockId} (socket)`,
+      'device 99 (lock)',
+      "broker ACL: others' topics",
+    ]);
+    expect(r.fixes[1]).toMatch(/set its kind to lock/);
+
+    // The agent itself refuses a keystore others can read, so the config check names the fix.
     const keystore = base.gatewayKeystore as string;
     chmodSync(keystore, 0o644);
     try {
-      const r = await doctor({
-        ...base,
-        chain: { ...(base.chain as object), rpcUrls: ['http://127.0.0.1:9', anvil.url] },
-        mqtt: { url: open.url },
-        devices: [
-          { id: lockId, kind: 'socket', relay: { driver: 'sim' } },
-          { id: '99', kind: 'lock', relay: { driver: 'sim' } },
-        ],
-      });
-      expect(r.code).toBe(1);
-      expect(r.failed).toEqual([
-        'RPC http://127.0.0.1:9',
-        `device ${lockId} (socket)`,
-        'device 99 (lock)',
-        "broker ACL: others' topics",
-        `keystore ${keystore}`,
-      ]);
-      expect(r.fixes).toContain(`chmod 600 ${keystore}`);
-      expect(r.fixes[1]).toMatch(/set its kind to lock/);
+      const readable = await doctor(base);
+      expect(readable.failed).toEqual(['config']);
+      expect(readable.checks.find((c) => c.name === 'config')?.detail).toContain(`chmod 600 ${keystore}`);
     } finally {
       chmodSync(keystore, 0o600);
     }

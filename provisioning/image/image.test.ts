@@ -199,7 +199,7 @@ describe.skipIf(missing.length > 0)(`latchkey image (needs ${TOOLS.join(', ')})`
     const config = JSON.parse(boot.read('latchkey/config.json').toString());
     expect(config.gatewayKeystore).toBe('/var/lib/latchkey/gateway.json');
     expect(config.dataDir).toBe('/var/lib/latchkey/data');
-    writeFileSync(tmp.path('gw.json'), boot.read('latchkey/gateway.json'));
+    writeFileSync(tmp.path('gw.json'), boot.read('latchkey/gateway.json'), { mode: 0o600 });
     const parsed = parseConfig(
       { ...config, gatewayKeystore: tmp.path('gw.json') },
       { LATCHKEY_KEY_PASSWORD: PASSWORD },
