@@ -318,8 +318,11 @@ export class MqttDeviceRelay implements Relay {
       this.online = report.online;
       this.events.emit('availability', report.online);
       if (report.online) {
-        if (was === false) this.log.info('device back online', { relay: this.describe });
-        if (this.started) this.reconcile(true);
+        // Back from an outage: whatever it booted into, put it where the rental wants it.
+        if (was === false) {
+          this.log.info('device back online', { relay: this.describe });
+          if (this.started) this.reconcile(true);
+        }
       } else {
         this.log.warn('device offline', { relay: this.describe });
         if (this.pending && !this.pending.closed)
