@@ -26,6 +26,7 @@ import { Metrics } from './metrics.js';
 import { MqttBus } from './mqtt/bus.js';
 import type { ReplyEnvelope } from './mqtt/topics.js';
 import { Scheduler } from './scheduler.js';
+import { startupWarnings } from './startupChecks.js';
 import { Store } from './store/store.js';
 
 /**
@@ -71,6 +72,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private chainUp = true;
   /** A reorg deeper than the tracked window: the rentals cache cannot be trusted, nothing is granted. */
   private halted = false;
+  /** Setup mistakes found at start (devices not as on chain, an unfunded key); shown in /health. */
+  private warnings: string[] = [];
   private started = false;
 
   constructor(
@@ -117,6 +120,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (!this.started) return;
     const separator = domainSeparator(domain(this.chainId, config.chain.contract));
     const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
+    const checkRpc = new RpcClient({ urls: config.chain.rpcUrls, timeoutMs: 5_000, log });
+    const checks = startupWarnings(checkRpc, config.chain.contract, signer.address, config.devices).then(
+      (w) => {
+        this.warnings = w;
+        for (const warning of w) log.warn(warning);
+      },
+    );
+    this.background('startup checks', checks);
     for (const d of config.devices) {
       const controller = new DeviceController({
         deviceId: d.id,
@@ -442,6 +453,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         latestTrusted: this.clock.latestTrusted() ?? null,
       },
       devices: [...this.controllers.values()].map((c) => c.state()),
+      broker: { connected: this.bus?.connected ?? false },
+      warnings: [...this.warnings, ...(this.bus?.connected ? [] : ['no connection to the MQTT broker'])],
     };
   }
 

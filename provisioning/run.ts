@@ -3,11 +3,13 @@
 
 import { latchkeyRevert } from '../contracts/revert.js';
 import { type CliIo, type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './command.js';
+import { board } from './commands/board.js';
 import { config } from './commands/config.js';
 import { deploy } from './commands/deploy.js';
 import { deviceClose, deviceList, deviceUpdate } from './commands/device.js';
 import { doctor } from './commands/doctor.js';
 import { earnings } from './commands/earnings.js';
+import { fund } from './commands/fund.js';
 import { image } from './commands/image.js';
 import { keygen } from './commands/keygen.js';
 import { mosquittoAcl } from './commands/mosquittoAcl.js';
@@ -25,12 +27,14 @@ export const COMMANDS: readonly Command[] = [
   deviceClose,
   earnings,
   withdraw,
+  fund,
   sticker,
   config,
   mosquittoAcl,
   service,
   image,
   doctor,
+  board,
 ];
 
 function usage(): string {

@@ -7,11 +7,24 @@ import { getAddress } from 'ethers';
 import { parseConfig } from '../../agent/config.js';
 import { LatchkeyError } from '../../agent/errors.js';
 import { decryptKeystore, KeystoreError } from '../../agent/keystore.js';
+import { devicesOnChain } from '../chain/deviceCheck.js';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { parseFlags, renderHelp } from '../flags.js';
 import { checkKeystoreFile } from '../keystore.js';
 import { PASSWORD_ENV, PASSWORD_FILE_ENV, passwordProblem, readPassword } from '../password.js';
 import { checkNewFile, writeSecretFile } from '../secretFile.js';
+
+export const MQTT_PASSWORD_ENV = 'LATCHKEY_MQTT_PASSWORD';
+
+/** The config's mqtt section from the flags; the password only from the environment (not a flag). */
+function mqttSection(url: string | undefined, username: string | undefined, password: string | undefined) {
+  const mqtt = {
+    ...(url !== undefined ? { url } : {}),
+    ...(username !== undefined ? { username } : {}),
+    ...(username !== undefined && password ? { password } : {}),
+  };
+  return Object.keys(mqtt).length > 0 ? { mqtt } : {};
+}
 
 const FLAGS = {
   rpc: {
@@ -58,6 +71,11 @@ const FLAGS = {
   },
   'chain-id': { type: 'string', value: '<n>', help: 'expected chain id; lets the agent start offline' },
   'mqtt-url': { type: 'string', value: '<url>', help: 'MQTT broker (default mqtt://127.0.0.1:1883)' },
+  'mqtt-username': {
+    type: 'string',
+    value: '<name>',
+    help: `broker login (the gateway id with latchkey mosquitto-acl); its password from ${MQTT_PASSWORD_ENV}`,
+  },
   'data-dir': {
     type: 'string',
     value: '<dir>',
@@ -168,6 +186,10 @@ export const config: Command = {
       `Environment:
   ${PASSWORD_FILE_ENV}  a file (mode 0600) holding the keystore password (preferred)
   ${PASSWORD_ENV}       the password itself; without either, it is asked on the terminal.
+  ${MQTT_PASSWORD_ENV}      the broker password for --mqtt-username (printed by latchkey mosquitto-acl).
+
+The devices are checked against the chain (the first --rpc): each must exist, be of the kind given and
+have this gateway's key as its signer. An unreachable chain is warned about, not refused.
 
 Example:
   latchkey config --rpc https://rpc.gnosischain.com --contract 0x... --start-block 123 --gateway-id front-door \\
@@ -209,7 +231,7 @@ Example:
         ...(values['chain-id'] !== undefined ? { chainId: int(values['chain-id']) } : {}),
         ...(values['start-block'] !== undefined ? { startBlock: int(values['start-block']) } : {}),
       },
-      ...(values['mqtt-url'] !== undefined ? { mqtt: { url: values['mqtt-url'] } } : {}),
+      ...mqttSection(values['mqtt-url'], values['mqtt-username'], io.env[MQTT_PASSWORD_ENV]),
       devices: devices.length > 0 ? devices : [{ id: '1', kind: 'lock', relay: { driver: 'sim' } }],
     });
     // the draft names a stand-in key: no key derivation until everything else is right
@@ -219,6 +241,15 @@ Example:
     const ks = resolve(keystore as string);
     const password = await readPassword(io, `the gateway keystore ${ks}`, false);
     const gateway = decryptGatewayKey(ks, password);
+    const onChain = await devicesOnChain(
+      (rpc as string[])[0] as string,
+      contract as string,
+      devices,
+      gateway.address,
+    );
+    if ('problems' in onChain && onChain.problems.length > 0) throw new UsageError(onChain.problems);
+    if ('unchecked' in onChain)
+      io.stderr(`warning: the devices were not checked against the chain: ${onChain.unchecked}\n`);
     // the agent decrypts the keystore itself to accept the config, given the password as it will be
     const final = writeKey ? file({ gatewayKey: gateway.privateKey }) : file({ gatewayKeystore: ks });
     const left = agentProblems(final, deviceSpecs, writeKey ? {} : { [PASSWORD_ENV]: password });

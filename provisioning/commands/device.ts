@@ -52,8 +52,7 @@ export function deviceJson(d: DeviceRecord, now: bigint) {
 }
 
 function deviceLine(d: DeviceRecord, now: bigint): string {
-  const price =
-    `${eth(d.pricePerSecond * 3600n)}/hour` + (d.pricePerWh > 0n ? ` + ${eth(d.pricePerWh)}/Wh` : '');
+  const price = `${eth(d.pricePerSecond * 3600n)}/hour${d.pricePerWh > 0n ? ` + ${eth(d.pricePerWh)}/Wh` : ''}`;
   const live = d.open.find((r) => r.start <= now && now < r.end);
   const rental = live
     ? `rented until ${isoTime(live.end)} (rental ${live.id})`

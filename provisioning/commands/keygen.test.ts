@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { decryptKeystoreJson, getAddress } from 'ethers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli, FAST_ENV, PASSWORD, problems, tempDir } from '../testCli.js';
@@ -106,12 +106,20 @@ describe('latchkey keygen', () => {
     ]);
   });
 
-  it('refuses a short password and a missing directory', async () => {
+  it('refuses a short password, creating nothing', async () => {
     const r = await cli(['keygen', '--out', tmp.path('nope/k.json')], { LATCHKEY_KEY_PASSWORD: 'short' });
     expect(r.code).toBe(2);
     expect(problems(r.stderr)).toEqual([
-      `--out: directory ${tmp.path('nope')} does not exist`,
       'LATCHKEY_KEY_PASSWORD: a keystore password needs at least 8 characters',
     ]);
+    expect(existsSync(tmp.path('nope'))).toBe(false);
+  });
+
+  it('creates a missing folder for the keystore, readable by this user only', async () => {
+    const r = await cli(['keygen', '--out', tmp.path('var/lib/latchkey/gateway.json')], FAST_ENV);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`note: created ${tmp.path('var/lib/latchkey')} (mode 0700)`);
+    expect(statSync(tmp.path('var/lib/latchkey')).mode & 0o777).toBe(0o700);
+    expect(statSync(tmp.path('var/lib/latchkey/gateway.json')).mode & 0o777).toBe(0o600);
   });
 });

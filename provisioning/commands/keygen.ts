@@ -1,7 +1,8 @@
 // `latchkey keygen`: makes the gateway's key on the gateway itself, so it never travels, and stores it
 // only encrypted. Its address is the signer the host registers for the gateway's devices.
 
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Wallet } from 'ethers';
 import { type CliIo, type Command, UsageError } from '../command.js';
 import { parseFlags, renderHelp } from '../flags.js';
@@ -44,17 +45,30 @@ export const keygen: Command = {
   async run(argv: string[], io: CliIo): Promise<void> {
     const { values, problems } = parseFlags(argv, FLAGS);
     const out = values.out;
-    if (out !== undefined) checkNewFile(out, '--out', problems);
+    // e.g. --out /var/lib/latchkey/gateway.json on a fresh gateway: make its folder, for this user only
+    const dir = out === undefined ? undefined : dirname(resolve(out));
+    const made = dir !== undefined && !existsSync(dir);
+    if (out !== undefined && !made) checkNewFile(out, '--out', problems);
     const noPassword = passwordProblem(io, true);
     if (noPassword) problems.push(noPassword);
     if (problems.length > 0) throw new UsageError(problems);
     const file = out as string;
-
     const password = await readPassword(io, `the new keystore ${file}`, true);
     if (isFast(io.env)) io.stderr(`warning: ${FAST_ENV}=1: weak key derivation, for tests only\n`);
     const wallet = Wallet.createRandom();
+    if (made) {
+      try {
+        mkdirSync(dir as string, { recursive: true, mode: 0o700 });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new UsageError([
+          `--out: cannot create the folder ${dir} (${code}); create it, or run as a user who may`,
+        ]);
+      }
+    }
     writeSecretFile(file, await encryptKey(wallet, password, io.env));
     io.stdout(`address: ${wallet.address}\nkeystore: ${resolve(file)}\n`);
+    if (made) io.stderr(`note: created ${dir} (mode 0700)\n`);
     io.stderr(
       `Register ${wallet.address} as the signer of this gateway's devices (latchkey register --signer).\n`,
     );

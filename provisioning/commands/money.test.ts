@@ -1,6 +1,7 @@
 // A host's day on a real anvil chain: register (twice, and as a dry run), list, reprice, a guest rents
 // and checks out, earnings add up to the chain's Settled logs, and withdraw pays exactly the credit.
 
+import { existsSync, readFileSync } from 'node:fs';
 import { parseEther, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from '../../contracts/anvil.js';
@@ -82,6 +83,41 @@ describe('host device and money commands', () => {
     ]);
     // the contract counts the devices it registered: exactly two
     await expect(latchkeyAt(contract, anvil.provider).device(3n)).rejects.toThrow();
+  });
+
+  it('config checks its devices against the chain and takes a broker login', async () => {
+    const [lock, socket] = await listJson();
+    const config = (out: string, device: string) => [
+      'config',
+      '--rpc',
+      anvil.url,
+      '--contract',
+      contract,
+      '--gateway-id',
+      'gw-1',
+      '--keystore',
+      tmp.path('gateway.json'),
+      '--device',
+      device,
+      '--out',
+      tmp.path(out),
+    ];
+    const env = { ...FAST_ENV, LATCHKEY_MQTT_PASSWORD: 'broker secret' };
+    const wrongKind = await cli(config('a.json', `${socket?.id}:lock`), env);
+    expect(wrongKind.code).toBe(2);
+    expect(problems(wrongKind.stderr)).toEqual([
+      `--device ${socket?.id}:lock: device ${socket?.id} is registered as a socket`,
+    ]);
+    const unknown = await cli(config('a.json', '42:lock'), env);
+    expect(problems(unknown.stderr)).toEqual([`--device 42:lock: no device 42 on contract ${contract}`]);
+    expect(existsSync(tmp.path('a.json'))).toBe(false);
+
+    const good = await cli([...config('a.json', `${lock?.id}:lock`), '--mqtt-username', 'gw-1'], env);
+    expect(good.code, good.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(tmp.path('a.json'), 'utf8')).mqtt).toEqual({
+      username: 'gw-1',
+      password: 'broker secret',
+    });
   });
 
   it("reprices and closes a device, refusing an unknown one or another host's", async () => {

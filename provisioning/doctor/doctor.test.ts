@@ -2,7 +2,7 @@
 // `latchkey mosquitto-acl`, a keystore from `latchkey keygen`. Each broken part fails its own line.
 
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseEther, Wallet } from 'ethers';
+import { parseEther } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from '../../contracts/anvil.js';
 import { type Mosquitto, startMosquitto } from '../../test/mosquitto.js';
@@ -115,8 +115,10 @@ describe('latchkey doctor', () => {
     expect(before.fixes[0]).toMatch(new RegExp(`send at least .* ETH to ${gateway}`));
     expect(before.stderr).toMatch(/1 check failed: gateway key funds/);
 
-    const funder = new Wallet(anvil.accounts[1]?.privateKey as string, anvil.provider);
-    await (await funder.sendTransaction({ to: gateway, value: parseEther('1') })).wait();
+    const funder = { LATCHKEY_HOST_KEY: anvil.accounts[1]?.privateKey };
+    const f = await cli(['fund', '--rpc', anvil.url, '--to', gateway, '--amount', '1'], funder);
+    expect(f.code, f.stderr).toBe(0);
+    expect(await anvil.provider.getBalance(gateway)).toBe(parseEther('1'));
     const after = await doctor(base);
     expect(after.failed, JSON.stringify(after.checks, null, 1)).toEqual([]);
     expect(after.code).toBe(0);
