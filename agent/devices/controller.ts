@@ -14,6 +14,7 @@ import type { EndReason } from './closeout.js';
 import { DeviceCore } from './deviceCore.js';
 import type { ActionResult, DeviceKind, DeviceState, GrantedAction } from './deviceState.js';
 import { checkKind, kindAllows } from './kindPolicy.js';
+import { prepaidEnergySpent, prepaidEnergyWh, spentNote } from './prepaidEnergy.js';
 import type { ReceiptSigner } from './receipts.js';
 import { bootSafe, resumeRecorded } from './recovery.js';
 import { actorOf, closeOutDormant, endHeld, recordEnd } from './rentalEnd.js';
@@ -151,6 +152,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       }
       c.move('stop');
       c.rental = undefined;
+      c.energyCutOff = false;
       c.wantClosed = false;
       c.closedSince = undefined;
       c.meter.reset();
@@ -211,6 +213,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         return;
       }
       this.moveEnd(rental);
+      await this.powerAfterTopUp();
     });
   }
 
@@ -234,6 +237,10 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     } catch (e) {
       c.log.error('could not persist energy', { deviceId: c.deviceId, error: e });
     }
+    if (c.phase === 'closed' && prepaidEnergySpent(c.kind, c.rental, c.meter.energyWh))
+      this.queue
+        .run(() => this.cutOffSpentEnergy())
+        .catch((e) => c.log.error('prepaid energy cut-off failed', { deviceId: c.deviceId, error: e }));
   }
 
   state(): DeviceState {
@@ -277,10 +284,13 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         this.schedulePulse();
         break;
       case 'on':
+        if (prepaidEnergySpent(c.kind, rental, c.meter.energyWh))
+          refuse(`${spentNote(rental, c.meter.energyWh)}; extend the rental to top up`);
         await this.actuator.close(actor, 'on', 'socket on for the rental');
         break;
       case 'lock':
       case 'off':
+        c.energyCutOff = false;
         await this.actuator.open(actor, action, `guest ${action}`, true);
         break;
       case 'checkout': {
@@ -316,6 +326,49 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     c.emitState();
   }
 
+  // ---------------------------------------------------------------- prepaid energy
+
+  /** Switches a socket off once its metered energy reaches what the deposit covers (prepaidEnergy.ts). */
+  private async cutOffSpentEnergy(): Promise<void> {
+    const c = this.core;
+    const rental = c.rental;
+    if (!rental || c.phase !== 'closed' || !prepaidEnergySpent(c.kind, rental, c.meter.energyWh)) return;
+    c.energyCutOff = true;
+    c.log.warn('prepaid energy used up: socket switched off', {
+      deviceId: c.deviceId,
+      rentalId: rental.id,
+      energyWh: c.meter.energyWh,
+      prepaidEnergyWh: prepaidEnergyWh(rental),
+    });
+    await this.actuator.open(
+      'agent',
+      'off',
+      `${spentNote(rental, c.meter.energyWh)}; extend the rental to top up`,
+      false,
+    );
+  }
+
+  /** After a top-up (an extension raised the deposit): a socket cut off for energy is powered again. */
+  private async powerAfterTopUp(): Promise<void> {
+    const c = this.core;
+    const rental = c.rental;
+    if (!c.energyCutOff || !rental || c.phase !== 'open') return;
+    if (prepaidEnergySpent(c.kind, rental, c.meter.energyWh)) {
+      c.emitState();
+      return;
+    }
+    c.energyCutOff = false;
+    try {
+      await this.actuator.close(
+        'chain',
+        'on',
+        `topped up: the deposit now covers ${prepaidEnergyWh(rental)} Wh, ${c.meter.energyWh} Wh used; socket on again`,
+      );
+    } catch (e) {
+      c.log.error('could not power the socket again after a top-up', { deviceId: c.deviceId, error: e });
+    }
+  }
+
   // ---------------------------------------------------------------- timers
 
   private schedulePulse(): void {
@@ -347,6 +400,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         // An extension the chain recorded but nobody passed on: the lease runs on, by exactly that much.
         if (stored?.status === 'open' && stored.end > held.end) {
           this.moveEnd(stored);
+          await this.powerAfterTopUp();
           return;
         }
         const reason: EndReason = stored && stored.status !== 'open' ? stored.status : 'ended';

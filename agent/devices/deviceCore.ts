@@ -12,6 +12,7 @@ import { PulseTimer } from './kindPolicy.js';
 import { Lease } from './lease.js';
 import { type MachineEvent, nextPhase, type Phase } from './machine.js';
 import { UsageMeter } from './meter.js';
+import { prepaidEnergyWh } from './prepaidEnergy.js';
 import type { ReceiptSigner } from './receipts.js';
 
 export interface DeviceCoreDeps {
@@ -52,6 +53,8 @@ export class DeviceCore {
   /** The rental wants the relay closed (socket on / lock pulsing); persisted as `relayClosed`. */
   wantClosed = false;
   closedSince: number | undefined;
+  /** The socket was switched off because its prepaid energy ran out; a top-up powers it again. */
+  energyCutOff = false;
 
   private readonly onState: (s: DeviceState) => void;
   private readonly onReceipt: (r: StoredReceipt) => void;
@@ -101,6 +104,7 @@ export class DeviceCore {
     this.rental = rental;
     this.wantClosed = false;
     this.closedSince = undefined;
+    this.energyCutOff = false;
     const same = rt?.rentalId === rental.id;
     this.meter.reset(same ? rt.usedSeconds : 0, same ? rt.energyWh : 0);
     // Remaining time is read once from the trusted clock; from here on only monotonic time counts.
@@ -130,6 +134,9 @@ export class DeviceCore {
     if (this.rental) {
       s.rentalId = this.rental.id;
       s.leaseEndsAt = Number(this.rental.end);
+      const prepaid = this.kind === 'socket' ? prepaidEnergyWh(this.rental) : undefined;
+      if (prepaid !== undefined) s.prepaidEnergyWh = prepaid;
+      if (this.energyCutOff) s.offReason = 'prepaid-energy-used';
     }
     return s;
   }

@@ -21,7 +21,13 @@ export interface DeviceState {
   /** Whole seconds the relay has been closed in this rental so far. */
   usedSeconds: number;
   energyWh: number;
+  /** The watt-hours the rental's deposit pays for (energy-priced rentals only; see prepaidEnergy.ts). */
+  prepaidEnergyWh?: number;
+  /** Why the socket is off while its rental runs: its prepaid energy is used up (extend to top up). */
+  offReason?: OffReason;
 }
+
+export type OffReason = 'prepaid-energy-used';
 
 export interface ActionResult {
   state: DeviceState;

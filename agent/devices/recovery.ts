@@ -7,6 +7,7 @@ import { LatchkeyError } from '../errors.js';
 import type { RelayActuator } from './actuation.js';
 import { type DeviceCore, msg } from './deviceCore.js';
 import { powersBackOn, resumeNote } from './kindPolicy.js';
+import { prepaidEnergySpent, spentNote } from './prepaidEnergy.js';
 import { closeOutDormant } from './rentalEnd.js';
 import { retryWrite } from './retry.js';
 
@@ -84,13 +85,16 @@ export async function resumeRecorded(
     closeOutDormant(core, rt, rental.id, 'ended', actor);
     return;
   }
-  const powerBack = powersBackOn(core.kind, rt.relayClosed);
+  // A socket whose prepaid energy ran out stays off until the guest tops up, restart or not.
+  const spent = prepaidEnergySpent(core.kind, rental, rt.energyWh);
+  const powerBack = powersBackOn(core.kind, rt.relayClosed) && !spent;
   core.take(rental, now, rt, actor, !powerBack);
+  core.energyCutOff = spent;
   core.tryAudit({
     action: 'resume',
     actor,
     outcome: 'ok',
-    reason: `rental live until ${rental.end}; ${resumeNote(core.kind, powerBack)}`,
+    reason: `rental live until ${rental.end}; ${spent ? spentNote(rental, rt.energyWh) : resumeNote(core.kind, powerBack)}`,
     rentalId: rental.id,
   });
   core.emitState();

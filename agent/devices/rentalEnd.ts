@@ -28,6 +28,7 @@ export async function endHeld(
     });
   } finally {
     core.rental = undefined;
+    core.energyCutOff = false;
     core.meter.reset();
     core.move('ended');
     core.emitState();
