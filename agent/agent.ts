@@ -19,6 +19,7 @@ import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
 import { feedDeviceReports } from './devices/deviceReports.js';
 import { ReceiptSigner } from './devices/receipts.js';
+import { endPastRentals } from './devices/sweep.js';
 import { isError, LatchkeyError } from './errors.js';
 import { HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
@@ -369,11 +370,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const now = this.clock?.now();
     // Only by a clock bounded by the chain's time: ending is irreversible (a receipt, a checkout).
     if (now === undefined || !this.clock?.anchored()) return;
-    for (const [id, controller] of this.controllers) {
-      for (const r of this.store.openRentals(id)) {
-        if (Number(r.end) <= now) await controller.endRental(r.id, 'ended');
-      }
-    }
+    for (const controller of this.controllers.values()) await endPastRentals(this.store, controller, now);
   }
 
   private async reconcile(): Promise<void> {

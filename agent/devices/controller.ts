@@ -263,9 +263,14 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     if (rental.status !== 'open') refuse(`rental ${rental.id} is ${rental.status}`);
     if (c.store.getReceipt(rental.id)) refuse(`rental ${rental.id} has already ended`);
 
-    // An earlier rental still holding the device is over: this one is paid and has started.
-    if (c.rental && c.rental.id !== rental.id)
+    // An earlier rental still holding the device is over: this one is paid and has started, and
+    // bookings never overlap. A later booking holding it means the clock went back since it took
+    // the device: ending it would be irreversible (a receipt), so this grant waits instead.
+    if (c.rental && c.rental.id !== rental.id) {
+      if (c.rental.start >= rental.end)
+        refuse(`rental ${c.rental.id}, booked after rental ${rental.id}, holds the device`);
       await endHeld(c, this.actuator, 'ended', 'agent', `rental ${rental.id} took over the device`);
+    }
     if (!c.rental) {
       const rt = c.store.getDeviceRuntime(c.deviceId);
       if (rt?.rentalId !== undefined && rt.rentalId !== rental.id)
