@@ -18,6 +18,7 @@ import { ChainWatcher } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
 import { feedDeviceReports } from './devices/deviceReports.js';
+import { ReceiptKeys } from './devices/receiptKeys.js';
 import { ReceiptSigner } from './devices/receipts.js';
 import { endPastRentals } from './devices/sweep.js';
 import { isError, LatchkeyError } from './errors.js';
@@ -61,6 +62,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly metrics = new Metrics();
   readonly store: Store;
   readonly controllers = new Map<bigint, DeviceController>();
+  /** Each device's receipt signer on chain, as read at start (checkSigners). */
+  private readonly deviceSigners = new Map<bigint, string>();
   private readonly log: Logger;
   private clock: TrustedClock | undefined;
   private gate: AccessGate | undefined;
@@ -121,6 +124,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (!this.started) return;
     const separator = domainSeparator(domain(this.chainId, config.chain.contract));
     const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
+    const keys = new ReceiptKeys(
+      signer,
+      (config.previousGatewayKeys ?? []).map((k) => new ReceiptSigner(hexToBytes(k), separator)),
+    );
     const checkRpc = new RpcClient({ urls: config.chain.rpcUrls, timeoutMs: 5_000, log });
     const checks = startupWarnings(checkRpc, config.chain.contract, signer.address, config.devices).then(
       (w) => {
@@ -136,7 +143,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         pulseSeconds: d.pulseSeconds,
         relay: relays.get(d.id) as Relay,
         store: this.store,
-        signer,
+        keys,
+        // Today's contract checks a receipt against the device's signer at checkout.
+        rentalSigner: (r) => this.deviceSigners.get(r.deviceId),
         now: () => clock.now(),
         timeAnchored: () => clock.anchored(),
         log: log.child('device'),
@@ -455,13 +464,32 @@ export class Agent extends EventEmitter<AgentEvents> {
     };
   }
 
-  /** Refuses devices whose signer on chain is not this gateway's key; a chain out of reach is not checked. */
+  /**
+   * Refuses devices whose signer on chain is none of this gateway's keys (current or previous) and
+   * remembers each device's signer; a chain out of reach is not checked.
+   */
   private async checkSigners(): Promise<void> {
     const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
-    const me = addressOfPrivateKey(hexToBytes(this.config.gatewayKey));
+    const mine = [this.config.gatewayKey, ...(this.config.previousGatewayKeys ?? [])].map((k) =>
+      addressOfPrivateKey(hexToBytes(k)),
+    );
     try {
       const ids = this.config.devices.map((d) => d.id);
-      const unregistered = await checkSigners(rpc, this.config.chain.contract, ids, me);
+      const { signers, unregistered, onPreviousKey } = await checkSigners(
+        rpc,
+        this.config.chain.contract,
+        ids,
+        mine,
+      );
+      for (const [id, signer] of signers) this.deviceSigners.set(id, signer);
+      if (onPreviousKey.length > 0)
+        this.log.warn(
+          'devices still signed for by a previous gateway key: rotate their signer on chain (setSigner)',
+          {
+            devices: onPreviousKey.map(String),
+            current: mine[0],
+          },
+        );
       if (unregistered.length > 0)
         this.log.warn('devices not registered on chain yet; their signer is not checked', {
           devices: unregistered.map(String),

@@ -15,7 +15,7 @@ import { DeviceCore } from './deviceCore.js';
 import type { ActionResult, DeviceKind, DeviceState, GrantedAction } from './deviceState.js';
 import { checkKind, kindAllows } from './kindPolicy.js';
 import { prepaidEnergySpent, prepaidEnergyWh, spentNote } from './prepaidEnergy.js';
-import type { ReceiptSigner } from './receipts.js';
+import { currentKeyOnly, type ReceiptKeys, type RentalSignerOf } from './receiptKeys.js';
 import { bootSafe, resumeRecorded } from './recovery.js';
 import { actorOf, closeOutDormant, endHeld, recordEnd } from './rentalEnd.js';
 import { DEFAULT_RETRY, type RetryPolicy, retryWrite } from './retry.js';
@@ -32,7 +32,10 @@ export interface DeviceControllerDeps {
   pulseSeconds: number;
   relay: Relay;
   store: Store;
-  signer: ReceiptSigner;
+  /** The gateway's receipt keys, current and previous (receiptKeys.ts). */
+  keys: ReceiptKeys;
+  /** The signer each rental's receipt must be signed by; default: the current key for all. */
+  rentalSigner?: RentalSignerOf;
   /** Trusted unix seconds; undefined while the clock is not trusted (then no live rental is resumed). */
   now: () => number | undefined;
   /**
@@ -79,7 +82,8 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       pulseSeconds: deps.pulseSeconds,
       relay: deps.relay,
       store: deps.store,
-      signer: deps.signer,
+      keys: deps.keys,
+      rentalSigner: deps.rentalSigner ?? currentKeyOnly,
       now: deps.now,
       timeAnchored: deps.timeAnchored ?? (() => true),
       log: deps.log,

@@ -13,7 +13,7 @@ import { Lease } from './lease.js';
 import { type MachineEvent, nextPhase, type Phase } from './machine.js';
 import { UsageMeter } from './meter.js';
 import { prepaidEnergyWh } from './prepaidEnergy.js';
-import type { ReceiptSigner } from './receipts.js';
+import type { ReceiptKeys, RentalSignerOf } from './receiptKeys.js';
 
 export interface DeviceCoreDeps {
   deviceId: bigint;
@@ -21,7 +21,8 @@ export interface DeviceCoreDeps {
   pulseSeconds: number;
   relay: Relay;
   store: Store;
-  signer: ReceiptSigner;
+  keys: ReceiptKeys;
+  rentalSigner: RentalSignerOf;
   now: () => number | undefined;
   timeAnchored: () => boolean;
   log: Logger;
@@ -39,7 +40,8 @@ export class DeviceCore {
   readonly pulseSeconds: number;
   readonly relay: Relay;
   readonly store: Store;
-  readonly signer: ReceiptSigner;
+  readonly keys: ReceiptKeys;
+  readonly rentalSigner: RentalSignerOf;
   readonly now: () => number | undefined;
   readonly timeAnchored: () => boolean;
   readonly log: Logger;
@@ -65,7 +67,8 @@ export class DeviceCore {
     this.pulseSeconds = deps.pulseSeconds;
     this.relay = deps.relay;
     this.store = deps.store;
-    this.signer = deps.signer;
+    this.keys = deps.keys;
+    this.rentalSigner = deps.rentalSigner;
     this.now = deps.now;
     this.timeAnchored = deps.timeAnchored;
     this.log = deps.log;

@@ -7,6 +7,7 @@ import type { RelayActuator } from './actuation.js';
 import { closeOut, type EndReason } from './closeout.js';
 import type { DeviceCore } from './deviceCore.js';
 import { chargedSeconds } from './kindPolicy.js';
+import { receiptKeyFor } from './receiptKeys.js';
 
 /** Ends the rental holding the lease: relay open, metering closed, receipt if one is due. */
 export async function endHeld(
@@ -82,9 +83,17 @@ export function recordEnd(
 ): StoredReceipt | undefined {
   const { leaseLeftMs, resetRuntime = true } = opts;
   const at = core.wallNow();
+  const { key, signer, matched } = receiptKeyFor(core.keys, core.rentalSigner, rental);
+  if (!matched)
+    core.log.error("the rental's signer is not a key of this gateway: its receipt cannot settle it", {
+      deviceId: core.deviceId,
+      rentalId: rental.id,
+      signer,
+      keys: core.keys.addresses,
+    });
   const { receipt, created } = closeOut({
     store: core.store,
-    signer: core.signer,
+    signer: key,
     deviceId: core.deviceId,
     rental,
     requested,
