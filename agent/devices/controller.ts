@@ -1,7 +1,8 @@
 // One relay-driven device (a smart lock or a power socket) serving its rentals: the command API the
 // agent calls (grants, chain notices, energy reports, start and stop), run one at a time. The parts:
 // deviceCore.ts (shared state and records), kindPolicy.ts (lock vs socket), actuation.ts (persist,
-// then act), rentalEnd.ts (close-outs and receipts), recovery.ts (boot), serialQueue.ts (ordering).
+// then act), rentalEnd.ts (close-outs and receipts), recovery.ts (boot), energyCutOff.ts (prepaid
+// energy), receiptKeys.ts (which key signs), serialQueue.ts (ordering).
 
 import { EventEmitter } from 'node:events';
 import { deviceOf } from '../../contracts/typedData.js';
@@ -13,8 +14,9 @@ import { RelayActuator } from './actuation.js';
 import type { EndReason } from './closeout.js';
 import { DeviceCore } from './deviceCore.js';
 import type { ActionResult, DeviceKind, DeviceState, GrantedAction } from './deviceState.js';
+import { cutOffSpentEnergy, powerAfterTopUp } from './energyCutOff.js';
 import { checkKind, kindAllows } from './kindPolicy.js';
-import { prepaidEnergySpent, prepaidEnergyWh, spentNote } from './prepaidEnergy.js';
+import { prepaidEnergySpent, spentNote } from './prepaidEnergy.js';
 import { currentKeyOnly, type ReceiptKeys, type RentalSignerOf } from './receiptKeys.js';
 import { bootSafe, resumeRecorded } from './recovery.js';
 import { actorOf, closeOutDormant, endHeld, recordEnd } from './rentalEnd.js';
@@ -217,7 +219,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         return;
       }
       this.moveEnd(rental);
-      await this.powerAfterTopUp();
+      await powerAfterTopUp(this.core, this.actuator);
     });
   }
 
@@ -243,7 +245,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     }
     if (c.phase === 'closed' && prepaidEnergySpent(c.kind, c.rental, c.meter.energyWh))
       this.queue
-        .run(() => this.cutOffSpentEnergy())
+        .run(() => cutOffSpentEnergy(c, this.actuator))
         .catch((e) => c.log.error('prepaid energy cut-off failed', { deviceId: c.deviceId, error: e }));
   }
 
@@ -335,49 +337,6 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     c.emitState();
   }
 
-  // ---------------------------------------------------------------- prepaid energy
-
-  /** Switches a socket off once its metered energy reaches what the deposit covers (prepaidEnergy.ts). */
-  private async cutOffSpentEnergy(): Promise<void> {
-    const c = this.core;
-    const rental = c.rental;
-    if (!rental || c.phase !== 'closed' || !prepaidEnergySpent(c.kind, rental, c.meter.energyWh)) return;
-    c.energyCutOff = true;
-    c.log.warn('prepaid energy used up: socket switched off', {
-      deviceId: c.deviceId,
-      rentalId: rental.id,
-      energyWh: c.meter.energyWh,
-      prepaidEnergyWh: prepaidEnergyWh(rental),
-    });
-    await this.actuator.open(
-      'agent',
-      'off',
-      `${spentNote(rental, c.meter.energyWh)}; extend the rental to top up`,
-      false,
-    );
-  }
-
-  /** After a top-up (an extension raised the deposit): a socket cut off for energy is powered again. */
-  private async powerAfterTopUp(): Promise<void> {
-    const c = this.core;
-    const rental = c.rental;
-    if (!c.energyCutOff || !rental || c.phase !== 'open') return;
-    if (prepaidEnergySpent(c.kind, rental, c.meter.energyWh)) {
-      c.emitState();
-      return;
-    }
-    c.energyCutOff = false;
-    try {
-      await this.actuator.close(
-        'chain',
-        'on',
-        `topped up: the deposit now covers ${prepaidEnergyWh(rental)} Wh, ${c.meter.energyWh} Wh used; socket on again`,
-      );
-    } catch (e) {
-      c.log.error('could not power the socket again after a top-up', { deviceId: c.deviceId, error: e });
-    }
-  }
-
   // ---------------------------------------------------------------- timers
 
   private schedulePulse(): void {
@@ -409,7 +368,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         // An extension the chain recorded but nobody passed on: the lease runs on, by exactly that much.
         if (stored?.status === 'open' && stored.end > held.end) {
           this.moveEnd(stored);
-          await this.powerAfterTopUp();
+          await powerAfterTopUp(this.core, this.actuator);
           return;
         }
         const reason: EndReason = stored && stored.status !== 'open' ? stored.status : 'ended';

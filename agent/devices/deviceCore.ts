@@ -1,7 +1,8 @@
 // What the parts of one device controller share: its settings, the phase, the rental holding the
 // lease, the usage meter and the lease, and how a change is written down (runtime rows, audit
 // entries) and announced (state, receipts). The parts: controller.ts (the command API),
-// actuation.ts (persist, then act), rentalEnd.ts (close-outs) and recovery.ts (boot).
+// actuation.ts (persist, then act), rentalEnd.ts (close-outs), recovery.ts (boot) and
+// energyCutOff.ts (prepaid energy).
 
 import type { Relay } from '../../hardware/relay.js';
 import { LatchkeyError } from '../errors.js';
