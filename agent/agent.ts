@@ -12,13 +12,13 @@ import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
 import { AccessGate } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
-import { checkSigners } from './chain/signers.js';
+import { checkSigners, refreshSigners } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
 import { ChainWatcher } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
 import { feedDeviceReports } from './devices/deviceReports.js';
-import { ReceiptKeys } from './devices/receiptKeys.js';
+import { ReceiptKeys, resignPendingReceipts } from './devices/receiptKeys.js';
 import { ReceiptSigner } from './devices/receipts.js';
 import { endPastRentals } from './devices/sweep.js';
 import { isError, LatchkeyError } from './errors.js';
@@ -62,8 +62,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly metrics = new Metrics();
   readonly store: Store;
   readonly controllers = new Map<bigint, DeviceController>();
-  /** Each device's receipt signer on chain, as read at start (checkSigners). */
+  /** Each device's receipt signer on chain: read at start (checkSigners), followed by followSigners. */
   private readonly deviceSigners = new Map<bigint, string>();
+  private keys: ReceiptKeys | undefined;
   private readonly log: Logger;
   private clock: TrustedClock | undefined;
   private gate: AccessGate | undefined;
@@ -128,6 +129,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       signer,
       (config.previousGatewayKeys ?? []).map((k) => new ReceiptSigner(hexToBytes(k), separator)),
     );
+    this.keys = keys;
     const checkRpc = new RpcClient({ urls: config.chain.rpcUrls, timeoutMs: 5_000, log });
     const checks = startupWarnings(checkRpc, config.chain.contract, signer.address, config.devices).then(
       (w) => {
@@ -272,6 +274,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       [
         { name: 'expiries', cron: '*/10 * * * * *', run: () => this.endExpiredRentals() },
         { name: 'receipts', cron: '*/30 * * * * *', run: () => this.submitter?.flush() },
+        { name: 'signers', cron: '15,45 * * * * *', run: () => this.followSigners() },
         { name: 'nonces', cron: '0 */10 * * * *', run: () => this.pruneNonces() },
         { name: 'reconcile', cron: '0 */5 * * * *', run: () => this.reconcile() },
         { name: 'heartbeat', cron: '0 * * * * *', run: () => this.heartbeat() },
@@ -498,6 +501,39 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (!isError(e, 'CHAIN_UNAVAILABLE')) throw e;
       this.log.warn('device signers not checked: no RPC endpoint answers', { error: e.message });
     }
+  }
+
+  /**
+   * Follows a rotation on chain (setSigner): a device's new signer is read, and its receipts still
+   * waiting to be sent are signed again by the key their checkout now accepts.
+   */
+  private async followSigners(): Promise<void> {
+    const keys = this.keys;
+    if (!keys) return;
+    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
+    let changed: bigint[];
+    try {
+      const ids = this.config.devices.map((d) => d.id);
+      changed = await refreshSigners(rpc, this.config.chain.contract, ids, this.deviceSigners);
+    } catch (e) {
+      if (isError(e, 'CHAIN_UNAVAILABLE')) return;
+      throw e;
+    }
+    for (const id of changed) {
+      const signer = this.deviceSigners.get(id) as string;
+      if (!keys.forAddress(signer))
+        this.alarm(
+          'foreign-signer',
+          `device ${id}: its signer on chain is now ${signer}, none of this gateway's keys`,
+        );
+      const resigned = resignPendingReceipts(this.store, keys, (r) => this.deviceSigners.get(r.deviceId), id);
+      this.log.info('device signer changed on chain', {
+        deviceId: id,
+        signer,
+        resigned: resigned.map(String),
+      });
+    }
+    if (changed.length > 0) await this.submitter?.flush();
   }
 
   /** The chain id from config, checked against the node when one answers; from the node otherwise. */

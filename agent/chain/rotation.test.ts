@@ -4,17 +4,18 @@
 
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
+import { registerDevice } from '../../contracts/deploy.js';
 import { domainSeparator, hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
 import { domain, type Rental } from '../../contracts/typedData.js';
 import { SimRelay } from '../../hardware/sim.js';
 import { DeviceController } from '../devices/controller.js';
-import { ReceiptKeys } from '../devices/receiptKeys.js';
+import { ReceiptKeys, resignPendingReceipts } from '../devices/receiptKeys.js';
 import { ReceiptSigner } from '../devices/receipts.js';
 import { silentLogger } from '../log.js';
 import type { StoredReceipt } from '../store/store.js';
 import { RpcClient } from './rpc.js';
-import { checkSigners } from './signers.js';
-import { type Chain, storeFor, useChain } from './test/chain.js';
+import { checkSigners, refreshSigners } from './signers.js';
+import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
 
 let chain: Chain;
 const cleanups = useChain((c) => {
@@ -94,6 +95,64 @@ describe('a rotated gateway key', () => {
     const byOld = { ...rb, signature: old.sign(rb.receipt) };
     await expect(chain.asGuest.checkout.estimateGas(b, byOld.receipt, byOld.signature)).rejects.toThrow();
     await settle(b, rb);
+  });
+
+  it('re-signs a receipt still waiting to be sent when the host rotates the signer, and it settles', async () => {
+    const separator = domainSeparator(domain(chain.anvil.chainId, chain.address));
+    const old = new ReceiptSigner(hexToBytes(chain.deviceKey), separator);
+    const fresh = new ReceiptSigner(hexToBytes(Wallet.createRandom().privateKey), separator);
+    const keys = new ReceiptKeys(fresh, [old]);
+    const { deviceId } = await registerDevice(chain.asHost, {
+      signer: old.address,
+      kind: 'socket',
+      pricePerSecond: PRICE_PER_SECOND,
+      minDuration: 60,
+    });
+    const rpc = new RpcClient({ urls: [chain.anvil.url], timeoutMs: 5_000, log: silentLogger });
+    const signers = (await checkSigners(rpc, chain.address, [deviceId], keys.addresses)).signers;
+    const signerOf = (r: { deviceId: bigint }) => signers.get(r.deviceId);
+    const { store } = storeFor(cleanups);
+    const ctl = new DeviceController({
+      deviceId,
+      kind: 'socket',
+      pulseSeconds: 5,
+      relay: new SimRelay(),
+      store,
+      keys,
+      rentalSigner: signerOf,
+      now: () => Math.floor(Date.now() / 1000),
+      log: silentLogger,
+    });
+    cleanups.push(() => ctl.stop());
+    await ctl.start();
+
+    const { rental } = await chain.rent({ deviceId });
+    store.putRental({
+      ...rental,
+      deviceId,
+      status: 'open',
+      blockNumber: 1,
+      blockHash: `0x${'00'.repeat(32)}`,
+    });
+    await ctl.apply({ rental: store.getRental(rental.id)!, action: 'on' });
+    const { receipt } = await ctl.apply({ rental: store.getRental(rental.id)!, action: 'checkout' });
+    if (!receipt) throw new Error('no receipt');
+    expect(receipt.signature).toBe(old.sign(receipt.receipt));
+    await expect(refreshSigners(rpc, chain.address, [deviceId], signers)).resolves.toEqual([]);
+
+    // The host rotates before the receipt was sent: the old signature no longer settles it.
+    await (await chain.asHost.setSigner(deviceId, fresh.address)).wait();
+    await expect(
+      chain.asGuest.checkout.estimateGas(rental, receipt.receipt, receipt.signature),
+    ).rejects.toThrow();
+    expect(await refreshSigners(rpc, chain.address, [deviceId], signers)).toEqual([deviceId]);
+    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([rental.id]);
+    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([]); // already right
+    const resigned = store.getReceipt(rental.id)!;
+    expect(resigned.receipt).toEqual(receipt.receipt); // the same usage
+    expect(resigned.signature).toBe(fresh.sign(receipt.receipt));
+    await (await chain.asGuest.checkout(rental, resigned.receipt, resigned.signature)).wait();
+    expect(await chain.asGuest.isOpen(rental)).toBe(false);
   });
 
   it('refuses to serve a device whose signer is none of its keys', async () => {

@@ -74,3 +74,23 @@ export async function checkSigners(
     );
   return out;
 }
+
+/**
+ * Reads each device's signer again into `known` (a rotation on chain: setSigner) and returns the
+ * devices whose signer changed, including ones registered since. A CHAIN_UNAVAILABLE passes through.
+ */
+export async function refreshSigners(
+  rpc: RpcClient,
+  contract: string,
+  deviceIds: readonly bigint[],
+  known: Map<bigint, string>,
+): Promise<bigint[]> {
+  const changed: bigint[] = [];
+  for (const id of deviceIds) {
+    const signer = await deviceSigner(rpc, contract, id);
+    if (signer === undefined || known.get(id) === signer) continue;
+    known.set(id, signer);
+    changed.push(id);
+  }
+  return changed;
+}

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
 import { SimRelay } from '../../hardware/sim.js';
 import type { StoredReceipt } from '../store/store.js';
-import { ReceiptKeys, receiptKeyFor } from './receiptKeys.js';
+import { ReceiptKeys, receiptKeyFor, resignPendingReceipts } from './receiptKeys.js';
 import { ReceiptSigner } from './receipts.js';
 import { rentalOf, SEPARATOR, signer, tempStore, testController, unixNow } from './testkit.js';
 
@@ -84,5 +84,59 @@ describe('a controller with previous keys', () => {
     } finally {
       await ctl.stop();
     }
+  });
+});
+
+describe('resignPendingReceipts', () => {
+  let env: ReturnType<typeof tempStore>;
+  beforeEach(() => {
+    env = tempStore();
+  });
+  afterEach(() => env.cleanup());
+
+  it('re-signs only receipts still waiting to be sent, of that device, by the key now chosen', () => {
+    const old = key('44');
+    const keys = new ReceiptKeys(signer(), [old]);
+    const store = env.store;
+    const now = unixNow();
+    const receiptOf = (r: ReturnType<typeof rentalOf>, status: StoredReceipt['status']): StoredReceipt => {
+      const receipt = { rentalId: r.id, secondsUsed: 60n, energyWh: 0n };
+      return {
+        rentalId: r.id,
+        deviceId: r.deviceId,
+        receipt,
+        signature: old.sign(receipt),
+        status,
+        attempts: 0,
+        createdAt: now,
+      };
+    };
+    const pending = rentalOf(1n, 1n, now - 600, now - 60);
+    const submitted = rentalOf(1n, 2n, now - 600, now - 60);
+    const otherDevice = rentalOf(2n, 1n, now - 600, now - 60);
+    for (const [r, status] of [
+      [pending, 'pending'],
+      [submitted, 'submitted'],
+      [otherDevice, 'pending'],
+    ] as const) {
+      store.putRental(r);
+      store.putReceipt(receiptOf(r, status));
+    }
+    let onChain = old.address;
+    const signerOf = () => onChain;
+    expect(resignPendingReceipts(store, keys, signerOf, 1n)).toEqual([]); // signed by the chosen key already
+    onChain = signer().address; // the host rotated to the current key
+    expect(resignPendingReceipts(store, keys, signerOf, 1n)).toEqual([pending.id]);
+    expect(signedBy(store.getReceipt(pending.id) as StoredReceipt)).toBe(signer().address);
+    expect(signedBy(store.getReceipt(submitted.id) as StoredReceipt)).toBe(old.address); // its checkout is being sent
+    expect(signedBy(store.getReceipt(otherDevice.id) as StoredReceipt)).toBe(old.address);
+    expect(store.resignReceipt(submitted.id, signer().sign(receiptOf(submitted, 'submitted').receipt))).toBe(
+      false,
+    );
+    // a signer this gateway does not hold: nothing to sign with, nothing changed
+    onChain = `0x${'ee'.repeat(20)}`;
+    store.resignReceipt(pending.id, old.sign(receiptOf(pending, 'pending').receipt));
+    expect(resignPendingReceipts(store, keys, signerOf, 1n)).toEqual([]);
+    expect(signedBy(store.getReceipt(pending.id) as StoredReceipt)).toBe(old.address);
   });
 });
