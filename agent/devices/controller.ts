@@ -316,7 +316,9 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
   private moveEnd(rental: StoredRental): void {
     const c = this.core;
     const held = c.rental;
-    if (!held || rental.id !== held.id || rental.end === held.end) return;
+    if (!held || rental.id !== held.id) return;
+    c.rental = rental; // the newer copy: its deposit may have grown (a top-up) with the end unchanged
+    if (rental.end === held.end) return;
     c.lease.extend(Number(rental.end - held.end));
     c.rental = rental;
     if (c.kind === 'socket' && c.phase === 'closed') {

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriverContext, createRelay } from '../../hardware/drivers.js';
 import type { Relay } from '../../hardware/relay.js';
+import { SimRelay } from '../../hardware/sim.js';
 import { SimTasmota } from '../../hardware/test/mqttDeviceSims.js';
 import { isError } from '../errors.js';
 import { silentLogger } from '../log.js';
@@ -202,6 +203,37 @@ describe('a metering plug on prepaid energy', () => {
     } finally {
       await ctl.stop();
       await sim.stop();
+      env.cleanup();
+    }
+  });
+});
+
+describe('prepaid energy reported straight to the controller', () => {
+  it('a top-up of the deposit alone, the end unchanged, powers the socket again', async () => {
+    const env = tempStore();
+    const relay = new SimRelay();
+    const ctl = testController(relay, env.store, { kind: 'socket' });
+    try {
+      await ctl.start();
+      const now = unixNow();
+      const rental = booked(now - 60, now + 3600);
+      env.store.putRental(rental);
+      await ctl.apply({ rental, action: 'on' });
+      ctl.reportEnergy(36.5);
+      await until('switched off', () => !relay.isClosed());
+      expect(ctl.state().offReason).toBe('prepaid-energy-used');
+      const topped = { ...rental, deposit: rental.deposit + 10n * PPWH };
+      env.store.putRental(topped);
+      await ctl.updateRental(topped);
+      expect(relay.isClosed()).toBe(true);
+      expect(ctl.state()).toMatchObject({
+        relay: 'closed',
+        prepaidEnergyWh: 46,
+        leaseEndsAt: Number(rental.end),
+      });
+      expect(ctl.state().offReason).toBeUndefined();
+    } finally {
+      await ctl.stop();
       env.cleanup();
     }
   });
