@@ -183,7 +183,7 @@ function walletBlock(): HTMLElement {
   );
 }
 
-function deviceCard(): HTMLElement {
+function deviceCard(compact = false): HTMLElement {
   const offer = state.offer;
   const id = state.deviceId as bigint;
   const kind = offer?.kind ?? state.info?.devices.find((d) => d.id === id.toString())?.kind ?? 'lock';
@@ -201,7 +201,7 @@ function deviceCard(): HTMLElement {
             : '',
         )
       : '',
-    offer
+    offer && !compact
       ? h(
           'p',
           { id: 'free' },
@@ -212,8 +212,8 @@ function deviceCard(): HTMLElement {
             : t('inactive'),
         )
       : '',
-    h('p', { class: 'muted' }, t('chainIs', { chain: chainName() })),
-    gatewayLine(),
+    compact ? '' : h('p', { class: 'muted' }, t('chainIs', { chain: chainName() })),
+    compact ? '' : gatewayLine(),
   );
 }
 
@@ -270,7 +270,7 @@ function deviceScreen(): HTMLElement[] {
 
 function rentingScreen(): HTMLElement[] {
   return [
-    deviceCard(),
+    deviceCard(true),
     h(
       'section',
       { class: 'card', id: 'progress' },
@@ -305,7 +305,7 @@ function rentalScreen(): HTMLElement[] {
         ];
   const extra = state.offer ? extendCall(state.offer, r, 3600).value : undefined;
   return [
-    deviceCard(),
+    deviceCard(true),
     h(
       'section',
       { class: 'card rental', id: 'rental' },
@@ -328,6 +328,7 @@ function rentalScreen(): HTMLElement[] {
         : '',
       h('p', { class: 'muted' }, t('depositIs', { amount: eth(r.deposit, symbol()) })),
     ),
+    noteLine(),
     h(
       'div',
       { class: 'actions' },
@@ -390,7 +391,7 @@ function summaryScreen(): HTMLElement[] {
       ? t('chargeEnergy', { wh: s.energyWh.toString(), price: eth(s.rental.pricePerWh, symbol()) })
       : undefined;
   return [
-    deviceCard(),
+    deviceCard(true),
     h(
       'section',
       { class: 'card summary', id: 'summary' },
@@ -483,7 +484,9 @@ function render(): void {
       break;
   }
   root.dataset.screen = state.screen;
-  root.replaceChildren(header(), h('main', {}, ...body, noteLine()));
+  // The rental screen places the agent's answer under the rental; elsewhere it closes the page.
+  const withNote = state.screen === 'rental' ? body : [...body, noteLine()];
+  root.replaceChildren(header(), h('main', {}, ...withNote));
 }
 
 // ---- wallet ---------------------------------------------------------------------------------------
@@ -581,8 +584,9 @@ async function onRightChain(): Promise<void> {
 
 async function afterConnect(): Promise<void> {
   const info = state.info as GatewayInfo;
+  // On the gateway's chain at once: the guest learns now, not at the payment, that the wallet must switch.
+  await onRightChain();
   if (!state.chain) {
-    await onRightChain();
     state.chain = new Chain((method, params) => provider().request({ method, params }), info.contract);
     await refreshOffer();
   }
@@ -803,12 +807,12 @@ async function signAndSend(
       throw new Error(t('noRoute'));
     }
     const { reply } = sent;
-    if (
-      reply.status === 'error' &&
-      reply.error.code === 'unknown-rental' &&
-      attempt < 10 &&
-      access.validUntil > Date.now() / 1000 + 5
-    ) {
+    // Right after the confirmations the gateway may still be a poll behind, and a rental that starts
+    // now may start a second after the gateway's clock: both pass by themselves within seconds.
+    const code = reply.status === 'error' ? reply.error.code : undefined;
+    const soon = Number(cur.rental.start) - Date.now() / 1000 < 5;
+    const passing = code === 'unknown-rental' || (code === 'not-started' && soon);
+    if (passing && attempt < 10 && access.validUntil > Date.now() / 1000 + 5) {
       say(t('retrying'));
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       continue;
@@ -870,6 +874,7 @@ async function checkout(): Promise<void> {
     say(t('checkingOut'));
     const signed = reply.status === 'ok' ? (reply.data as ReceiptReply).receipt : undefined;
     let settled = await settledLog(cur.rental);
+    let failed: unknown;
     if (!settled && signed) {
       const [open] = (await chain.call('isOpen', [cur.rental])) as unknown as [boolean];
       if (open) {
@@ -892,9 +897,9 @@ async function checkout(): Promise<void> {
           say(t('checkoutWait', { hash: shortHash(hash) }));
           await waitMined(hash);
         } catch (e) {
-          // The gateway submits the same receipt itself and may have been first: that is no failure.
-          settled = await settledLog(cur.rental);
-          if (!settled) throw e;
+          // The gateway submits the same receipt itself and may have been first (its transaction
+          // may still be pending): that is no failure, and the wait below finds its Settled log.
+          failed = e;
         }
       }
     }
@@ -902,7 +907,7 @@ async function checkout(): Promise<void> {
       settled = await settledLog(cur.rental);
       if (!settled) await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    if (!settled) throw new Error(t('noReply'));
+    if (!settled) throw failed ?? new Error(t('noReply'));
     // Who sent the settling transaction: the guest's wallet, or the gateway with its own copy.
     const sentBy = await txSender(settled.txHash);
     const byGateway = sentBy?.toLowerCase() !== (state.address as string).toLowerCase();

@@ -74,6 +74,18 @@ async function open(
 }
 
 const note = (page: Page) => page.locator('#note');
+
+/** Waits for a screen's element; a timeout says what the page said last. */
+async function screen(page: Page, selector: string, timeout = 30_000): Promise<void> {
+  try {
+    await page.locator(selector).waitFor({ timeout });
+  } catch (err) {
+    const said = await note(page)
+      .textContent()
+      .catch(() => null);
+    throw new Error(`${selector} did not show; the page said: ${said}`, { cause: err });
+  }
+}
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
 
 /** The rental the page's wallet made, from the chain's Rented logs of `guest`. */
@@ -104,7 +116,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.click('#rent');
     await page.locator('#progress').getByText('Confirmations').waitFor({ timeout: 20_000 });
     await shot(page, 'renting');
-    await page.locator('#rental').waitFor({ timeout: 30_000 });
+    await screen(page, '#rental', 30_000);
     const rented = await rentedBy(address, 1n);
 
     await page.click('#act-unlock');
@@ -115,7 +127,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await shot(page, 'unlocked');
 
     await page.click('#checkout');
-    await page.locator('#summary').waitFor({ timeout: 30_000 });
+    await screen(page, '#summary', 30_000);
     const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
     expect(await page.locator('#sum-deposit').textContent()).toBe(ethText(rented.deposit));
     expect(await page.locator('#sum-charge').textContent()).toBe(ethText(onChain.charge));
@@ -125,6 +137,104 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await shot(page, 'checkout');
     await page.close();
   }, 120_000);
+
+  it('adds the chain to a wallet that does not know it (nested 4902), powers the socket and checks out', async () => {
+    const { page, calls } = await open('/d/2', [
+      { privateKey: guestKey(1), startChainId: 1, nested4902: true, name: 'Phone wallet' },
+    ]);
+    await expect.poll(() => page.locator('#price').textContent()).toContain('per kWh');
+    await page.click('#connect');
+    await expect
+      .poll(() => calls.map((c) => c.method))
+      .toEqual(expect.arrayContaining(['wallet_switchEthereumChain', 'wallet_addEthereumChain']));
+    await page.click('[data-seconds="900"]');
+    await expect.poll(() => page.locator('#rent').textContent()).toMatch(/Rent for/);
+    await page.click('#rent');
+    await screen(page, '#rental', 30_000);
+    const rented = await rentedBy(e.guests[1]?.address as string, 2n);
+    const since = states.mark();
+    await page.click('#act-on');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is on\./);
+    await states.until(2n, (s) => s.relay === 'closed', 'the socket powered', since);
+    await expect.poll(() => page.locator('#relay').textContent(), { timeout: 10_000 }).toBe('Power is on');
+    expect(await page.locator('#energy').textContent()).toMatch(/Energy used: \d+ Wh/);
+    await page.click('#act-off');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is off\./);
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
+    expect(await page.locator('#sum-charge').textContent()).toBe(ethText(onChain.charge));
+    expect(await page.locator('#sum-refund').textContent()).toBe(ethText(onChain.refund));
+    expect(await page.locator('#summary th small').first().textContent()).toMatch(/s × .* \+ 0 Wh × /);
+    await page.close();
+  }, 120_000);
+
+  it('lets the guest pick one of two wallets, and says so when the guest declines the signature', async () => {
+    const { page } = await open('/d/1', [
+      { privateKey: guestKey(0), name: 'First wallet', rdns: 'org.example.first' },
+      { privateKey: guestKey(2), name: 'Second wallet', rdns: 'org.example.second', declineSignatures: true },
+    ]);
+    await page.click('#connect');
+    await page.locator('#wallet-picker').waitFor();
+    expect(await page.locator('#wallet-picker button').allTextContents()).toEqual([
+      'First wallet',
+      'Second wallet',
+    ]);
+    await page.click('[data-wallet="org.example.second"]');
+    const second = e.guests[2]?.address as string;
+    await expect.poll(() => page.locator('#wallet').textContent()).toContain(second.slice(0, 6));
+    await page.click('#rent');
+    await screen(page, '#rental', 30_000);
+    await page.click('#act-unlock');
+    await expect
+      .poll(() => note(page).textContent(), { timeout: 10_000 })
+      .toBe('You declined the request in your wallet. Nothing was sent.');
+    await page.close();
+  }, 120_000);
+
+  it('offers deep links into wallet apps when the browser has no wallet', async () => {
+    const { page } = await open('/d/1', []);
+    await page.locator('#no-wallet').waitFor();
+    const links = await page
+      .locator('#no-wallet a')
+      .evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
+    const here = `${new URL(e.httpUrl).host}/d/1`;
+    expect(links).toEqual([
+      `https://metamask.app.link/dapp/${here}`,
+      `https://go.cb-w.com/dapp?cb_url=${encodeURIComponent(`${e.httpUrl}/d/1`)}`,
+      `https://link.trustwallet.com/open_url?coin_id=60&url=${encodeURIComponent(`${e.httpUrl}/d/1`)}`,
+    ]);
+    await page.locator('#no-wallet').scrollIntoViewIfNeeded();
+    await shot(page, 'no-wallet');
+    await page.close();
+  });
+
+  it('finds the open rental from the chain after a reload and unlocks over LAN HTTP when the broker is down', async () => {
+    await e.broker.stop();
+    const { page } = await open('/d/1', [{ privateKey: guestKey(2), preconnected: true }]);
+    // No local state: the rental comes from the chain's logs of this wallet.
+    await screen(page, '#rental', 20_000);
+    await page.reload();
+    await screen(page, '#rental', 20_000);
+    const since = states.mark();
+    await page.click('#act-unlock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Unlocked for 5 seconds/);
+    expect(await note(page).textContent()).toContain('via the gateway’s Wi-Fi');
+    expect(states.closures(1n, since)).toBe(1);
+    await page.close();
+  }, 90_000);
+
+  it('words a refusal: a token that expired on the way (the phone’s clock is behind)', async () => {
+    const { page } = await open('/d/1', [{ privateKey: guestKey(2), preconnected: true }]);
+    await page.clock.install({ time: Date.now() - 10 * 60_000 });
+    await page.reload();
+    await screen(page, '#rental', 20_000);
+    await page.click('#act-unlock');
+    await expect
+      .poll(() => note(page).textContent(), { timeout: 30_000 })
+      .toMatch(/^The request expired before it arrived\./);
+    await page.close();
+  }, 90_000);
 });
 
 if (missing) describe.skip('chromium missing: apt-get install chromium', () => {});
