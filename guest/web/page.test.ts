@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { formatEther, Interface } from 'ethers';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Embedded, startEmbedded } from '../../agent/embedded.js';
+import { DEMO_PRICES, type Embedded, startEmbedded } from '../../agent/embedded.js';
+import { type BrokerUnderTest, startAedes } from '../../agent/mqtt/testkit.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
-import { ROOT, StateLog, settled, testLog } from '../../test/system.js';
+import { SimShelly } from '../../hardware/test/mqttDeviceSims.js';
+import { ROOT, registerDevices, StateLog, settled, testLog } from '../../test/system.js';
 import { injectWallets, type TestWalletOptions, type WalletCall } from '../../test/wallet.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -30,6 +32,9 @@ const FLAGS = [
 const SHOTS = join(ROOT, 'docs/screenshots');
 const iface = new Interface(latchkeyAbi);
 
+const PRICE_PER_WH = 100_000_000_000n; // 1e11 wei: the energy stays inside the deposit
+let plugBroker: BrokerUnderTest;
+let plug: SimShelly;
 let e: Embedded;
 let states: StateLog;
 let context: BrowserContext;
@@ -39,8 +44,32 @@ beforeAll(async () => {
   if (missing) return;
   execFileSync(process.execPath, [join(ROOT, 'guest/build.mjs')], { stdio: 'ignore' });
   // One block a second, one confirmation: the page has confirmations to count, as on a real chain.
-  e = await startEmbedded({ log: testLog, blockTime: 1, staticDir: join(ROOT, 'guest/public') });
+  // A metering socket too: a Shelly plug (simulated at the protocol level) on the host's own broker.
+  plugBroker = await startAedes();
+  plug = new SimShelly(plugBroker.url, 'shellyplusplugs-page');
+  await plug.connect();
+  e = await startEmbedded({
+    log: testLog,
+    blockTime: 1,
+    staticDir: join(ROOT, 'guest/public'),
+    configOverrides: (c) => ({
+      ...c,
+      devices: [
+        ...c.devices,
+        {
+          id: 3n,
+          kind: 'socket' as const,
+          pulseSeconds: 5,
+          relay: { driver: 'shelly', url: plugBroker.url, prefix: 'shellyplusplugs-page' },
+        },
+      ],
+    }),
+  });
   states = new StateLog(e.agent);
+  const [plugId] = await registerDevices(e.contract, e.gateway.address, [
+    { kind: 'socket', pricePerSecond: DEMO_PRICES.socket.pricePerSecond, pricePerWh: PRICE_PER_WH },
+  ]);
+  expect(plugId).toBe(3n);
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     args: FLAGS,
@@ -54,6 +83,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   await e?.stop();
+  await plug?.stop();
+  await plugBroker?.stop();
   rmSync(profile, { recursive: true, force: true });
 });
 
@@ -166,6 +197,36 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     expect(await page.locator('#sum-charge').textContent()).toBe(ethText(onChain.charge));
     expect(await page.locator('#sum-refund').textContent()).toBe(ethText(onChain.refund));
     expect(await page.locator('#summary th small').first().textContent()).toMatch(/s × .* \+ 0 Wh × /);
+    await page.close();
+  }, 120_000);
+
+  it('shows the energy a metering socket used and charges it at checkout, to the wei', async () => {
+    const { page } = await open('/d/3', [{ privateKey: guestKey(3) }]);
+    await expect.poll(() => page.locator('#price').textContent()).toContain('per kWh');
+    await page.click('#connect');
+    await page.locator('#rent:not([disabled])').waitFor();
+    await page.click('[data-seconds="900"]');
+    await page.locator('#rent:not([disabled])').waitFor();
+    await page.click('#rent');
+    await screen(page, '#rental', 30_000);
+    const rented = await rentedBy(e.guests[3]?.address as string, 3n);
+    await page.click('#act-on');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is on\./);
+    expect(plug.on).toBe(true);
+    await plug.addEnergy(25);
+    await plug.addEnergy(12);
+    await page.click('#act-off');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is off\./);
+    await expect.poll(() => page.locator('#energy').textContent()).toBe('Energy used: 37 Wh');
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
+    const small = await page.locator('#summary th small').first().textContent();
+    const seconds = BigInt(/^(\d+) s ×/.exec(small ?? '')?.[1] ?? '-1');
+    expect(small).toContain(`37 Wh × ${ethText(PRICE_PER_WH)}/Wh`);
+    expect(onChain.charge).toBe(seconds * DEMO_PRICES.socket.pricePerSecond + 37n * PRICE_PER_WH);
+    expect(await page.locator('#sum-charge').textContent()).toBe(ethText(onChain.charge));
+    expect(await page.locator('#sum-refund').textContent()).toBe(ethText(onChain.refund));
     await page.close();
   }, 120_000);
 
