@@ -6,12 +6,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatEther, Interface } from 'ethers';
+import { formatEther, Interface, Wallet } from 'ethers';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PRICES, type Embedded, startEmbedded } from '../../agent/embedded.js';
 import { type BrokerUnderTest, startAedes } from '../../agent/mqtt/testkit.js';
+import { latchkeyAt } from '../../contracts/deploy.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
+import { rentDevice } from '../../contracts/rental.js';
 import { SimShelly } from '../../hardware/test/mqttDeviceSims.js';
 import { ROOT, registerDevices, StateLog, settled, testLog } from '../../test/system.js';
 import { injectWallets, type TestWalletOptions, type WalletCall } from '../../test/wallet.js';
@@ -285,6 +287,24 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.close();
   }, 90_000);
 
+  it('words a refusal: a rental that has not started yet', async () => {
+    const account = e.guests[4];
+    if (!account) throw new Error('no dev account 4');
+    const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+    const head = await e.anvil.provider.getBlock('latest');
+    const start = BigInt((head?.timestamp ?? 0) + 600);
+    await rentDevice(asGuest, 2n, 900, { start });
+    const { page } = await open('/d/2', [{ privateKey: account.privateKey, preconnected: true }]);
+    await screen(page, '#rental', 20_000);
+    expect(await page.locator('#time-left').textContent()).toMatch(/^Starts at /);
+    await page.click('#act-on');
+    await expect
+      .poll(() => note(page).textContent(), { timeout: 30_000 })
+      .toMatch(/^Your rental has not started yet\./);
+    await page.close();
+  }, 90_000);
+
+  // The clock stays installed in the browser context for the tests after this one.
   it('words a refusal: a token that expired on the way (the phone’s clock is behind)', async () => {
     const { page } = await open('/d/1', [{ privateKey: guestKey(2), preconnected: true }]);
     await page.clock.install({ time: Date.now() - 10 * 60_000 });
@@ -294,6 +314,22 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await expect
       .poll(() => note(page).textContent(), { timeout: 30_000 })
       .toMatch(/^The request expired before it arrived\./);
+    await page.close();
+  }, 90_000);
+
+  // Last: it locks this machine's address out of the LAN HTTP for a minute.
+  it('words a refusal: the gateway rate-limits a source that sent a flood of bad tokens', async () => {
+    for (let i = 0; i < 25; i++) {
+      await fetch(`${e.httpUrl}/api/devices/1/access`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"junk":true}',
+      });
+    }
+    const { page } = await open('/d/1', [{ privateKey: guestKey(2), preconnected: true }]);
+    await screen(page, '#rental', 20_000);
+    await page.click('#act-unlock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Too many requests/);
     await page.close();
   }, 90_000);
 });
