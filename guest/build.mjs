@@ -5,14 +5,7 @@
 //
 // A static host other than the gateway: LATCHKEY_PAGE_CONFIG='{"infoUrl":"https://gw.example/api/info"}'
 // (or any of the /api/info facts) is baked in as the page's defaults.
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
