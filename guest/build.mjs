@@ -5,14 +5,27 @@
 //
 // A static host other than the gateway: LATCHKEY_PAGE_CONFIG='{"infoUrl":"https://gw.example/api/info"}'
 // (or any of the /api/info facts) is baked in as the page's defaults.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(here, 'web');
-const out = path.join(here, 'public');
+// `--out <dir>`: build somewhere else (a page for another host, a test's own build).
+const outFlag = process.argv.indexOf('--out');
+const out =
+  outFlag > 0 && process.argv[outFlag + 1]
+    ? path.resolve(process.argv[outFlag + 1])
+    : path.join(here, 'public');
 
 let esbuild;
 try {
@@ -32,6 +45,10 @@ try {
   process.exit(1);
 }
 
+if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'index.html'))) {
+  console.error(`guest/build.mjs: ${out} is not empty and holds no page build; refusing to clear it`);
+  process.exit(1);
+}
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const result = await esbuild.build({

@@ -3,7 +3,9 @@
 // an anvil account: sticker → rent → confirmations → unlock → checkout with the chain's numbers.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatEther, Interface, Wallet } from 'ethers';
@@ -331,6 +333,90 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.click('#act-unlock');
     await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Too many requests/);
     await page.close();
+  }, 90_000);
+});
+
+describe.skipIf(missing)('the guest page on an HTTPS host', () => {
+  it('says that the browser will not let it reach a ws:// broker on the LAN (mixed content)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-https-'));
+    let server: Server | undefined;
+    let ctx: BrowserContext | undefined;
+    try {
+      // The page built for another host, with the gateway's facts baked in and its broker on the LAN.
+      const broker = 'ws://gateway.lan:9001';
+      const config = {
+        gatewayId: e.config.gatewayId,
+        chainId: String(e.anvil.chainId),
+        contract: e.contractAddress,
+        devices: [{ id: '1', kind: 'lock', pulseSeconds: 5 }],
+        mqttWsUrl: broker,
+        rpcUrl: e.anvil.url,
+      };
+      const site = join(dir, 'site');
+      execFileSync(process.execPath, [join(ROOT, 'guest/build.mjs'), '--out', site], {
+        env: { ...process.env, LATCHKEY_PAGE_CONFIG: JSON.stringify(config) },
+        stdio: 'ignore',
+      });
+      execFileSync(
+        'openssl',
+        [
+          ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+          ...[
+            '-keyout',
+            join(dir, 'key.pem'),
+            '-out',
+            join(dir, 'cert.pem'),
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+          ],
+        ],
+        { stdio: 'ignore' },
+      );
+      const https = createHttpsServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (req, res) => {
+          const path = new URL(req.url ?? '/', 'https://x').pathname;
+          const file = join(site, path === '/' || path.startsWith('/d/') ? 'index.html' : path.slice(1));
+          if (!file.startsWith(site) || !existsSync(file)) {
+            res.writeHead(404).end();
+            return;
+          }
+          const type = file.endsWith('.js')
+            ? 'text/javascript'
+            : file.endsWith('.css')
+              ? 'text/css'
+              : 'text/html';
+          res.writeHead(200, { 'content-type': type }).end(readFileSync(file));
+        },
+      );
+      server = https;
+      await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+      const port = (https.address() as AddressInfo).port;
+      ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
+        executablePath: CHROMIUM,
+        args: FLAGS,
+        headless: true,
+        ignoreHTTPSErrors: true,
+        viewport: { width: 360, height: 640 },
+      });
+      const page = await ctx.newPage();
+      await page.goto(`https://127.0.0.1:${port}/d/1`);
+      await expect
+        .poll(() => page.locator('#price').textContent(), { timeout: 15_000 })
+        .toContain('per hour');
+      await expect
+        .poll(() => note(page).textContent(), { timeout: 15_000 })
+        .toBe(
+          `This page is loaded over HTTPS, so the browser will not let it reach the gateway’s broker at ${broker}. ` +
+            'Open the page from the gateway itself (http://…) while on its Wi-Fi.',
+        );
+    } finally {
+      await ctx?.close();
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 90_000);
 });
 
