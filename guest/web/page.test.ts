@@ -286,8 +286,37 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Unlocked for 5 seconds/);
     expect(await note(page).textContent()).toContain('via the gateway’s Wi-Fi');
     expect(states.closures(1n, since)).toBe(1);
+
+    // Extend by an hour: the top-up on the button is what the chain takes, the new end is shown.
+    const before = await rentedBy(e.guests[2]?.address as string, 1n);
+    const label = await page.locator('#extend').textContent();
+    await page.click('#extend');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Ends at /);
+    const extended = await e.anvil.provider.getLogs({
+      address: e.contractAddress,
+      topics: iface.encodeFilterTopics('Extended', [before.rentalId]),
+      fromBlock: 0,
+    });
+    const args = iface.parseLog(extended[0] as (typeof extended)[number])?.args as unknown as {
+      deposit: bigint;
+    };
+    expect(label).toBe(`Add 1 hour (${ethText(args.deposit - before.deposit)})`);
     await page.close();
   }, 90_000);
+
+  it('says how much is missing when the wallet cannot pay the deposit and the fee', async () => {
+    const { page, calls } = await open('/d/2', [{ privateKey: Wallet.createRandom().privateKey }]);
+    await page.click('#connect');
+    await page.locator('#rent:not([disabled])').waitFor();
+    await page.click('#rent');
+    await expect
+      .poll(() => note(page).textContent(), { timeout: 15_000 })
+      .toMatch(
+        /^Not enough money: the deposit is [0-9.]+ ETH plus about [0-9.]+ ETH for the network fee, and your wallet has 0 ETH\.$/,
+      );
+    expect(calls.some((c) => c.method === 'eth_sendTransaction')).toBe(false);
+    await page.close();
+  }, 60_000);
 
   it('words a refusal: a rental that has not started yet', async () => {
     const account = e.guests[4];
