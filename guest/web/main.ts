@@ -10,7 +10,7 @@ import { clock, eth, ethShort, shortAddress, shortHash } from './format.js';
 import { type GatewayInfo, loadInfo } from './info.js';
 import { AgentLink, type Via } from './link.js';
 import { durations, extendCall, type Offer, type Quote, quote, readOffer, rentCall } from './pricing.js';
-import { mountScreens, render, say } from './screens.js';
+import { mountScreens, render, say, tick } from './screens.js';
 import { chainName, state, symbol } from './state.js';
 import { preferredLang, replyText, setLang, t } from './strings.js';
 import { accessFor, typedDataJson } from './token.js';
@@ -47,6 +47,19 @@ function provider(): Eip1193Provider {
   return state.wallet.provider;
 }
 
+/** Follows the wallet's account: another account sees its own rentals, none is a disconnect. */
+function follow(w: WalletChoice): void {
+  w.provider.on?.('accountsChanged', (accounts) => {
+    if (state.wallet !== w) return;
+    const next = (accounts as string[] | undefined)?.[0];
+    state.address = next;
+    state.current = undefined;
+    if (state.screen === 'rental') state.screen = 'device';
+    render();
+    if (next) void afterConnect().catch((e: unknown) => say(walletWords(e), 'error'));
+  });
+}
+
 async function startConnect(): Promise<void> {
   const wallets = state.wallets ?? [];
   const only = wallets[0];
@@ -62,6 +75,7 @@ async function choose(w: WalletChoice): Promise<void> {
   try {
     state.wallet = w;
     state.address = await connectWallet(w.provider);
+    follow(w);
     await afterConnect();
   } catch (e) {
     state.wallet = undefined;
@@ -508,14 +522,13 @@ async function start(): Promise<void> {
     if (accounts[0]) {
       state.wallet = w;
       state.address = accounts[0];
+      follow(w);
       await afterConnect().catch((e: unknown) => say(walletWords(e), 'error'));
       break;
     }
   }
   explainBlocked();
-  setInterval(() => {
-    if (state.screen === 'rental' && !state.busy) render();
-  }, 1_000);
+  setInterval(tick, 1_000);
 }
 
 void start();

@@ -271,6 +271,12 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     ]);
     await page.locator('#no-wallet').scrollIntoViewIfNeeded();
     await shot(page, 'no-wallet');
+    // `/` lists the gateway's devices, each linking to its sticker page.
+    await page.goto(`${e.httpUrl}/`);
+    await page.locator('.list a').first().waitFor();
+    expect(
+      await page.locator('.list a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).pathname)),
+    ).toEqual(['/d/1', '/d/2', '/d/3']);
     await page.close();
   });
 

@@ -252,12 +252,27 @@ function relayWords(s: StateMessage | undefined, kind: 'lock' | 'socket'): strin
   return closed ? t('stateOn') : t('stateOff');
 }
 
+function timeLeftText(start: bigint, end: bigint, now: bigint): string {
+  const when =
+    now >= start
+      ? t('timeLeft', { time: duration(Number(end - now)) })
+      : t('startsAt', { time: clock(start) });
+  return `${when} · ${t('endsAt', { time: clock(end) })}`;
+}
+
+/** Updates the rental's countdown in place: no re-render, so focus and scrolling stay where they are. */
+export function tick(): void {
+  const el = document.getElementById('time-left');
+  const r = state.current?.rental;
+  if (el && r && state.screen === 'rental')
+    el.textContent = timeLeftText(r.start, r.end, BigInt(Math.floor(Date.now() / 1000)));
+}
+
 function rentalScreen(): HTMLElement[] {
   const cur = state.current as GuestRental;
   const r = cur.rental;
   const kind = state.offer?.kind ?? 'lock';
   const now = BigInt(Math.floor(Date.now() / 1000));
-  const started = now >= r.start;
   const mine = state.relay?.rentalId === r.id.toString();
   const buttons: [Action, StringKey][] =
     kind === 'lock'
@@ -281,14 +296,7 @@ function rentalScreen(): HTMLElement[] {
         { class: `relay big ${state.relay?.relay === 'closed' ? 'active' : ''}`, id: 'relay' },
         relayWords(state.relay, kind),
       ),
-      h(
-        'p',
-        { id: 'time-left' },
-        started
-          ? t('timeLeft', { time: duration(Number(r.end - now)) })
-          : t('startsAt', { time: clock(r.start) }),
-        ` · ${t('endsAt', { time: clock(r.end) })}`,
-      ),
+      h('p', { id: 'time-left' }, timeLeftText(r.start, r.end, now)),
       kind === 'socket'
         ? h('p', { id: 'energy' }, t('energyUsed', { wh: mine ? String(state.relay?.energyWh ?? 0) : '0' }))
         : '',
