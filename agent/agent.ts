@@ -26,7 +26,7 @@ import { HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { MqttBus } from './mqtt/bus.js';
-import type { ReplyEnvelope } from './mqtt/topics.js';
+import type { ReplyCode, ReplyEnvelope } from './mqtt/topics.js';
 import { Scheduler } from './scheduler.js';
 import { startupWarnings } from './startupChecks.js';
 import { Store } from './store/store.js';
@@ -56,7 +56,10 @@ export type AgentEvents = {
   alarm: [{ kind: string; message: string }];
 };
 
-const err = (code: string, message: string): ReplyEnvelope => ({ status: 'error', error: { code, message } });
+const err = (code: ReplyCode, message: string): ReplyEnvelope => ({
+  status: 'error',
+  error: { code, message },
+});
 
 export class Agent extends EventEmitter<AgentEvents> {
   readonly metrics = new Metrics();
@@ -441,6 +444,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       chainId: this.chainId?.toString(),
       contract: this.config.chain.contract,
       mqttPrefix: this.config.mqtt.prefix,
+      confirmations: this.config.chain.confirmations,
       devices: this.config.devices.map((d) => ({
         id: d.id.toString(),
         kind: d.kind,
