@@ -294,11 +294,13 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         await this.actuator.close(actor, 'unlock', `unlock for ${c.pulseSeconds}s`);
         this.schedulePulse();
         break;
-      case 'on':
-        if (prepaidEnergySpent(c.kind, rental, c.meter.energyWh))
-          refuse(`${spentNote(rental, c.meter.energyWh)}; extend the rental to top up`);
+      case 'on': {
+        const held = c.rental ?? rental;
+        if (prepaidEnergySpent(c.kind, held, c.meter.energyWh))
+          refuse(`${spentNote(held, c.meter.energyWh)}; extend the rental to top up`);
         await this.actuator.close(actor, 'on', 'socket on for the rental');
         break;
+      }
       case 'lock':
       case 'off':
         c.energyCutOff = false;
@@ -320,7 +322,6 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     c.rental = rental; // the newer copy: its deposit may have grown (a top-up) with the end unchanged
     if (rental.end === held.end) return;
     c.lease.extend(Number(rental.end - held.end));
-    c.rental = rental;
     if (c.kind === 'socket' && c.phase === 'closed') {
       // Move the device's own timer too, where it has one (a no-op write for the others).
       const holdSeconds = this.actuator.hardwareLeaseSeconds();

@@ -5,7 +5,7 @@
 
 import type { RelayActuator } from './actuation.js';
 import type { DeviceCore } from './deviceCore.js';
-import { prepaidEnergySpent, prepaidEnergyWh, spentNote } from './prepaidEnergy.js';
+import { prepaidEnergySpent, prepaidEnergyWh, spentNote, wh } from './prepaidEnergy.js';
 
 /** Switches the socket off when its prepaid energy is used up; a no-op otherwise. */
 export async function cutOffSpentEnergy(core: DeviceCore, actuator: RelayActuator): Promise<void> {
@@ -40,7 +40,7 @@ export async function powerAfterTopUp(core: DeviceCore, actuator: RelayActuator)
     await actuator.close(
       'chain',
       'on',
-      `topped up: the deposit now covers ${prepaidEnergyWh(rental)} Wh, ${core.meter.energyWh} Wh used; socket on again`,
+      `topped up: the deposit now covers ${wh(prepaidEnergyWh(rental) ?? 0)} Wh, ${wh(core.meter.energyWh)} Wh used; socket on again`,
     );
   } catch (e) {
     core.log.error('could not power the socket again after a top-up', { deviceId: core.deviceId, error: e });

@@ -30,13 +30,23 @@ function extended(r: StoredRental, extra: number): StoredRental {
 }
 
 describe('prepaidEnergyWh', () => {
-  it('is what the deposit leaves once the largest time charge is taken out, in whole Wh', () => {
+  it('is what the deposit leaves once the largest time charge is taken out, to the fraction of a Wh', () => {
     // 1 h at 1 gwei/s, 2× deposit: 7.2e12 wei, of which 3.6e12 for time; 3.6e12 / 1e11 = 36 Wh
     const r = booked(1_000, 4_600);
     expect(prepaidEnergyWh(r)).toBe(36);
-    expect(prepaidEnergyWh({ ...r, deposit: r.deposit + PPWH - 1n })).toBe(36);
+    expect(prepaidEnergyWh({ ...r, deposit: r.deposit + PPWH / 4n })).toBe(36.25);
     expect(prepaidEnergyWh({ ...r, deposit: r.deposit + PPWH })).toBe(37);
     expect(prepaidEnergyWh(extended(r, 1800))).toBe(54);
+    // 10 s of the embedded socket's prices (1e12 wei/s, 1e14 wei/Wh): a tenth of a Wh
+    expect(
+      prepaidEnergyWh({
+        ...r,
+        pricePerSecond: 10n ** 12n,
+        pricePerWh: 10n ** 14n,
+        end: r.start + 10n,
+        deposit: 2n * 10n ** 13n,
+      }),
+    ).toBe(0.1);
   });
 
   it('has no limit when energy is not priced, and is zero when the deposit only covers time', () => {
@@ -48,7 +58,7 @@ describe('prepaidEnergyWh', () => {
 
   it('limits sockets only', () => {
     const r = booked(1_000, 4_600);
-    expect(prepaidEnergySpent('socket', r, 35.9)).toBe(false);
+    expect(prepaidEnergySpent('socket', r, 35.999)).toBe(false);
     expect(prepaidEnergySpent('socket', r, 36)).toBe(true);
     expect(prepaidEnergySpent('lock', r, 1000)).toBe(false);
     expect(prepaidEnergySpent('socket', { ...r, pricePerWh: 0n }, 1e9)).toBe(false);
@@ -101,16 +111,16 @@ describe('a metering plug on prepaid energy', () => {
       const now = unixNow();
       const rental = booked(now - 60, now + 3600);
       const covered = prepaidEnergyWh(rental) as number;
-      expect(covered).toBe(36); // (2 × 3660 − 3660) s × 1 gwei / 0.1 µETH
+      expect(covered).toBe(36.6); // (2 × 3660 − 3660) s × 1 gwei / 0.1 µETH
       env.store.putRental(rental);
       await ctl.apply({ rental, action: 'on' });
-      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 36 });
+      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 36.6 });
       expect(ctl.state().offReason).toBeUndefined();
 
       await sim.addEnergy(20);
       await until('20 Wh counted', () => ctl.state().energyWh === 20);
       expect(sim.on).toBe(true);
-      await sim.addEnergy(17); // 37 Wh: past the 36 the deposit covers
+      await sim.addEnergy(17); // 37 Wh: past the 36.6 the deposit covers
       await until('the plug is switched off', () => !sim.on && ctl.state().relay === 'open');
       expect(ctl.state()).toMatchObject({
         relay: 'open',
@@ -119,7 +129,7 @@ describe('a metering plug on prepaid energy', () => {
         offReason: 'prepaid-energy-used',
       });
       expect(audits(env.store)).toContain(
-        'off agent prepaid energy used up: 37 Wh metered, the deposit covers 36 Wh; extend the rental to top up',
+        'off agent prepaid energy used up: 37 Wh metered, the deposit covers 36.6 Wh; extend the rental to top up',
       );
       expect(env.store.getDeviceRuntime(1n)).toMatchObject({
         rentalId: rental.id,
@@ -132,19 +142,19 @@ describe('a metering plug on prepaid energy', () => {
       expect(isError(refused, 'BAD_REQUEST')).toBe(true);
       expect(sim.on).toBe(false);
 
-      // A top-up (extend by an hour) raises the deposit: 72 Wh covered now, so the plug is on again.
+      // A top-up (extend by an hour) raises the deposit: 72.6 Wh covered now, so the plug is on again.
       const topped = extended(rental, 3600);
       env.store.putRental(topped);
       await ctl.updateRental(topped);
       await until('the plug is on again', () => sim.on);
       expect(ctl.state()).toMatchObject({
         relay: 'closed',
-        prepaidEnergyWh: 72,
+        prepaidEnergyWh: 72.6,
         leaseEndsAt: Number(topped.end),
       });
       expect(ctl.state().offReason).toBeUndefined();
       expect(audits(env.store).at(-1)).toMatch(
-        /^on chain topped up: the deposit now covers 72 Wh, 37 Wh used/,
+        /^on chain topped up: the deposit now covers 72.6 Wh, 37 Wh used/,
       );
 
       await sim.addEnergy(5);
@@ -187,11 +197,11 @@ describe('a metering plug on prepaid energy', () => {
         offReason: 'prepaid-energy-used',
       });
       expect(audits(env.store).at(-1)).toContain(
-        'prepaid energy used up: 40 Wh metered, the deposit covers 36 Wh',
+        'prepaid energy used up: 40 Wh metered, the deposit covers 36.6 Wh',
       );
 
-      // A top-up too small for what was used keeps it off (38 Wh covered, 40 used); 30 min more
-      // covers 54 Wh and powers it again.
+      // A top-up too small for what was used keeps it off (39.59 Wh covered, 40 used); 30 min more
+      // covers 54.6 Wh and powers it again.
       const small = { ...rental, deposit: rental.deposit + 3n * PPWH };
       await ctl.updateRental({ ...small, end: small.end + 1n });
       expect(sim.on).toBe(false);
@@ -199,7 +209,7 @@ describe('a metering plug on prepaid energy', () => {
       const topped = extended(rental, 1800);
       await ctl.updateRental(topped);
       await until('the plug is on again', () => sim.on);
-      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 54 });
+      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 54.6 });
     } finally {
       await ctl.stop();
       await sim.stop();
@@ -219,7 +229,7 @@ describe('prepaid energy reported straight to the controller', () => {
       const rental = booked(now - 60, now + 3600);
       env.store.putRental(rental);
       await ctl.apply({ rental, action: 'on' });
-      ctl.reportEnergy(36.5);
+      ctl.reportEnergy(36.7);
       await until('switched off', () => !relay.isClosed());
       expect(ctl.state().offReason).toBe('prepaid-energy-used');
       const topped = { ...rental, deposit: rental.deposit + 10n * PPWH };
@@ -228,7 +238,7 @@ describe('prepaid energy reported straight to the controller', () => {
       expect(relay.isClosed()).toBe(true);
       expect(ctl.state()).toMatchObject({
         relay: 'closed',
-        prepaidEnergyWh: 46,
+        prepaidEnergyWh: 46.6,
         leaseEndsAt: Number(rental.end),
       });
       expect(ctl.state().offReason).toBeUndefined();

@@ -11,6 +11,8 @@ export type PricedRental = Pick<StoredRental, 'start' | 'end' | 'deposit' | 'pri
 
 /**
  * The watt-hours the rental's deposit pays for, or undefined when energy is not priced (no limit).
+ * A fraction where it covers part of one: the socket is cut off when the metered charge reaches the
+ * deposit, not a whole Wh earlier (a short rental's deposit may cover less than 1 Wh).
  *
  * Today's contract charges `pricePerSecond × secondsUsed + pricePerWh × energyWh`, capped at the
  * deposit, with secondsUsed at most the booked time: the deposit covers energy for what is left once
@@ -22,7 +24,7 @@ export function prepaidEnergyWh(rental: PricedRental): number | undefined {
   const booked = rental.end > rental.start ? rental.end - rental.start : 0n;
   const timeCharge = rental.pricePerSecond * booked;
   const left = rental.deposit > timeCharge ? rental.deposit - timeCharge : 0n;
-  return Number(left / rental.pricePerWh);
+  return Number(left / rental.pricePerWh) + Number(left % rental.pricePerWh) / Number(rental.pricePerWh);
 }
 
 /** Whether a socket's `energyWh` metered so far has used up what the deposit covers. */
@@ -34,5 +36,10 @@ export function prepaidEnergySpent(kind: DeviceKind, rental: PricedRental, energ
 
 /** How a cut-off is worded in the audit log and in refusals. */
 export function spentNote(rental: PricedRental, energyWh: number): string {
-  return `prepaid energy used up: ${energyWh} Wh metered, the deposit covers ${prepaidEnergyWh(rental) ?? 0} Wh`;
+  return `prepaid energy used up: ${wh(energyWh)} Wh metered, the deposit covers ${wh(prepaidEnergyWh(rental) ?? 0)} Wh`;
+}
+
+/** Watt-hours as written in the audit log: at most three decimals. */
+export function wh(value: number): string {
+  return String(Number(value.toFixed(3)));
 }
