@@ -328,9 +328,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     const t0 = performance.now();
     const controller = this.controllers.get(deviceId);
     const answer = await this.decide(controller, deviceId, payload, source, path);
-    const outcome = answer.status === 'ok' ? 'granted' : answer.error.code;
+    const grant = answer.status === 'ok' && (answer.data as { session?: unknown } | undefined)?.session;
+    const outcome = answer.status === 'ok' ? (grant ? 'session-granted' : 'granted') : answer.error.code;
     this.metrics.inc('latchkey_access_total', 'Access requests by outcome', { outcome });
-    if (answer.status === 'ok') {
+    // A session grant switches nothing: only tokens count towards token-to-relay latency.
+    if (answer.status === 'ok' && !grant) {
       this.metrics.observe(
         'latchkey_access_seconds',
         'Token in to relay switched',
