@@ -461,6 +461,38 @@ async function main(): Promise<number> {
     // V8 returns the flood's garbage to the system only after a few idle seconds (its memory reducer).
     await sleep(SETTLE_MS);
     const rssSettled = procUsage(agentProc.pid);
+    // The session flood against the production entry point, after the memory readings (which stay
+    // those of the wallet flood): the grant over LAN HTTP, then forged session tokens at the same rental.
+    step(
+      `session flood: ${FLOOD.rate} forged session tokens/s for ${FLOOD.durationMs / 1000} s against the agent process`,
+    );
+    const procGrant = await fetch(`http://127.0.0.1:${httpPort}/api/devices/${lock.id}/access`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: grant,
+    });
+    if (!procGrant.ok)
+      throw new Error(`the agent process refused the session grant: ${await procGrant.text()}`);
+    const sessionFloodProc = await floodPhase({
+      target: 'agent process (agent/main.ts) on Mosquitto, forged session tokens at the measured rental',
+      url: mosquitto.url,
+      gatewayId: procGateway,
+      deviceId: lock.id,
+      rentalId: rental.id,
+      floodDeviceId: lock.id,
+      floodRentalId: rental.id,
+      floodAction: 'unlock',
+      scheme: 'session',
+      separator,
+      wrongKey: wrongAccount.privateKey,
+      client: procClient,
+      pairs: sessionPairsFor(FLOOD_PAIRS),
+      httpUrl: `http://127.0.0.1:${httpPort}`,
+      cpuMs: () => procUsage(agentProc.pid).cpuMs,
+      cpuMeasuredOn: 'the agent process alone (/proc/<pid>/stat utime+stime)',
+      metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
+      brokerLog: () => mosquitto.output(),
+    });
     await procClient.close();
     await agentProc.stop();
     agentErrorLogs.push(...agentProc.errors().map((l) => `agent process ${COLD_STARTS - 1}: ${l}`));
@@ -499,7 +531,7 @@ async function main(): Promise<number> {
         method:
           'as the wallet rows, with tokens signed by a P-256 session key (node:crypto, the encoding WebCrypto emits) that one wallet-signed Session grant installed; the flood forges session tokens for the measured rental itself',
         latency: { aedes: aedesSession, mosquitto: mqSession },
-        flood: { aedes: sessionFloodAedes, mosquitto: sessionFloodMq },
+        flood: { aedes: sessionFloodAedes, mosquitto: sessionFloodMq, agentProcess: sessionFloodProc },
       },
       memory: {
         agentProcess: {

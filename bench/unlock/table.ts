@@ -33,7 +33,7 @@ export interface Results extends MachineFacts {
   session: {
     method: string;
     latency: { aedes: LatencyResult; mosquitto: LatencyResult };
-    flood: { aedes: FloodResult; mosquitto: FloodResult };
+    flood: { aedes: FloodResult; mosquitto: FloodResult; agentProcess: FloodResult };
   };
   memory: {
     agentProcess: {
@@ -156,6 +156,11 @@ export function printTable(r: Results): void {
       'session tokens, forged ones at the same rental, Mosquitto',
       r.session.flood.mosquitto,
       r.verdicts.sessionFloodMosquittoP99,
+    ],
+    [
+      'session tokens, forged ones at the same rental, Mosquitto, agent process',
+      r.session.flood.agentProcess,
+      undefined,
     ],
     ['aedes, agent in-process', r.flood.aedes, r.verdicts.floodAedesP99],
     ['Mosquitto, agent in-process', r.flood.mosquitto, r.verdicts.floodMosquittoP99],
