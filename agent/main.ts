@@ -50,7 +50,7 @@ async function runEmbedded(): Promise<void> {
     '',
     'Latchkey is running on this machine (embedded default).',
     '',
-    `  status page     ${e.httpUrl}/`,
+    `  guest page      ${e.httpUrl}/`,
     ...e.devices.map(
       (d) =>
         `  ${d.kind.padEnd(14)}  ${e.httpUrl}/d/${d.id}   device ${d.id}, ${formatEther(d.pricePerSecond * 3600n)} ETH/hour` +

@@ -37,6 +37,15 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 describe('HttpServer', () => {
+  it('serves the guest page at /d/<device>, never to be framed by another site', async () => {
+    const res = await fetch(`${base}/d/7`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('<h1>guest</h1>');
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  });
+
   it('passes tokens to the access handler and maps refusals to 403', async () => {
     const ok = await fetch(`${base}/api/devices/1/access`, { method: 'POST', headers: json, body: 'good' });
     expect(ok.status).toBe(200);

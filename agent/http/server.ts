@@ -57,6 +57,18 @@ const TYPES: Record<string, string> = {
   '.webmanifest': 'application/manifest+json',
 };
 
+/**
+ * Headers of the guest page's files: no other site may frame the page (a framed page could be clicked
+ * through into a wallet prompt), files are never sniffed into another type, and the gateway's address
+ * is not sent to the wallet sites the no-wallet links open. No script-src: wallets inject their
+ * providers into the page, and some in-app browsers do it as inline scripts.
+ */
+const PAGE_HEADERS = {
+  'content-security-policy': "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+} as const;
+
 /** HTTP status for a refused token: client mistakes are 400, refusals 403, lockouts 429. */
 function statusOf(e: ReplyEnvelope): number {
   if (e.status === 'ok') return 200;
@@ -247,6 +259,7 @@ export class HttpServer {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'content-length': info.size,
       'cache-control': 'no-cache',
+      ...PAGE_HEADERS,
     });
     // pipeline, not pipe: a read error (the file removed or unreadable after stat) must end this
     // response, not surface as an unhandled 'error' event that takes the agent down.

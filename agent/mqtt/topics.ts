@@ -8,6 +8,7 @@
 //                                                level or <owner>/<id> (agent/access/token.ts grammar)
 
 import { isRequestId, MAX_REQUEST_ID_LENGTH, REQUEST_ID_CHARS } from '../access/token.js';
+import type { RejectReason } from '../access/verify.js';
 
 export { isRequestId };
 
@@ -15,10 +16,29 @@ export const DEFAULT_PREFIX = 'latchkey';
 
 export type Availability = 'online' | 'offline';
 
-/** A reply to an access request, as zigbee2mqtt-style envelopes. `code` is a RejectReason or an agent error code. */
+/**
+ * Every error code the agent answers an access request with, over MQTT or LAN HTTP: the token's
+ * rejection reasons (agent/access/verify.ts), then the agent's own, then the LAN HTTP server's refusals
+ * of a request before it reaches the gate. The guest page has a sentence for each.
+ */
+export type ReplyCode =
+  | RejectReason
+  | 'unknown-device'
+  | 'refused'
+  | 'relay-failed'
+  | 'unavailable'
+  | 'internal'
+  | 'too-large'
+  | 'wrong-origin'
+  | 'wrong-host'
+  | 'unsupported-media-type'
+  | 'method-not-allowed'
+  | 'bad-url';
+
+/** A reply to an access request, as zigbee2mqtt-style envelopes. */
 export type ReplyEnvelope<T = unknown> =
   | { status: 'ok'; data: T }
-  | { status: 'error'; error: { code: string; message: string } };
+  | { status: 'error'; error: { code: ReplyCode; message: string } };
 
 /** What the state topic carries for a device (the fields of agent/devices DeviceState). */
 export interface DeviceStateLike {
@@ -172,7 +192,7 @@ export function decodeReply(payload: Uint8Array | string): ReplyEnvelope {
   if (isObject(value) && value.status === 'error' && isObject(value.error)) {
     const { code, message } = value.error;
     if (typeof code === 'string' && typeof message === 'string')
-      return { status: 'error', error: { code, message } };
+      return { status: 'error', error: { code: code as ReplyCode, message } };
   }
   throw new TopicError('reply is not an ok/error envelope');
 }

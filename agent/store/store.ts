@@ -200,6 +200,9 @@ function prepareStatements(db: Database.Database) {
     pendingReceipts: db.prepare<[], ReceiptRow>(
       `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE status IN ('pending', 'submitted') ORDER BY created_at, rental_id`,
     ),
+    resignReceipt: db.prepare<[string, string]>(
+      "UPDATE receipts SET signature = ? WHERE rental_id = ? AND status = 'pending'",
+    ),
     // One statement for every patch shape: each field changes only when its flag is set.
     updateReceipt: db.prepare<
       [
@@ -541,6 +544,17 @@ export class Store {
       last_error: patch.lastError ?? null,
     };
     this.run('updateReceipt', (s) => s.updateReceipt.run(params));
+  }
+
+  /**
+   * Replaces the signature of a receipt still waiting to be sent (status 'pending'): the same usage,
+   * signed by the key its checkout now accepts after a key rotation. A receipt whose checkout is
+   * being sent or is settled is never changed. True if it was changed.
+   */
+  resignReceipt(rentalId: bigint, signature: `0x${string}`): boolean {
+    const key = dec(rentalId, 'rental id');
+    const sig = hex(signature, 'receipt signature');
+    return this.run('resignReceipt', (s) => s.resignReceipt.run(sig, key).changes === 1);
   }
 
   // --- devices + audit ---

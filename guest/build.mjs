@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Builds the guest page (guest/web/) with esbuild into guest/public/: the HTML shell, the app's entry
+// and its lazily loaded chunks (the MQTT client), minified, with a size report. Runs at `npm install`
+// of a clone (prepare), at `npm start` and `npm run build`. The release ships guest/public/ built.
+//
+// A static host other than the gateway: LATCHKEY_PAGE_CONFIG='{"infoUrl":"https://gw.example/api/info"}'
+// (or any of the /api/info facts) is baked in as the page's defaults.
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const src = path.join(here, 'web');
+// `--out <dir>`: build somewhere else (a page for another host, a test's own build).
+const outFlag = process.argv.indexOf('--out');
+const out =
+  outFlag > 0 && process.argv[outFlag + 1]
+    ? path.resolve(process.argv[outFlag + 1])
+    : path.join(here, 'public');
+
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  // An installed release has no esbuild and needs none: its guest/public/ is already built.
+  if (existsSync(path.join(out, 'index.html'))) process.exit(0);
+  console.error('guest/build.mjs: esbuild is missing (npm install) and guest/public/ is not built');
+  process.exit(1);
+}
+
+const pageConfig = process.env.LATCHKEY_PAGE_CONFIG ?? '{}';
+try {
+  JSON.parse(pageConfig);
+} catch (e) {
+  console.error(`guest/build.mjs: LATCHKEY_PAGE_CONFIG is not JSON: ${e.message}`);
+  process.exit(1);
+}
+
+if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'index.html'))) {
+  console.error(`guest/build.mjs: ${out} is not empty and holds no page build; refusing to clear it`);
+  process.exit(1);
+}
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const result = await esbuild.build({
+  entryPoints: [path.join(src, 'main.ts')],
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020', 'safari14', 'chrome90'],
+  minify: true,
+  legalComments: 'none',
+  entryNames: '[name]',
+  chunkNames: 'chunk-[hash]',
+  define: { __PAGE_CONFIG__: pageConfig },
+  metafile: true,
+  logLevel: 'warning',
+});
+for (const f of ['index.html', 'style.css', 'favicon.svg'])
+  copyFileSync(path.join(src, f), path.join(out, f));
+
+// Sizes: what a phone loads to show the device screen (main.js and its static imports) and what it
+// loads only when it talks to the broker (the MQTT client chunk).
+const sizes = { firstLoad: { bytes: 0, gzipBytes: 0 }, lazy: { bytes: 0, gzipBytes: 0 } };
+const mainOut = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint)?.[0];
+const firstLoad = new Set([mainOut]);
+for (const i of result.metafile.outputs[mainOut]?.imports ?? [])
+  if (i.kind === 'import-statement') firstLoad.add(i.path);
+for (const [file] of Object.entries(result.metafile.outputs)) {
+  if (!file.endsWith('.js')) continue;
+  const bytes = readFileSync(file);
+  const part = firstLoad.has(file) ? sizes.firstLoad : sizes.lazy;
+  part.bytes += bytes.length;
+  part.gzipBytes += gzipSync(bytes, { level: 9 }).length;
+}
+writeFileSync(path.join(out, 'size.json'), `${JSON.stringify(sizes, null, 2)}\n`);
+const kB = (n) => (n / 1024).toFixed(1);
+if (!process.env.npm_lifecycle_event?.startsWith('prepare') || process.env.LATCHKEY_BUILD_VERBOSE)
+  console.log(
+    `guest page: ${kB(sizes.firstLoad.gzipBytes)} kB gzipped to show a device (${kB(sizes.firstLoad.bytes)} kB of JavaScript), ` +
+      `${kB(sizes.lazy.gzipBytes)} kB more for the broker (${kB(sizes.lazy.bytes)} kB)`,
+  );

@@ -1,0 +1,81 @@
+// Everything the page reads about a device's price and availability goes through this one module:
+// the offer (prices, deposit factor, durations, the next free time), the quote for a duration, the
+// top-up for an extension and the rent call. When the contract's interface changes (a quote that
+// returns a deposit and a maximum charge, a calendar of bookings, an energy allowance, cancellation
+// fees) this file is what adapts; the screens only see Offer and Quote.
+
+import type { Rental } from '../../contracts/typedData.js';
+import { type Chain, latchkey } from './chain.js';
+
+export interface Offer {
+  deviceId: bigint;
+  kind: 'lock' | 'socket';
+  active: boolean;
+  pricePerSecond: bigint;
+  pricePerWh: bigint;
+  /** Percent of the rent taken as deposit (200 = twice). */
+  depositFactor: bigint;
+  minDuration: number;
+  maxDuration: number;
+  /** Unix seconds from which a new rental may start; 0n when free now. */
+  nextFree: bigint;
+}
+
+export interface Quote {
+  seconds: number;
+  /** Paid now, held by the contract. */
+  deposit: bigint;
+  /** The most the guest can be charged: the booked rent, or the deposit when energy is priced too. */
+  maxCharge: bigint;
+  /** What comes back if the device is never used: the deposit less the least charge for the time. */
+  backIfUnused: bigint;
+}
+
+export async function readOffer(chain: Chain, deviceId: bigint): Promise<Offer> {
+  const [[d], now] = await Promise.all([chain.call('device', [deviceId]), chain.now()]);
+  const kind = Number(d.kind) === 1 ? 'socket' : 'lock';
+  return {
+    deviceId,
+    kind,
+    active: d.active as boolean,
+    pricePerSecond: d.pricePerSecond as bigint,
+    pricePerWh: d.pricePerWh as bigint,
+    depositFactor: BigInt(d.depositFactor),
+    minDuration: Number(d.minDuration),
+    maxDuration: Number(d.maxDuration),
+    nextFree: (d.bookedUntil as bigint) > now ? (d.bookedUntil as bigint) : 0n,
+  };
+}
+
+export async function quote(chain: Chain, offer: Offer, seconds: number): Promise<Quote> {
+  const [deposit] = (await chain.call('quote', [offer.deviceId, seconds])) as unknown as [bigint];
+  // Time is charged at most the booked rent; energy on top of it at most up to the deposit.
+  const rent = offer.pricePerSecond * BigInt(seconds);
+  const maxCharge = offer.pricePerWh > 0n ? deposit : rent < deposit ? rent : deposit;
+  // Unused, a rental is charged nothing by its receipt (a lock is charged from its start, though, so
+  // a lock's guest who walks away pays the time until the checkout).
+  return { seconds, deposit, maxCharge, backIfUnused: deposit };
+}
+
+/** Durations the guest may pick, within the device's bounds. */
+export function durations(offer: Offer): number[] {
+  const choices = [15 * 60, 30 * 60, 3600, 2 * 3600, 4 * 3600, 24 * 3600];
+  const fit = choices.filter((s) => s >= offer.minDuration && s <= offer.maxDuration);
+  return fit.length > 0 ? fit : [offer.minDuration];
+}
+
+/** The payable rent call for a quote, starting now (or at the next free time). */
+export function rentCall(offer: Offer, q: Quote): { data: string; value: bigint } {
+  return {
+    data: latchkey.encodeFunctionData('rent', [offer.deviceId, offer.nextFree, q.seconds]),
+    value: q.deposit,
+  };
+}
+
+/** The top-up for extending `rental` by `extra` seconds, at the rental's own price. */
+export function extendCall(offer: Offer, rental: Rental, extra: number): { data: string; value: bigint } {
+  return {
+    data: latchkey.encodeFunctionData('extend', [rental, extra]),
+    value: (rental.pricePerSecond * BigInt(extra) * offer.depositFactor) / 100n,
+  };
+}
