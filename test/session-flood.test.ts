@@ -140,8 +140,8 @@ function floodSuite(name: string, start: () => Promise<System>) {
     if (!account) throw new Error('no guest account');
     const guest = await guestOf(account, embeddedSetup(e));
     rental = (await guest.rent(LOCK, 3600)).rental;
-    await waitFor(() => e.agent.store.getRental(rental.id), 'the agent to see the rental');
-    ok(await actWhenLive(guest, rental, 'lock', 'http'), 'lock');
+    await waitFor(() => e.agent.store.getRental(rental.id), 'the agent to see the rental', 30_000);
+    ok(await actWhenLive(guest, rental, 'lock', 'http', 30_000), 'lock');
     await guest.close();
 
     const ref = {
@@ -159,7 +159,7 @@ function floodSuite(name: string, start: () => Promise<System>) {
       data: session.grantTypedData() as never,
       version: SignTypedDataVersion.V4,
     });
-    ok(await guestMqtt.ask(LOCK, session.grantMessage(grantSig)), 'grant over MQTT');
+    ok(await guestMqtt.ask(LOCK, session.grantMessage(grantSig), 30_000), 'grant over MQTT');
     await session.markGranted();
     // The attacker's key: its tokens for this rental pass every cheap check and fail the P-256 one.
     const forger = await RentalSession.open(ref, memorySessions());
