@@ -10,10 +10,11 @@ import { deviceOf, domain } from '../contracts/typedData.js';
 import { createDriverContext, createRelay } from '../hardware/drivers.js';
 import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
-import { AccessGate } from './access/gate.js';
+import { AccessGate, type AccessPath } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
 import { checkSigners, refreshSigners } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
+import { walletSigned } from './chain/walletSignature.js';
 import { ChainWatcher } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
@@ -171,6 +172,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       devices: new Map(config.devices.map((d) => [d.id, { kind: d.kind }])),
       maxValiditySeconds: config.access.maxValiditySeconds,
       metrics: this.metrics,
+      walletSignature: (account, digest, sig) => walletSigned(checkRpc, account, digest, sig),
     });
     this.gate.on('lockout', (a) =>
       this.alarm('lockout', `source ${a.source} locked out for ${a.lockoutSeconds}s (${a.lastReason})`),
@@ -245,7 +247,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       log,
       onAccess: async (deviceId, payload, source, reply) =>
-        reply(await this.access(deviceId, payload, source)),
+        reply(await this.access(deviceId, payload, source, 'mqtt')),
     });
     // The controllers announced their boot state before the bus existed: it is published on connect.
     for (const c of this.controllers.values()) this.bus.publishState(c.deviceId, c.state());
@@ -264,7 +266,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         metricsToken: config.http.metricsToken,
       },
       {
-        access: (deviceId, body, source) => this.access(deviceId, body, source),
+        access: (deviceId, body, source) => this.access(deviceId, body, source, 'http'),
         device: (deviceId) => this.controllers.get(deviceId)?.state(),
         info: () => this.info(),
         health: () => this.health(),
@@ -329,14 +331,24 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.controllers.clear();
   }
 
-  /** One access request from MQTT or LAN HTTP: verified, then acted on; answered as an envelope. */
-  async access(deviceId: bigint, payload: Buffer, source: string): Promise<ReplyEnvelope> {
+  /**
+   * One request from MQTT or LAN HTTP: a token verified, then acted on, or a session grant installed;
+   * answered as an envelope.
+   */
+  async access(
+    deviceId: bigint,
+    payload: Buffer,
+    source: string,
+    path: AccessPath = 'mqtt',
+  ): Promise<ReplyEnvelope> {
     const t0 = performance.now();
     const controller = this.controllers.get(deviceId);
-    const answer = await this.decide(controller, deviceId, payload, source);
-    const outcome = answer.status === 'ok' ? 'granted' : answer.error.code;
+    const answer = await this.decide(controller, deviceId, payload, source, path);
+    const grant = answer.status === 'ok' && (answer.data as { session?: unknown } | undefined)?.session;
+    const outcome = answer.status === 'ok' ? (grant ? 'session-granted' : 'granted') : answer.error.code;
     this.metrics.inc('latchkey_access_total', 'Access requests by outcome', { outcome });
-    if (answer.status === 'ok') {
+    // A session grant switches nothing: only tokens count towards token-to-relay latency.
+    if (answer.status === 'ok' && !grant) {
       this.metrics.observe(
         'latchkey_access_seconds',
         'Token in to relay switched',
@@ -351,12 +363,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     deviceId: bigint,
     payload: Buffer,
     source: string,
+    path: AccessPath,
   ): Promise<ReplyEnvelope> {
     if (!controller || !this.gate) return err('unknown-device', `device ${deviceId} is not on this gateway`);
     if (this.halted) return err('unavailable', 'chain history could not be verified after a deep reorg');
-    let verdict: ReturnType<AccessGate['check']>;
+    let verdict: Awaited<ReturnType<AccessGate['submit']>>;
     try {
-      verdict = this.gate.check(deviceId, payload, source);
+      verdict = await this.gate.submit(deviceId, payload, source, path);
     } catch (e) {
       this.log.error('access check failed', { error: e });
       return err('unavailable', 'the gateway cannot record tokens right now');
@@ -367,6 +380,13 @@ export class Agent extends EventEmitter<AgentEvents> {
           ? ' (chain unavailable: new rentals cannot be seen)'
           : '';
       return err(verdict.reason, verdict.message + hint);
+    }
+    if ('session' in verdict) {
+      const { session } = verdict;
+      return {
+        status: 'ok',
+        data: { session: 'granted', rentalId: session.rental.id.toString(), validUntil: session.validUntil },
+      };
     }
     try {
       const result = await controller.apply(verdict.grant);
@@ -430,6 +450,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const now = this.clock?.now();
     if (now === undefined) return;
     this.store.pruneNonces(now);
+    this.store.pruneSessionKeys(now);
   }
 
   private alarm(kind: string, message: string): void {
