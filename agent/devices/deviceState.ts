@@ -27,7 +27,8 @@ export interface DeviceState {
   offReason?: OffReason;
 }
 
-export type OffReason = 'prepaid-energy-used';
+export const OFF_REASONS = ['prepaid-energy-used'] as const;
+export type OffReason = (typeof OFF_REASONS)[number];
 
 export interface ActionResult {
   state: DeviceState;

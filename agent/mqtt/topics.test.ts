@@ -107,6 +107,17 @@ describe('payloads', () => {
       usedSeconds: 0,
       energyWh: 0,
     });
+    const cutOff = encodeState({
+      deviceId: 2n,
+      kind: 'socket',
+      relay: 'open',
+      rentalId: 9n,
+      usedSeconds: 40,
+      energyWh: 36.6,
+      prepaidEnergyWh: 36.6,
+      offReason: 'prepaid-energy-used',
+    });
+    expect(decodeState(cutOff)).toMatchObject({ prepaidEnergyWh: 36.6, offReason: 'prepaid-energy-used' });
   });
 
   it('refuses state messages of the wrong shape', () => {
@@ -116,6 +127,8 @@ describe('payloads', () => {
       '{"deviceId":1,"kind":"lock","relay":"open","usedSeconds":0,"energyWh":0}',
       '{"deviceId":"1","kind":"door","relay":"open","usedSeconds":0,"energyWh":0}',
       '{"deviceId":"1","kind":"lock","relay":"open","usedSeconds":0,"energyWh":0,"rentalId":"0x1"}',
+      '{"deviceId":"1","kind":"socket","relay":"open","usedSeconds":0,"energyWh":0,"prepaidEnergyWh":"9"}',
+      '{"deviceId":"1","kind":"socket","relay":"open","usedSeconds":0,"energyWh":0,"offReason":"tired"}',
     ]) {
       expect(() => decodeState(bad), bad).toThrow(TopicError);
     }

@@ -9,6 +9,7 @@
 
 import { isRequestId, MAX_REQUEST_ID_LENGTH, REQUEST_ID_CHARS } from '../access/token.js';
 import type { RejectReason } from '../access/verify.js';
+import { OFF_REASONS, type OffReason } from '../devices/deviceState.js';
 
 export { isRequestId };
 
@@ -49,6 +50,10 @@ export interface DeviceStateLike {
   leaseEndsAt?: number;
   usedSeconds: number;
   energyWh: number;
+  /** The watt-hours the deposit pays for (energy-priced rentals). */
+  prepaidEnergyWh?: number;
+  /** Why a socket is off mid-rental. */
+  offReason?: OffReason;
 }
 
 /** T on the wire: bigints become decimal strings. */
@@ -175,6 +180,8 @@ export function encodeState(state: DeviceStateLike): string {
     ...(state.leaseEndsAt === undefined ? {} : { leaseEndsAt: state.leaseEndsAt }),
     usedSeconds: state.usedSeconds,
     energyWh: state.energyWh,
+    ...(state.prepaidEnergyWh === undefined ? {} : { prepaidEnergyWh: state.prepaidEnergyWh }),
+    ...(state.offReason === undefined ? {} : { offReason: state.offReason }),
   };
   return JSON.stringify(message);
 }
@@ -209,7 +216,9 @@ export function decodeState(payload: Uint8Array | string): StateMessage {
     typeof value.usedSeconds !== 'number' ||
     typeof value.energyWh !== 'number' ||
     (value.rentalId !== undefined && (typeof value.rentalId !== 'string' || !DECIMAL.test(value.rentalId))) ||
-    (value.leaseEndsAt !== undefined && typeof value.leaseEndsAt !== 'number')
+    (value.leaseEndsAt !== undefined && typeof value.leaseEndsAt !== 'number') ||
+    (value.prepaidEnergyWh !== undefined && typeof value.prepaidEnergyWh !== 'number') ||
+    (value.offReason !== undefined && !OFF_REASONS.includes(value.offReason as OffReason))
   ) {
     throw new TopicError('state is not a DeviceState message');
   }
