@@ -56,6 +56,7 @@ beforeAll(async () => {
     log: testLog,
     blockTime: 1,
     staticDir: join(ROOT, 'guest/public'),
+    devWallet: true,
     configOverrides: (c) => ({
       ...c,
       devices: [
@@ -279,6 +280,23 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     ).toEqual(['/d/1', '/d/2', '/d/3']);
     await page.close();
   });
+
+  it('rents, powers and checks out with the development wallet of the embedded default', async () => {
+    const { page } = await open('/d/2', []);
+    await page.locator('#dev-wallet').click();
+    const address = e.guests[0]?.address as string;
+    await expect.poll(() => page.locator('#wallet').textContent()).toContain(address.slice(0, 6));
+    await page.locator('#rent:not([disabled])').click();
+    await screen(page, '#rental', 30_000);
+    await page.click('#act-on');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is on\./);
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    const rented = await rentedBy(address, 2n);
+    const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
+    expect(await page.locator('#sum-refund').textContent()).toBe(ethText(onChain.refund));
+    await page.close();
+  }, 90_000);
 
   it('finds the open rental from the chain after a reload and unlocks over LAN HTTP when the broker is down', async () => {
     await e.broker.stop();

@@ -22,6 +22,7 @@ export interface Actions {
   extend(): Promise<void>;
   checkout(): Promise<void>;
   rentAgain(): Promise<void>;
+  useDevWallet(): Promise<void>;
 }
 
 let root: HTMLElement;
@@ -108,6 +109,18 @@ function walletBlock(): HTMLElement {
           t('openIn', { wallet: l.wallet }),
         ),
       ),
+      state.info?.devWalletKey
+        ? h(
+            'button',
+            {
+              class: 'button dev',
+              type: 'button',
+              id: 'dev-wallet',
+              onclick: () => void actions.useDevWallet(),
+            },
+            t('devWallet'),
+          )
+        : '',
     );
   }
   if (state.picking && state.wallets.length > 1) {
