@@ -17,6 +17,7 @@ import { latchkeyAt } from '../../contracts/deploy.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
 import { rentDevice } from '../../contracts/rental.js';
 import { SimShelly } from '../../hardware/test/mqttDeviceSims.js';
+import { startMosquitto } from '../../test/mosquitto.js';
 import { ROOT, registerDevices, StateLog, settled, testLog } from '../../test/system.js';
 import { injectWallets, type TestWalletOptions, type WalletCall } from '../../test/wallet.js';
 
@@ -387,6 +388,59 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Too many requests/);
     await page.close();
   }, 90_000);
+});
+
+const noMosquitto = !existsSync('/usr/sbin/mosquitto');
+if (noMosquitto && process.env.CI)
+  throw new Error('/usr/sbin/mosquitto is missing: apt-get install mosquitto');
+
+describe.skipIf(missing || noMosquitto)('the guest page with Mosquitto (MQTT 5)', () => {
+  it('unlocks over MQTT 5 with a response topic, the agent on the same Mosquitto', async () => {
+    const mosquitto = await startMosquitto({ wsPort: 0 });
+    let m: Embedded | undefined;
+    let own: BrowserContext | undefined;
+    const ownProfile = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'));
+    try {
+      m = await startEmbedded({
+        log: testLog,
+        blockTime: 1,
+        staticDir: join(ROOT, 'guest/public'),
+        configOverrides: (c) => ({ ...c, mqtt: { ...c.mqtt, url: mosquitto.url } }),
+      });
+      const system = m;
+      // Its own browser profile: the clock test above leaves the shared context's clock behind.
+      own = await chromium.launchPersistentContext(ownProfile, {
+        executablePath: CHROMIUM,
+        args: FLAGS,
+        headless: true,
+        viewport: { width: 360, height: 640 },
+      });
+      const page = await own.newPage();
+      await injectWallets(page, system.anvil.provider, system.anvil.chainId, [{ privateKey: guestKey(5) }]);
+      // The gateway's facts as they are, but for the broker the guests reach: this Mosquitto.
+      await page.route('**/api/info', async (route) => {
+        const info = await (await route.fetch()).json();
+        await route.fulfill({ json: { ...info, mqttWsUrl: mosquitto.wsUrl } });
+      });
+      await page.goto(`${system.httpUrl}/d/1`);
+      await page.click('#connect');
+      await page.locator('#rent:not([disabled])').click();
+      await screen(page, '#rental', 30_000);
+      await page.click('#act-unlock');
+      await expect
+        .poll(() => note(page).textContent(), { timeout: 30_000 })
+        .toMatch(/Unlocked for 5 seconds/);
+      expect(await note(page).textContent()).toContain('via the internet broker');
+      // Mosquitto logs each client's protocol: p5 is MQTT 5.
+      expect(mosquitto.output()).toMatch(/as latchkey-guest-[0-9a-f]+ \(p5,/);
+      await page.close();
+    } finally {
+      await own?.close();
+      await m?.stop();
+      await mosquitto.stop();
+      rmSync(ownProfile, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe.skipIf(missing)('the guest page on an HTTPS host', () => {
