@@ -152,6 +152,7 @@ async function findRental(): Promise<void> {
   const all = await guestRentals(chain, state.deviceId, state.address);
   const now = await chain.now();
   const open = all.filter((r) => !r.settled && !r.cancelled && r.rental.end > now).at(-1);
+  state.past = all.filter((r) => r.settled).at(-1);
   if (open) {
     state.current = open;
     state.screen = 'rental';

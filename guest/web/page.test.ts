@@ -172,6 +172,11 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     expect(onChain.charge + onChain.refund).toBe(rented.deposit);
     expect(await page.locator(`[data-tx="${onChain.txHash}"]`).count()).toBe(1);
     await shot(page, 'checkout');
+    // Coming back later: the past rental is read from the chain's logs, with the same refund.
+    await page.reload();
+    await expect
+      .poll(() => page.locator('#past-refund').textContent(), { timeout: 15_000 })
+      .toBe(ethText(onChain.refund));
     await page.close();
   }, 120_000);
 

@@ -215,6 +215,39 @@ function deviceScreen(): HTMLElement[] {
   const offer = state.offer;
   const q = state.quote;
   const parts: HTMLElement[] = [deviceCard()];
+  const past = state.past;
+  if (past?.settled)
+    parts.push(
+      h(
+        'section',
+        { class: 'card', id: 'past' },
+        h('h2', {}, t('pastRental')),
+        h('p', {}, `${t('endsAt', { time: clock(past.rental.end) })}`),
+        h(
+          'table',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('depositPaid')),
+            h('td', {}, eth(past.rental.deposit, symbol())),
+          ),
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('charged')),
+            h('td', {}, eth(past.settled.charge, symbol())),
+          ),
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('refunded')),
+            h('td', { id: 'past-refund' }, eth(past.settled.refund, symbol())),
+          ),
+        ),
+        h('p', { class: 'muted' }, h('code', { title: past.settled.txHash }, shortHash(past.settled.txHash))),
+      ),
+    );
   if (offer?.active) {
     parts.push(durationPicker(offer));
     parts.push(
