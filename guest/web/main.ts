@@ -481,9 +481,11 @@ async function txSender(hash: string): Promise<string | undefined> {
 
 // ---- start ----------------------------------------------------------------------------------------
 
-async function health(): Promise<void> {
+/** The gateway's /health, where this page can reach it; unknown (not shown) elsewhere. */
+async function health(lanBase: string | undefined): Promise<void> {
+  if (!lanBase || state.link?.blocked.some((b) => b.what === 'lan')) return;
   try {
-    const res = await fetch('/health', { cache: 'no-store' });
+    const res = await fetch(`${lanBase}/health`, { cache: 'no-store' });
     state.gatewayOnline = res.ok;
   } catch {
     state.gatewayOnline = false;
@@ -507,7 +509,7 @@ async function start(): Promise<void> {
   state.link = new AgentLink(info, loaded.lanBase, location.protocol);
   if (info.rpcUrl) state.chain = new Chain(httpRpc(info.rpcUrl), info.contract);
   const m = /^\/d\/([1-9][0-9]*)\/?$/.exec(location.pathname);
-  await health();
+  await health(loaded.lanBase);
   if (!m) {
     state.screen = 'list';
     return render();

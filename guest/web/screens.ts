@@ -73,9 +73,10 @@ function noteLine(): HTMLElement {
   );
 }
 
-function gatewayLine(): HTMLElement {
+function gatewayLine(): HTMLElement | '' {
   const info = state.info as GatewayInfo;
   const online = state.gatewayOnline;
+  if (online === undefined) return '';
   return h(
     'p',
     { class: `gateway ${online === false ? 'down' : 'up'}`, id: 'gateway' },
@@ -454,8 +455,7 @@ function summaryScreen(): HTMLElement[] {
 function listScreen(): HTMLElement[] {
   const info = state.info as GatewayInfo;
   return [
-    h('h1', {}, t('devicesHere')),
-    gatewayLine(),
+    h('div', {}, h('h1', {}, t('devicesHere')), gatewayLine()),
     h(
       'ul',
       { class: 'list' },
