@@ -69,8 +69,10 @@ const result = await esbuild.build({
 });
 // The embedded default's development wallet: its own bundle, so the page's chunks never share the
 // signing code it needs; fetched only where /api/info offers it (npm start). `--no-dev-wallet` (the
-// release build) leaves it out altogether.
-if (!process.argv.includes('--no-dev-wallet'))
+// release build) and `npm pack` / `npm publish` (which also run prepare) leave it out altogether.
+const release =
+  process.argv.includes('--no-dev-wallet') || ['pack', 'publish'].includes(process.env.npm_command ?? '');
+if (!release)
   await esbuild.build({
     entryPoints: [path.join(src, 'devWallet.ts')],
     outfile: path.join(out, 'dev-wallet.js'),
