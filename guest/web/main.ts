@@ -96,6 +96,7 @@ async function choose(w: WalletChoice): Promise<void> {
 
 async function onRightChain(): Promise<void> {
   const info = state.info as GatewayInfo;
+  let switched = false;
   await ensureChain(
     provider(),
     {
@@ -104,11 +105,15 @@ async function onRightChain(): Promise<void> {
       rpcUrls: info.rpcUrl ? [info.rpcUrl] : [],
       nativeCurrency: { name: 'Ether', symbol: symbol(), decimals: 18 },
     },
-    (step) =>
+    (step) => {
+      switched = true;
       say(
         step === 'add' ? t('wAddChain', { chain: chainName() }) : t('wSwitchChain', { chain: chainName() }),
-      ),
+      );
+    },
   );
+  // Done: the step's words would only be noise now.
+  if (switched) state.note = undefined;
 }
 
 async function afterConnect(): Promise<void> {
