@@ -336,9 +336,14 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.close();
   }, 90_000);
 
-  it('says how much is missing when the wallet cannot pay the deposit and the fee', async () => {
-    const { page, calls } = await open('/d/2', [{ privateKey: Wallet.createRandom().privateKey }]);
+  it('switches a wallet on another chain, and says how much is missing when it cannot pay', async () => {
+    // A wallet on another chain that knows the gateway's: switched, nothing added.
+    const { page, calls } = await open('/d/2', [
+      { privateKey: Wallet.createRandom().privateKey, startChainId: 10, knownChains: [e.anvil.chainId] },
+    ]);
     await page.click('#connect');
+    await expect.poll(() => calls.map((c) => c.method), SLOW).toContain('wallet_switchEthereumChain');
+    expect(calls.map((c) => c.method)).not.toContain('wallet_addEthereumChain');
     await page.locator('#rent:not([disabled])').waitFor();
     await page.click('#rent');
     await expect
