@@ -455,9 +455,9 @@ async function checkout(): Promise<void> {
         : {}),
       byGateway,
       txs: [
-        { label: 'rent', hash: cur.rentedIn },
-        ...cur.extendedIn.map((hash) => ({ label: 'extend', hash })),
-        { label: 'checkout', hash: settled.txHash },
+        { label: 'txRent', hash: cur.rentedIn },
+        ...cur.extendedIn.map((hash) => ({ label: 'txExtend' as const, hash })),
+        { label: 'txCheckout', hash: settled.txHash },
       ],
     };
     state.current = undefined;

@@ -125,7 +125,12 @@ async function screen(page: Page, selector: string, timeout = 30_000): Promise<v
     throw new Error(`${selector} did not show; the page said: ${said}`, { cause: err });
   }
 }
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+/** A screenshot of the screen as a guest first sees it (scrolled to the top), or of `at` in view. */
+async function shot(page: Page, name: string, at?: string): Promise<void> {
+  if (at) await page.locator(at).scrollIntoViewIfNeeded();
+  else await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
 
 /** The rental the page's wallet made, from the chain's Rented logs of `guest`. */
 async function rentedBy(guest: string, deviceId: bigint) {
@@ -278,8 +283,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
       `https://go.cb-w.com/dapp?cb_url=${encodeURIComponent(`${e.httpUrl}/d/1`)}`,
       `https://link.trustwallet.com/open_url?coin_id=60&url=${encodeURIComponent(`${e.httpUrl}/d/1`)}`,
     ]);
-    await page.locator('#no-wallet').scrollIntoViewIfNeeded();
-    await shot(page, 'no-wallet');
+    await shot(page, 'no-wallet', '#no-wallet');
     // `/` lists the gateway's devices, each linking to its sticker page.
     await page.goto(`${e.httpUrl}/`);
     await page.locator('.list a').first().waitFor();

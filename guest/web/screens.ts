@@ -435,7 +435,12 @@ function summaryScreen(): HTMLElement[] {
         'ul',
         { class: 'txs' },
         ...s.txs.map((tx) =>
-          h('li', {}, `${tx.label}: `, h('code', { title: tx.hash, 'data-tx': tx.hash }, shortHash(tx.hash))),
+          h(
+            'li',
+            {},
+            `${t(tx.label)}: `,
+            h('code', { title: tx.hash, 'data-tx': tx.hash }, shortHash(tx.hash)),
+          ),
         ),
       ),
     ),

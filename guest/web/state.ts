@@ -17,7 +17,7 @@ export interface Summary {
   secondsUsed?: bigint;
   energyWh?: bigint;
   byGateway: boolean;
-  txs: { label: string; hash: string }[];
+  txs: { label: 'txRent' | 'txExtend' | 'txCheckout'; hash: string }[];
 }
 
 export interface Note {
