@@ -10,15 +10,18 @@ import { deviceOf, domain } from '../contracts/typedData.js';
 import { createDriverContext, createRelay } from '../hardware/drivers.js';
 import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
-import { AccessGate } from './access/gate.js';
+import { AccessGate, type AccessPath } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
-import { checkSigners } from './chain/signers.js';
+import { checkSigners, refreshSigners } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
+import { walletSigned } from './chain/walletSignature.js';
 import { ChainWatcher } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
 import { feedDeviceReports } from './devices/deviceReports.js';
+import { ReceiptKeys, resignPendingReceipts } from './devices/receiptKeys.js';
 import { ReceiptSigner } from './devices/receipts.js';
+import { endPastRentals } from './devices/sweep.js';
 import { isError, LatchkeyError } from './errors.js';
 import { HttpServer } from './http/server.js';
 import type { Logger } from './log.js';
@@ -63,6 +66,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly metrics = new Metrics();
   readonly store: Store;
   readonly controllers = new Map<bigint, DeviceController>();
+  /** Each device's receipt signer on chain: read at start (checkSigners), followed by followSigners. */
+  private readonly deviceSigners = new Map<bigint, string>();
+  private keys: ReceiptKeys | undefined;
   private readonly log: Logger;
   private clock: TrustedClock | undefined;
   private gate: AccessGate | undefined;
@@ -123,6 +129,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (!this.started) return;
     const separator = domainSeparator(domain(this.chainId, config.chain.contract));
     const signer = new ReceiptSigner(hexToBytes(config.gatewayKey), separator);
+    const keys = new ReceiptKeys(
+      signer,
+      (config.previousGatewayKeys ?? []).map((k) => new ReceiptSigner(hexToBytes(k), separator)),
+    );
+    this.keys = keys;
     const checkRpc = new RpcClient({ urls: config.chain.rpcUrls, timeoutMs: 5_000, log });
     const checks = startupWarnings(checkRpc, config.chain.contract, signer.address, config.devices).then(
       (w) => {
@@ -138,7 +149,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         pulseSeconds: d.pulseSeconds,
         relay: relays.get(d.id) as Relay,
         store: this.store,
-        signer,
+        keys,
+        // Today's contract checks a receipt against the device's signer at checkout.
+        rentalSigner: (r) => this.deviceSigners.get(r.deviceId),
         now: () => clock.now(),
         timeAnchored: () => clock.anchored(),
         log: log.child('device'),
@@ -159,6 +172,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       devices: new Map(config.devices.map((d) => [d.id, { kind: d.kind }])),
       maxValiditySeconds: config.access.maxValiditySeconds,
       metrics: this.metrics,
+      walletSignature: (account, digest, sig) => walletSigned(checkRpc, account, digest, sig),
     });
     this.gate.on('lockout', (a) =>
       this.alarm('lockout', `source ${a.source} locked out for ${a.lockoutSeconds}s (${a.lastReason})`),
@@ -233,7 +247,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
       log,
       onAccess: async (deviceId, payload, source, reply) =>
-        reply(await this.access(deviceId, payload, source)),
+        reply(await this.access(deviceId, payload, source, 'mqtt')),
     });
     // The controllers announced their boot state before the bus existed: it is published on connect.
     for (const c of this.controllers.values()) this.bus.publishState(c.deviceId, c.state());
@@ -252,7 +266,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         metricsToken: config.http.metricsToken,
       },
       {
-        access: (deviceId, body, source) => this.access(deviceId, body, source),
+        access: (deviceId, body, source) => this.access(deviceId, body, source, 'http'),
         device: (deviceId) => this.controllers.get(deviceId)?.state(),
         info: () => this.info(),
         health: () => this.health(),
@@ -265,6 +279,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       [
         { name: 'expiries', cron: '*/10 * * * * *', run: () => this.endExpiredRentals() },
         { name: 'receipts', cron: '*/30 * * * * *', run: () => this.submitter?.flush() },
+        { name: 'signers', cron: '15,45 * * * * *', run: () => this.followSigners() },
         { name: 'nonces', cron: '0 */10 * * * *', run: () => this.pruneNonces() },
         { name: 'reconcile', cron: '0 */5 * * * *', run: () => this.reconcile() },
         { name: 'heartbeat', cron: '0 * * * * *', run: () => this.heartbeat() },
@@ -316,14 +331,24 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.controllers.clear();
   }
 
-  /** One access request from MQTT or LAN HTTP: verified, then acted on; answered as an envelope. */
-  async access(deviceId: bigint, payload: Buffer, source: string): Promise<ReplyEnvelope> {
+  /**
+   * One request from MQTT or LAN HTTP: a token verified, then acted on, or a session grant installed;
+   * answered as an envelope.
+   */
+  async access(
+    deviceId: bigint,
+    payload: Buffer,
+    source: string,
+    path: AccessPath = 'mqtt',
+  ): Promise<ReplyEnvelope> {
     const t0 = performance.now();
     const controller = this.controllers.get(deviceId);
-    const answer = await this.decide(controller, deviceId, payload, source);
-    const outcome = answer.status === 'ok' ? 'granted' : answer.error.code;
+    const answer = await this.decide(controller, deviceId, payload, source, path);
+    const grant = answer.status === 'ok' && (answer.data as { session?: unknown } | undefined)?.session;
+    const outcome = answer.status === 'ok' ? (grant ? 'session-granted' : 'granted') : answer.error.code;
     this.metrics.inc('latchkey_access_total', 'Access requests by outcome', { outcome });
-    if (answer.status === 'ok') {
+    // A session grant switches nothing: only tokens count towards token-to-relay latency.
+    if (answer.status === 'ok' && !grant) {
       this.metrics.observe(
         'latchkey_access_seconds',
         'Token in to relay switched',
@@ -338,12 +363,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     deviceId: bigint,
     payload: Buffer,
     source: string,
+    path: AccessPath,
   ): Promise<ReplyEnvelope> {
     if (!controller || !this.gate) return err('unknown-device', `device ${deviceId} is not on this gateway`);
     if (this.halted) return err('unavailable', 'chain history could not be verified after a deep reorg');
-    let verdict: ReturnType<AccessGate['check']>;
+    let verdict: Awaited<ReturnType<AccessGate['submit']>>;
     try {
-      verdict = this.gate.check(deviceId, payload, source);
+      verdict = await this.gate.submit(deviceId, payload, source, path);
     } catch (e) {
       this.log.error('access check failed', { error: e });
       return err('unavailable', 'the gateway cannot record tokens right now');
@@ -354,6 +380,13 @@ export class Agent extends EventEmitter<AgentEvents> {
           ? ' (chain unavailable: new rentals cannot be seen)'
           : '';
       return err(verdict.reason, verdict.message + hint);
+    }
+    if ('session' in verdict) {
+      const { session } = verdict;
+      return {
+        status: 'ok',
+        data: { session: 'granted', rentalId: session.rental.id.toString(), validUntil: session.validUntil },
+      };
     }
     try {
       const result = await controller.apply(verdict.grant);
@@ -372,11 +405,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const now = this.clock?.now();
     // Only by a clock bounded by the chain's time: ending is irreversible (a receipt, a checkout).
     if (now === undefined || !this.clock?.anchored()) return;
-    for (const [id, controller] of this.controllers) {
-      for (const r of this.store.openRentals(id)) {
-        if (Number(r.end) <= now) await controller.endRental(r.id, 'ended');
-      }
-    }
+    for (const controller of this.controllers.values()) await endPastRentals(this.store, controller, now);
   }
 
   private async reconcile(): Promise<void> {
@@ -421,6 +450,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const now = this.clock?.now();
     if (now === undefined) return;
     this.store.pruneNonces(now);
+    this.store.pruneSessionKeys(now);
   }
 
   private alarm(kind: string, message: string): void {
@@ -462,13 +492,32 @@ export class Agent extends EventEmitter<AgentEvents> {
     };
   }
 
-  /** Refuses devices whose signer on chain is not this gateway's key; a chain out of reach is not checked. */
+  /**
+   * Refuses devices whose signer on chain is none of this gateway's keys (current or previous) and
+   * remembers each device's signer; a chain out of reach is not checked.
+   */
   private async checkSigners(): Promise<void> {
     const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
-    const me = addressOfPrivateKey(hexToBytes(this.config.gatewayKey));
+    const mine = [this.config.gatewayKey, ...(this.config.previousGatewayKeys ?? [])].map((k) =>
+      addressOfPrivateKey(hexToBytes(k)),
+    );
     try {
       const ids = this.config.devices.map((d) => d.id);
-      const unregistered = await checkSigners(rpc, this.config.chain.contract, ids, me);
+      const { signers, unregistered, onPreviousKey } = await checkSigners(
+        rpc,
+        this.config.chain.contract,
+        ids,
+        mine,
+      );
+      for (const [id, signer] of signers) this.deviceSigners.set(id, signer);
+      if (onPreviousKey.length > 0)
+        this.log.warn(
+          'devices still signed for by a previous gateway key: rotate their signer on chain (setSigner)',
+          {
+            devices: onPreviousKey.map(String),
+            current: mine[0],
+          },
+        );
       if (unregistered.length > 0)
         this.log.warn('devices not registered on chain yet; their signer is not checked', {
           devices: unregistered.map(String),
@@ -477,6 +526,39 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (!isError(e, 'CHAIN_UNAVAILABLE')) throw e;
       this.log.warn('device signers not checked: no RPC endpoint answers', { error: e.message });
     }
+  }
+
+  /**
+   * Follows a rotation on chain (setSigner): a device's new signer is read, and its receipts still
+   * waiting to be sent are signed again by the key their checkout now accepts.
+   */
+  private async followSigners(): Promise<void> {
+    const keys = this.keys;
+    if (!keys) return;
+    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
+    let changed: bigint[];
+    try {
+      const ids = this.config.devices.map((d) => d.id);
+      changed = await refreshSigners(rpc, this.config.chain.contract, ids, this.deviceSigners);
+    } catch (e) {
+      if (isError(e, 'CHAIN_UNAVAILABLE')) return;
+      throw e;
+    }
+    for (const id of changed) {
+      const signer = this.deviceSigners.get(id) as string;
+      if (!keys.forAddress(signer))
+        this.alarm(
+          'foreign-signer',
+          `device ${id}: its signer on chain is now ${signer}, none of this gateway's keys`,
+        );
+      const resigned = resignPendingReceipts(this.store, keys, (r) => this.deviceSigners.get(r.deviceId), id);
+      this.log.info('device signer changed on chain', {
+        deviceId: id,
+        signer,
+        resigned: resigned.map(String),
+      });
+    }
+    if (changed.length > 0) await this.submitter?.flush();
   }
 
   /** The chain id from config, checked against the node when one answers; from the node otherwise. */

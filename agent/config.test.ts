@@ -109,6 +109,26 @@ describe('parseConfig with a JSON keystore', () => {
     expect(c.gatewayKey).toBe(wallet.privateKey);
   });
 
+  it('reads previous keys from gatewayPreviousKeystores with the same password and checks', async () => {
+    const older = new Wallet(`0x${'5d'.repeat(31)}02`);
+    const previous = join(dir, 'previous.json');
+    writeFileSync(previous, await encryptKeystoreJson(older, PASSWORD, { scrypt: { N: 1 << 10 } }));
+    const c = parseConfig(withKeystore({ gatewayPreviousKeystores: [previous] }), {
+      LATCHKEY_KEY_PASSWORD: PASSWORD,
+    });
+    expect(c.gatewayKey).toBe(wallet.privateKey);
+    expect(c.previousGatewayKeys).toEqual([older.privateKey]);
+    expect(
+      parseConfig(withKeystore(), { LATCHKEY_KEY_PASSWORD: PASSWORD }).previousGatewayKeys,
+    ).toBeUndefined();
+    chmodSync(previous, 0o640);
+    expect(
+      problemsOf(withKeystore({ gatewayPreviousKeystores: [previous] }), { LATCHKEY_KEY_PASSWORD: PASSWORD }),
+    ).toEqual([
+      `gatewayPreviousKeystores: ${previous} is readable by its group (mode 0640); run: chmod 600 ${previous}`,
+    ]);
+  });
+
   it('takes the keystore from LATCHKEY_GATEWAY_KEYSTORE and the password from a file', () => {
     const passwordFile = join(dir, 'password');
     // as `echo "$password" > file` writes it: the one trailing newline is not part of the password

@@ -7,9 +7,11 @@ import { parseRelayConfig, type RelayConfig } from '../hardware/drivers.js';
 import { LatchkeyError } from './errors.js';
 import {
   decryptKeystore,
+  decryptPreviousKeys,
   type Keystore,
   KeystoreError,
-  parseKeystore,
+  readKeystoreFile,
+  readPreviousKeystores,
   secretFileProblem,
 } from './keystore.js';
 import type { Level } from './log.js';
@@ -40,6 +42,11 @@ export interface AgentConfig {
    * as hex, or decrypted at start from the JSON keystore named by `gatewayKeystore` in the file.
    */
   gatewayKey: string;
+  /**
+   * The gateway's keys before a rotation (0x hex), from the keystores in `gatewayPreviousKeystores`
+   * (same password): kept to sign receipts of rentals made under them.
+   */
+  previousGatewayKeys?: string[];
   chain: {
     rpcUrls: string[];
     /** When set, the agent refuses to start against a chain with another id. */
@@ -253,23 +260,9 @@ function readKeySource(r: Reader, f: Raw, env: NodeJS.ProcessEnv): KeySource {
   const path = r.string(file, 'gatewayKeystore');
   const password = readKeyPassword(r, f, env);
   if (path === '') return undefined;
-  const open = secretFileProblem(path);
-  if (open) r.problems.push(`gatewayKeystore: ${open}`);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    r.problems.push(`gatewayKeystore: cannot read ${path} (${errnoOf(e)})`);
-    return undefined;
-  }
-  let keystore: Keystore;
-  try {
-    keystore = parseKeystore(text);
-  } catch (e) {
-    if (!(e instanceof KeystoreError)) throw e;
-    r.problems.push(`gatewayKeystore: ${path}: ${e.message}`);
-    return undefined;
-  }
+  const { keystore, problems } = readKeystoreFile(path, 'gatewayKeystore');
+  r.problems.push(...problems);
+  if (!keystore) return undefined;
   return password === undefined ? undefined : { kind: 'keystore', file: path, keystore, password };
 }
 
@@ -444,6 +437,16 @@ export function parseConfig(file: unknown, env: NodeJS.ProcessEnv = {}): AgentCo
     } catch (e) {
       const why = e instanceof KeystoreError ? e.message : `cannot decrypt (${errnoOf(e)})`;
       r.problems.push(`gatewayKeystore: ${keySource.file}: ${why}`);
+    }
+  }
+  const previous = readPreviousKeystores(f.gatewayPreviousKeystores);
+  r.problems.push(...previous.problems);
+  if (previous.keystores.length > 0 && r.problems.length === 0) {
+    const password = keySource?.kind === 'keystore' ? keySource.password : readKeyPassword(r, f, env);
+    if (password !== undefined) {
+      const { keys, problems } = decryptPreviousKeys(previous.keystores, password, config.gatewayKey);
+      r.problems.push(...problems);
+      config.previousGatewayKeys = keys;
     }
   }
   if (r.problems.length > 0) {

@@ -1,8 +1,18 @@
 import { createCipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { decryptKeystoreJsonSync, encryptKeystoreJson, Wallet } from 'ethers';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { decryptKeystore, KeystoreError, type KeystoreProblem, parseKeystore } from './keystore.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decryptKeystore,
+  decryptPreviousKeys,
+  KeystoreError,
+  type KeystoreProblem,
+  parseKeystore,
+  readPreviousKeystores,
+} from './keystore.js';
 
 const PASSWORD = 'correct horse battery';
 const wallet = new Wallet(`0x${'4c'.repeat(31)}01`);
@@ -186,5 +196,75 @@ describe('decryptKeystore', () => {
       o.Crypto.kdfparams.n = 2 ** 16;
     });
     expectRefused(() => parseKeystore(r1), 'kdf', /n = 2\^16 needs r ≥ 2, got 1/);
+  });
+});
+
+describe('previous gateway keys (gatewayPreviousKeystores)', () => {
+  const older = new Wallet(`0x${'5d'.repeat(31)}02`);
+  const oldest = new Wallet(`0x${'6e'.repeat(31)}03`);
+  let dir: string;
+  const file = (name: string, text: string, mode = 0o600): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    chmodSync(path, mode);
+    return path;
+  };
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-keys-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads each keystore, decrypts it with the gateway password, in the order given', async () => {
+    const a = file('older.json', await encryptKeystoreJson(older, PASSWORD, { scrypt: { N: 1 << 10 } }));
+    const b = file('oldest.json', await encryptKeystoreJson(oldest, PASSWORD, { scrypt: { N: 1 << 10 } }));
+    const read = readPreviousKeystores([a, b]);
+    expect(read.problems).toEqual([]);
+    expect(read.keystores.map((k) => k.file)).toEqual([a, b]);
+    const { keys, problems } = decryptPreviousKeys(read.keystores, PASSWORD, wallet.privateKey);
+    expect(problems).toEqual([]);
+    expect(keys).toEqual([older.privateKey, oldest.privateKey]);
+    expect(readPreviousKeystores(undefined)).toEqual({ keystores: [], problems: [] });
+  });
+
+  it('applies the same checks as to the current keystore: owner-only, readable, a v3 keystore', async () => {
+    const open = file(
+      'open.json',
+      await encryptKeystoreJson(older, PASSWORD, { scrypt: { N: 1 << 10 } }),
+      0o644,
+    );
+    const junk = file('junk.json', '{"version": 2}');
+    const missing = join(dir, 'missing.json');
+    const { keystores, problems } = readPreviousKeystores([open, junk, missing]);
+    expect(keystores).toEqual([]);
+    expect(problems).toEqual([
+      `gatewayPreviousKeystores: ${open} is readable by others (mode 0644); run: chmod 600 ${open}`,
+      `gatewayPreviousKeystores: ${junk}: not a version 3 keystore (version 2)`,
+      `gatewayPreviousKeystores: cannot read ${missing} (ENOENT)`,
+    ]);
+    expect(readPreviousKeystores('one.json').problems).toEqual([
+      'gatewayPreviousKeystores: expected a list of keystore file paths',
+    ]);
+  });
+
+  it('refuses a wrong password, the current key again and a key listed twice, never echoing a secret', async () => {
+    const a = file('a.json', await encryptKeystoreJson(older, PASSWORD, { scrypt: { N: 1 << 10 } }));
+    const again = file('again.json', await encryptKeystoreJson(older, PASSWORD, { scrypt: { N: 1 << 10 } }));
+    const current = file('current.json', cheap);
+    const other = file(
+      'other.json',
+      await encryptKeystoreJson(oldest, 'another one', { scrypt: { N: 1 << 10 } }),
+    );
+    const { keystores } = readPreviousKeystores([a, again, current, other]);
+    const { keys, problems } = decryptPreviousKeys(keystores, PASSWORD, wallet.privateKey);
+    expect(keys).toEqual([older.privateKey]);
+    expect(problems).toEqual([
+      `gatewayPreviousKeystores: ${again}: key ${older.address.toLowerCase()} is the current key or listed twice`,
+      `gatewayPreviousKeystores: ${current}: key ${wallet.address.toLowerCase()} is the current key or listed twice`,
+      `gatewayPreviousKeystores: ${other}: wrong password, or the keystore is damaged (MAC mismatch)`,
+    ]);
+    for (const p of problems) {
+      expect(p).not.toContain(PASSWORD);
+      expect(p.toLowerCase()).not.toContain(older.privateKey.slice(2));
+    }
   });
 });

@@ -4,7 +4,7 @@
 // while node:crypto's scrypt is OpenSSL's, native.
 
 import { createDecipheriv, pbkdf2Sync, scryptSync, timingSafeEqual } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { addressOfPrivateKey, bytesToHex } from '../contracts/eip712.js';
 import { LatchkeyError } from './errors.js';
@@ -192,4 +192,92 @@ export function secretFileProblem(path: string): string | undefined {
   if ((mode & 0o077) === 0) return undefined;
   const who = mode & 0o007 ? 'others' : 'its group';
   return `${path} is readable by ${who} (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${path}`;
+}
+
+/**
+ * Reads a keystore file for use as a gateway key: only its owner may read it (secretFileProblem), it
+ * must be readable and a well-formed v3 keystore. Returns the parsed keystore, or every problem found,
+ * each starting with `field`.
+ */
+export function readKeystoreFile(path: string, field: string): { keystore?: Keystore; problems: string[] } {
+  const problems: string[] = [];
+  const open = secretFileProblem(path);
+  if (open) problems.push(`${field}: ${open}`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    problems.push(`${field}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    return { problems };
+  }
+  try {
+    return { keystore: parseKeystore(text), problems };
+  } catch (e) {
+    if (!(e instanceof KeystoreError)) throw e;
+    problems.push(`${field}: ${path}: ${e.message}`);
+    return { problems };
+  }
+}
+
+/** One of the gateway's previous keys, kept after a rotation: a v3 keystore under the same rules as the current one. */
+export interface PreviousKeystore {
+  file: string;
+  keystore: Keystore;
+}
+
+/**
+ * Reads `gatewayPreviousKeystores`: a list of keystore files, each under the rules of
+ * readKeystoreFile (mode 600, readable, v3) and encrypted with the current keystore's password.
+ * A key rotated away is kept this way so receipts of rentals made under it can still be signed.
+ */
+export function readPreviousKeystores(
+  paths: unknown,
+  field = 'gatewayPreviousKeystores',
+): { keystores: PreviousKeystore[]; problems: string[] } {
+  if (paths === undefined) return { keystores: [], problems: [] };
+  if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string' && p !== ''))
+    return { keystores: [], problems: [`${field}: expected a list of keystore file paths`] };
+  const keystores: PreviousKeystore[] = [];
+  const problems: string[] = [];
+  for (const file of new Set(paths as string[])) {
+    const read = readKeystoreFile(file, field);
+    problems.push(...read.problems);
+    if (read.keystore && read.problems.length === 0) keystores.push({ file, keystore: read.keystore });
+  }
+  return { keystores, problems };
+}
+
+/**
+ * Decrypts the previous keystores with `password`; each key must differ from `currentKey` and from the
+ * others. Returns the private keys (0x hex), in the order given, or the problems.
+ */
+export function decryptPreviousKeys(
+  keystores: readonly PreviousKeystore[],
+  password: string,
+  currentKey: string,
+  field = 'gatewayPreviousKeystores',
+): { keys: `0x${string}`[]; problems: string[] } {
+  const seen = new Set<string>();
+  try {
+    seen.add(addressOfPrivateKey(Buffer.from(currentKey.replace(/^0x/i, ''), 'hex')));
+  } catch {
+    // the current key's own problem is reported where it is read
+  }
+  const keys: `0x${string}`[] = [];
+  const problems: string[] = [];
+  for (const { file, keystore } of keystores) {
+    try {
+      const { privateKey, address } = decryptKeystore(keystore, password);
+      if (seen.has(address))
+        problems.push(`${field}: ${file}: key ${address} is the current key or listed twice`);
+      else {
+        seen.add(address);
+        keys.push(privateKey);
+      }
+    } catch (e) {
+      if (!(e instanceof KeystoreError)) throw e;
+      problems.push(`${field}: ${file}: ${e.message}`);
+    }
+  }
+  return { keys, problems };
 }

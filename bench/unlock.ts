@@ -34,7 +34,14 @@ import { latencyPhase, WARMUP } from './unlock/latency.js';
 import { instrument, type Probe, simRelayOf } from './unlock/probe.js';
 import { median, round, summarize } from './unlock/stats.js';
 import { printTable, type Results, type Targets } from './unlock/table.js';
-import { signToken, unlockLockPairs } from './unlock/tokens.js';
+import {
+  type BenchSessionKey,
+  sessionKeyPair,
+  sessionPairs,
+  signGrant,
+  signToken,
+  unlockLockPairs,
+} from './unlock/tokens.js';
 import { benchVerify } from './unlock/verify.js';
 import { watchOnline, withTimeout } from './unlock/wait.js';
 
@@ -50,7 +57,16 @@ const SETTLE_MS = 15_000;
 const RENTAL_SECONDS = 2 * 3600;
 /** Below the agent's maxValiditySeconds (300): tokens are signed just before each phase. */
 const VALID_FOR = 280;
-const TARGETS: Targets = { p50Ms: 5, p99Ms: 15, floodP99Ms: 50, rssMB: 100, readyMs: 1500 };
+const TARGETS: Targets = {
+  p50Ms: 5,
+  p99Ms: 15,
+  floodP99Ms: 50,
+  rssMB: 100,
+  readyMs: 1500,
+  sessionP50Ms: 1.5,
+  sessionP99Ms: 5,
+  sessionFloodP99Ms: 20,
+};
 const MB = 1024 * 1024;
 
 // ------------------------------------------------------------------ main
@@ -138,6 +154,17 @@ async function main(): Promise<number> {
       return pairs;
     };
 
+    // The guest's session key for the lock's rental: granted once per agent (each has its own store),
+    // then its tokens are measured like the wallet's, and flooded with forged ones at the same rental.
+    const sessionKey: BenchSessionKey = sessionKeyPair();
+    const grant = Buffer.from(JSON.stringify(signGrant(separator, key, rental.id, rental.end, sessionKey)));
+    const grantOn = async (agent: Agent) => {
+      const reply = await agent.access(lock.id, grant, 'bench-grant', 'mqtt');
+      if (reply.status !== 'ok') throw new Error(`the session grant was refused: ${reply.error.code}`);
+    };
+    const sessionPairsFor = (n: number) =>
+      sessionPairs(separator, sessionKey, rental.id, Math.floor(Date.now() / 1000) + VALID_FOR, n);
+
     const selfCpuMs = () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
@@ -176,6 +203,44 @@ async function main(): Promise<number> {
       });
     };
 
+    /** 1,000 forged session tokens a second at the very rental whose guest's session tokens are measured. */
+    const sessionFloodAgainst = (
+      target: string,
+      url: string,
+      client: BenchClient,
+      agent: Agent,
+      relay: SimRelay,
+      probe: Probe,
+      cpuMeasuredOn: string,
+      brokerLog: () => string,
+    ) => {
+      step(
+        `session flood: ${FLOOD.rate} forged session tokens/s for ${FLOOD.durationMs / 1000} s, ${target}`,
+      );
+      return floodPhase({
+        target,
+        url,
+        gatewayId: e.config.gatewayId,
+        deviceId: lock.id,
+        rentalId: rental.id,
+        floodDeviceId: lock.id,
+        floodRentalId: rental.id,
+        floodAction: 'unlock',
+        scheme: 'session',
+        separator,
+        wrongKey: wrongAccount.privateKey,
+        client,
+        pairs: sessionPairsFor(FLOOD_PAIRS),
+        httpUrl: `http://127.0.0.1:${agent.httpPort}`,
+        relay,
+        probe,
+        cpuMs: selfCpuMs,
+        cpuMeasuredOn,
+        metrics: async () => agent.metrics.render(),
+        brokerLog,
+      });
+    };
+
     // 1a + 3a. aedes (embedded, in this process): unlock latency, then valid tokens under a flood.
     step(`signing ${2 * (UNLOCKS + WARMUP)} tokens; ${UNLOCKS} unlocks on aedes`);
     const aedesProbe = instrument(e.agent);
@@ -192,6 +257,26 @@ async function main(): Promise<number> {
     );
     const floodAedes = await floodAgainst(
       'in-process agent on aedes (embedded)',
+      e.broker.url,
+      aedesClient,
+      e.agent,
+      aedesRelay,
+      aedesProbe,
+      'this process: the agent + aedes + the valid-token client (the flood is another process)',
+      () => '',
+    );
+    step(`${UNLOCKS} unlocks with session tokens on aedes, then a session flood at the same rental`);
+    await grantOn(e.agent);
+    const aedesSession = await latencyPhase(
+      'aedes (embedded, in-process), session tokens',
+      aedesClient,
+      lock.id,
+      sessionPairsFor(UNLOCKS + WARMUP),
+      aedesRelay,
+      aedesProbe,
+    );
+    const sessionFloodAedes = await sessionFloodAgainst(
+      'in-process agent on aedes (embedded), forged session tokens at the measured rental',
       e.broker.url,
       aedesClient,
       e.agent,
@@ -232,6 +317,26 @@ async function main(): Promise<number> {
     );
     const floodMq = await floodAgainst(
       'in-process agent on Mosquitto',
+      mosquitto.url,
+      mqClient,
+      mqAgent,
+      mqRelay,
+      mqProbe,
+      'this process: the agent + the valid-token client (Mosquitto and the flood are other processes)',
+      () => mosquitto.output(),
+    );
+    step(`${UNLOCKS} unlocks with session tokens on Mosquitto, then a session flood at the same rental`);
+    await grantOn(mqAgent);
+    const mqSession = await latencyPhase(
+      'Mosquitto, session tokens',
+      mqClient,
+      lock.id,
+      sessionPairsFor(UNLOCKS + WARMUP),
+      mqRelay,
+      mqProbe,
+    );
+    const sessionFloodMq = await sessionFloodAgainst(
+      'in-process agent on Mosquitto, forged session tokens at the measured rental',
       mosquitto.url,
       mqClient,
       mqAgent,
@@ -356,6 +461,38 @@ async function main(): Promise<number> {
     // V8 returns the flood's garbage to the system only after a few idle seconds (its memory reducer).
     await sleep(SETTLE_MS);
     const rssSettled = procUsage(agentProc.pid);
+    // The session flood against the production entry point, after the memory readings (which stay
+    // those of the wallet flood): the grant over LAN HTTP, then forged session tokens at the same rental.
+    step(
+      `session flood: ${FLOOD.rate} forged session tokens/s for ${FLOOD.durationMs / 1000} s against the agent process`,
+    );
+    const procGrant = await fetch(`http://127.0.0.1:${httpPort}/api/devices/${lock.id}/access`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: grant,
+    });
+    if (!procGrant.ok)
+      throw new Error(`the agent process refused the session grant: ${await procGrant.text()}`);
+    const sessionFloodProc = await floodPhase({
+      target: 'agent process (agent/main.ts) on Mosquitto, forged session tokens at the measured rental',
+      url: mosquitto.url,
+      gatewayId: procGateway,
+      deviceId: lock.id,
+      rentalId: rental.id,
+      floodDeviceId: lock.id,
+      floodRentalId: rental.id,
+      floodAction: 'unlock',
+      scheme: 'session',
+      separator,
+      wrongKey: wrongAccount.privateKey,
+      client: procClient,
+      pairs: sessionPairsFor(FLOOD_PAIRS),
+      httpUrl: `http://127.0.0.1:${httpPort}`,
+      cpuMs: () => procUsage(agentProc.pid).cpuMs,
+      cpuMeasuredOn: 'the agent process alone (/proc/<pid>/stat utime+stime)',
+      metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
+      brokerLog: () => mosquitto.output(),
+    });
     await procClient.close();
     await agentProc.stop();
     agentErrorLogs.push(...agentProc.errors().map((l) => `agent process ${COLD_STARTS - 1}: ${l}`));
@@ -390,6 +527,12 @@ async function main(): Promise<number> {
       },
       verify,
       flood: { aedes: floodAedes, mosquitto: floodMq, agentProcess: floodProc },
+      session: {
+        method:
+          'as the wallet rows, with tokens signed by a P-256 session key (node:crypto, the encoding WebCrypto emits) that one wallet-signed Session grant installed; the flood forges session tokens for the measured rental itself',
+        latency: { aedes: aedesSession, mosquitto: mqSession },
+        flood: { aedes: sessionFloodAedes, mosquitto: sessionFloodMq, agentProcess: sessionFloodProc },
+      },
       memory: {
         agentProcess: {
           measures: `dist/agent/main.js in its own process (npm run gateway: node ${GATEWAY_NODE_FLAGS.join(' ')}), /proc/<pid>/status VmRSS; peak = VmHWM; anon = RssAnon (the process's own memory), file = RssFile (pages of mapped files, mostly the node binary's code)`,
@@ -433,6 +576,12 @@ async function main(): Promise<number> {
         mosquittoP99: verdict(mq.measured.p99, TARGETS.p99Ms),
         floodAedesP99: verdict(floodAedes.valid.p99, TARGETS.floodP99Ms),
         floodMosquittoP99: verdict(floodMq.valid.p99, TARGETS.floodP99Ms),
+        sessionAedesP50: verdict(aedesSession.measured.p50, TARGETS.sessionP50Ms),
+        sessionAedesP99: verdict(aedesSession.measured.p99, TARGETS.sessionP99Ms),
+        sessionMosquittoP50: verdict(mqSession.measured.p50, TARGETS.sessionP50Ms),
+        sessionMosquittoP99: verdict(mqSession.measured.p99, TARGETS.sessionP99Ms),
+        sessionFloodAedesP99: verdict(sessionFloodAedes.valid.p99, TARGETS.sessionFloodP99Ms),
+        sessionFloodMosquittoP99: verdict(sessionFloodMq.valid.p99, TARGETS.sessionFloodP99Ms),
         rss: verdict(mb(rssAfter.rssBytes), TARGETS.rssMB),
         ready: verdict(coldMedian, TARGETS.readyMs),
       },

@@ -8,9 +8,18 @@ import {
   hexToBytes,
   receiptDigest,
   recoverAddress,
+  sessionDigest,
   signDigest,
 } from './eip712.js';
-import { ACCESS_TYPES, type Access, domain, RECEIPT_TYPES, type Receipt } from './typedData.js';
+import {
+  ACCESS_TYPES,
+  type Access,
+  domain,
+  RECEIPT_TYPES,
+  type Receipt,
+  SESSION_TYPES,
+  type Session,
+} from './typedData.js';
 
 const d = domain(31337n, '0x5FbDB2315678afecb367f032d93F642f64180aa3');
 const sep = domainSeparator(d);
@@ -23,6 +32,12 @@ const access: Access = {
   nonce: 42n,
   validUntil: 1_900_000_000n,
 };
+const session: Session = {
+  rentalId: (1n << 64n) | 3n,
+  deviceId: 1n,
+  sessionKey: `0x04${'11'.repeat(32)}${'22'.repeat(32)}`,
+  validUntil: 1_900_003_600n,
+};
 const receipt: Receipt = { rentalId: (2n << 64n) | 1n, secondsUsed: 3600n, energyWh: 120n };
 
 describe('eip712 digests', () => {
@@ -30,6 +45,13 @@ describe('eip712 digests', () => {
     expect(bytesToHex(sep)).toBe(TypedDataEncoder.hashDomain(d));
     expect(bytesToHex(accessDigest(sep, access))).toBe(TypedDataEncoder.hash(d, ACCESS_TYPES, access));
     expect(bytesToHex(receiptDigest(sep, receipt))).toBe(TypedDataEncoder.hash(d, RECEIPT_TYPES, receipt));
+  });
+
+  it('match ethers TypedDataEncoder for a Session grant (bytes hashed as EIP-712 says)', () => {
+    expect(bytesToHex(sessionDigest(sep, session))).toBe(TypedDataEncoder.hash(d, SESSION_TYPES, session));
+    const other = { ...session, sessionKey: `0x04${'11'.repeat(32)}${'23'.repeat(32)}` as const };
+    expect(bytesToHex(sessionDigest(sep, other))).toBe(TypedDataEncoder.hash(d, SESSION_TYPES, other));
+    expect(bytesToHex(sessionDigest(sep, other))).not.toBe(bytesToHex(sessionDigest(sep, session)));
   });
 
   it('a different chain or contract gives a different digest', () => {

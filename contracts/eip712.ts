@@ -6,7 +6,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import * as secp from '@noble/secp256k1';
-import type { Access, Domain, Receipt } from './typedData.js';
+import type { Access, Domain, Receipt, Session } from './typedData.js';
 
 secp.hashes.sha256 = sha256;
 secp.hashes.hmacSha256 = (key, msg) => hmac(sha256, key, msg);
@@ -25,6 +25,9 @@ const DOMAIN_TYPEHASH = keccakText(
 );
 const ACCESS_TYPEHASH = keccakText(
   'Access(uint256 rentalId,uint256 deviceId,string action,uint256 nonce,uint64 validUntil)',
+);
+const SESSION_TYPEHASH = keccakText(
+  'Session(uint256 rentalId,uint256 deviceId,bytes sessionKey,uint64 validUntil)',
 );
 const RECEIPT_TYPEHASH = keccakText('Receipt(uint256 rentalId,uint64 secondsUsed,uint64 energyWh)');
 const ACTION_HASHES = new Map<string, Uint8Array>();
@@ -90,6 +93,18 @@ export function accessDigest(separator: Uint8Array, a: Access): Uint8Array {
   buf.set(actionHash(a.action), 96);
   putWord(buf, 128, a.nonce);
   putWord(buf, 160, a.validUntil);
+  return finalDigest(separator, keccak_256(buf));
+}
+
+/** The EIP-712 digest a guest's wallet signs for a Session grant (one per rental). */
+export function sessionDigest(separator: Uint8Array, g: Session): Uint8Array {
+  if (g.validUntil >= 1n << 64n) throw new RangeError('validUntil out of uint64 range');
+  const buf = new Uint8Array(32 * 5);
+  buf.set(SESSION_TYPEHASH, 0);
+  putWord(buf, 32, g.rentalId);
+  putWord(buf, 64, g.deviceId);
+  buf.set(keccak_256(hexToBytes(g.sessionKey)), 96);
+  putWord(buf, 128, g.validUntil);
   return finalDigest(separator, keccak_256(buf));
 }
 

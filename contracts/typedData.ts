@@ -1,5 +1,5 @@
-// The EIP-712 domain and types shared by access tokens (checked by the agent) and usage
-// receipts (checked by the contract). Everything that signs or verifies imports them from here.
+// The EIP-712 domain and types shared by access tokens and session grants (checked by the agent) and
+// usage receipts (checked by the contract). Everything that signs or verifies imports them from here.
 
 /** Contract name and version in the EIP-712 domain; must match the Solidity EIP712 constructor. */
 export const DOMAIN_NAME = 'Latchkey';
@@ -45,6 +45,20 @@ export interface Access {
   validUntil: bigint;
 }
 
+/**
+ * The guest wallet's one signature per rental: it lets `sessionKey` (a P-256 key the guest's browser
+ * holds) sign Access-shaped tokens for this rental until `validUntil` (at most the rental's end). A new
+ * grant for the rental replaces the previous key (that is how a guest revokes one).
+ */
+export interface Session {
+  rentalId: bigint;
+  deviceId: bigint;
+  /** The session key's public point, SEC1 uncompressed (0x04 ‖ x ‖ y, 65 bytes), as WebCrypto exports it. */
+  sessionKey: `0x${string}`;
+  /** Unix seconds after which the session key is refused; at most the rental's end. */
+  validUntil: bigint;
+}
+
 /** The device's signed usage report, submitted to `checkout`. */
 export interface Receipt {
   rentalId: bigint;
@@ -65,6 +79,15 @@ export const ACCESS_TYPES: { Access: TypedField[] } = {
     { name: 'deviceId', type: 'uint256' },
     { name: 'action', type: 'string' },
     { name: 'nonce', type: 'uint256' },
+    { name: 'validUntil', type: 'uint64' },
+  ],
+};
+
+export const SESSION_TYPES: { Session: TypedField[] } = {
+  Session: [
+    { name: 'rentalId', type: 'uint256' },
+    { name: 'deviceId', type: 'uint256' },
+    { name: 'sessionKey', type: 'bytes' },
     { name: 'validUntil', type: 'uint64' },
   ],
 };

@@ -174,6 +174,20 @@ export class Guest {
     return (await res.json()) as ReplyEnvelope;
   }
 
+  /**
+   * Sends any message the gateway reads on a device's access topic or route (a token, a session token,
+   * a session grant) and resolves with its reply; over MQTT the message gets a request id of this guest.
+   */
+  async sendMessage(
+    deviceId: bigint,
+    message: Record<string, unknown>,
+    via: 'mqtt' | 'http' = 'mqtt',
+  ): Promise<ReplyEnvelope> {
+    const id = `${this.clientId}/${randomBytes(6).toString('hex')}`;
+    const token = { ...message, id } as unknown as WireToken;
+    return via === 'mqtt' ? this.sendMqtt(deviceId, token) : this.sendHttp(deviceId, token);
+  }
+
   /** Signs and sends `action` for the rental over MQTT (default) or HTTP. */
   async act(rental: Rental, action: Action, via: 'mqtt' | 'http' = 'mqtt'): Promise<ReplyEnvelope> {
     const token = await this.token(rental, action);

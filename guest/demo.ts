@@ -6,6 +6,7 @@ import { startEmbedded } from '../agent/embedded.js';
 import { createLogger } from '../agent/log.js';
 import type { Rental } from '../contracts/typedData.js';
 import { Guest, receiptOf } from './client.js';
+import { act, type Eip1193, memorySessions } from './session.js';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,6 +42,18 @@ async function main(): Promise<void> {
       );
     });
     say(`Contract ${e.contractAddress} on chain ${e.anvil.chainId}; guest ${guest.address}\n`);
+    // The guest's wallet, as a page sees it (eth_signTypedData_v4), counting what it is asked to sign.
+    let walletPrompts = 0;
+    const wallet: Eip1193 = {
+      request: async ({ params }) => {
+        walletPrompts++;
+        const typed = JSON.parse((params as [string, string])[1]);
+        const { EIP712Domain: _, ...types } = typed.types;
+        return guest.wallet.signTypedData(typed.domain, types, typed.message);
+      },
+    };
+    // The session keys as the guest page keeps them (a browser keeps them in IndexedDB).
+    const sessions = memorySessions();
 
     for (const device of e.devices) {
       say(`== ${device.kind} (device ${device.id}) ==`);
@@ -49,10 +62,32 @@ async function main(): Promise<void> {
       const { rental } = rented;
       say(`  rent 1 hour: deposit ${eth(rental.deposit)} (2x the rent)   tx ${rented.txHash}`);
       const [on, off] = device.kind === 'lock' ? (['unlock', 'lock'] as const) : (['on', 'off'] as const);
-      const first = await guest.actWhenConfirmed(rental, on);
-      say(
-        `  ${on} over MQTT: ${first.status}${first.status === 'error' ? ` ${first.error.code}: ${first.error.message}` : ''}`,
-      );
+      const ref = {
+        chainId: e.anvil.chainId,
+        contract: e.contractAddress,
+        rentalId: rental.id,
+        end: rental.end,
+      };
+      const press = async (action: typeof on | typeof off | 'checkout', via: 'mqtt' | 'http') => {
+        const promptsBefore = walletPrompts;
+        const { reply } = await act({
+          rental: ref,
+          action,
+          wallet,
+          address: guest.address,
+          store: sessions,
+          send: (m) => guest.sendMessage(device.id, m, via),
+        });
+        const asked = walletPrompts - promptsBefore;
+        say(
+          `  ${action} over ${via === 'mqtt' ? 'MQTT' : 'LAN HTTP'}: ${reply.status}${reply.status === 'error' ? ` ${reply.error?.code}: ${reply.error?.message}` : ''} (${asked === 0 ? 'session key, no wallet prompt' : `${asked} wallet signature${asked > 1 ? 's' : ''}: the session grant`})`,
+        );
+        return reply;
+      };
+      while (e.agent.store.getRental(rental.id)?.status !== 'open') await sleep(100);
+      while (Number(rental.start) > Math.floor(Date.now() / 1000)) await sleep(100); // chain time may lead
+      const promptsAtRent = walletPrompts;
+      const first = await press(on, 'mqtt');
       if (first.status !== 'ok') throw new Error(`${on} refused`);
       if (device.kind === 'socket') {
         await sleep(3000);
@@ -61,10 +96,12 @@ async function main(): Promise<void> {
       } else {
         await sleep(6000); // the lock relocks by itself after its pulse
       }
-      const second = await guest.act(rental, off, 'http');
-      say(`  ${off} over LAN HTTP: ${second.status}`);
-      const checkout = await guest.act(rental, 'checkout');
-      const signed = receiptOf(checkout);
+      await press(off, 'http');
+      const checkout = await press('checkout', 'mqtt');
+      say(
+        `  wallet signatures for this rental: ${walletPrompts - promptsAtRent} (besides the rent transaction)`,
+      );
+      const signed = receiptOf(checkout as Parameters<typeof receiptOf>[0]);
       if (!signed) throw new Error(`checkout refused: ${JSON.stringify(checkout)}`);
       say(
         `  checkout: the device signed a receipt for ${signed.receipt.secondsUsed} s and ${signed.receipt.energyWh} Wh; the agent submits it`,

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../agent/log.js';
 import { createDriverContext, createRelay, type RelayConfig } from './drivers.js';
 import { firmataDriver } from './firmata.js';
@@ -38,8 +38,11 @@ describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running Stand
     uno = new SimUno(files);
     await uno.start();
   }, 60_000);
+  // a failed test must not leave the port held by its relays for the next one
+  afterEach(async () => {
+    for (const r of relays.splice(0)) await r.stop().catch(() => {});
+  });
   afterAll(async () => {
-    for (const r of relays) await r.stop().catch(() => {});
     await uno?.stop();
   });
 

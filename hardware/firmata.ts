@@ -22,6 +22,10 @@ export interface FirmataConfig {
   readyTimeoutMs?: number;
 }
 
+/** A pin the board did not take after it came back is written again, this often, this far apart. */
+const REAPPLY_RETRIES = 5;
+const REAPPLY_RETRY_MS = 1000;
+
 export class FirmataRelay implements Relay {
   readonly describe: string;
   readonly events = new EventEmitter<RelayEvents>();
@@ -113,12 +117,18 @@ export class FirmataRelay implements Relay {
     if (!this.started) return;
     this.events.emit('availability', true);
     this.closed = false;
-    this.drive(this.wanted).catch((e) =>
-      this.context.log.error('could not re-apply the pin after the board came back', {
-        relay: this.describe,
-        error: e,
-      }),
-    );
+    const attempt = (left: number): void => {
+      if (!this.started || !this.isOnline()) return;
+      this.drive(this.wanted).catch((e) => {
+        this.context.log.error('could not re-apply the pin after the board came back', {
+          relay: this.describe,
+          error: e,
+          retrying: left > 0,
+        });
+        if (left > 0) setTimeout(() => attempt(left - 1), REAPPLY_RETRY_MS).unref();
+      });
+    };
+    attempt(REAPPLY_RETRIES);
   }
 }
 

@@ -28,7 +28,9 @@ interface FiveBoard {
   io: {
     pins: { state?: number }[];
     queryPinState(pin: number, cb: () => void): void;
+    queryFirmware(cb: () => void): void;
     on(event: string, cb: (...args: unknown[]) => void): void;
+    once(event: string, cb: (...args: unknown[]) => void): void;
     removeAllListeners(): void;
     transport?: { close?(cb?: () => void): void; destroy?(): void };
   };
@@ -40,6 +42,10 @@ interface FiveBoard {
 }
 
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
+/** How long a rebooted board may take between its version and its name before it is asked again. */
+const FIRMWARE_NAME_WAIT_MS = 1000;
+/** How long the firmware may take to report a pin's state after a write (a busy gateway is slow). */
+const CONFIRM_MS = 5000;
 
 export class FirmataBoard extends EventEmitter<BoardEvents> {
   readonly describe: string;
@@ -82,7 +88,7 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new RelayError('RELAY_FAILED', `${this.describe}: pin ${pin} state not confirmed`)),
-        2000,
+        CONFIRM_MS,
       );
       board.io.queryPinState(pin, () => {
         clearTimeout(timer);
@@ -159,12 +165,25 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
     this.online = false;
     this.emit('lost', reason);
     if (!reconnect) {
-      // Same link, fresh firmware: give it a moment to finish booting, then take it up again.
-      setTimeout(() => {
-        if (this.stopped) return;
+      // Same link, fresh firmware: StandardFirmata's setup sends its version, then its name; once the
+      // name is in, it reads commands. A name that never comes (a lost byte) is asked for again.
+      const io = this.board?.io;
+      let asked: ReturnType<typeof setTimeout> | undefined;
+      const booted = () => {
+        clearTimeout(asked);
+        if (this.stopped || this.online || this.board?.io !== io) return;
         this.online = true;
         this.emit('ready');
-      }, 300).unref();
+      };
+      const ask = () => {
+        if (this.stopped || this.online || this.board?.io !== io) return;
+        io?.queryFirmware(booted);
+        asked = setTimeout(ask, FIRMWARE_NAME_WAIT_MS);
+        asked.unref();
+      };
+      io?.once('queryfirmware', booted);
+      asked = setTimeout(ask, FIRMWARE_NAME_WAIT_MS);
+      asked.unref();
       return;
     }
     this.drop();

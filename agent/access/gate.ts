@@ -9,9 +9,10 @@ import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { AuditBatch, type AuditBatchOptions } from './auditBatch.js';
 import type { TrustedClock } from './clock.js';
+import { type GrantRefusal, type SessionGrant, verifyGrant } from './grant.js';
 import { type RateLimitOptions, SourceLimiter } from './ratelimit.js';
-import { RecoveryLimiter, type RecoveryLimitOptions } from './recoveryLimit.js';
-import { decodePayload } from './token.js';
+import { DEFAULT_SESSION_CHECK_LIMIT, RecoveryLimiter, type RecoveryLimitOptions } from './recoveryLimit.js';
+import { decodePayload, isGrantShaped } from './token.js';
 import {
   type DeviceKind,
   type RejectReason,
@@ -21,6 +22,24 @@ import {
 } from './verify.js';
 
 export const DEFAULT_MAX_VALIDITY_SECONDS = 300;
+
+/** The way a message arrived. Each path has its own session-check budgets: a flood on one cannot starve
+ *  the other. */
+export type AccessPath = 'mqtt' | 'http';
+const PATHS: readonly AccessPath[] = ['mqtt', 'http'];
+
+/** What the gate answers: a token's verdict, or a session grant installed (or already installed). */
+export type Answer = Verdict | { ok: true; session: SessionGrant } | GrantRefusal;
+
+/**
+ * Asks a smart-contract wallet whether it signed `digest` (ERC-1271 isValidSignature, or ERC-6492 for
+ * one not deployed yet); false for an account that is no such wallet. Throws when the chain is out of reach.
+ */
+export type WalletSignatureCheck = (
+  account: string,
+  digest: Uint8Array,
+  signature: Uint8Array,
+) => Promise<boolean>;
 const MAX_SOURCE_LENGTH = 200;
 
 export interface AccessGateDeps {
@@ -39,8 +58,13 @@ export interface AccessGateDeps {
   /** Refusal audit batching and budget (defaults: DEFAULT_AUDIT_BATCH: every 1000 ms or 200 entries;
    *  200 refusals itemised in a burst, then one per 10 s; the rest counted in a summary row every 10 s). */
   auditBatch?: Partial<AuditBatchOptions>;
+  /** P-256 checks of session tokens per rental and per path (defaults: DEFAULT_SESSION_CHECK_LIMIT:
+   *  burst 2,000, 2,000/s per rental, 4,000/s per path; no penalty, as a failed check costs ~0.1 ms). */
+  sessionCheckLimit?: Partial<RecoveryLimitOptions>;
   /** The signature recovery (default recoverAddress); injectable to observe it. */
   recover?: VerifyContext['recover'];
+  /** ERC-1271 grants from smart-contract wallets; without it only keys' grants are accepted. */
+  walletSignature?: WalletSignatureCheck;
   /** Monotonic ms for rate limiting and the audit budget (default performance.now()); injectable. */
   nowMs?: () => number;
   /** Counts the refusals the audit budget leaves out of the log one by one, by reason
@@ -64,6 +88,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
   private readonly deps: AccessGateDeps;
   private readonly limiter: SourceLimiter;
   private readonly recoveries: RecoveryLimiter;
+  private readonly sessionChecks: ReadonlyMap<AccessPath, RecoveryLimiter>;
   private readonly refusals: AuditBatch;
   private readonly maxValiditySeconds: number;
   private readonly nowMs: () => number;
@@ -73,6 +98,12 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     this.deps = deps;
     this.limiter = new SourceLimiter(deps.rateLimit);
     this.recoveries = new RecoveryLimiter(deps.recoveryLimit);
+    this.sessionChecks = new Map(
+      PATHS.map((p) => [
+        p,
+        new RecoveryLimiter({ ...DEFAULT_SESSION_CHECK_LIMIT, ...deps.sessionCheckLimit }),
+      ]),
+    );
     this.maxValiditySeconds = deps.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
     this.nowMs = deps.nowMs ?? (() => performance.now());
     this.refusals = new AuditBatch(deps.store, deps.log, deps.auditBatch, this.nowMs);
@@ -84,29 +115,13 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
    * for anything in the payload; throws LatchkeyError('STORE_FAILED') if the store cannot be read or
    * cannot record the grant, so nothing is actuated without its nonce on disk.
    */
-  check(deviceId: bigint, payload: unknown, source: string): Verdict {
+  check(deviceId: bigint, payload: unknown, source: string, path: AccessPath = 'mqtt'): Verdict {
     const src = String(source).slice(0, MAX_SOURCE_LENGTH);
     const t = this.nowMs();
-    const admission = this.limiter.admit(src, t);
-    if (!admission.admitted) {
-      // Not audited one by one: a flood must not turn into a flood of fsyncs. Counted and audited later.
-      return {
-        ok: false,
-        reason: 'rate-limited',
-        message: admission.lockedOut
-          ? `too many refused tokens from this source; locked out for ${admission.retryAfterSeconds} s`
-          : `too many tokens from this source; retry in ${admission.retryAfterSeconds} s`,
-      };
-    }
-    if (admission.suppressed > 0)
-      this.auditQuietly(
-        deviceId,
-        src,
-        'rate-limited',
-        `${admission.suppressed} tokens refused unchecked while the source was rate-limited or locked out`,
-      );
+    const limited = this.admit(deviceId, src, t);
+    if (limited) return limited;
 
-    const verdict = this.verify(deviceId, payload, t);
+    const verdict = this.verify(deviceId, payload, t, path);
     if (!verdict.ok) return this.refuse(deviceId, src, verdict, t);
 
     const { grant } = verdict;
@@ -132,6 +147,105 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     return verdict;
   }
 
+  /**
+   * Any message that arrived for `deviceId`: a session grant is checked (on chain for a smart-contract
+   * wallet) and its key installed for the rental, with the grant's digest recorded as used in the same
+   * transaction; anything else is a token, checked as check() does. Throws as check() does.
+   */
+  async submit(
+    deviceId: bigint,
+    payload: unknown,
+    source: string,
+    path: AccessPath = 'mqtt',
+  ): Promise<Answer> {
+    const decoded = decodePayload(payload);
+    if (!decoded.ok || !isGrantShaped(decoded.value)) return this.check(deviceId, payload, source, path);
+    const src = String(source).slice(0, MAX_SOURCE_LENGTH);
+    const t = this.nowMs();
+    const limited = this.admit(deviceId, src, t);
+    if (limited) return limited;
+    if (!this.deps.devices.has(deviceId))
+      return { ok: false, reason: 'wrong-device', message: `device ${deviceId} is not on this gateway` };
+
+    const { store, clock, separator } = this.deps;
+    let charged: bigint | undefined;
+    const check = verifyGrant(decoded.value, {
+      now: clock.now(),
+      deviceId,
+      separator,
+      rental: (id) => store.getRental(id),
+      nonceUsed: (digest) => store.nonceUsed(digest),
+      sessionKey: (id) => store.getSessionKey(id),
+      beforeRecovery: (rental) => {
+        const admission = this.recoveries.admit(rental.id, t);
+        if (!admission.admitted) return admission.why;
+        charged = rental.id;
+        return undefined;
+      },
+      ...(this.deps.recover ? { recover: this.deps.recover } : {}),
+    });
+    let outcome: { ok: true; grant: SessionGrant } | GrantRefusal;
+    if (check.ok === 'ask-wallet') {
+      const walletCheck = this.deps.walletSignature;
+      let yes = false;
+      if (walletCheck) {
+        try {
+          yes = await walletCheck(check.grant.rental.guest, check.digest, check.signature);
+        } catch (e) {
+          this.deps.log.warn('access: wallet signature check failed', { error: e });
+          return this.refuse(
+            deviceId,
+            src,
+            {
+              ...check.otherwise,
+              reason: 'unavailable',
+              message: 'the chain cannot be asked about a wallet contract right now; try again shortly',
+            },
+            t,
+          );
+        }
+      }
+      outcome = yes ? { ok: true, grant: check.grant } : check.otherwise;
+    } else outcome = check;
+
+    const tNow = this.nowMs();
+    if (charged !== undefined) {
+      if (outcome.ok) this.recoveries.refund(charged, tNow);
+      else if (outcome.reason === 'bad-signature' || outcome.reason === 'not-renter')
+        this.recoveries.failed(charged, tNow);
+    }
+    if (!outcome.ok) return this.refuse(deviceId, src, outcome, tNow);
+    const { grant } = outcome;
+    if (grant.current) return { ok: true, session: grant };
+    const installed = this.deps.store.tx(() => {
+      if (!this.deps.store.useNonce(grant.digest, grant.validUntil)) return false;
+      this.deps.store.putSessionKey({
+        rentalId: grant.rental.id,
+        publicKey: grant.sessionKey,
+        validUntil: grant.validUntil,
+        grantDigest: grant.digest,
+        grantedAt: this.deps.clock.wall(),
+      });
+      this.deps.store.audit({
+        at: this.deps.clock.wall(),
+        deviceId,
+        rentalId: grant.rental.id,
+        action: 'session',
+        actor: grant.rental.guest.toLowerCase(),
+        outcome: 'ok',
+        reason: `session key ${grant.sessionKey.slice(0, 18)}… granted until ${grant.validUntil} (from ${src})`,
+      });
+      return true;
+    });
+    if (!installed) {
+      const lost: GrantRefusal = { ok: false, reason: 'nonce-used', message: 'this grant was already used' };
+      if (grant.requestId !== undefined) lost.requestId = grant.requestId;
+      return this.refuse(deviceId, src, lost, tNow, { rentalId: grant.rental.id, action: 'session' });
+    }
+    this.limiter.granted(src, tNow);
+    return { ok: true, session: grant };
+  }
+
   /** Writes the buffered refusal audit entries now, and the summary of those over the budget (one tx). */
   flush(): void {
     this.refusals.flush();
@@ -142,7 +256,30 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     this.refusals.stop();
   }
 
-  private verify(deviceId: bigint, payload: unknown, t: number): Verdict {
+  /** The per-source bucket and lockout; a refusal when the source is held back. */
+  private admit(deviceId: bigint, src: string, t: number): Verdict | undefined {
+    const admission = this.limiter.admit(src, t);
+    if (!admission.admitted) {
+      // Not audited one by one: a flood must not turn into a flood of fsyncs. Counted and audited later.
+      return {
+        ok: false,
+        reason: 'rate-limited',
+        message: admission.lockedOut
+          ? `too many refused tokens from this source; locked out for ${admission.retryAfterSeconds} s`
+          : `too many tokens from this source; retry in ${admission.retryAfterSeconds} s`,
+      };
+    }
+    if (admission.suppressed > 0)
+      this.auditQuietly(
+        deviceId,
+        src,
+        'rate-limited',
+        `${admission.suppressed} tokens refused unchecked while the source was rate-limited or locked out`,
+      );
+    return undefined;
+  }
+
+  private verify(deviceId: bigint, payload: unknown, t: number, path: AccessPath): Verdict {
     // Size cap and JSON parsing before anything else touches the payload.
     const decoded = decodePayload(payload);
     if (!decoded.ok) return { ok: false, reason: 'malformed', message: decoded.message };
@@ -151,6 +288,8 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
       return { ok: false, reason: 'wrong-device', message: `device ${deviceId} is not on this gateway` };
     const { store, clock, separator } = this.deps;
     let recovered: bigint | undefined;
+    let sessionChecked: bigint | undefined;
+    const sessionChecks = this.sessionChecks.get(path) as RecoveryLimiter;
     const verdict = verifyAccess(decoded.value, {
       now: clock.now(),
       deviceId,
@@ -165,8 +304,18 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
         recovered = rental.id;
         return undefined;
       },
+      sessionKey: (id) => store.getSessionKey(id),
+      beforeSessionCheck: (rental) => {
+        const admission = sessionChecks.admit(rental.id, t);
+        if (!admission.admitted) return admission.why;
+        sessionChecked = rental.id;
+        return undefined;
+      },
       ...(this.deps.recover ? { recover: this.deps.recover } : {}),
     });
+    // A session key's own tokens hand their check back; failed ones only cost the bucket (no penalty:
+    // a failed P-256 check costs ~0.1 ms, and a penalty would be the flooder's way to lock the guest out).
+    if (sessionChecked !== undefined && verdict.ok) sessionChecks.refund(sessionChecked, t);
     if (recovered !== undefined && verdict.ok) this.recoveries.refund(recovered, t);
     else if (
       recovered !== undefined &&
@@ -181,18 +330,23 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     return verdict;
   }
 
-  private refuse(
+  private refuse<V extends (Verdict | GrantRefusal) & { ok: false }>(
     deviceId: bigint,
     src: string,
-    verdict: Verdict & { ok: false },
+    verdict: V,
     t: number,
-    about: { rentalId?: bigint; action?: string } = verdict.claimed ?? {},
-  ): Verdict {
+    about: { rentalId?: bigint; action?: string } = claimedOf(verdict),
+  ): V {
     const { reason, message } = verdict;
     this.auditQuietly(deviceId, src, reason, message, about.rentalId, about.action);
-    // An untrusted clock is the gateway's fault, and a rental over its signature budget may be someone
+    // An untrusted clock or an unreachable chain is the gateway's fault, and a rental over its signature budget may be someone
     // else's doing: neither counts towards the source's lockout.
-    if (reason !== 'clock-untrusted' && reason !== 'rate-limited' && this.limiter.rejected(src, t)) {
+    if (
+      reason !== 'clock-untrusted' &&
+      reason !== 'rate-limited' &&
+      reason !== 'unavailable' &&
+      this.limiter.rejected(src, t)
+    ) {
       const alarm: LockoutAlarm = {
         source: src,
         deviceId,
@@ -245,4 +399,10 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
         { reason: kind },
       );
   }
+}
+
+function claimedOf(v: (Verdict | GrantRefusal) & { ok: false }): { rentalId?: bigint; action?: string } {
+  const c = v.claimed;
+  if (!c) return {};
+  return 'action' in c ? c : { rentalId: c.rentalId, action: 'session' };
 }

@@ -34,6 +34,19 @@ export const DEFAULT_RECOVERY_LIMIT: RecoveryLimitOptions = {
   maxRentals: 10_000,
 };
 
+/**
+ * The same limiter for session tokens' P-256 checks (~0.1 ms each, native): large enough that a flood
+ * of 1,000 forged tokens a second against one rental never empties the rental's bucket, so its guest is
+ * never refused; the penalty is left unused (the gate never reports session failures). Per path: the
+ * gate keeps one of these for MQTT and one for LAN HTTP.
+ */
+export const DEFAULT_SESSION_CHECK_LIMIT: RecoveryLimitOptions = {
+  ...DEFAULT_RECOVERY_LIMIT,
+  burst: 2_000,
+  perSecond: 2_000,
+  globalPerSecond: 4_000,
+};
+
 interface Bucket {
   tokens: number;
   refilledAtMs: number;

@@ -53,7 +53,10 @@ function malformed(payload: unknown): string {
 describe('token wire format', () => {
   it('the good token parses to exact bigints', () => {
     const p = parseToken(good);
-    expect(p).toEqual({ ok: true, value: { access: a, signature: good.signature, requestId: 'r1' } });
+    expect(p).toEqual({
+      ok: true,
+      value: { access: a, scheme: 'wallet', signature: good.signature, requestId: 'r1' },
+    });
     expect(verifyAccess(goodJson, ctx).ok).toBe(true);
   });
 

@@ -1,8 +1,12 @@
-// The access token's wire format: strict JSON decoding and shape checks, before any crypto is spent on it.
-// {"access":{"rentalId":"<dec>","deviceId":"<dec>","action":"unlock","nonce":"<dec>","validUntil":<int>},
-//  "signature":"0x<130 hex>","id":"<optional request id>"}
+// The wire formats of what a guest sends to a device: strict JSON decoding and shape checks, before any
+// crypto is spent on it. Three messages share the access topic and route, told apart by their fields:
+// a wallet token  {"access":{"rentalId":"<dec>","deviceId":"<dec>","action":"unlock","nonce":"<dec>","validUntil":<int>},
+//                  "signature":"0x<130 hex>","id":"<optional request id>"}
+// a session token {"access":{…the same…},"sessionSignature":"0x<128 hex: P-256 r ‖ s>","id":"…"}
+// a session grant {"session":{"rentalId":"<dec>","deviceId":"<dec>","sessionKey":"0x04<128 hex>","validUntil":<int>},
+//                  "signature":"0x<hex: 65 bytes from a key, any length from an ERC-1271 wallet>","id":"…"}
 
-import { ACTIONS, type Access, type Action } from '../../contracts/typedData.js';
+import { ACTIONS, type Access, type Action, type Session } from '../../contracts/typedData.js';
 
 /** Largest payload accepted, in bytes of UTF-8 JSON. */
 export const MAX_TOKEN_BYTES = 4096;
@@ -31,13 +35,32 @@ export function isRequestIdLevel(level: string): boolean {
 const MAX_UINT256 = (1n << 256n) - 1n;
 const DECIMAL_RE = /^(0|[1-9][0-9]{0,77})$/;
 const SIGNATURE_RE = /^0x[0-9a-fA-F]{130}$/;
-const TOP_KEYS = new Set(['access', 'signature', 'id']);
+/** WebCrypto's ECDSA output (IEEE P1363: r ‖ s, 32 bytes each); DER is refused, not converted. */
+const SESSION_SIGNATURE_RE = /^0x[0-9a-fA-F]{128}$/;
+/** A grant's signature: 65 bytes from a key, or whatever an ERC-1271 wallet's isValidSignature takes. */
+const GRANT_SIGNATURE_RE = /^0x(?:[0-9a-fA-F]{2}){1,2000}$/;
+const SESSION_KEY_RE = /^0x04[0-9a-fA-F]{128}$/;
+const TOP_KEYS = new Set(['access', 'signature', 'sessionSignature', 'id']);
+const GRANT_TOP_KEYS = new Set(['session', 'signature', 'id']);
+const SESSION_KEYS = ['rentalId', 'deviceId', 'sessionKey', 'validUntil'] as const;
+const SESSION_KEY_SET: ReadonlySet<string> = new Set(SESSION_KEYS);
 const ACCESS_KEYS = ['rentalId', 'deviceId', 'action', 'nonce', 'validUntil'] as const;
 const ACCESS_KEY_SET: ReadonlySet<string> = new Set(ACCESS_KEYS);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Who signed a token: the rental's wallet (secp256k1, EIP-712) or the session key it granted (P-256). */
+export type TokenScheme = 'wallet' | 'session';
+
 export interface WireToken {
   access: Access;
+  scheme: TokenScheme;
+  /** 65 bytes r ‖ s ‖ v for 'wallet'; 64 bytes r ‖ s (P1363) for 'session'. */
+  signature: `0x${string}`;
+  requestId?: string;
+}
+
+export interface WireGrant {
+  session: Session;
   signature: `0x${string}`;
   requestId?: string;
 }
@@ -94,31 +117,41 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function uint256(v: unknown, field: string): bigint | string {
-  if (typeof v !== 'string') return `access.${field} must be a decimal string, got ${describe(v)}`;
+function uint256(v: unknown, field: string, struct = 'access'): bigint | string {
+  if (typeof v !== 'string') return `${struct}.${field} must be a decimal string, got ${describe(v)}`;
   if (!DECIMAL_RE.test(v))
-    return `access.${field} must be a canonical decimal string (digits only, no sign or leading zeros), got ${describe(v)}`;
+    return `${struct}.${field} must be a canonical decimal string (digits only, no sign or leading zeros), got ${describe(v)}`;
   const n = BigInt(v);
-  if (n > MAX_UINT256) return `access.${field} is larger than uint256`;
+  if (n > MAX_UINT256) return `${struct}.${field} is larger than uint256`;
   return n;
+}
+
+/** True when a decoded JSON value has the shape of a session grant (its `session` field), not a token. */
+export function isGrantShaped(value: unknown): boolean {
+  return isPlainObject(value) && Object.hasOwn(value, 'session');
+}
+
+/**
+ * The request id first, so even a refusal of a malformed message can be routed back to the sender;
+ * a string is the refusal message.
+ */
+function readRequestId(value: Record<string, unknown>): string | undefined | { bad: string } {
+  const id = value.id;
+  if (id === undefined) return undefined;
+  if (!isRequestId(id))
+    return {
+      bad: `id must be 1-${MAX_REQUEST_ID_LENGTH} characters of ${REQUEST_ID_CHARS}, optionally as <owner>/<id>, got ${describe(id)}`,
+    };
+  return id;
 }
 
 /** Validates a decoded JSON value as a token, field by field, with a message naming the first problem. */
 export function parseToken(value: unknown): Decoded<WireToken> {
   if (!isPlainObject(value))
     return { ok: false, message: `token must be a JSON object, got ${describe(value)}` };
-
-  // The request id first, so even a refusal of a malformed token can be routed back to the sender.
-  let requestId: string | undefined;
-  const id = value.id;
-  if (id !== undefined) {
-    if (!isRequestId(id))
-      return {
-        ok: false,
-        message: `id must be 1-${MAX_REQUEST_ID_LENGTH} characters of ${REQUEST_ID_CHARS}, optionally as <owner>/<id>, got ${describe(id)}`,
-      };
-    requestId = id;
-  }
+  const id = readRequestId(value);
+  if (typeof id === 'object') return { ok: false, message: id.bad };
+  const requestId = id;
   const fail = (message: string): Decoded<never> =>
     requestId === undefined ? { ok: false, message } : { ok: false, message, requestId };
 
@@ -144,16 +177,77 @@ export function parseToken(value: unknown): Decoded<WireToken> {
   if (typeof validUntil !== 'number' || !Number.isSafeInteger(validUntil) || validUntil < 0)
     return fail(`access.validUntil must be a whole number of unix seconds, got ${describe(validUntil)}`);
 
-  const signature = value.signature;
-  if (typeof signature !== 'string' || !SIGNATURE_RE.test(signature))
-    return fail(
-      `signature must be 0x followed by 130 hex digits (65 bytes r,s,v), got ${describe(signature)}`,
-    );
+  const hasWallet = Object.hasOwn(value, 'signature');
+  if (hasWallet === Object.hasOwn(value, 'sessionSignature'))
+    return fail('token must carry exactly one of signature (wallet) and sessionSignature (session key)');
+  let signature: unknown;
+  if (hasWallet) {
+    signature = value.signature;
+    if (typeof signature !== 'string' || !SIGNATURE_RE.test(signature))
+      return fail(
+        `signature must be 0x followed by 130 hex digits (65 bytes r,s,v), got ${describe(signature)}`,
+      );
+  } else {
+    signature = value.sessionSignature;
+    if (typeof signature !== 'string' || !SESSION_SIGNATURE_RE.test(signature))
+      return fail(
+        `sessionSignature must be 0x followed by 128 hex digits (P-256 r ‖ s, as WebCrypto signs; not DER), got ${describe(signature)}`,
+      );
+  }
 
   const token: WireToken = {
     access: { rentalId, deviceId, action: action as Action, nonce, validUntil: BigInt(validUntil) },
+    scheme: hasWallet ? 'wallet' : 'session',
     signature: signature as `0x${string}`,
   };
   if (requestId !== undefined) token.requestId = requestId;
   return { ok: true, value: token };
+}
+
+/** Validates a decoded JSON value as a session grant, with a message naming the first problem. */
+export function parseGrant(value: unknown): Decoded<WireGrant> {
+  if (!isPlainObject(value))
+    return { ok: false, message: `grant must be a JSON object, got ${describe(value)}` };
+  const id = readRequestId(value);
+  if (typeof id === 'object') return { ok: false, message: id.bad };
+  const requestId = id;
+  const fail = (message: string): Decoded<never> =>
+    requestId === undefined ? { ok: false, message } : { ok: false, message, requestId };
+
+  for (const key of Object.keys(value))
+    if (!GRANT_TOP_KEYS.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in grant`);
+  const g = value.session;
+  if (!isPlainObject(g)) return fail(`session must be a plain object, got ${describe(g)}`);
+  for (const key of Object.keys(g))
+    if (!SESSION_KEY_SET.has(key))
+      return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in session`);
+  for (const key of SESSION_KEYS) if (!Object.hasOwn(g, key)) return fail(`session.${key} is missing`);
+
+  const rentalId = uint256(g.rentalId, 'rentalId', 'session');
+  if (typeof rentalId === 'string') return fail(rentalId);
+  const deviceId = uint256(g.deviceId, 'deviceId', 'session');
+  if (typeof deviceId === 'string') return fail(deviceId);
+  const sessionKey = g.sessionKey;
+  if (typeof sessionKey !== 'string' || !SESSION_KEY_RE.test(sessionKey))
+    return fail(
+      `session.sessionKey must be an uncompressed P-256 point, 0x04 followed by 128 hex digits, got ${describe(sessionKey)}`,
+    );
+  const validUntil = g.validUntil;
+  if (typeof validUntil !== 'number' || !Number.isSafeInteger(validUntil) || validUntil < 0)
+    return fail(`session.validUntil must be a whole number of unix seconds, got ${describe(validUntil)}`);
+  const signature = value.signature;
+  if (typeof signature !== 'string' || !GRANT_SIGNATURE_RE.test(signature))
+    return fail(`signature must be 0x followed by 1-2000 bytes of hex, got ${describe(signature)}`);
+
+  const grant: WireGrant = {
+    session: {
+      rentalId,
+      deviceId,
+      sessionKey: sessionKey.toLowerCase() as `0x${string}`,
+      validUntil: BigInt(validUntil),
+    },
+    signature: signature as `0x${string}`,
+  };
+  if (requestId !== undefined) grant.requestId = requestId;
+  return { ok: true, value: grant };
 }

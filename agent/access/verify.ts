@@ -9,8 +9,9 @@ import {
   KIND_ACTIONS,
   type KindName,
 } from '../../contracts/typedData.js';
-import type { StoredRental } from '../store/store.js';
-import { decodePayload, parseToken } from './token.js';
+import type { StoredRental, StoredSessionKey } from '../store/store.js';
+import { verifyP256 } from './p256.js';
+import { decodePayload, parseToken, type TokenScheme } from './token.js';
 
 export type RejectReason =
   | 'malformed'
@@ -26,6 +27,10 @@ export type RejectReason =
   | 'nonce-used'
   | 'bad-signature'
   | 'not-renter'
+  /** The gateway cannot decide now (a wallet contract's chain out of reach); not the sender's fault. */
+  | 'unavailable'
+  /** A session token for a rental with no live session key: never granted, or past its validUntil. */
+  | 'no-session'
   /** The source sent too much or too many bad tokens, or the rental's signature checks are over budget. */
   | 'rate-limited';
 
@@ -35,6 +40,8 @@ export interface Grant {
   /** EIP-712 digest of the token (0x hex): the used-nonce key. */
   digest: string;
   validUntil: number;
+  /** Who signed it: the wallet, or the session key the wallet granted. */
+  scheme: TokenScheme;
   requestId?: string;
 }
 
@@ -69,6 +76,10 @@ export interface VerifyContext {
   beforeRecovery?(rental: StoredRental): string | undefined;
   /** The recovery itself (default recoverAddress); injectable to count or replace it. */
   recover?: typeof recoverAddress;
+  /** The rental's session key (for session tokens); undefined when none was granted. */
+  sessionKey?(rentalId: bigint): StoredSessionKey | undefined;
+  /** As beforeRecovery, for the P-256 check of a session token (its own, larger budget). */
+  beforeSessionCheck?(rental: StoredRental): string | undefined;
 }
 
 /** What each kind of device may be asked to do (defined with the protocol in contracts/typedData.ts). */
@@ -93,7 +104,7 @@ export function verifyAccess(payload: unknown, ctx: VerifyContext): Verdict {
     if (parsed.requestId !== undefined) out.requestId = parsed.requestId;
     return out;
   }
-  const { access: a, signature, requestId } = parsed.value;
+  const { access: a, signature, requestId, scheme } = parsed.value;
   const no = (reason: RejectReason, message: string): Verdict => {
     const out: Verdict = { ok: false, reason, message, claimed: a };
     if (requestId !== undefined) out.requestId = requestId;
@@ -142,11 +153,44 @@ export function verifyAccess(payload: unknown, ctx: VerifyContext): Verdict {
     return no('not-started', `rental ${a.rentalId} starts in ${rental.start - nowBig} s`);
   if (nowBig >= rental.end) return no('ended', `rental ${a.rentalId} ended ${nowBig - rental.end} s ago`);
 
+  let session: StoredSessionKey | undefined;
+  if (scheme === 'session') {
+    session = ctx.sessionKey?.(rental.id);
+    if (!session)
+      return no(
+        'no-session',
+        `rental ${a.rentalId} has no session key here; sign with the wallet or grant one`,
+      );
+    if (now >= session.validUntil)
+      return no(
+        'no-session',
+        `the session key of rental ${a.rentalId} expired ${now - session.validUntil} s ago`,
+      );
+  }
+
   // The used-nonce key is the EIP-712 digest (a few µs of keccak), never the signature bytes, so a
-  // re-encoded signature of a used token is still a used token.
+  // re-encoded signature of a used token is still a used token. Wallet and session tokens share it.
   const digestBytes = accessDigest(ctx.separator, a);
   const digest = bytesToHex(digestBytes);
   if (ctx.nonceUsed(digest)) return no('nonce-used', 'this token was already used');
+
+  const grantOf = (): Verdict => {
+    const grant: Grant = { rental, action: a.action, digest, validUntil, scheme };
+    if (requestId !== undefined) grant.requestId = requestId;
+    return { ok: true, grant };
+  };
+
+  if (session) {
+    const limited = ctx.beforeSessionCheck?.(rental);
+    if (limited !== undefined) return no('rate-limited', limited);
+    // The session key signs the token's EIP-712 digest (WebCrypto hashes it once more with SHA-256).
+    if (!verifyP256(session.publicKey, digestBytes, hexToBytes(signature)))
+      return no(
+        'bad-signature',
+        "sessionSignature is not the rental's session key's signature of this token (wrong or replaced key)",
+      );
+    return grantOf();
+  }
 
   const refused = ctx.beforeRecovery?.(rental);
   if (refused !== undefined) return no('rate-limited', refused);
@@ -158,8 +202,5 @@ export function verifyAccess(payload: unknown, ctx: VerifyContext): Verdict {
       'not-renter',
       `token is signed by ${recovered.address}, not by the renter ${guest} (wrong key, or signed for another chain, contract or token)`,
     );
-
-  const grant: Grant = { rental, action: a.action, digest, validUntil };
-  if (requestId !== undefined) grant.requestId = requestId;
-  return { ok: true, grant };
+  return grantOf();
 }

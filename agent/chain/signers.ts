@@ -1,6 +1,7 @@
 // Which key signs each device's receipts on chain (Latchkey.device(id).signer): the agent serves only
-// devices whose signer is its own key, so no other gateway configured for a device accepts its tokens
-// (and none serves a device whose receipts could never settle).
+// devices whose signer is one of its keys — the current one, or one it kept after a rotation — so no
+// other gateway configured for a device accepts its tokens (and none serves a device whose receipts
+// could never settle).
 
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { LatchkeyError } from '../errors.js';
@@ -25,27 +26,43 @@ export async function deviceSigner(
   return /^0x0{40}$/.test(signer) ? undefined : signer;
 }
 
+/** What checkSigners found: each registered device's signer, and the devices not registered yet. */
+export interface SignerCheck {
+  /** Lower-case signer of each registered device: one of the gateway's keys. */
+  signers: Map<bigint, string>;
+  /** Devices not registered yet (no rental can exist for them; a gateway may be set up before its devices are). */
+  unregistered: bigint[];
+  /** Devices whose signer is one of the gateway's previous keys (a rotation the host has not made on chain yet). */
+  onPreviousKey: bigint[];
+}
+
 /**
- * Throws CONFIG_INVALID naming every device whose on-chain signer is not `gateway`. Returns the devices
- * not registered yet (no rental can exist for them; a gateway may be set up before its devices are).
- * A CHAIN_UNAVAILABLE from the RPC client passes through (the caller decides whether to start anyway).
+ * Throws CONFIG_INVALID naming every device whose on-chain signer is none of `gateway`'s keys (the
+ * current first, then previous ones kept after a rotation). A CHAIN_UNAVAILABLE from the RPC client
+ * passes through (the caller decides whether to start anyway).
  */
 export async function checkSigners(
   rpc: RpcClient,
   contract: string,
   deviceIds: readonly bigint[],
-  gateway: string,
-): Promise<bigint[]> {
+  gateway: string | readonly string[],
+): Promise<SignerCheck> {
+  const keys = (typeof gateway === 'string' ? [gateway] : gateway).map((a) => a.toLowerCase());
+  const current = keys[0];
   const problems: string[] = [];
-  const unregistered: bigint[] = [];
+  const out: SignerCheck = { signers: new Map(), unregistered: [], onPreviousKey: [] };
   for (const id of deviceIds) {
     const signer = await deviceSigner(rpc, contract, id);
-    if (signer === undefined) unregistered.push(id);
-    else if (signer !== gateway.toLowerCase())
+    if (signer === undefined) out.unregistered.push(id);
+    else if (!keys.includes(signer))
       problems.push(
-        `device ${id}: its signer on chain is ${signer}, not this gateway's key ${gateway}; its receipts ` +
+        `device ${id}: its signer on chain is ${signer}, not this gateway's key ${current}; its receipts ` +
           'could never settle and another gateway serves it: register it with this key or rotate its signer',
       );
+    else {
+      out.signers.set(id, signer);
+      if (signer !== current) out.onPreviousKey.push(id);
+    }
   }
   if (problems.length > 0)
     throw new LatchkeyError(
@@ -55,5 +72,25 @@ export async function checkSigners(
         details: problems.map((p) => `  - ${p}`).join('\n'),
       },
     );
-  return unregistered;
+  return out;
+}
+
+/**
+ * Reads each device's signer again into `known` (a rotation on chain: setSigner) and returns the
+ * devices whose signer changed, including ones registered since. A CHAIN_UNAVAILABLE passes through.
+ */
+export async function refreshSigners(
+  rpc: RpcClient,
+  contract: string,
+  deviceIds: readonly bigint[],
+  known: Map<bigint, string>,
+): Promise<bigint[]> {
+  const changed: bigint[] = [];
+  for (const id of deviceIds) {
+    const signer = await deviceSigner(rpc, contract, id);
+    if (signer === undefined || known.get(id) === signer) continue;
+    known.set(id, signer);
+    changed.push(id);
+  }
+  return changed;
 }

@@ -131,6 +131,7 @@ describe('lock', () => {
       action: 'unlock',
       digest: `0x${'11'.repeat(32)}`,
       validUntil: unixNow() + 60,
+      scheme: 'wallet',
     };
     await ctl.apply(g);
     expect(relay.isClosed()).toBe(true);

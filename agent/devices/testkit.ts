@@ -7,6 +7,7 @@ import { silentLogger } from '../log.js';
 import type { Store, StoredRental } from '../store/store.js';
 import { tempStore as storeInTempDir } from '../store/test/fixtures.js';
 import { DeviceController, type DeviceControllerDeps } from './controller.js';
+import { ReceiptKeys } from './receiptKeys.js';
 import { ReceiptSigner } from './receipts.js';
 
 export const DEVICE_KEY = hexToBytes('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
@@ -29,7 +30,7 @@ export function testController(
     pulseSeconds: 5,
     relay,
     store,
-    signer: signer(),
+    keys: new ReceiptKeys(signer()),
     now: unixNow,
     log: silentLogger,
     ...over,

@@ -183,6 +183,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rental_undo_block ON rental_undo (block);
     `,
   },
+  {
+    version: 4,
+    description: 'session keys: the P-256 key a guest wallet granted for one rental',
+    sql: `
+      -- One live session key per rental; a newer grant replaces the row (that is how a guest revokes a key).
+      -- The grant's digest is also a used nonce, so an older grant cannot be replayed to bring a key back.
+      CREATE TABLE session_keys (
+        rental_id TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL CHECK (length(public_key) = 132 AND substr(public_key, 1, 4) = '0x04'),
+        valid_until INTEGER NOT NULL CHECK (valid_until >= 0),
+        grant_digest TEXT NOT NULL,
+        granted_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX session_keys_valid_until ON session_keys (valid_until);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

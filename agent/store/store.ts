@@ -74,6 +74,18 @@ export interface AuditEntry {
   reason: string;
 }
 
+/** A session key a guest's wallet granted for one rental (see contracts/typedData.ts Session). */
+export interface StoredSessionKey {
+  rentalId: bigint;
+  /** SEC1 uncompressed P-256 point, 0x04 ‖ x ‖ y, lower-case hex. */
+  publicKey: `0x${string}`;
+  /** Unix seconds; the key is refused from then on. */
+  validUntil: number;
+  /** EIP-712 digest of the grant that installed it (0x hex). */
+  grantDigest: string;
+  grantedAt: number;
+}
+
 /** What a controller needs to resume after a crash. */
 export interface DeviceRuntime {
   deviceId: bigint;
@@ -94,6 +106,15 @@ export const NONCE_RETENTION_SECONDS = 3600;
 const BUSY_TIMEOUT_MS = 5000;
 const MAX_AUDIT_TAIL = 10_000;
 const DIGEST_RE = /^0x[0-9a-fA-F]{64}$/;
+const SESSION_KEY_RE = /^0x04[0-9a-fA-F]{128}$/;
+
+interface SessionKeyRow {
+  rental_id: string;
+  public_key: string;
+  valid_until: number;
+  grant_digest: string;
+  granted_at: number;
+}
 
 const RENTAL_COLUMNS =
   'id, device_id, guest, start, "end", deposit, price_per_second, price_per_wh, booked_before, status, block_number, block_hash';
@@ -158,6 +179,16 @@ function prepareStatements(db: Database.Database) {
       'INSERT INTO used_nonces (digest, expires_at) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING',
     ),
     pruneNonces: db.prepare<[number]>('DELETE FROM used_nonces WHERE expires_at < ?'),
+    putSessionKey: db.prepare<[SessionKeyRow]>(
+      `INSERT INTO session_keys (rental_id, public_key, valid_until, grant_digest, granted_at)
+       VALUES (@rental_id, @public_key, @valid_until, @grant_digest, @granted_at)
+       ON CONFLICT (rental_id) DO UPDATE SET public_key = excluded.public_key,
+         valid_until = excluded.valid_until, grant_digest = excluded.grant_digest, granted_at = excluded.granted_at`,
+    ),
+    getSessionKey: db.prepare<[string], SessionKeyRow>(
+      'SELECT rental_id, public_key, valid_until, grant_digest, granted_at FROM session_keys WHERE rental_id = ?',
+    ),
+    pruneSessionKeys: db.prepare<[number]>('DELETE FROM session_keys WHERE valid_until < ?'),
     putReceipt: db.prepare<[ReceiptRow]>(
       `INSERT INTO receipts (${RECEIPT_COLUMNS}) VALUES (@rental_id, @device_id, @seconds_used, @energy_wh,
          @signature, @status, @attempts, @tx_hash, @last_error, @created_at)
@@ -168,6 +199,9 @@ function prepareStatements(db: Database.Database) {
     ),
     pendingReceipts: db.prepare<[], ReceiptRow>(
       `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE status IN ('pending', 'submitted') ORDER BY created_at, rental_id`,
+    ),
+    resignReceipt: db.prepare<[string, string]>(
+      "UPDATE receipts SET signature = ? WHERE rental_id = ? AND status = 'pending'",
     ),
     // One statement for every patch shape: each field changes only when its flag is set.
     updateReceipt: db.prepare<
@@ -434,6 +468,44 @@ export class Store {
     );
   }
 
+  // --- session keys ---
+
+  /** Installs (or replaces) the rental's session key. Call inside tx() with the grant's useNonce. */
+  putSessionKey(k: StoredSessionKey): void {
+    if (!SESSION_KEY_RE.test(k.publicKey)) throw new TypeError('store: session key must be 0x04 + 128 hex');
+    if (!Number.isSafeInteger(k.validUntil) || k.validUntil < 0)
+      throw new TypeError('store: session key validUntil must be whole unix seconds');
+    const row: SessionKeyRow = {
+      rental_id: dec(k.rentalId, 'rental id'),
+      public_key: k.publicKey.toLowerCase(),
+      valid_until: k.validUntil,
+      grant_digest: digestKey(k.grantDigest),
+      granted_at: Math.floor(k.grantedAt),
+    };
+    this.run('putSessionKey', (s) => s.putSessionKey.run(row));
+  }
+
+  /** The rental's live session key, if a grant installed one (expired ones too until pruned). */
+  getSessionKey(rentalId: bigint): StoredSessionKey | undefined {
+    const row = this.run('getSessionKey', (s) => s.getSessionKey.get(dec(rentalId, 'rental id')));
+    if (!row) return undefined;
+    return {
+      rentalId: BigInt(row.rental_id),
+      publicKey: row.public_key as `0x${string}`,
+      validUntil: row.valid_until,
+      grantDigest: row.grant_digest,
+      grantedAt: row.granted_at,
+    };
+  }
+
+  /** Forgets session keys that expired more than NONCE_RETENTION_SECONDS before `now`. Returns how many. */
+  pruneSessionKeys(now: number): number {
+    return this.run(
+      'pruneSessionKeys',
+      (s) => s.pruneSessionKeys.run(Math.floor(now) - NONCE_RETENTION_SECONDS).changes,
+    );
+  }
+
   // --- receipts ---
 
   /** Queues a signed receipt. False (and nothing changed) if the rental already has one. */
@@ -472,6 +544,17 @@ export class Store {
       last_error: patch.lastError ?? null,
     };
     this.run('updateReceipt', (s) => s.updateReceipt.run(params));
+  }
+
+  /**
+   * Replaces the signature of a receipt still waiting to be sent (status 'pending'): the same usage,
+   * signed by the key its checkout now accepts after a key rotation. A receipt whose checkout is
+   * being sent or is settled is never changed. True if it was changed.
+   */
+  resignReceipt(rentalId: bigint, signature: `0x${string}`): boolean {
+    const key = dec(rentalId, 'rental id');
+    const sig = hex(signature, 'receipt signature');
+    return this.run('resignReceipt', (s) => s.resignReceipt.run(sig, key).changes === 1);
   }
 
   // --- devices + audit ---

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { ReplyEnvelope } from '../../agent/mqtt/topics.js';
-import type { WireToken } from '../../guest/client.js';
+import type { BenchToken } from './tokens.js';
 
 /** The agent did not answer in time: under a flood a measurement, not a fault. */
 export class ReplyTimeout extends Error {}
@@ -38,7 +38,7 @@ export class BenchClient {
   }
 
   /** Subscribes to the tokens' reply topics in one SUBSCRIBE; call before the timed publishes. */
-  async prepare(deviceId: bigint, tokens: readonly WireToken[]): Promise<void> {
+  async prepare(deviceId: bigint, tokens: readonly BenchToken[]): Promise<void> {
     await this.client.subscribeAsync(
       tokens.map((t) => this.replyTopic(deviceId, t)),
       { qos: 1 },
@@ -46,12 +46,12 @@ export class BenchClient {
   }
 
   /** Drops the reply subscriptions of tokens that are done. */
-  release(deviceId: bigint, tokens: readonly WireToken[]): void {
+  release(deviceId: bigint, tokens: readonly BenchToken[]): void {
     void this.client.unsubscribeAsync(tokens.map((t) => this.replyTopic(deviceId, t))).catch(() => {});
   }
 
   /** Publishes the token (QoS 1) and resolves with the agent's reply; rejects after `timeoutMs`. */
-  send(deviceId: bigint, token: WireToken, timeoutMs = 5_000): Promise<ReplyEnvelope> {
+  send(deviceId: bigint, token: BenchToken, timeoutMs = 5_000): Promise<ReplyEnvelope> {
     const reply = new Promise<ReplyEnvelope>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(token.id);
@@ -70,7 +70,7 @@ export class BenchClient {
     return reply;
   }
 
-  private replyTopic(deviceId: bigint, token: WireToken): string {
+  private replyTopic(deviceId: bigint, token: BenchToken): string {
     return `${this.base}/${deviceId}/reply/${token.id}`;
   }
 

@@ -2,10 +2,10 @@
 // unlock benchmark's latency phases.
 
 import type { ReplyEnvelope } from '../../agent/mqtt/topics.js';
-import type { WireToken } from '../../guest/client.js';
 import type { SimRelay } from '../../hardware/sim.js';
 import type { BenchClient } from './client.js';
 import type { Probe } from './probe.js';
+import type { BenchToken } from './tokens.js';
 
 /** Reply topics are subscribed this many unlock/lock pairs at a time, outside the timed window. */
 const BLOCK = 50;
@@ -13,7 +13,7 @@ const BLOCK = 50;
 /** A valid token the agent refused, or another fault of the system under test: the run fails. */
 export class BenchFault extends Error {}
 
-export type Pair = [WireToken, WireToken];
+export type Pair = [BenchToken, BenchToken];
 
 export function waitSwitch(relay: SimRelay, closed: boolean, timeoutMs: number) {
   let cancel: () => void = () => {};

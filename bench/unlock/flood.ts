@@ -9,8 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { hexToBytes } from '../../contracts/eip712.js';
-import { FLOOD_MIX, type FloodKind, type FloodPlan, type FloodReport } from './floodPlan.js';
-import { randomNonce, requestId, signToken } from './tokens.js';
+import {
+  FLOOD_MIX,
+  type FloodKind,
+  type FloodMix,
+  type FloodPlan,
+  type FloodReport,
+  SESSION_FLOOD_MIX,
+} from './floodPlan.js';
+import { randomNonce, requestId, sessionKeyPair, signSessionToken, signToken } from './tokens.js';
 
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
@@ -41,10 +48,24 @@ function build(plan: FloodPlan): (kind: FloodKind, id: string) => string {
       validUntil: now - 3600,
     }),
   );
+  const forger = sessionKeyPair();
+  const forged =
+    plan.scheme === 'session'
+      ? Array.from({ length: 256 }, () =>
+          signSessionToken(separator, forger, {
+            rentalId,
+            action: plan.action,
+            nonce: randomNonce(),
+            validUntil,
+          }),
+        )
+      : [];
   let i = 0;
   const pick = <T>(list: T[]): T => list[i++ % list.length] as T;
   return (kind, id) => {
     switch (kind) {
+      case 'forged-session':
+        return JSON.stringify({ ...pick(forged), id });
       case 'wrong-signer':
         return JSON.stringify({ ...pick(wrong), id });
       case 'unknown-rental':
@@ -66,18 +87,19 @@ function build(plan: FloodPlan): (kind: FloodKind, id: string) => string {
 }
 
 /** Deterministic interleaving of the mix: kind of the n-th message. */
-function kindAt(n: number): FloodKind {
+function kindAt(mix: FloodMix, n: number): FloodKind {
   const x = (n * 0.6180339887498949) % 1; // golden-ratio sequence: well spread, no clumps
   let acc = 0;
-  for (const m of FLOOD_MIX) {
+  for (const m of mix) {
     acc += m.share;
     if (x < acc) return m.kind;
   }
-  return 'wrong-signer';
+  return mix[0].kind;
 }
 
 async function run(plan: FloodPlan, send: (m: unknown) => void, waitGo: Promise<void>): Promise<void> {
   const payloadOf = build(plan);
+  const mix: FloodMix = plan.scheme === 'session' ? SESSION_FLOOD_MIX : FLOOD_MIX;
   const options = { protocolVersion: 4 as const, reconnectPeriod: 0 };
   const client = await mqtt.connectAsync(plan.url, {
     ...options,
@@ -112,7 +134,7 @@ async function run(plan: FloodPlan, send: (m: unknown) => void, waitGo: Promise<
     const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * plan.rate));
     maxBacklog = Math.max(maxBacklog, due - sent);
     while (sent < due) {
-      const kind = kindAt(sent);
+      const kind = kindAt(mix, sent);
       byKind[kind] = (byKind[kind] ?? 0) + 1;
       const id = requestId();
       if (kind !== 'not-json') waiting.add(id);

@@ -6,13 +6,19 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex } from '../../contracts/eip712.js';
-import type { WireToken } from '../../guest/client.js';
 import type { SimRelay } from '../../hardware/sim.js';
 import { type BenchClient, ReplyTimeout } from './client.js';
 import { type Pair, refusal } from './cycle.js';
-import { FLOOD_MIX, type FloodPlan, type FloodReport } from './floodPlan.js';
+import {
+  FLOOD_MIX,
+  type FloodMix,
+  type FloodPlan,
+  type FloodReport,
+  SESSION_FLOOD_MIX,
+} from './floodPlan.js';
 import type { Probe, ValidTrack } from './probe.js';
 import { round } from './stats.js';
+import type { BenchToken } from './tokens.js';
 import { sleepUntil, withTimeout } from './wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,7 +30,7 @@ export const FLOOD_PAIRS = FLOOD.durationMs / (2 * FLOOD.validGapMs);
 
 export interface FloodResult {
   target: string;
-  plan: { rate: number; durationMs: number; mix: typeof FLOOD_MIX };
+  plan: { rate: number; durationMs: number; mix: FloodMix };
   sent: number;
   achievedRate: number;
   /** The agent's replies to flood tokens, counted by a separate MQTT connection of the flood process. */
@@ -47,7 +53,7 @@ export interface FloodResult {
   };
   /** What the agent answered from the flood start until the end of the phase, by outcome. */
   outcomes: Record<string, number> | null;
-  /** Flood tokens that cost a signature recovery (not-renter + bad-signature). */
+  /** Flood tokens that cost a signature check: a recovery (wallet), a P-256 verify (session). */
   reachedRecovery: number | null;
   cpu: {
     /** From 'go' until this process noticed the flood's last token (late when this process is the busy agent). */
@@ -152,6 +158,8 @@ export async function floodPhase(opts: {
   floodDeviceId: bigint;
   floodRentalId: bigint;
   floodAction: 'unlock' | 'on';
+  /** What the flood forges (default 'wallet': the FLOOD_MIX of wallet tokens and junk). */
+  scheme?: 'wallet' | 'session';
   separator: Uint8Array;
   wrongKey: string;
   client: BenchClient;
@@ -175,6 +183,7 @@ export async function floodPhase(opts: {
     rate: FLOOD.rate,
     durationMs: FLOOD.durationMs,
     maxDrainMs: FLOOD.maxDrainMs,
+    scheme: opts.scheme ?? 'wallet',
   });
   await client.prepare(deviceId, pairs.flat());
   const tracks: ValidTrack[] = [];
@@ -213,7 +222,7 @@ export async function floodPhase(opts: {
 
   const settled: Promise<unknown>[] = [];
   const faults: unknown[] = [];
-  const send = (token: WireToken, track?: ValidTrack) => {
+  const send = (token: BenchToken, track?: ValidTrack) => {
     const p = client.send(deviceId, token, deadline - performance.now()).then(
       (reply) => {
         if (reply.status !== 'ok') throw refusal(token.access.action, reply);
@@ -285,7 +294,11 @@ export async function floodPhase(opts: {
   const answeredTotal = outcomes ? Object.values(outcomes).reduce((a, n) => a + n, 0) : 0;
   return {
     target: opts.target,
-    plan: { rate: FLOOD.rate, durationMs: FLOOD.durationMs, mix: FLOOD_MIX },
+    plan: {
+      rate: FLOOD.rate,
+      durationMs: FLOOD.durationMs,
+      mix: opts.scheme === 'session' ? SESSION_FLOOD_MIX : FLOOD_MIX,
+    },
     sent: report.sent,
     achievedRate: Math.round((report.sent / report.elapsedMs) * 1000),
     replies: {

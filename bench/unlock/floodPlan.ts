@@ -13,6 +13,8 @@ export interface FloodPlan {
   durationMs: number;
   /** After the last token, how long to wait for the agent's remaining replies at most. */
   maxDrainMs: number;
+  /** 'wallet' (default): FLOOD_MIX; 'session': SESSION_FLOOD_MIX against a rental with a session key. */
+  scheme?: 'wallet' | 'session';
 }
 
 /** What each kind of bad token is and what the agent should answer. */
@@ -40,7 +42,21 @@ export const FLOOD_MIX = [
   },
 ] as const;
 
-export type FloodKind = (typeof FLOOD_MIX)[number]['kind'];
+/**
+ * The session flood: every token well formed, for the rental its guest holds a session key for, valid
+ * now, signed by another P-256 key. Each one passes every cheap check and costs one P-256 verify.
+ */
+export const SESSION_FLOOD_MIX = [
+  {
+    kind: 'forged-session',
+    share: 1,
+    expect: 'bad-signature',
+    note: 'known rental with a session key, valid shape and time, signed by another P-256 key',
+  },
+] as const;
+
+export type FloodMix = typeof FLOOD_MIX | typeof SESSION_FLOOD_MIX;
+export type FloodKind = FloodMix[number]['kind'];
 
 export interface FloodReport {
   sent: number;

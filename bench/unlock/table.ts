@@ -12,6 +12,9 @@ export interface Targets {
   floodP99Ms: number;
   rssMB: number;
   readyMs: number;
+  sessionP50Ms: number;
+  sessionP99Ms: number;
+  sessionFloodP99Ms: number;
 }
 
 /** Resident memory split: the process's own (anon) and pages mapped from files (mostly the node binary). */
@@ -27,6 +30,11 @@ export interface Results extends MachineFacts {
   latency: { method: string; aedes: LatencyResult; mosquitto: LatencyResult };
   verify: VerifyResult;
   flood: { aedes: FloodResult; mosquitto: FloodResult; agentProcess: FloodResult };
+  session: {
+    method: string;
+    latency: { aedes: LatencyResult; mosquitto: LatencyResult };
+    flood: { aedes: FloodResult; mosquitto: FloodResult; agentProcess: FloodResult };
+  };
   memory: {
     agentProcess: {
       measures: string;
@@ -87,6 +95,27 @@ export function printTable(r: Results): void {
       `  store commits before switch`,
       `${l.commitsPerUnlock}, together p50 ${ms(l.commitMsBeforeSwitch.p50)}`,
     );
+    const s = r.session.latency[key];
+    add(
+      `unlock ${name}, session token: p50 (n=${s.measured.n})`,
+      ms(s.measured.p50),
+      `≤ ${TARGETS.sessionP50Ms} ms`,
+      r.verdicts[`session${name === 'aedes' ? 'Aedes' : 'Mosquitto'}P50`],
+    );
+    add(
+      `unlock ${name}, session token: p99`,
+      ms(s.measured.p99),
+      `≤ ${TARGETS.sessionP99Ms} ms`,
+      r.verdicts[`session${name === 'aedes' ? 'Aedes' : 'Mosquitto'}P99`],
+    );
+    const floor =
+      s.toHandler.p50 === null || s.commitMsBeforeSwitch.p50 === null
+        ? null
+        : s.toHandler.p50 + s.commitMsBeforeSwitch.p50;
+    add(
+      `  floor: publish → handler + commits, p50`,
+      `${ms(floor)} (${ms(s.toHandler.p50)} + ${s.commitsPerUnlock} commits ${ms(s.commitMsBeforeSwitch.p50)})`,
+    );
   }
   const v = r.verify;
   add(
@@ -109,7 +138,30 @@ export function printTable(r: Results): void {
     '  ethers ÷ ours: digest / recovery / full',
     `${v.ratios.digest}× / ${v.ratios.recovery}× / ${v.ratios.full}×`,
   );
+  add(
+    'verifyAccess, session tokens',
+    `${v.session.verifyAccess.opsPerSecond} ops/s (${v.session.verifyAccess.microsPerOp} µs, of which P-256 verify ${v.session.p256Verify.microsPerOp} µs)`,
+  );
+  add(
+    'secp256k1 recovery: @noble/secp256k1 / @noble/curves',
+    `${v.secp256k1.nobleSecp256k1.microsPerOp} / ${v.secp256k1.nobleCurves.microsPerOp} µs (curves ${v.secp256k1.curvesVersion} ${v.secp256k1.curvesSpeedup}× as fast)`,
+  );
   for (const [label, f, verdict] of [
+    [
+      'session tokens, forged ones at the same rental, aedes',
+      r.session.flood.aedes,
+      r.verdicts.sessionFloodAedesP99,
+    ],
+    [
+      'session tokens, forged ones at the same rental, Mosquitto',
+      r.session.flood.mosquitto,
+      r.verdicts.sessionFloodMosquittoP99,
+    ],
+    [
+      'session tokens, forged ones at the same rental, Mosquitto, agent process',
+      r.session.flood.agentProcess,
+      undefined,
+    ],
     ['aedes, agent in-process', r.flood.aedes, r.verdicts.floodAedesP99],
     ['Mosquitto, agent in-process', r.flood.mosquitto, r.verdicts.floodMosquittoP99],
     ['Mosquitto, agent process', r.flood.agentProcess, undefined],
@@ -118,7 +170,9 @@ export function printTable(r: Results): void {
     add(
       `flood, ${label}: valid p50 / p99`,
       `${ms(f.valid.p50)} / ${ms(f.valid.p99)} (${f.valid.answered}/${f.valid.sent} ${inProcess ? 'switched' : 'answered'} in time; ${inProcess ? 'to switch' : 'to reply'})`,
-      inProcess ? `p99 ≤ ${TARGETS.floodP99Ms} ms` : '',
+      inProcess
+        ? `p99 ≤ ${label.startsWith('session') ? TARGETS.sessionFloodP99Ms : TARGETS.floodP99Ms} ms`
+        : '',
       verdict ?? '',
     );
     add(
@@ -127,7 +181,7 @@ export function printTable(r: Results): void {
     );
     add(
       `  CPU (${inProcess ? 'whole bench process' : 'agent process alone'})`,
-      `${f.cpu.duringFloodPercentOfOneCore}% of a core; ${f.cpu.msPerAnsweredToken ?? '?'} ms CPU per answer; ${f.reachedRecovery ?? '?'} recoveries${f.storeCommits ? `; ${f.storeCommits.count} commits, ${Math.round(f.storeCommits.totalMs)} ms` : ''}`,
+      `${f.cpu.duringFloodPercentOfOneCore}% of a core; ${f.cpu.msPerAnsweredToken ?? '?'} ms CPU per answer; ${f.reachedRecovery ?? '?'} signature checks${f.storeCommits ? `; ${f.storeCommits.count} commits, ${Math.round(f.storeCommits.totalMs)} ms` : ''}`,
     );
     add(
       '  valid unlock: → handler p50 / → reply p50',

@@ -3,12 +3,17 @@
 // verifyTypedData on the same tokens in the same run.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+// @noble/curves as installed through ethers, measured beside @noble/secp256k1 (issue 11, item 5).
+import { secp256k1 as curves } from '@noble/curves/secp256k1';
 import { recoverAddress as ethersRecover, TypedDataEncoder, verifyTypedData, Wallet } from 'ethers';
+import { verifyP256 } from '../../agent/access/p256.js';
 import { decodePayload, parseToken } from '../../agent/access/token.js';
 import { type VerifyContext, verifyAccess } from '../../agent/access/verify.js';
 import type { StoredRental } from '../../agent/store/store.js';
 import {
   accessDigest,
+  addressOfPublicKey,
   bytesToHex,
   domainSeparator,
   hexToBytes,
@@ -16,7 +21,13 @@ import {
 } from '../../contracts/eip712.js';
 import { ACCESS_TYPES, type Access, domain } from '../../contracts/typedData.js';
 import { median, round } from './stats.js';
-import { randomNonce, signToken } from './tokens.js';
+import { randomNonce, sessionKeyPair, signSessionToken, signToken } from './tokens.js';
+
+const CURVES_VERSION = (
+  JSON.parse(
+    readFileSync(new URL('../../node_modules/@noble/curves/package.json', import.meta.url), 'utf8'),
+  ) as { version: string }
+).version;
 
 export interface Rate {
   opsPerSecond: number;
@@ -34,6 +45,10 @@ export interface VerifyResult {
   splitMicros: { parse: number; digest: number; recovery: number; rest: number };
   ethers: { typedDataHash: Rate; recoverAddress: Rate; verifyTypedData: Rate; hashPlusRecover: Rate };
   ratios: { digest: number; recovery: number; full: number };
+  /** Session tokens: the whole verifyAccess, and its one native step (node:crypto P-256 verify). */
+  session: { verifyAccess: Rate; p256Verify: Rate };
+  /** secp256k1 public-key recovery of the same signatures: @noble/secp256k1 (ours) vs @noble/curves. */
+  secp256k1: { nobleSecp256k1: Rate; nobleCurves: Rate; curvesSpeedup: number; curvesVersion: string };
 }
 
 /** One timed slice of `op` over inputs round-robin, at least `ms` long: µs per call. */
@@ -118,6 +133,17 @@ export function benchVerify(count = 200): VerifyResult {
   const digests = accesses.map((a) => accessDigest(separator, a));
   const digestHex = digests.map((d) => bytesToHex(d));
   const sigs = wire.map((w) => hexToBytes(w.signature));
+  const sessionKey = sessionKeyPair();
+  const sessionWire = accesses.map((a) =>
+    signSessionToken(separator, sessionKey, {
+      rentalId: a.rentalId,
+      action: a.action,
+      nonce: a.nonce,
+      validUntil: Number(a.validUntil),
+    }),
+  );
+  const sessionPayloads = sessionWire.map((w) => Buffer.from(JSON.stringify(w)));
+  const sessionSigs = sessionWire.map((w) => hexToBytes('sessionSignature' in w ? w.sessionSignature : ''));
   const ctx: VerifyContext = {
     now,
     deviceId,
@@ -126,6 +152,22 @@ export function benchVerify(count = 200): VerifyResult {
     maxValiditySeconds: 300,
     rental: (id) => (id === rental.id ? rental : undefined),
     nonceUsed: () => false,
+    sessionKey: (id) =>
+      id === rental.id
+        ? {
+            rentalId: id,
+            publicKey: sessionKey.publicKey,
+            validUntil: now + 3600,
+            grantDigest: digestHex[0] as string,
+            grantedAt: now,
+          }
+        : undefined,
+  };
+  const curvesRecover = (digest: Uint8Array, sig: Uint8Array) => {
+    const point = curves.Signature.fromCompact(sig.subarray(0, 64))
+      .addRecoveryBit((sig[64] as number) - 27)
+      .recoverPublicKey(digest);
+    return addressOfPublicKey(point.toRawBytes(false));
   };
 
   // Correctness first: a benchmark of wrong answers is worthless.
@@ -140,6 +182,13 @@ export function benchVerify(count = 200): VerifyResult {
       throw new Error('ethers recovered another address');
     const r = recoverAddress(digests[i] as Uint8Array, sigs[i] as Uint8Array);
     if (!r.ok || r.address !== guest) throw new Error('noble recovery recovered another address');
+    if (curvesRecover(digests[i] as Uint8Array, sigs[i] as Uint8Array) !== guest)
+      throw new Error('@noble/curves recovered another address');
+    const sv = verifyAccess(sessionPayloads[i], ctx);
+    if (!sv.ok || sv.grant.scheme !== 'session')
+      throw new Error('verifyAccess refused a valid session token');
+    if (!verifyP256(sessionKey.publicKey, digests[i] as Uint8Array, sessionSigs[i] as Uint8Array))
+      throw new Error('P-256 verify refused a valid session signature');
   }
 
   const m = measureInterleaved(
@@ -170,6 +219,19 @@ export function benchVerify(count = 200): VerifyResult {
         op: (i) => verifyTypedData(dom, ACCESS_TYPES, accesses[i] as Access, wire[i]?.signature as string),
         ms: 800,
       },
+      sessionVerifyAccess: {
+        op: (i) => {
+          const v = verifyAccess(sessionPayloads[i], ctx);
+          if (!v.ok) throw new Error(`verifyAccess refused a valid session token: ${v.reason}`);
+          return v;
+        },
+        ms: 800,
+      },
+      p256Verify: {
+        op: (i) => verifyP256(sessionKey.publicKey, digests[i] as Uint8Array, sessionSigs[i] as Uint8Array),
+        ms: 500,
+      },
+      curvesRecovery: { op: (i) => curvesRecover(digests[i] as Uint8Array, sigs[i] as Uint8Array), ms: 1000 },
     },
     count,
   );
@@ -201,6 +263,13 @@ export function benchVerify(count = 200): VerifyResult {
     tokens: count,
     ours,
     splitMicros: split,
+    session: { verifyAccess: m.sessionVerifyAccess, p256Verify: m.p256Verify },
+    secp256k1: {
+      nobleSecp256k1: m.recovery,
+      nobleCurves: m.curvesRecovery,
+      curvesSpeedup: round(m.recovery.microsPerOp / m.curvesRecovery.microsPerOp, 2),
+      curvesVersion: CURVES_VERSION,
+    },
     ethers,
     ratios: {
       digest: round(ethers.typedDataHash.microsPerOp / ours.digest.microsPerOp, 1),

@@ -147,6 +147,8 @@ describe('latchkey register', () => {
     expect(r.fields.from).toBe('(no host key given)');
     const call = latchkeyInterface.decodeFunctionData('registerDevice', r.fields.data as string);
     expect([...call]).toEqual([gateway, 1n, 2_000_000_000_000n, 0n, 200n, 60n, 168n * 3600n]);
+    expect(r.fields.config).toBe('+ devices[] {"id":"<id>","kind":"socket","relay":{"driver":"sim"}}');
+    expect(r.fields['config flag']).toBe('latchkey config ... --device <id>:socket[:<relay JSON>]');
     expect(await anvil.provider.getBlockNumber()).toBe(before);
   });
 

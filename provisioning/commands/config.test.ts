@@ -73,6 +73,35 @@ describe('latchkey config', () => {
     ]);
   });
 
+  it('writes real relay drivers and fail modes as given, checked by the driver registry', async () => {
+    const out = tmp.path('config.json');
+    const shelly = { driver: 'shelly', url: 'mqtt://127.0.0.1:1883', prefix: 'shellyplusplugs-a1' };
+    const firmata = { driver: 'firmata', serial: '/dev/ttyACM0', pin: 7 };
+    const r = await cli(
+      args(out).flatMap((a) =>
+        a === '7:lock'
+          ? [`7:lock:${JSON.stringify(firmata)}@fail-safe`]
+          : a === '12:socket:sim'
+            ? [`12:socket:${JSON.stringify(shelly)}`]
+            : [a],
+      ),
+      FAST_ENV,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/simulated relay/);
+    const c = parseConfig(JSON.parse(readFileSync(out, 'utf8')), { LATCHKEY_KEY_PASSWORD: PASSWORD });
+    expect(c.devices).toEqual([
+      {
+        id: 7n,
+        kind: 'lock',
+        pulseSeconds: 5,
+        failMode: 'fail-safe',
+        relay: { driver: 'firmata', link: { serial: '/dev/ttyACM0' }, pin: 7 },
+      },
+      { id: 12n, kind: 'socket', pulseSeconds: 5, relay: shelly },
+    ]);
+  });
+
   it('names the keystore by its absolute path when given a relative one', async () => {
     const out = tmp.path('config.json');
     const cwd = process.cwd();
@@ -150,6 +179,10 @@ describe('latchkey config', () => {
         '4:lock:gpio',
         '--device',
         '5',
+        '--device',
+        '6:socket:{"driver":"shelly"',
+        '--device',
+        '8:socket:{"driver":"tasmota","url":"mqtt://127.0.0.1:1883","relay":9}@fail-safe',
         '--start-block',
         '-1',
       ],
@@ -160,8 +193,9 @@ describe('latchkey config', () => {
       'missing --out',
       `--keystore: ${notKeystore} is not a JSON keystore (version 3)`,
       'no keystore password: set LATCHKEY_KEY_PASSWORD_FILE to a file holding it (or LATCHKEY_KEY_PASSWORD), or run on a terminal to be asked',
-      '--device 4:lock:gpio: relay driver "gpio" is not available; this build has sim only',
-      '--device 5: expected <id>:<lock|socket>[:sim], e.g. 1:lock',
+      '--device 4:lock:gpio: the relay is sim or a JSON object such as {"driver":"gpio","line":17} (see docs/hardware.md for each driver\'s fields)',
+      '--device 5: expected <id>:<lock|socket>[:sim|:<relay JSON>][@fail-secure|@fail-safe], e.g. 1:lock or 2:socket:{"driver":"shelly",...}',
+      expect.stringMatching(/^--device 6:socket:\{"driver":"shelly": the relay JSON does not parse: /),
       '--gateway-id: gatewayId: expected letters, digits, _ . - (1-64), got "front door"',
       '--rpc: chain.rpcUrls[0]: expected a http: or https: URL, got ftp://x',
       '--contract: chain.contract: expected a 0x address (LATCHKEY_CONTRACT), got "0x123"',
@@ -169,6 +203,8 @@ describe('latchkey config', () => {
       '--device 0:lock: id: device ids start at 1',
       '--device 3:door: kind: expected one of lock, socket, got "door"',
       '--device 3:socket: id: device 3 is listed twice',
+      expect.stringMatching(/^--device 8:socket:.*: relay\.topic: /),
+      expect.stringMatching(/^--device 8:socket:.*: relay\.relay: /),
     ]);
   });
 

@@ -26,6 +26,9 @@ function mqttSection(url: string | undefined, username: string | undefined, pass
   return Object.keys(mqtt).length > 0 ? { mqtt } : {};
 }
 
+/** How one --device is written. */
+const DEVICE_GRAMMAR = '<id>:<lock|socket>[:sim|:<relay JSON>][@fail-secure|@fail-safe]';
+
 const FLAGS = {
   rpc: {
     type: 'string',
@@ -56,8 +59,8 @@ const FLAGS = {
     type: 'string',
     required: true,
     multiple: true,
-    value: '<id>:<kind>[:sim]',
-    help: 'a device it drives: id from latchkey register, kind lock|socket, relay sim (for now)',
+    value: '<id>:<kind>[:<relay>]',
+    help: `a device it drives: ${DEVICE_GRAMMAR}; id from latchkey register, relay sim by default`,
   },
   out: { type: 'string', required: true, value: '<file>', help: 'where to write the config (mode 0600)' },
   'insecure-write-key': {
@@ -104,26 +107,49 @@ const FLAG_OF: [RegExp, string][] = [
 interface DeviceEntry {
   id: string;
   kind: string;
-  relay: { driver: 'sim' };
+  relay: Record<string, unknown>;
+  failMode?: string;
 }
 
+/**
+ * One `--device`: `<id>:<kind>`, then optionally `:sim` or `:` and the relay's JSON config (checked by
+ * the agent's driver registry, like every other field), then optionally `@fail-secure` or `@fail-safe`.
+ */
 function parseDevice(
   spec: string,
   problems: string[],
 ): { entry: DeviceEntry; relayGiven: boolean } | undefined {
-  const parts = spec.split(':');
-  const [id, kind, relay] = parts;
-  if (parts.length < 2 || parts.length > 3 || !id || !kind) {
-    problems.push(`--device ${spec}: expected <id>:<lock|socket>[:sim], e.g. 1:lock`);
-    return undefined;
-  }
-  if (relay !== undefined && relay !== 'sim') {
+  const failAt = /@(fail-secure|fail-safe)$/.exec(spec);
+  const body = failAt ? spec.slice(0, failAt.index) : spec;
+  const m = /^([^:]+):([^:]+)(?::(.+))?$/s.exec(body);
+  const id = m?.[1];
+  const kind = m?.[2];
+  const relaySpec = m?.[3];
+  if (!id || !kind) {
     problems.push(
-      `--device ${spec}: relay driver ${JSON.stringify(relay)} is not available; this build has sim only`,
+      `--device ${spec}: expected ${DEVICE_GRAMMAR}, e.g. 1:lock or 2:socket:{"driver":"shelly",...}`,
     );
     return undefined;
   }
-  return { entry: { id, kind, relay: { driver: 'sim' } }, relayGiven: relay !== undefined };
+  let relay: Record<string, unknown> = { driver: 'sim' };
+  if (relaySpec !== undefined && relaySpec !== 'sim') {
+    if (!relaySpec.startsWith('{')) {
+      problems.push(
+        `--device ${spec}: the relay is sim or a JSON object such as {"driver":"gpio","line":17} ` +
+          "(see docs/hardware.md for each driver's fields)",
+      );
+      return undefined;
+    }
+    try {
+      relay = JSON.parse(relaySpec) as Record<string, unknown>;
+    } catch (e) {
+      problems.push(`--device ${spec}: the relay JSON does not parse: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+  const entry: DeviceEntry = { id, kind, relay };
+  if (failAt?.[1]) entry.failMode = failAt[1];
+  return { entry, relayGiven: relaySpec !== undefined };
 }
 
 /**
@@ -140,7 +166,7 @@ function agentProblems(file: unknown, deviceSpecs: string[], env: NodeJS.Process
     return lines
       .filter((l) => l !== '')
       .map((line) => {
-        const device = /^devices\[(\d+)\](?:\.(\w+))?: (.*)$/.exec(line);
+        const device = /^devices\[(\d+)\](?:\.([\w.[\]]+))?: (.*)$/.exec(line);
         if (device)
           return `--device ${deviceSpecs[Number(device[1])]}: ${device[2] ? `${device[2]}: ` : ''}${device[3]}`;
         const flag = FLAG_OF.find(([re]) => re.test(line))?.[1];
@@ -174,7 +200,7 @@ export const config: Command = {
   help: () =>
     renderHelp(
       'latchkey config --rpc <url> --contract <address> --gateway-id <id> --keystore <file>\n' +
-        '         --device <id>:<lock|socket>[:sim] ... --out <file> [--insecure-write-key]\n' +
+        '         --device <id>:<lock|socket>[:<relay>] ... --out <file> [--insecure-write-key]\n' +
         '         [--start-block <n>] [--chain-id <n>] [--mqtt-url <url>] [--data-dir <dir>] [--force]',
       "Writes the agent's JSON config (LATCHKEY_CONFIG, mode 0600) after checking it with the agent's own\n" +
         'parser. The config names the keystore (gatewayKeystore, its absolute path), not the key: the agent\n' +
@@ -193,7 +219,12 @@ have this gateway's key as its signer. An unreachable chain is warned about, not
 
 Example:
   latchkey config --rpc https://rpc.gnosischain.com --contract 0x... --start-block 123 --gateway-id front-door \\
-    --keystore /etc/latchkey/gateway.json --device 1:lock --device 2:socket --out /etc/latchkey/config.json`,
+    --keystore /etc/latchkey/gateway.json --out /etc/latchkey/config.json \\
+    --device '1:lock:{"driver":"gpio","line":17,"activeLow":true}@fail-secure' \\
+    --device '2:socket:{"driver":"shelly","url":"mqtt://127.0.0.1:1883","prefix":"shellyplug-1"}'
+
+A relay is sim (the default) or a driver's JSON config; each driver's fields are in docs/hardware.md
+and \`latchkey board\` prints what the device itself needs.`,
     ),
 
   async run(argv: string[], io: CliIo): Promise<void> {
@@ -278,7 +309,7 @@ Example:
       );
     if (simByDefault.length > 0)
       io.stderr(
-        `note: device ${simByDefault.join(', ')} drives a simulated relay (sim), the only driver so far.\n`,
+        `note: device ${simByDefault.join(', ')} drives a simulated relay (sim); give a relay config to drive real hardware (docs/hardware.md).\n`,
       );
     if (values['start-block'] === undefined)
       io.stderr('note: no --start-block: the agent scans the chain from block 0 on its first start.\n');

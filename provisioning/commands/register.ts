@@ -189,6 +189,9 @@ export const register: Command = {
           `price: ${params.pricePerSecond} wei/second = ${eth(hourly)}/hour`,
           ...(name === undefined ? [] : [`name: ${name}`]),
           `data: ${((data) => (name === undefined ? data : tagCalldata(data, name)))(latchkeyInterface.encodeFunctionData('registerDevice', args))}`,
+          // what the gateway's agent config gains once the id is known (it is printed when sent)
+          `config: + devices[] ${JSON.stringify({ id: '<id>', kind: params.kind, relay: { driver: 'sim' } })}`,
+          `config flag: latchkey config ... --device <id>:${params.kind}[:<relay JSON>]`,
           '',
         ].join('\n'),
       );

@@ -1,0 +1,166 @@
+// Key rotation on a real chain (anvil): a gateway holding its new key and the one before it signs each
+// receipt with the key the rental's checkout accepts (today: the device's signer on chain), so a
+// rental open across a rotation still settles by receipt, before and after the host's setSigner.
+
+import { Wallet } from 'ethers';
+import { describe, expect, it } from 'vitest';
+import { registerDevice } from '../../contracts/deploy.js';
+import { domainSeparator, hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
+import { domain, type Rental } from '../../contracts/typedData.js';
+import { SimRelay } from '../../hardware/sim.js';
+import { DeviceController } from '../devices/controller.js';
+import { ReceiptKeys, resignPendingReceipts } from '../devices/receiptKeys.js';
+import { ReceiptSigner } from '../devices/receipts.js';
+import { silentLogger } from '../log.js';
+import type { StoredReceipt } from '../store/store.js';
+import { RpcClient } from './rpc.js';
+import { checkSigners, refreshSigners } from './signers.js';
+import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
+
+let chain: Chain;
+const cleanups = useChain((c) => {
+  chain = c;
+});
+
+describe('a rotated gateway key', () => {
+  it('settles by receipt a rental made under the old key, and one open across the rotation', async () => {
+    const separator = domainSeparator(domain(chain.anvil.chainId, chain.address));
+    const old = new ReceiptSigner(hexToBytes(chain.deviceKey), separator); // the device's signer on chain
+    const fresh = new ReceiptSigner(hexToBytes(Wallet.createRandom().privateKey), separator);
+    const keys = new ReceiptKeys(fresh, [old]);
+    const rpc = new RpcClient({ urls: [chain.anvil.url], timeoutMs: 5_000, log: silentLogger });
+    const signersNow = async () =>
+      (await checkSigners(rpc, chain.address, [chain.deviceId], keys.addresses)).signers;
+
+    // The host has not rotated on chain yet: the device's signer is the previous key, and accepted.
+    const before = await checkSigners(rpc, chain.address, [chain.deviceId], keys.addresses);
+    expect(before.onPreviousKey).toEqual([chain.deviceId]);
+    let signers = before.signers;
+
+    const { store } = storeFor(cleanups);
+    const ctl = new DeviceController({
+      deviceId: chain.deviceId,
+      kind: 'socket',
+      pulseSeconds: 5,
+      relay: new SimRelay(),
+      store,
+      keys,
+      rentalSigner: (r) => signers.get(r.deviceId),
+      now: () => Math.floor(Date.now() / 1000),
+      log: silentLogger,
+    });
+    cleanups.push(() => ctl.stop());
+    await ctl.start();
+
+    const use = async (rental: Rental): Promise<void> => {
+      store.putRental({
+        ...rental,
+        deviceId: chain.deviceId,
+        status: 'open',
+        blockNumber: 1,
+        blockHash: `0x${'00'.repeat(32)}`,
+      });
+      await ctl.apply({ rental: store.getRental(rental.id)!, action: 'on' });
+    };
+    const checkout = async (rental: Rental): Promise<StoredReceipt> => {
+      const { receipt } = await ctl.apply({ rental: store.getRental(rental.id)!, action: 'checkout' });
+      if (!receipt) throw new Error('no receipt');
+      return receipt;
+    };
+    const signerOf = (r: StoredReceipt) => {
+      const rec = recoverAddress(receiptDigest(separator, r.receipt), hexToBytes(r.signature));
+      return rec.ok ? rec.address : undefined;
+    };
+    const settle = async (rental: Rental, r: StoredReceipt) => {
+      await (await chain.asGuest.checkout(rental, r.receipt, r.signature)).wait();
+      expect(await chain.asGuest.isOpen(rental)).toBe(false);
+    };
+
+    const { rental: a } = await chain.rent();
+    await use(a);
+    const ra = await checkout(a);
+    expect(signerOf(ra)).toBe(old.address);
+    await settle(a, ra);
+
+    // A rental open while the host rotates the device to the new key: its receipt is signed by the
+    // key its checkout now accepts, and settles it.
+    const { rental: b } = await chain.rent();
+    await use(b);
+    await (await chain.asHost.setSigner(chain.deviceId, fresh.address)).wait();
+    signers = await signersNow();
+    expect(signers.get(chain.deviceId)).toBe(fresh.address);
+    const rb = await checkout(b);
+    expect(signerOf(rb)).toBe(fresh.address);
+    // the old key's signature would not settle it any more
+    const byOld = { ...rb, signature: old.sign(rb.receipt) };
+    await expect(chain.asGuest.checkout.estimateGas(b, byOld.receipt, byOld.signature)).rejects.toThrow();
+    await settle(b, rb);
+  });
+
+  it('re-signs a receipt still waiting to be sent when the host rotates the signer, and it settles', async () => {
+    const separator = domainSeparator(domain(chain.anvil.chainId, chain.address));
+    const old = new ReceiptSigner(hexToBytes(chain.deviceKey), separator);
+    const fresh = new ReceiptSigner(hexToBytes(Wallet.createRandom().privateKey), separator);
+    const keys = new ReceiptKeys(fresh, [old]);
+    const { deviceId } = await registerDevice(chain.asHost, {
+      signer: old.address,
+      kind: 'socket',
+      pricePerSecond: PRICE_PER_SECOND,
+      minDuration: 60,
+    });
+    const rpc = new RpcClient({ urls: [chain.anvil.url], timeoutMs: 5_000, log: silentLogger });
+    const signers = (await checkSigners(rpc, chain.address, [deviceId], keys.addresses)).signers;
+    const signerOf = (r: { deviceId: bigint }) => signers.get(r.deviceId);
+    const { store } = storeFor(cleanups);
+    const ctl = new DeviceController({
+      deviceId,
+      kind: 'socket',
+      pulseSeconds: 5,
+      relay: new SimRelay(),
+      store,
+      keys,
+      rentalSigner: signerOf,
+      now: () => Math.floor(Date.now() / 1000),
+      log: silentLogger,
+    });
+    cleanups.push(() => ctl.stop());
+    await ctl.start();
+
+    const { rental } = await chain.rent({ deviceId });
+    store.putRental({
+      ...rental,
+      deviceId,
+      status: 'open',
+      blockNumber: 1,
+      blockHash: `0x${'00'.repeat(32)}`,
+    });
+    await ctl.apply({ rental: store.getRental(rental.id)!, action: 'on' });
+    const { receipt } = await ctl.apply({ rental: store.getRental(rental.id)!, action: 'checkout' });
+    if (!receipt) throw new Error('no receipt');
+    expect(receipt.signature).toBe(old.sign(receipt.receipt));
+    await expect(refreshSigners(rpc, chain.address, [deviceId], signers)).resolves.toEqual([]);
+
+    // The host rotates before the receipt was sent: the old signature no longer settles it.
+    await (await chain.asHost.setSigner(deviceId, fresh.address)).wait();
+    await expect(
+      chain.asGuest.checkout.estimateGas(rental, receipt.receipt, receipt.signature),
+    ).rejects.toThrow();
+    expect(await refreshSigners(rpc, chain.address, [deviceId], signers)).toEqual([deviceId]);
+    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([rental.id]);
+    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([]); // already right
+    const resigned = store.getReceipt(rental.id)!;
+    expect(resigned.receipt).toEqual(receipt.receipt); // the same usage
+    expect(resigned.signature).toBe(fresh.sign(receipt.receipt));
+    await (await chain.asGuest.checkout(rental, resigned.receipt, resigned.signature)).wait();
+    expect(await chain.asGuest.isOpen(rental)).toBe(false);
+  });
+
+  it('refuses to serve a device whose signer is none of its keys', async () => {
+    const separator = domainSeparator(domain(chain.anvil.chainId, chain.address));
+    const other = new ReceiptSigner(hexToBytes(Wallet.createRandom().privateKey), separator);
+    const rpc = new RpcClient({ urls: [chain.anvil.url], timeoutMs: 5_000, log: silentLogger });
+    await expect(checkSigners(rpc, chain.address, [chain.otherDeviceId], [other.address])).rejects.toThrow(
+      /refusing to serve a device of another key/,
+    );
+  });
+});

@@ -1,0 +1,41 @@
+// What a device controller shows and takes: its published state, the result of an action, and the
+// part of an access grant it acts on.
+
+import type { Action, KindName } from '../../contracts/typedData.js';
+import type { StoredReceipt, StoredRental } from '../store/store.js';
+import type { Phase } from './machine.js';
+
+export type DeviceKind = KindName;
+
+/** What the device looks like now (published retained on MQTT and served over HTTP). */
+export interface DeviceState {
+  deviceId: bigint;
+  kind: DeviceKind;
+  /** The state machine's phase. */
+  phase: Phase;
+  /** The relay as the driver reports it. */
+  relay: 'open' | 'closed';
+  rentalId?: bigint;
+  /** The rental's end (unix seconds) as booked on chain. */
+  leaseEndsAt?: number;
+  /** Whole seconds the relay has been closed in this rental so far. */
+  usedSeconds: number;
+  energyWh: number;
+  /** The watt-hours the rental's deposit pays for (energy-priced rentals only; see prepaidEnergy.ts). */
+  prepaidEnergyWh?: number;
+  /** Why the socket is off while its rental runs: its prepaid energy is used up (extend to top up). */
+  offReason?: OffReason;
+}
+
+export type OffReason = 'prepaid-energy-used';
+
+export interface ActionResult {
+  state: DeviceState;
+  receipt?: StoredReceipt;
+}
+
+/** The part of an access Grant (agent/access/verify.ts) a controller acts on; a Grant is one. */
+export interface GrantedAction {
+  rental: StoredRental;
+  action: Action;
+}
