@@ -32,6 +32,12 @@ export interface EmbeddedOptions {
   reorgWindow?: number;
   /** `false`: a broker without logins, loopback only (benchmarks of the agent alone). Default: logins. */
   brokerLogins?: false;
+  /**
+   * Offer the guest page a development wallet: /api/info carries the first guest dev account's key
+   * (an anvil dev key, public knowledge) so a desktop browser without a wallet can rent. `npm start`
+   * sets it; a configured gateway has no such setting.
+   */
+  devWallet?: boolean;
 }
 
 export interface DemoDevice {
@@ -154,6 +160,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
         mqttWsUrl: broker.wsUrl,
         ...(logins ? { mqttUsername: logins.guest.username, mqttPassword: logins.guest.password } : {}),
         rpcUrl: anvil.url,
+        ...(options.devWallet && guests[0] ? { devWalletKey: guests[0].privateKey } : {}),
       },
       ...(options.reorgWindow !== undefined ? { reorgWindow: options.reorgWindow } : {}),
     });

@@ -43,6 +43,7 @@ async function runEmbedded(): Promise<void> {
   const e = await startEmbedded({
     log: createLogger('latchkey', { level: process.env.LATCHKEY_LOG_LEVEL ? level : 'warn' }),
     ports: { rpc: 8545, mqtt: 1883, mqttWs: 9001, http: 8080 },
+    devWallet: true,
     ...(guestDir ? { staticDir: guestDir } : {}),
   });
   const guest = e.guests[0];

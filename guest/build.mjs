@@ -67,6 +67,23 @@ const result = await esbuild.build({
   metafile: true,
   logLevel: 'warning',
 });
+// The embedded default's development wallet: its own bundle, so the page's chunks never share the
+// signing code it needs; fetched only where /api/info offers it (npm start). `--no-dev-wallet` (the
+// release build) and `npm pack` / `npm publish` (which also run prepare) leave it out altogether.
+const release =
+  process.argv.includes('--no-dev-wallet') || ['pack', 'publish'].includes(process.env.npm_command ?? '');
+if (!release)
+  await esbuild.build({
+    entryPoints: [path.join(src, 'devWallet.ts')],
+    outfile: path.join(out, 'dev-wallet.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020', 'safari14', 'chrome90'],
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
 for (const f of ['index.html', 'style.css', 'favicon.svg'])
   copyFileSync(path.join(src, f), path.join(out, f));
 

@@ -31,8 +31,11 @@ describe('the release tarball', () => {
       'dist/contracts/generated/latchkey.js',
       'LICENSE',
       'guest/public/index.html',
+      'guest/public/main.js',
     ])
       expect(files).toContain(`package/${f}`);
+    // the embedded default's development wallet never ships in a gateway's release
+    expect(files).not.toContain('package/guest/public/dev-wallet.js');
     expect(files.filter((f) => /\.test\.js$|contracts\/src\//.test(f))).toEqual([]);
 
     const prefix = tmp.path('gw');

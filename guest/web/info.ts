@@ -15,6 +15,8 @@ export interface GatewayInfo {
   /** A public JSON-RPC URL of the chain for reading before a wallet is connected. */
   rpcUrl?: string;
   chainName?: string;
+  /** Only from the embedded default (`npm start`): the key of its development wallet. */
+  devWalletKey?: string;
 }
 
 export interface PageConfig extends Partial<GatewayInfo> {

@@ -55,7 +55,7 @@ export class AgentLink {
     /** The gateway's LAN HTTP origin, when known (the page's own origin when the gateway serves it). */
     private readonly lanBase: string | undefined,
     pageProtocol: string,
-    private readonly connectTimeoutMs = 4_000,
+    private readonly connectTimeoutMs = 8_000,
   ) {
     if (!info.mqttWsUrl) this.blocked.push({ what: 'broker', url: '', reason: 'not-configured' });
     else if (isMixedContent(pageProtocol, info.mqttWsUrl))

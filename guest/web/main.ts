@@ -35,6 +35,13 @@ mountScreens(document.getElementById('app') as HTMLElement, {
   act,
   extend,
   checkout,
+  useDevWallet: async () => {
+    const info = state.info as GatewayInfo;
+    // A URL, not a module path: the bundler leaves it alone, so the page never carries this code.
+    const url = '/dev-wallet.js';
+    const { devWallet } = (await import(url)) as typeof import('./devWallet.js');
+    await choose(devWallet(info, info.devWalletKey as string));
+  },
   rentAgain: async () => {
     state.summary = undefined;
     state.screen = 'device';
@@ -89,6 +96,7 @@ async function choose(w: WalletChoice): Promise<void> {
 
 async function onRightChain(): Promise<void> {
   const info = state.info as GatewayInfo;
+  let switched = false;
   await ensureChain(
     provider(),
     {
@@ -97,11 +105,15 @@ async function onRightChain(): Promise<void> {
       rpcUrls: info.rpcUrl ? [info.rpcUrl] : [],
       nativeCurrency: { name: 'Ether', symbol: symbol(), decimals: 18 },
     },
-    (step) =>
+    (step) => {
+      switched = true;
       say(
         step === 'add' ? t('wAddChain', { chain: chainName() }) : t('wSwitchChain', { chain: chainName() }),
-      ),
+      );
+    },
   );
+  // Done: the step's words would only be noise now.
+  if (switched) state.note = undefined;
 }
 
 async function afterConnect(): Promise<void> {
@@ -145,6 +157,7 @@ async function findRental(): Promise<void> {
   const all = await guestRentals(chain, state.deviceId, state.address);
   const now = await chain.now();
   const open = all.filter((r) => !r.settled && !r.cancelled && r.rental.end > now).at(-1);
+  state.past = all.filter((r) => r.settled).at(-1);
   if (open) {
     state.current = open;
     state.screen = 'rental';
@@ -442,9 +455,9 @@ async function checkout(): Promise<void> {
         : {}),
       byGateway,
       txs: [
-        { label: 'rent', hash: cur.rentedIn },
-        ...cur.extendedIn.map((hash) => ({ label: 'extend', hash })),
-        { label: 'checkout', hash: settled.txHash },
+        { label: 'txRent', hash: cur.rentedIn },
+        ...cur.extendedIn.map((hash) => ({ label: 'txExtend' as const, hash })),
+        { label: 'txCheckout', hash: settled.txHash },
       ],
     };
     state.current = undefined;
@@ -473,9 +486,11 @@ async function txSender(hash: string): Promise<string | undefined> {
 
 // ---- start ----------------------------------------------------------------------------------------
 
-async function health(): Promise<void> {
+/** The gateway's /health, where this page can reach it; unknown (not shown) elsewhere. */
+async function health(lanBase: string | undefined): Promise<void> {
+  if (!lanBase || state.link?.blocked.some((b) => b.what === 'lan')) return;
   try {
-    const res = await fetch('/health', { cache: 'no-store' });
+    const res = await fetch(`${lanBase}/health`, { cache: 'no-store' });
     state.gatewayOnline = res.ok;
   } catch {
     state.gatewayOnline = false;
@@ -499,7 +514,7 @@ async function start(): Promise<void> {
   state.link = new AgentLink(info, loaded.lanBase, location.protocol);
   if (info.rpcUrl) state.chain = new Chain(httpRpc(info.rpcUrl), info.contract);
   const m = /^\/d\/([1-9][0-9]*)\/?$/.exec(location.pathname);
-  await health();
+  await health(loaded.lanBase);
   if (!m) {
     state.screen = 'list';
     return render();

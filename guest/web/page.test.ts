@@ -17,6 +17,7 @@ import { latchkeyAt } from '../../contracts/deploy.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
 import { rentDevice } from '../../contracts/rental.js';
 import { SimShelly } from '../../hardware/test/mqttDeviceSims.js';
+import { startMosquitto } from '../../test/mosquitto.js';
 import { ROOT, registerDevices, StateLog, settled, testLog } from '../../test/system.js';
 import { injectWallets, type TestWalletOptions, type WalletCall } from '../../test/wallet.js';
 
@@ -34,6 +35,8 @@ const FLAGS = [
   '--disable-sync',
 ];
 const SHOTS = join(ROOT, 'docs/screenshots');
+/** For what the page shows after chain reads: time enough on a loaded 2-core CI machine. */
+const SLOW = { timeout: 15_000 };
 const iface = new Interface(latchkeyAbi);
 
 const PRICE_PER_WH = 100_000_000_000n; // 1e11 wei: the energy stays inside the deposit
@@ -56,6 +59,7 @@ beforeAll(async () => {
     log: testLog,
     blockTime: 1,
     staticDir: join(ROOT, 'guest/public'),
+    devWallet: true,
     configOverrides: (c) => ({
       ...c,
       devices: [
@@ -121,7 +125,12 @@ async function screen(page: Page, selector: string, timeout = 30_000): Promise<v
     throw new Error(`${selector} did not show; the page said: ${said}`, { cause: err });
   }
 }
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+/** A screenshot of the screen as a guest first sees it (scrolled to the top), or of `at` in view. */
+async function shot(page: Page, name: string, at?: string): Promise<void> {
+  if (at) await page.locator(at).scrollIntoViewIfNeeded();
+  else await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
 
 /** The rental the page's wallet made, from the chain's Rented logs of `guest`. */
 async function rentedBy(guest: string, deviceId: bigint) {
@@ -140,8 +149,8 @@ const ethText = (wei: bigint) => `${formatEther(wei).replace(/\.0$/, '')} ETH`;
 describe.skipIf(missing)('the guest page in Chromium', () => {
   it('rents the lock, unlocks it over the broker and checks out with the chain’s numbers', async () => {
     const { page } = await open('/d/1', [{ privateKey: guestKey(0) }]);
-    await expect.poll(() => page.locator('#price').textContent()).toContain('per hour');
-    await expect.poll(() => page.locator('#deposit').textContent()).toContain('ETH');
+    await expect.poll(() => page.locator('#price').textContent(), SLOW).toContain('per hour');
+    await expect.poll(() => page.locator('#deposit').textContent(), SLOW).toContain('ETH');
     await shot(page, 'device');
 
     await page.click('#connect');
@@ -170,6 +179,11 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     expect(onChain.charge + onChain.refund).toBe(rented.deposit);
     expect(await page.locator(`[data-tx="${onChain.txHash}"]`).count()).toBe(1);
     await shot(page, 'checkout');
+    // Coming back later: the past rental is read from the chain's logs, with the same refund.
+    await page.reload();
+    await expect
+      .poll(() => page.locator('#past-refund').textContent(), { timeout: 15_000 })
+      .toBe(ethText(onChain.refund));
     await page.close();
   }, 120_000);
 
@@ -177,13 +191,13 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     const { page, calls } = await open('/d/2', [
       { privateKey: guestKey(1), startChainId: 1, nested4902: true, name: 'Phone wallet' },
     ]);
-    await expect.poll(() => page.locator('#price').textContent()).toContain('per kWh');
+    await expect.poll(() => page.locator('#price').textContent(), SLOW).toContain('per kWh');
     await page.click('#connect');
     await expect
-      .poll(() => calls.map((c) => c.method))
+      .poll(() => calls.map((c) => c.method), SLOW)
       .toEqual(expect.arrayContaining(['wallet_switchEthereumChain', 'wallet_addEthereumChain']));
     await page.click('[data-seconds="900"]');
-    await expect.poll(() => page.locator('#rent').textContent()).toMatch(/Rent for/);
+    await expect.poll(() => page.locator('#rent').textContent(), SLOW).toMatch(/Rent for/);
     await page.click('#rent');
     await screen(page, '#rental', 30_000);
     const rented = await rentedBy(e.guests[1]?.address as string, 2n);
@@ -206,7 +220,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
 
   it('shows the energy a metering socket used and charges it at checkout, to the wei', async () => {
     const { page } = await open('/d/3', [{ privateKey: guestKey(3) }]);
-    await expect.poll(() => page.locator('#price').textContent()).toContain('per kWh');
+    await expect.poll(() => page.locator('#price').textContent(), SLOW).toContain('per kWh');
     await page.click('#connect');
     await page.locator('#rent:not([disabled])').waitFor();
     await page.click('[data-seconds="900"]');
@@ -221,7 +235,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await plug.addEnergy(12);
     await page.click('#act-off');
     await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is off\./);
-    await expect.poll(() => page.locator('#energy').textContent()).toBe('Energy used: 37 Wh');
+    await expect.poll(() => page.locator('#energy').textContent(), SLOW).toBe('Energy used: 37 Wh');
     await page.click('#checkout');
     await screen(page, '#summary', 30_000);
     const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
@@ -247,7 +261,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     ]);
     await page.click('[data-wallet="org.example.second"]');
     const second = e.guests[2]?.address as string;
-    await expect.poll(() => page.locator('#wallet').textContent()).toContain(second.slice(0, 6));
+    await expect.poll(() => page.locator('#wallet').textContent(), SLOW).toContain(second.slice(0, 6));
     await page.click('#rent');
     await screen(page, '#rental', 30_000);
     await page.click('#act-unlock');
@@ -269,8 +283,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
       `https://go.cb-w.com/dapp?cb_url=${encodeURIComponent(`${e.httpUrl}/d/1`)}`,
       `https://link.trustwallet.com/open_url?coin_id=60&url=${encodeURIComponent(`${e.httpUrl}/d/1`)}`,
     ]);
-    await page.locator('#no-wallet').scrollIntoViewIfNeeded();
-    await shot(page, 'no-wallet');
+    await shot(page, 'no-wallet', '#no-wallet');
     // `/` lists the gateway's devices, each linking to its sticker page.
     await page.goto(`${e.httpUrl}/`);
     await page.locator('.list a').first().waitFor();
@@ -279,6 +292,23 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     ).toEqual(['/d/1', '/d/2', '/d/3']);
     await page.close();
   });
+
+  it('rents, powers and checks out with the development wallet of the embedded default', async () => {
+    const { page } = await open('/d/2', []);
+    await page.locator('#dev-wallet').click();
+    const address = e.guests[0]?.address as string;
+    await expect.poll(() => page.locator('#wallet').textContent(), SLOW).toContain(address.slice(0, 6));
+    await page.locator('#rent:not([disabled])').click();
+    await screen(page, '#rental', 30_000);
+    await page.click('#act-on');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is on\./);
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    const rented = await rentedBy(address, 2n);
+    const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
+    expect(await page.locator('#sum-refund').textContent()).toBe(ethText(onChain.refund));
+    await page.close();
+  }, 90_000);
 
   it('finds the open rental from the chain after a reload and unlocks over LAN HTTP when the broker is down', async () => {
     await e.broker.stop();
@@ -310,9 +340,14 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.close();
   }, 90_000);
 
-  it('says how much is missing when the wallet cannot pay the deposit and the fee', async () => {
-    const { page, calls } = await open('/d/2', [{ privateKey: Wallet.createRandom().privateKey }]);
+  it('switches a wallet on another chain, and says how much is missing when it cannot pay', async () => {
+    // A wallet on another chain that knows the gateway's: switched, nothing added.
+    const { page, calls } = await open('/d/2', [
+      { privateKey: Wallet.createRandom().privateKey, startChainId: 10, knownChains: [e.anvil.chainId] },
+    ]);
     await page.click('#connect');
+    await expect.poll(() => calls.map((c) => c.method), SLOW).toContain('wallet_switchEthereumChain');
+    expect(calls.map((c) => c.method)).not.toContain('wallet_addEthereumChain');
     await page.locator('#rent:not([disabled])').waitFor();
     await page.click('#rent');
     await expect
@@ -369,6 +404,59 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Too many requests/);
     await page.close();
   }, 90_000);
+});
+
+const noMosquitto = !existsSync('/usr/sbin/mosquitto');
+if (noMosquitto && process.env.CI)
+  throw new Error('/usr/sbin/mosquitto is missing: apt-get install mosquitto');
+
+describe.skipIf(missing || noMosquitto)('the guest page with Mosquitto (MQTT 5)', () => {
+  it('unlocks over MQTT 5 with a response topic, the agent on the same Mosquitto', async () => {
+    const mosquitto = await startMosquitto({ wsPort: 0 });
+    let m: Embedded | undefined;
+    let own: BrowserContext | undefined;
+    const ownProfile = mkdtempSync(join(tmpdir(), 'latchkey-chromium-'));
+    try {
+      m = await startEmbedded({
+        log: testLog,
+        blockTime: 1,
+        staticDir: join(ROOT, 'guest/public'),
+        configOverrides: (c) => ({ ...c, mqtt: { ...c.mqtt, url: mosquitto.url } }),
+      });
+      const system = m;
+      // Its own browser profile: the clock test above leaves the shared context's clock behind.
+      own = await chromium.launchPersistentContext(ownProfile, {
+        executablePath: CHROMIUM,
+        args: FLAGS,
+        headless: true,
+        viewport: { width: 360, height: 640 },
+      });
+      const page = await own.newPage();
+      await injectWallets(page, system.anvil.provider, system.anvil.chainId, [{ privateKey: guestKey(5) }]);
+      // The gateway's facts as they are, but for the broker the guests reach: this Mosquitto.
+      await page.route('**/api/info', async (route) => {
+        const info = await (await route.fetch()).json();
+        await route.fulfill({ json: { ...info, mqttWsUrl: mosquitto.wsUrl } });
+      });
+      await page.goto(`${system.httpUrl}/d/1`);
+      await page.click('#connect');
+      await page.locator('#rent:not([disabled])').click();
+      await screen(page, '#rental', 30_000);
+      await page.click('#act-unlock');
+      await expect
+        .poll(() => note(page).textContent(), { timeout: 30_000 })
+        .toMatch(/Unlocked for 5 seconds/);
+      expect(await note(page).textContent()).toContain('via the internet broker');
+      // Mosquitto logs each client's protocol: p5 is MQTT 5.
+      expect(mosquitto.output()).toMatch(/as latchkey-guest-[0-9a-f]+ \(p5,/);
+      await page.close();
+    } finally {
+      await own?.close();
+      await m?.stop();
+      await mosquitto.stop();
+      rmSync(ownProfile, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe.skipIf(missing)('the guest page on an HTTPS host', () => {

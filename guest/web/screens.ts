@@ -22,6 +22,7 @@ export interface Actions {
   extend(): Promise<void>;
   checkout(): Promise<void>;
   rentAgain(): Promise<void>;
+  useDevWallet(): Promise<void>;
 }
 
 let root: HTMLElement;
@@ -72,9 +73,10 @@ function noteLine(): HTMLElement {
   );
 }
 
-function gatewayLine(): HTMLElement {
+function gatewayLine(): HTMLElement | '' {
   const info = state.info as GatewayInfo;
   const online = state.gatewayOnline;
+  if (online === undefined) return '';
   return h(
     'p',
     { class: `gateway ${online === false ? 'down' : 'up'}`, id: 'gateway' },
@@ -108,6 +110,18 @@ function walletBlock(): HTMLElement {
           t('openIn', { wallet: l.wallet }),
         ),
       ),
+      state.info?.devWalletKey
+        ? h(
+            'button',
+            {
+              class: 'button dev',
+              type: 'button',
+              id: 'dev-wallet',
+              onclick: () => void actions.useDevWallet(),
+            },
+            t('devWallet'),
+          )
+        : '',
     );
   }
   if (state.picking && state.wallets.length > 1) {
@@ -202,6 +216,39 @@ function deviceScreen(): HTMLElement[] {
   const offer = state.offer;
   const q = state.quote;
   const parts: HTMLElement[] = [deviceCard()];
+  const past = state.past;
+  if (past?.settled)
+    parts.push(
+      h(
+        'section',
+        { class: 'card', id: 'past' },
+        h('h2', {}, t('pastRental')),
+        h('p', {}, `${t('endsAt', { time: clock(past.rental.end) })}`),
+        h(
+          'table',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('depositPaid')),
+            h('td', {}, eth(past.rental.deposit, symbol())),
+          ),
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('charged')),
+            h('td', {}, eth(past.settled.charge, symbol())),
+          ),
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, t('refunded')),
+            h('td', { id: 'past-refund' }, eth(past.settled.refund, symbol())),
+          ),
+        ),
+        h('p', { class: 'muted' }, h('code', { title: past.settled.txHash }, shortHash(past.settled.txHash))),
+      ),
+    );
   if (offer?.active) {
     parts.push(durationPicker(offer));
     parts.push(
@@ -388,7 +435,12 @@ function summaryScreen(): HTMLElement[] {
         'ul',
         { class: 'txs' },
         ...s.txs.map((tx) =>
-          h('li', {}, `${tx.label}: `, h('code', { title: tx.hash, 'data-tx': tx.hash }, shortHash(tx.hash))),
+          h(
+            'li',
+            {},
+            `${t(tx.label)}: `,
+            h('code', { title: tx.hash, 'data-tx': tx.hash }, shortHash(tx.hash)),
+          ),
         ),
       ),
     ),
@@ -408,8 +460,7 @@ function summaryScreen(): HTMLElement[] {
 function listScreen(): HTMLElement[] {
   const info = state.info as GatewayInfo;
   return [
-    h('h1', {}, t('devicesHere')),
-    gatewayLine(),
+    h('div', {}, h('h1', {}, t('devicesHere')), gatewayLine()),
     h(
       'ul',
       { class: 'list' },

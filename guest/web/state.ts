@@ -17,7 +17,7 @@ export interface Summary {
   secondsUsed?: bigint;
   energyWh?: bigint;
   byGateway: boolean;
-  txs: { label: string; hash: string }[];
+  txs: { label: 'txRent' | 'txExtend' | 'txCheckout'; hash: string }[];
 }
 
 export interface Note {
@@ -46,6 +46,8 @@ export const state = {
   note: undefined as Note | undefined,
   busy: false,
   summary: undefined as Summary | undefined,
+  /** The guest's last settled rental of this device, from the chain's logs. */
+  past: undefined as GuestRental | undefined,
   fatal: '',
 };
 
