@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Gpio } from 'onoff';
 import type { ConfigReader, DriverContext, RelayDriver } from './driver.js';
-import { RelayError } from './errors.js';
+import { isRelayError, RelayError } from './errors.js';
 import {
   describeLine,
   type GpioLine,
@@ -168,7 +168,7 @@ export class GpioRelay implements Relay {
       this.closed = false;
       const message = lastError instanceof Error ? lastError.message : String(lastError);
       this.events.emit('fault', message);
-      throw lastError instanceof RelayError
+      throw isRelayError(lastError, 'RELAY_FAILED')
         ? lastError
         : new RelayError('RELAY_FAILED', `${this.describe}: ${message}`, { cause: lastError });
     } finally {
