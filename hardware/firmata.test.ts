@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../agent/log.js';
 import { createDriverContext, createRelay, type RelayConfig } from './drivers.js';
+import { isRelayError } from './errors.js';
 import { firmataDriver } from './firmata.js';
 import { relayContract } from './relay.contract.js';
 import type { Relay } from './relay.js';
@@ -98,6 +99,63 @@ describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running Stand
     await b.stop();
     expect(own.connections.size).toBe(0);
   });
+});
+
+describe.skipIf(missing !== undefined)('Firmata: RELIABILITY 21 and 22 on the simulated Uno', () => {
+  it('21: energised by an agent that died mid-rental, the pin never goes high through the power cycle and the next start', async () => {
+    const before = new SimUno(files);
+    await before.start();
+    const dead = await createRelay(
+      { driver: 'firmata', link: { serial: before.pty }, pin: PIN },
+      createDriverContext(silentLogger),
+    );
+    await dead.start();
+    await dead.close();
+    expect(before.level(PIN)).toBe(1);
+    // The power goes: the agent and the board with it.
+    await before.stop();
+    await dead.stop().catch(() => {});
+    const after = new SimUno(files);
+    await after.start();
+    const r = await createRelay(
+      { driver: 'firmata', link: { serial: after.pty }, pin: PIN },
+      createDriverContext(silentLogger),
+    );
+    try {
+      await r.start();
+      // Every change of the pin since power-on, boot and the driver's start included.
+      expect(after.changes.filter((c) => c.pin === PIN && c.level === 1)).toEqual([]);
+      expect(after.level(PIN)).toBe(0);
+      await r.close();
+      expect(after.level(PIN)).toBe(1);
+    } finally {
+      await r.stop();
+      await after.stop();
+    }
+  }, 60_000);
+
+  it('22: a board unplugged mid-rental: the write fails with RELAY_FAILED, and it is reported offline', async () => {
+    const uno = new SimUno(files);
+    await uno.start();
+    const r = await createRelay(
+      { driver: 'firmata', link: { serial: uno.pty }, pin: PIN },
+      createDriverContext(silentLogger),
+    );
+    const availability: boolean[] = [];
+    r.events?.on('availability', (a) => availability.push(a));
+    try {
+      await r.start();
+      await r.close();
+      await uno.stop();
+      await until('the board is reported offline', () => availability.includes(false));
+      const e = await r.close().catch((x) => x);
+      expect(isRelayError(e, 'RELAY_FAILED')).toBe(true);
+      expect(e.message).toMatch(/offline/);
+    } finally {
+      await r.stop();
+      await uno.stop();
+    }
+  }, 60_000);
 });
 
 describe('Firmata config and errors', () => {

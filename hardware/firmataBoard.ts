@@ -190,7 +190,9 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
     this.board = undefined;
     board?.io.removeAllListeners();
     try {
-      board?.io.transport?.close?.();
+      // With a callback: a port the link already closed reports "Port is not open" there, not as an
+      // uncaught error event.
+      board?.io.transport?.close?.(() => {});
     } catch {}
   }
 }
