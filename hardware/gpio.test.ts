@@ -2,11 +2,16 @@
 // physical level at every step, errors, door contact, feedback, power cycles) on a real Linux kernel
 // booted under QEMU with gpio-sim lines (hardware/test/gpioVm.ts).
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseRelayConfig } from './drivers.js';
-import { missingGpioVmPackage, prepareGpioVm, runInVm, type VmRun } from './test/gpioVm.js';
+import {
+  failuresOf,
+  missingGpioVmPackage,
+  prepareGpioVm,
+  runVitestInVm,
+  type VitestReport,
+  type VmRun,
+} from './test/gpioVm.js';
 
 const missing = missingGpioVmPackage();
 if (missing && process.env.CI) throw new Error(`the gpio tests need ${missing}, which CI must install`);
@@ -69,31 +74,14 @@ describe('gpio config', () => {
 
 describe.skipIf(missing !== undefined)('gpio on a real kernel: gpio-sim under QEMU', () => {
   let run: VmRun;
-  let report: {
-    numTotalTests: number;
-    numFailedTests: number;
-    numPassedTests: number;
-    testResults: { assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
-  };
+  let report: VitestReport;
 
   beforeAll(async () => {
-    const files = prepareGpioVm();
-    const script = [
-      'export HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      `cd ${JSON.stringify(process.cwd())}`,
-      `${JSON.stringify(process.execPath)} node_modules/vitest/vitest.mjs run --config hardware/test/vitest.gpio-vm.config.ts --configLoader runner --reporter=default --reporter=json --outputFile.json=/tmp/vm/report.json`,
-    ].join('\n');
-    run = await runInVm(files, `${script}\n`, 480_000);
-    const file = join(run.out, 'report.json');
-    if (!existsSync(file)) throw new Error(`the VM produced no test report:\n${run.console.slice(-6000)}`);
-    report = JSON.parse(readFileSync(file, 'utf8'));
+    ({ run, report } = await runVitestInVm(prepareGpioVm(), 'hardware/gpio.vm.ts', 480_000));
   }, 600_000);
 
   it('every test of the suite passed inside the VM', () => {
-    const failed = report.testResults
-      .flatMap((f) => f.assertionResults)
-      .filter((t) => t.status !== 'passed')
-      .map((t) => `${t.fullName}: ${t.status}\n${t.failureMessages.join('\n')}`);
+    const failed = failuresOf(report);
     if (failed.length > 0) console.error(run.console.slice(-8000));
     expect(failed).toEqual([]);
     expect(run.rc).toBe(0);

@@ -6,6 +6,7 @@
 // drives an input.
 
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +87,7 @@ const INIT = `#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+ip link set lo up
 for m in $(cat /modules.order); do insmod /modules/$m || echo "latchkey-vm: insmod $m failed"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /root || echo "latchkey-vm: no host root"
 mount -t proc proc /root/proc
@@ -108,7 +110,9 @@ poweroff -f
 /** Builds the modules and the initramfs once into a cache dir; later calls reuse them. */
 export function prepareGpioVm(): GpioVmFiles {
   mkdirSync(CACHE, { recursive: true });
-  const initrd = join(CACHE, 'initramfs.cpio');
+  // Named by what goes in it, so that a changed init script builds a new one.
+  const key = createHash('sha256').update(INIT).update(BOOT_MODULES.join()).digest('hex').slice(0, 12);
+  const initrd = join(CACHE, `initramfs-${key}.cpio`);
   if (existsSync(initrd)) return { kernel: VMLINUZ, initrd };
   const root = join(CACHE, 'initramfs');
   rmSync(root, { recursive: true, force: true });
@@ -201,4 +205,38 @@ export async function runInVm(files: GpioVmFiles, script: string, timeoutMs: num
   const rcFile = join(out, 'rc');
   const rc = existsSync(rcFile) ? Number(readFileSync(rcFile, 'utf8').trim()) : undefined;
   return { rc, console, out };
+}
+
+export interface VitestReport {
+  numTotalTests: number;
+  numPassedTests: number;
+  testResults: { assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
+}
+
+/**
+ * Boots the VM and runs vitest there on `file` (a suite listed in vitest.gpio-vm.config.ts), from
+ * this repository as the VM sees it; the JSON report comes back through the writable share.
+ */
+export async function runVitestInVm(
+  files: GpioVmFiles,
+  file: string,
+  timeoutMs: number,
+): Promise<{ run: VmRun; report: VitestReport }> {
+  const script = [
+    'export HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    `cd ${JSON.stringify(process.cwd())}`,
+    `${JSON.stringify(process.execPath)} node_modules/vitest/vitest.mjs run --config hardware/test/vitest.gpio-vm.config.ts --configLoader runner --reporter=default --reporter=json --outputFile.json=/tmp/vm/report.json ${file}`,
+  ].join('\n');
+  const run = await runInVm(files, `${script}\n`, timeoutMs);
+  const report = join(run.out, 'report.json');
+  if (!existsSync(report)) throw new Error(`the VM produced no test report:\n${run.console.slice(-6000)}`);
+  return { run, report: JSON.parse(readFileSync(report, 'utf8')) as VitestReport };
+}
+
+/** Each test that did not pass inside the VM, with its failure. */
+export function failuresOf(report: VitestReport): string[] {
+  return report.testResults
+    .flatMap((f) => f.assertionResults)
+    .filter((t) => t.status !== 'passed')
+    .map((t) => `${t.fullName}: ${t.status}\n${t.failureMessages.join('\n')}`);
 }
