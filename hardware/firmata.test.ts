@@ -12,7 +12,7 @@ import { isRelayError } from './errors.js';
 import { firmataDriver } from './firmata.js';
 import { relayContract } from './relay.contract.js';
 import type { Relay } from './relay.js';
-import { type FirmataSimFiles, prepareFirmataSim, SimUno } from './test/firmataSim.js';
+import { type FirmataSimFiles, FirmataTcpBridge, prepareFirmataSim, SimUno } from './test/firmataSim.js';
 
 const prepared = prepareFirmataSim();
 const missing = 'missing' in prepared ? prepared.missing : undefined;
@@ -80,6 +80,7 @@ describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running Stand
       uno.changes.slice(changes).some((c) => c.pin === 4 && c.level === 0),
     );
     await until('the socket is powered again', () => uno.level(4) === 1);
+    await until('the re-applied pin is confirmed', () => socket.isClosed());
     expect(availability).toEqual([false, true]);
     expect(uno.level(5)).toBe(0);
     expect(socket.isClosed()).toBe(true);
@@ -100,6 +101,69 @@ describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running Stand
     expect(own.connections.size).toBe(0);
   });
 });
+
+describe.skipIf(missing !== undefined)(
+  'Firmata over TCP (StandardFirmataWiFi), the same board bridged',
+  () => {
+    let uno: SimUno;
+    let bridge: FirmataTcpBridge;
+    const context = createDriverContext(silentLogger);
+    const relays: Relay[] = [];
+
+    beforeAll(async () => {
+      uno = new SimUno(files);
+      await uno.start();
+      bridge = new FirmataTcpBridge(uno);
+      await bridge.start();
+    }, 60_000);
+    afterAll(async () => {
+      for (const r of relays) await r.stop().catch(() => {});
+      await bridge?.stop();
+      await uno?.stop();
+    });
+
+    async function relay(pin = PIN) {
+      const r = await createRelay(
+        { driver: 'firmata', link: { tcp: { host: '127.0.0.1', port: bridge.port } }, pin },
+        context,
+      );
+      relays.push(r);
+      return r;
+    }
+
+    relayContract('firmata over tcp', () => relay(), { readBack: () => uno.level(PIN) === 1 });
+
+    it('describes itself by its address', async () => {
+      const r = await relay();
+      expect(r.describe).toBe(`firmata tcp://127.0.0.1:${bridge.port} pin ${PIN}`);
+    });
+
+    it('the Wi-Fi link drops mid-rental: reported offline, reconnected, the socket powered again', async () => {
+      const socket = await relay(4);
+      const availability: boolean[] = [];
+      socket.events?.on('availability', (a) => availability.push(a));
+      await socket.start();
+      await socket.close();
+      expect(uno.level(4)).toBe(1);
+      bridge.drop();
+      await until('the link loss is reported', () => availability.includes(false));
+      await until('reconnected', () => availability.at(-1) === true);
+      // The board kept its outputs through the Wi-Fi loss; the driver writes and confirms the pin again.
+      await until('the pin is re-applied and confirmed', () => socket.isClosed());
+      expect(uno.level(4)).toBe(1);
+      await socket.open();
+      expect(uno.level(4)).toBe(0);
+    });
+
+    it('nothing listening: start fails within its ready timeout', async () => {
+      const r = await createRelay(
+        { driver: 'firmata', link: { tcp: { host: '127.0.0.1', port: 1 } }, pin: PIN, readyTimeoutMs: 1000 },
+        createDriverContext(silentLogger),
+      );
+      await expect(r.start()).rejects.toThrow(/firmata tcp:\/\/127.0.0.1:1/);
+    });
+  },
+);
 
 describe.skipIf(missing !== undefined)('Firmata: RELIABILITY 21 and 22 on the simulated Uno', () => {
   it('21: energised by an agent that died mid-rental, the pin never goes high through the power cycle and the next start', async () => {
@@ -186,6 +250,21 @@ describe('Firmata config and errors', () => {
     expect(parse({ serial: '/dev/ttyACM0', pin: 13 }).problems.join()).toMatch(/blinks pin 13/);
     expect(parse({ serial: '/dev/ttyACM0', pin: 1 }).problems.join()).toMatch(/serial line/);
     expect(parse({ pin: 7 }).problems.join()).toMatch(/serial/);
+  });
+
+  it('reads a TCP board (host:port, IPv6 in brackets) and refuses a bad address or both links', () => {
+    expect(parse({ tcp: '192.168.1.40:3030', pin: 5 }).config.link).toEqual({
+      tcp: { host: '192.168.1.40', port: 3030 },
+    });
+    expect(parse({ tcp: '[fd00::7]:3030', pin: 5 }).config.link).toEqual({
+      tcp: { host: 'fd00::7', port: 3030 },
+    });
+    expect(parse({ tcp: 'esp32-door.lan:3030', pin: 5 }).config.link).toEqual({
+      tcp: { host: 'esp32-door.lan', port: 3030 },
+    });
+    expect(parse({ tcp: 'esp32-door.lan', pin: 5 }).problems.join()).toMatch(/expected host:port/);
+    expect(parse({ tcp: 'h:99999', pin: 5 }).problems.join()).toMatch(/expected host:port/);
+    expect(parse({ tcp: 'h:3030', serial: '/dev/ttyACM0', pin: 5 }).problems.join()).toMatch(/not both/);
   });
 
   it.skipIf(missing !== undefined)(
