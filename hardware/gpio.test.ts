@@ -7,7 +7,6 @@ import { parseRelayConfig } from './drivers.js';
 import {
   failuresOf,
   missingGpioVmPackage,
-  prepareGpioVm,
   runVitestInVm,
   type VitestReport,
   type VmRun,
@@ -77,8 +76,8 @@ describe.skipIf(missing !== undefined)('gpio on a real kernel: gpio-sim under QE
   let report: VitestReport;
 
   beforeAll(async () => {
-    ({ run, report } = await runVitestInVm(prepareGpioVm(), 'hardware/gpio.vm.ts', 480_000));
-  }, 600_000);
+    ({ run, report } = await runVitestInVm('hardware/gpio.vm.ts', 480_000));
+  }, 1_200_000); // it may wait for another VM test first
 
   it('every test of the suite passed inside the VM', () => {
     const failed = failuresOf(report);

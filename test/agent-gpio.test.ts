@@ -6,7 +6,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   failuresOf,
   missingGpioVmPackage,
-  prepareGpioVm,
   runVitestInVm,
   type VitestReport,
   type VmRun,
@@ -22,8 +21,8 @@ describe.skipIf(missing !== undefined)('a rental on GPIO relays, in a VM with gp
   let report: VitestReport;
 
   beforeAll(async () => {
-    ({ run, report } = await runVitestInVm(prepareGpioVm(), 'test/agent-gpio.vm.ts', 540_000));
-  }, 600_000);
+    ({ run, report } = await runVitestInVm('test/agent-gpio.vm.ts', 540_000));
+  }, 1_200_000); // it may wait for another VM test first
 
   it('starts safe, unlocks and relocks the lock, powers and drops the socket, settles both', () => {
     const failed = failuresOf(report);

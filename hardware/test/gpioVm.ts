@@ -7,7 +7,16 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -114,8 +123,18 @@ export function prepareGpioVm(): GpioVmFiles {
   const key = createHash('sha256').update(INIT).update(BOOT_MODULES.join()).digest('hex').slice(0, 12);
   const initrd = join(CACHE, `initramfs-${key}.cpio`);
   if (existsSync(initrd)) return { kernel: VMLINUZ, initrd };
-  const root = join(CACHE, 'initramfs');
-  rmSync(root, { recursive: true, force: true });
+  // Built in a directory of this process's own, then moved into place in one rename.
+  const work = mkdtempSync(join(CACHE, 'work-'));
+  try {
+    buildInitramfs(work, initrd);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return { kernel: VMLINUZ, initrd };
+}
+
+function buildInitramfs(work: string, initrd: string): void {
+  const root = join(work, 'initramfs');
   mkdirSync(join(root, 'modules'), { recursive: true });
   mkdirSync(join(root, 'bin'));
   copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
@@ -133,9 +152,9 @@ export function prepareGpioVm(): GpioVmFiles {
       order.push(file);
     }
   }
-  buildGpioSim(CACHE);
+  buildGpioSim(work);
   for (const ko of ['irq_sim.ko', 'gpio-sim.ko']) {
-    copyFileSync(join(CACHE, 'build', ko), join(root, 'modules', ko));
+    copyFileSync(join(work, 'build', ko), join(root, 'modules', ko));
     order.push(ko);
   }
   writeFileSync(join(root, 'modules.order'), `${order.join('\n')}\n`);
@@ -146,9 +165,45 @@ export function prepareGpioVm(): GpioVmFiles {
     input: list,
     maxBuffer: 64 * 1024 * 1024,
   });
-  writeFileSync(`${initrd}.part`, cpio);
-  execFileSync('mv', [`${initrd}.part`, initrd]);
-  return { kernel: VMLINUZ, initrd };
+  writeFileSync(join(work, 'initramfs.cpio'), cpio);
+  renameSync(join(work, 'initramfs.cpio'), initrd);
+}
+
+/**
+ * Runs `fn` while holding this machine's VM lock: one emulated VM at a time (two would only share
+ * the same cores at half the speed each). A lock left by a process that died is taken over.
+ */
+async function withVmLock<T>(fn: () => Promise<T>): Promise<T> {
+  mkdirSync(CACHE, { recursive: true });
+  const lock = join(CACHE, 'lock');
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {}
+      let alive = true;
+      if (Number.isInteger(holder)) {
+        try {
+          process.kill(holder, 0);
+        } catch {
+          alive = false;
+        }
+      }
+      if (!alive) rmSync(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 export interface VmRun {
@@ -162,8 +217,7 @@ export interface VmRun {
 
 /** Boots the VM, runs `script` (sh, in the host root as root) and powers off. */
 export async function runInVm(files: GpioVmFiles, script: string, timeoutMs: number): Promise<VmRun> {
-  const out = join(CACHE, `run-${process.pid}-${Date.now()}`);
-  mkdirSync(out, { recursive: true });
+  const out = mkdtempSync(join(CACHE, 'run-'));
   writeFileSync(join(out, 'run.sh'), script);
   const args = [
     '-accel',
@@ -218,6 +272,13 @@ export interface VitestReport {
  * this repository as the VM sees it; the JSON report comes back through the writable share.
  */
 export async function runVitestInVm(
+  file: string,
+  timeoutMs: number,
+): Promise<{ run: VmRun; report: VitestReport }> {
+  return withVmLock(() => vitestInVm(prepareGpioVm(), file, timeoutMs));
+}
+
+async function vitestInVm(
   files: GpioVmFiles,
   file: string,
   timeoutMs: number,
@@ -230,7 +291,9 @@ export async function runVitestInVm(
   const run = await runInVm(files, `${script}\n`, timeoutMs);
   const report = join(run.out, 'report.json');
   if (!existsSync(report)) throw new Error(`the VM produced no test report:\n${run.console.slice(-6000)}`);
-  return { run, report: JSON.parse(readFileSync(report, 'utf8')) as VitestReport };
+  const parsed = JSON.parse(readFileSync(report, 'utf8')) as VitestReport;
+  rmSync(run.out, { recursive: true, force: true });
+  return { run, report: parsed };
 }
 
 /** Each test that did not pass inside the VM, with its failure. */
