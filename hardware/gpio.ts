@@ -75,23 +75,21 @@ export class GpioRelay implements Relay {
   }
 
   async start(): Promise<void> {
-    const safe = driveLevel(false, this.wiring);
-    if (this.output) {
-      this.started = true;
-      await this.drive(false);
-      return;
+    if (!this.output) {
+      const { number } = resolveLine(this.config);
+      if (isExported(number))
+        this.context.log.warn('gpio line already exported: taking it over at the safe level', {
+          relay: this.describe,
+          sysfs: number,
+        });
+      this.output = { number, gpio: await openOutput(this.config, number, driveLevel(false, this.wiring)) };
+      this.closed = false;
     }
-    const { number } = resolveLine(this.config);
-    if (isExported(number))
-      this.context.log.warn('gpio line already exported: taking it over at the safe level', {
-        relay: this.describe,
-        sysfs: number,
-      });
-    this.output = { number, gpio: await openOutput(this.config, number, safe) };
-    this.closed = false;
+    // The inputs are let go at stop; a start after a stop takes them again.
     try {
-      if (this.config.feedback) this.feedback = await this.openFeedback(this.config.feedback);
-      if (this.config.contact) this.contact = await this.openContact(this.config.contact);
+      if (this.config.feedback && !this.feedback)
+        this.feedback = await this.openFeedback(this.config.feedback);
+      if (this.config.contact && !this.contact) this.contact = await this.openContact(this.config.contact);
     } catch (e) {
       await this.releaseInputs();
       throw e;

@@ -296,6 +296,13 @@ describe('door contact', () => {
     chip.pull(9, 'pull-down');
     await until('the door is reported shut', () => door.length === 3);
     expect(door).toEqual([false, true, false]);
+    // A stop lets the contact go; the next start takes it again.
+    await r.stop();
+    await r.start();
+    expect(door).toEqual([false, true, false, false]);
+    chip.pull(9, 'pull-up');
+    await until('the door is reported open after a restart', () => door.length === 5);
+    expect(door.at(-1)).toBe(true);
   });
 });
 
