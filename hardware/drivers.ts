@@ -6,6 +6,7 @@ import type { ConfigReader, DriverContext, RelayDriver } from './driver.js';
 import { RelayError } from './errors.js';
 import { esphomeDriver } from './esphome.js';
 import { firmataDriver } from './firmata.js';
+import { gpioDriver } from './gpio.js';
 import type { Relay, RelayLogger } from './relay.js';
 import { SharedConnections } from './sharedConnections.js';
 import { shellyDriver } from './shelly.js';
@@ -16,6 +17,7 @@ import { zigbee2mqttDriver } from './zigbee2mqtt.js';
 /** Every driver, once. A new driver is one module and one line here. */
 export const RELAY_DRIVERS = [
   simDriver,
+  gpioDriver,
   firmataDriver,
   tasmotaDriver,
   shellyDriver,

@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../agent/log.js';
 import { createDriverContext, createRelay, type RelayConfig } from './drivers.js';
+import { isRelayError } from './errors.js';
 import { firmataDriver } from './firmata.js';
 import { relayContract } from './relay.contract.js';
 import type { Relay } from './relay.js';
-import { type FirmataSimFiles, prepareFirmataSim, SimUno } from './test/firmataSim.js';
+import { type FirmataSimFiles, FirmataTcpBridge, prepareFirmataSim, SimUno } from './test/firmataSim.js';
 
 const prepared = prepareFirmataSim();
 const missing = 'missing' in prepared ? prepared.missing : undefined;
@@ -82,6 +83,7 @@ describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running Stand
       uno.changes.slice(changes).some((c) => c.pin === 4 && c.level === 0),
     );
     await until('the socket is powered again', () => uno.level(4) === 1);
+    await until('the re-applied pin is confirmed', () => socket.isClosed());
     expect(availability).toEqual([false, true]);
     expect(uno.level(5)).toBe(0);
     expect(socket.isClosed()).toBe(true);
@@ -101,6 +103,126 @@ describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running Stand
     await b.stop();
     expect(own.connections.size).toBe(0);
   });
+});
+
+describe.skipIf(missing !== undefined)(
+  'Firmata over TCP (StandardFirmataWiFi), the same board bridged',
+  () => {
+    let uno: SimUno;
+    let bridge: FirmataTcpBridge;
+    const context = createDriverContext(silentLogger);
+    const relays: Relay[] = [];
+
+    beforeAll(async () => {
+      uno = new SimUno(files);
+      await uno.start();
+      bridge = new FirmataTcpBridge(uno);
+      await bridge.start();
+    }, 60_000);
+    afterAll(async () => {
+      for (const r of relays) await r.stop().catch(() => {});
+      await bridge?.stop();
+      await uno?.stop();
+    });
+
+    async function relay(pin = PIN) {
+      const r = await createRelay(
+        { driver: 'firmata', link: { tcp: { host: '127.0.0.1', port: bridge.port } }, pin },
+        context,
+      );
+      relays.push(r);
+      return r;
+    }
+
+    relayContract('firmata over tcp', () => relay(), { readBack: () => uno.level(PIN) === 1 });
+
+    it('describes itself by its address', async () => {
+      const r = await relay();
+      expect(r.describe).toBe(`firmata tcp://127.0.0.1:${bridge.port} pin ${PIN}`);
+    });
+
+    it('the Wi-Fi link drops mid-rental: reported offline, reconnected, the socket powered again', async () => {
+      const socket = await relay(4);
+      const availability: boolean[] = [];
+      socket.events?.on('availability', (a) => availability.push(a));
+      await socket.start();
+      await socket.close();
+      expect(uno.level(4)).toBe(1);
+      bridge.drop();
+      await until('the link loss is reported', () => availability.includes(false));
+      await until('reconnected', () => availability.at(-1) === true);
+      // The board kept its outputs through the Wi-Fi loss; the driver writes and confirms the pin again.
+      await until('the pin is re-applied and confirmed', () => socket.isClosed());
+      expect(uno.level(4)).toBe(1);
+      await socket.open();
+      expect(uno.level(4)).toBe(0);
+    });
+
+    it('nothing listening: start fails within its ready timeout', async () => {
+      const r = await createRelay(
+        { driver: 'firmata', link: { tcp: { host: '127.0.0.1', port: 1 } }, pin: PIN, readyTimeoutMs: 1000 },
+        createDriverContext(silentLogger),
+      );
+      await expect(r.start()).rejects.toThrow(/firmata tcp:\/\/127.0.0.1:1/);
+    });
+  },
+);
+
+describe.skipIf(missing !== undefined)('Firmata: RELIABILITY 21 and 22 on the simulated Uno', () => {
+  it('21: energised by an agent that died mid-rental, the pin never goes high through the power cycle and the next start', async () => {
+    const before = new SimUno(files);
+    await before.start();
+    const dead = await createRelay(
+      { driver: 'firmata', link: { serial: before.pty }, pin: PIN },
+      createDriverContext(silentLogger),
+    );
+    await dead.start();
+    await dead.close();
+    expect(before.level(PIN)).toBe(1);
+    // The power goes: the agent and the board with it.
+    await before.stop();
+    await dead.stop().catch(() => {});
+    const after = new SimUno(files);
+    await after.start();
+    const r = await createRelay(
+      { driver: 'firmata', link: { serial: after.pty }, pin: PIN },
+      createDriverContext(silentLogger),
+    );
+    try {
+      await r.start();
+      // Every change of the pin since power-on, boot and the driver's start included.
+      expect(after.changes.filter((c) => c.pin === PIN && c.level === 1)).toEqual([]);
+      expect(after.level(PIN)).toBe(0);
+      await r.close();
+      expect(after.level(PIN)).toBe(1);
+    } finally {
+      await r.stop();
+      await after.stop();
+    }
+  }, 60_000);
+
+  it('22: a board unplugged mid-rental: the write fails with RELAY_FAILED, and it is reported offline', async () => {
+    const uno = new SimUno(files);
+    await uno.start();
+    const r = await createRelay(
+      { driver: 'firmata', link: { serial: uno.pty }, pin: PIN },
+      createDriverContext(silentLogger),
+    );
+    const availability: boolean[] = [];
+    r.events?.on('availability', (a) => availability.push(a));
+    try {
+      await r.start();
+      await r.close();
+      await uno.stop();
+      await until('the board is reported offline', () => availability.includes(false));
+      const e = await r.close().catch((x) => x);
+      expect(isRelayError(e, 'RELAY_FAILED')).toBe(true);
+      expect(e.message).toMatch(/offline/);
+    } finally {
+      await r.stop();
+      await uno.stop();
+    }
+  }, 60_000);
 });
 
 describe('Firmata config and errors', () => {
@@ -131,6 +253,21 @@ describe('Firmata config and errors', () => {
     expect(parse({ serial: '/dev/ttyACM0', pin: 13 }).problems.join()).toMatch(/blinks pin 13/);
     expect(parse({ serial: '/dev/ttyACM0', pin: 1 }).problems.join()).toMatch(/serial line/);
     expect(parse({ pin: 7 }).problems.join()).toMatch(/serial/);
+  });
+
+  it('reads a TCP board (host:port, IPv6 in brackets) and refuses a bad address or both links', () => {
+    expect(parse({ tcp: '192.168.1.40:3030', pin: 5 }).config.link).toEqual({
+      tcp: { host: '192.168.1.40', port: 3030 },
+    });
+    expect(parse({ tcp: '[fd00::7]:3030', pin: 5 }).config.link).toEqual({
+      tcp: { host: 'fd00::7', port: 3030 },
+    });
+    expect(parse({ tcp: 'esp32-door.lan:3030', pin: 5 }).config.link).toEqual({
+      tcp: { host: 'esp32-door.lan', port: 3030 },
+    });
+    expect(parse({ tcp: 'esp32-door.lan', pin: 5 }).problems.join()).toMatch(/expected host:port/);
+    expect(parse({ tcp: 'h:99999', pin: 5 }).problems.join()).toMatch(/expected host:port/);
+    expect(parse({ tcp: 'h:3030', serial: '/dev/ttyACM0', pin: 5 }).problems.join()).toMatch(/not both/);
   });
 
   it.skipIf(missing !== undefined)(

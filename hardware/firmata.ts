@@ -1,5 +1,5 @@
-// Relays on a Firmata board through johnny-five: an Arduino over USB serial running StandardFirmata
-// (ESP32 boards over TCP are not supported yet). Each write is confirmed by the
+// Relays on a Firmata board through johnny-five: an Arduino over USB serial running StandardFirmata,
+// or an ESP32/ESP8266 running StandardFirmataWiFi over TCP. Each write is confirmed by the
 // firmware's own pin-state report; a board that reboots or whose link drops is reported offline and,
 // when it is back, every relay on it puts its pin where the rental wants it (a socket back on, a
 // lock locked). Normally-closed wiring is the one inversion of relay.ts.
@@ -7,13 +7,13 @@
 import { EventEmitter } from 'node:events';
 import type { DriverContext, RelayDriver } from './driver.js';
 import { RelayError } from './errors.js';
-import { describeLink, FirmataBoard, type FirmataLink } from './firmataBoard.js';
+import { describeLink, FirmataBoard, type FirmataLink, parseHostPort } from './firmataBoard.js';
 import { type CloseOptions, driveLevel, type Relay, type RelayEvents, type Wiring } from './relay.js';
 import type { Lease } from './sharedConnections.js';
 
 export interface FirmataConfig {
   driver: 'firmata';
-  /** The board's serial device (config field `serial`). */
+  /** The board's serial device (config field `serial`) or TCP address (config field `tcp`, host:port). */
   link: FirmataLink;
   /** The Arduino pin number the relay's input is on. Not 13: StandardFirmata blinks it at boot. */
   pin: number;
@@ -136,7 +136,18 @@ export const firmataDriver: RelayDriver<FirmataConfig> = {
   name: 'firmata',
   example: '{"driver":"firmata","serial":"/dev/ttyACM0","pin":7}',
   parse(fields, path, read) {
-    const link: FirmataLink = { serial: read.string(fields.serial, `${path}.serial`) };
+    let link: FirmataLink = { serial: '' };
+    if (fields.tcp !== undefined && fields.serial !== undefined)
+      read.problems.push(`${path}: give either serial (USB) or tcp (StandardFirmataWiFi), not both`);
+    else if (fields.tcp !== undefined) {
+      const text = read.string(fields.tcp, `${path}.tcp`);
+      const tcp = parseHostPort(text);
+      if (tcp) link = { tcp };
+      else if (text)
+        read.problems.push(
+          `${path}.tcp: expected host:port like 192.168.1.40:3030, got ${JSON.stringify(text)}`,
+        );
+    } else link = { serial: read.string(fields.serial, `${path}.serial`) };
     const pin = read.int(fields.pin, `${path}.pin`, 0, 69);
     if (pin === 13)
       read.problems.push(

@@ -1,19 +1,34 @@
-// One Firmata board (an Arduino running StandardFirmata on USB serial) shared by every relay wired
-// to it, through johnny-five.
+// One Firmata board shared by every relay wired to it, through johnny-five: an Arduino running
+// StandardFirmata on USB serial, or an ESP32/ESP8266 running StandardFirmataWiFi reached over TCP
+// (a plain socket is the Firmata transport).
 // It connects with a ready timeout, notices a lost link and a board that rebooted (StandardFirmata
 // boots with every output low), reconnects with backoff, and has each relay put its pin back.
 
 import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { RelayError } from './errors.js';
 import type { RelayLogger } from './relay.js';
 
-export interface FirmataLink {
+/** How the gateway reaches the board: a USB serial device, or TCP (StandardFirmataWiFi on an ESP32/ESP8266). */
+export type FirmataLink =
   /** The serial device, e.g. /dev/ttyACM0 or /dev/serial/by-id/usb-Arduino…. */
-  serial: string;
-}
+  | { serial: string }
+  /** The board's address; StandardFirmataWiFi listens on port 3030 by default. */
+  | { tcp: { host: string; port: number } };
 
 export function describeLink(link: FirmataLink): string {
-  return link.serial;
+  if ('serial' in link) return link.serial;
+  const host = link.tcp.host.includes(':') ? `[${link.tcp.host}]` : link.tcp.host;
+  return `tcp://${host}:${link.tcp.port}`;
+}
+
+/** Reads `host:port` (`[v6]:port` for IPv6); undefined when it is not one. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(m?.[3]);
+  const host = m?.[1] ?? m?.[2];
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host, port };
 }
 
 interface BoardEvents {
@@ -109,11 +124,21 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
     const five = (await import('johnny-five')).default as unknown as {
       Board: new (options: Record<string, unknown>) => FiveBoard;
     };
-    const port = this.link.serial;
     const Firmata = (await import('firmata')).default as unknown as new (
-      port: string,
+      port: string | Socket,
       options: Record<string, unknown>,
     ) => FiveBoard['io'];
+    const link = this.link;
+    let port: string | Socket;
+    if ('serial' in link) port = link.serial;
+    else {
+      port = connect({ host: link.tcp.host, port: link.tcp.port });
+      port.setNoDelay(true);
+      port.setKeepAlive(true, 10_000);
+      // Firmata announces a transport's "open" (a serial port's event) to johnny-five, which waits for it.
+      const socket = port;
+      socket.once('connect', () => socket.emit('open'));
+    }
     // A board opened again does not boot again, so it never sends its version by itself: ask soon.
     const io = new Firmata(port, { reportVersionTimeout: 300 });
     const board = new five.Board({
@@ -137,14 +162,17 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
         clearTimeout(timer);
         resolve();
       });
-      board.once('error', (e) => {
+      const failed = (e: unknown) => {
         clearTimeout(timer);
         reject(
           new RelayError('RELAY_FAILED', `${this.describe}: ${String((e as Error)?.message ?? e)}`, {
             cause: e,
           }),
         );
-      });
+      };
+      board.once('error', failed);
+      // A TCP board that refuses or drops the connection is an error of the IO, before johnny-five's.
+      io.on('error', failed);
     }).catch((e) => {
       this.drop();
       throw e;
@@ -208,8 +236,15 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
     const board = this.board;
     this.board = undefined;
     board?.io.removeAllListeners();
+    // Late errors of a link being torn down (and johnny-five's own connect timeout) are no one's to handle.
+    board?.io.on('error', () => {});
+    board?.on('error', () => {});
     try {
-      board?.io.transport?.close?.();
+      // With a callback: a port the link already closed reports "Port is not open" there, not as an
+      // uncaught error event.
+      const transport = board?.io.transport;
+      if (transport?.close) transport.close(() => {});
+      else transport?.destroy?.();
     } catch {}
   }
 }

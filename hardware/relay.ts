@@ -26,6 +26,8 @@ export interface RelayEvents {
   energy: [totalWh: number];
   /** The device reports a state the driver cannot trust: a jammed lock, feedback that disagrees. */
   fault: [message: string];
+  /** A door contact wired beside the relay changed (debounced): true while the door stands open. */
+  door: [open: boolean];
 }
 
 export interface CloseOptions {

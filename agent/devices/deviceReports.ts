@@ -40,4 +40,7 @@ export function feedDeviceReports(relay: Relay, controller: DeviceController, lo
     }),
   );
   events.on('fault', (fault) => log.error('device fault', { deviceId, relay: relay.describe, fault }));
+  events.on('door', (open) =>
+    log.info(open ? 'door opened' : 'door shut', { deviceId, relay: relay.describe }),
+  );
 }

@@ -5,6 +5,8 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,5 +113,61 @@ export class SimUno {
       setTimeout(() => child.kill('SIGKILL'), 2000).unref();
       await exited;
     }
+  }
+}
+
+interface SerialPortLike {
+  on(event: 'data', cb: (data: Buffer) => void): void;
+  on(event: 'error' | 'close', cb: () => void): void;
+  write(data: Buffer): void;
+  close(cb?: (err?: Error) => void): void;
+  isOpen: boolean;
+}
+
+/**
+ * The simulated board reached over TCP, the way StandardFirmataWiFi is: the board's Firmata stream
+ * (its UART, opened raw at 57600 baud once) is bridged byte for byte to whichever TCP client is
+ * connected, as the ESP's Wi-Fi stack bridges its socket to the firmware. `drop()` cuts the live
+ * connections (the Wi-Fi lost).
+ */
+export class FirmataTcpBridge {
+  port = 0;
+  private server: Server | undefined;
+  private uart: SerialPortLike | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly uno: SimUno) {}
+
+  async start(): Promise<void> {
+    const SerialPort = createRequire(import.meta.url)('serialport') as new (
+      path: string,
+      options: { baudRate: number },
+    ) => SerialPortLike;
+    const uart = new SerialPort(this.uno.pty, { baudRate: 57600 });
+    this.uart = uart;
+    uart.on('data', (d) => {
+      for (const s of this.sockets) s.write(d);
+    });
+    uart.on('error', () => this.drop());
+    const server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('data', (d) => uart.write(d));
+      socket.on('error', () => {});
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  drop(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async stop(): Promise<void> {
+    this.drop();
+    await new Promise((r) => this.server?.close(r));
+    const uart = this.uart;
+    if (uart?.isOpen) await new Promise((r) => uart.close(r));
   }
 }

@@ -33,6 +33,13 @@ writeFileSync(
         kind: 'socket',
         relay: { driver: 'shelly', prefix: 'shellyplug-4', url: 'mqtt://10.0.0.5' },
       },
+      {
+        id: '5',
+        kind: 'lock',
+        relay: { driver: 'gpio', line: 4, activeLow: true, contact: { line: 27, activeLow: true } },
+      },
+      { id: '6', kind: 'lock', relay: { driver: 'gpio', line: 17, activeLow: true } },
+      { id: '7', kind: 'socket', relay: { driver: 'firmata', tcp: '192.168.1.40:3030', pin: 5 } },
     ],
   }),
 );
@@ -62,6 +69,27 @@ describe('latchkey board', () => {
       'Switch.SetConfig {"id":0,"config":{"initial_state":"off","auto_off":false,"auto_off_delay":5}}',
     );
     expect(lines.find((l) => l.startsWith('MQTT.SetConfig'))).toContain('"server":"10.0.0.5:1883"');
+  });
+
+  it('gives a GPIO relay its header pin, its boot pull and the gpio group', async () => {
+    const safe = await board('5');
+    expect(safe.code, safe.stderr).toBe(0);
+    expect(safe.stdout).toContain('active-low relay on GPIO4 (pin 7)');
+    expect(safe.stdout).toContain('| GPIO4 (pin 7) | IN |');
+    expect(safe.stdout).toContain('| GPIO27 (pin 13) + GND | door contact (reed switch), closed = low');
+    expect(safe.stdout).toContain('GPIO4 is pulled up: the relay stays off until the agent drives it');
+    expect(safe.stdout).toContain('sudo usermod -aG gpio latchkey');
+    // GPIO17 is pulled down at power-on: an active-low board would be energised through the boot.
+    const unsafe = await board('6');
+    expect(unsafe.stdout).toContain('WARNING: at power-on GPIO17 is pulled down');
+    expect(unsafe.stdout).toContain('gpio=17=op,dh');
+  });
+
+  it('gives a StandardFirmataWiFi board its address', async () => {
+    const wifi = await board('7');
+    expect(wifi.code, wifi.stderr).toBe(0);
+    expect(wifi.stdout).toContain('StandardFirmataWiFi) at tcp://192.168.1.40:3030, pin 5');
+    expect(wifi.stdout).toContain('wifiConfig.h');
   });
 
   it('refuses an unknown device', async () => {

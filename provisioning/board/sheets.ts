@@ -1,6 +1,7 @@
 // The one registry from a device's relay config to its board sheet.
 
 import { firmataSheet } from './firmata.js';
+import { gpioSheet } from './gpio.js';
 import { shellySheet } from './shelly.js';
 import { tasmotaSheet } from './tasmota.js';
 import type { BoardContext, BoardSheet } from './types.js';
@@ -13,6 +14,8 @@ export function boardSheet(c: BoardContext): BoardSheet {
         title: `device ${c.device.id} (${c.device.kind}): simulated relay`,
         sections: [{ heading: 'Nothing to wire', lines: ['a simulated relay has no hardware'] }],
       };
+    case 'gpio':
+      return gpioSheet(c, relay);
     case 'firmata':
       return firmataSheet(c, relay);
     case 'tasmota':

@@ -1,7 +1,7 @@
 // The gateway health checks `latchkey doctor` runs, each giving a verdict and, when it fails, the fix.
 
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import mqtt from 'mqtt';
@@ -341,27 +341,23 @@ export function fileChecks(
 export function hardwareChecks(c: AgentConfig): Check[] {
   const checks: Check[] = [];
   for (const d of c.devices) {
-    const relay = d.relay as { driver: string; port?: string };
+    const relay = d.relay;
     const name = `device ${d.id} hardware (${relay.driver})`;
     let paths: string[] = [];
     if (relay.driver === 'gpio') {
-      paths = existsSync('/dev')
-        ? readdirSync('/dev')
-            .filter((f) => f.startsWith('gpiochip'))
-            .map((f) => `/dev/${f}`)
-        : [];
-      if (existsSync('/sys/class/gpio/export')) paths.push('/sys/class/gpio/export');
-      if (paths.length === 0) {
+      // The gpio driver works through sysfs (onoff): exporting a line is what needs the gpio group.
+      if (!existsSync('/sys/class/gpio/export')) {
         checks.push(
           fail(
             name,
-            'no /dev/gpiochip* and no /sys/class/gpio here',
-            'run on the Raspberry Pi that drives the relay',
+            'no /sys/class/gpio here',
+            'run on the Raspberry Pi that drives the relay (a kernel with CONFIG_GPIO_SYSFS)',
           ),
         );
         continue;
       }
-    } else if (relay.port) paths = [relay.port];
+      paths = ['/sys/class/gpio/export'];
+    } else if (relay.driver === 'firmata' && 'serial' in relay.link) paths = [relay.link.serial];
     else continue;
     const denied = paths.filter((p) => {
       try {

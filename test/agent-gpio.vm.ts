@@ -1,0 +1,136 @@
+// A whole rental on GPIO relays, run INSIDE the VM of hardware/test/gpioVm.ts (test/agent-gpio.test.ts
+// boots it): the agent on anvil drives a lock on an active-low board and a socket on an active-high
+// one, both on gpio-sim lines of a real kernel. Levels are read at the lines (gpio-sim's sysfs, the
+// physical level), and the kernel's gpio trace covers the agent's whole start.
+
+import { Wallet } from 'ethers';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DEMO_PRICES, type Embedded, startEmbedded } from '../agent/embedded.js';
+import { latchkeyAt, latchkeyInterface } from '../contracts/deploy.js';
+import { rentDevice } from '../contracts/rental.js';
+import { GpioSimChip, gpioTrace, type LineEvent } from '../hardware/test/gpioSim.js';
+import {
+  actWhenLive,
+  embeddedSetup,
+  guestLogin,
+  guestOf,
+  ok,
+  registerDevices,
+  settled,
+  testLog,
+  waitFor,
+  waitOnline,
+} from './system.js';
+
+const LABEL = 'latchkey-e2e';
+const LOCK_LINE = 3; // active-low board: energised (unlocked) at 0
+const SOCKET_LINE = 4; // active-high board: energised (powered) at 1
+const chip = new GpioSimChip('e2e', { label: LABEL, lines: 8 });
+let e: Embedded;
+let startTrace: LineEvent[] = [];
+
+beforeAll(async () => {
+  chip.create();
+  chip.pull(LOCK_LINE, 'pull-up'); // the active-low board's input rests high
+  gpioTrace.start();
+  e = await startEmbedded({
+    log: testLog,
+    blockTime: 0,
+    configOverrides: (c) => ({
+      ...c,
+      chain: { ...c.chain, pollMs: 200 },
+      devices: [
+        ...c.devices,
+        {
+          id: 3n,
+          kind: 'lock' as const,
+          pulseSeconds: 2,
+          relay: { driver: 'gpio', chip: LABEL, line: LOCK_LINE, activeLow: true },
+        },
+        {
+          id: 4n,
+          kind: 'socket' as const,
+          pulseSeconds: 5,
+          relay: { driver: 'gpio', chip: LABEL, line: SOCKET_LINE },
+        },
+      ],
+    }),
+  });
+  await waitOnline(e.broker.url, e.config.gatewayId, guestLogin(e));
+  startTrace = gpioTrace.stop();
+  const ids = await registerDevices(e.contract, e.gateway.address, [
+    { kind: 'lock', ...DEMO_PRICES.lock, minDuration: 1 },
+    { kind: 'socket', pricePerSecond: DEMO_PRICES.socket.pricePerSecond, pricePerWh: 0n, minDuration: 1 },
+  ]);
+  expect(ids).toEqual([3n, 4n]);
+}, 180_000);
+
+afterAll(async () => {
+  await e?.stop();
+  chip.remove();
+});
+
+it('the agent starts with both lines at the safe level, never touching the energised one', () => {
+  const base = chip.base();
+  const lock = startTrace.filter((t) => t.gpio === base + LOCK_LINE);
+  const socket = startTrace.filter((t) => t.gpio === base + SOCKET_LINE);
+  expect(lock.some((t) => t.kind === 'out')).toBe(true);
+  expect(socket.some((t) => t.kind === 'out')).toBe(true);
+  expect(lock.filter((t) => t.kind === 'set' && t.value === 0)).toEqual([]);
+  expect(socket.filter((t) => t.kind === 'set' && t.value === 1)).toEqual([]);
+  expect(chip.value(LOCK_LINE)).toBe(1);
+  expect(chip.value(SOCKET_LINE)).toBe(0);
+});
+
+it('unlocks an active-low lock (line low) and relocks it after the pulse, then settles', {
+  timeout: 120_000,
+}, async () => {
+  const account = e.guests[0];
+  if (!account) throw new Error('no guest account');
+  const guest = await guestOf(account, embeddedSetup(e, { mqttUrl: e.broker.url }));
+  try {
+    const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+    const { rental } = await rentDevice(asGuest, 3n, 8);
+    ok(await actWhenLive(guest, rental, 'unlock', 'mqtt', 60_000), 'unlock');
+    expect(chip.value(LOCK_LINE)).toBe(0);
+    await waitFor(() => chip.value(LOCK_LINE) === 1, 'the lock relocked at the line', 20_000, 20);
+    const settlement = await settled(e.anvil.provider, e.contractAddress, rental.id, 60_000);
+    expect(settlement.byReceipt).toBe(true);
+    expect(settlement.charge + settlement.refund).toBe(rental.deposit);
+    expect(chip.value(LOCK_LINE)).toBe(1);
+  } finally {
+    await guest.close();
+  }
+});
+
+it('powers an active-high socket (line high) for the rental, drops it at the lease end, settles', {
+  timeout: 120_000,
+}, async () => {
+  const account = e.guests[1];
+  if (!account) throw new Error('no second guest account');
+  const guest = await guestOf(account, embeddedSetup(e, { mqttUrl: e.broker.url }));
+  try {
+    const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+    const duration = 8;
+    const { rental } = await rentDevice(asGuest, 4n, duration);
+    ok(await actWhenLive(guest, rental, 'on', 'mqtt', 60_000), 'power on');
+    expect(chip.value(SOCKET_LINE)).toBe(1);
+    await waitFor(
+      () => chip.value(SOCKET_LINE) === 0,
+      'the socket off at the line after the rental',
+      60_000,
+      20,
+    );
+    const settlement = await settled(e.anvil.provider, e.contractAddress, rental.id, 60_000);
+    expect(settlement.byReceipt).toBe(true);
+    const tx = await e.anvil.provider.getTransaction(settlement.txHash);
+    const call = latchkeyInterface.parseTransaction({ data: tx?.data ?? '0x' });
+    const receipt = call?.args.getValue('receipt') as { secondsUsed: bigint };
+    expect(receipt.secondsUsed).toBeGreaterThan(0n);
+    expect(receipt.secondsUsed).toBeLessThanOrEqual(BigInt(duration));
+    expect(settlement.charge).toBe(receipt.secondsUsed * rental.pricePerSecond);
+    expect(settlement.charge + settlement.refund).toBe(rental.deposit);
+  } finally {
+    await guest.close();
+  }
+});
