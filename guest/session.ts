@@ -357,6 +357,8 @@ export interface ActOptions {
   /** Where the session key lives; undefined (or a browser without WebCrypto) = wallet tokens only. */
   store?: SessionStore;
   token?: TokenOptions;
+  /** Called just before the wallet is asked: for the grant (once per rental) or for an Access token. */
+  onWalletPrompt?(what: 'grant' | 'access'): void;
 }
 
 /**
@@ -368,11 +370,16 @@ export async function act(
   o: ActOptions,
 ): Promise<{ reply: Reply; walletPrompts: number; via: 'session' | 'wallet' }> {
   let walletPrompts = 0;
-  if (o.store && typeof crypto !== 'undefined' && crypto.subtle !== undefined) {
-    const session = await RentalSession.open(o.rental, o.store);
+  // A store that cannot be opened (IndexedDB refused, e.g. a private window) means wallet tokens.
+  const session =
+    o.store && typeof crypto !== 'undefined' && crypto.subtle !== undefined
+      ? await RentalSession.open(o.rental, o.store).catch(() => undefined)
+      : undefined;
+  if (session) {
     let usable = session.granted;
     if (!usable) {
       walletPrompts++;
+      o.onWalletPrompt?.('grant');
       const signature = await signTypedDataV4(o.wallet, o.address, session.grantTypedData());
       const granted = await o.send(session.grantMessage(signature, o.token?.id && `${o.token.id}-grant`));
       if (granted.status === 'ok') {
@@ -388,6 +395,7 @@ export async function act(
   }
   const w = walletAccess(o.rental, o.action, o.token);
   walletPrompts++;
+  o.onWalletPrompt?.('access');
   const reply = await o.send(w.message(await signTypedDataV4(o.wallet, o.address, w.typedData)));
   return { reply, walletPrompts, via: 'wallet' };
 }

@@ -5,10 +5,18 @@
 
 import type { MqttClient } from 'mqtt';
 import type { ReplyEnvelope, StateMessage } from '../../agent/mqtt/topics.js';
+import type { WireGrant, WireSessionToken, WireWalletToken } from '../session.js';
 import type { GatewayInfo } from './info.js';
-import type { WireToken } from './token.js';
 
 export type Via = 'broker' | 'lan';
+
+/** What the page sends to a device: a wallet token, a session token or a session grant, with its id. */
+export type Outgoing = (WireWalletToken | WireSessionToken | WireGrant) & { id: string };
+
+/** The device a message is for. */
+function deviceOf(m: Outgoing): string {
+  return 'access' in m ? m.access.deviceId : m.session.deviceId;
+}
 
 export interface Sent {
   reply: ReplyEnvelope;
@@ -166,8 +174,8 @@ export class AgentLink {
     return `${this.clientId}/${++this.seq}${randomHex(3)}`;
   }
 
-  /** Sends a signed token: over the broker when it answers, else over the gateway's LAN HTTP. */
-  async send(token: WireToken, timeoutMs = 10_000): Promise<Sent> {
+  /** Sends a signed message: over the broker when it answers, else over the gateway's LAN HTTP. */
+  async send(token: Outgoing, timeoutMs = 10_000): Promise<Sent> {
     const client = await this.broker();
     if (client) {
       const reply = await this.viaBroker(client, token, timeoutMs);
@@ -179,10 +187,10 @@ export class AgentLink {
 
   private viaBroker(
     client: MqttClient,
-    token: WireToken,
+    token: Outgoing,
     timeoutMs: number,
   ): Promise<ReplyEnvelope | undefined> {
-    const deviceId = token.access.deviceId;
+    const deviceId = deviceOf(token);
     const replyTopic = this.topic(deviceId, `reply/${token.id}`);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -209,8 +217,8 @@ export class AgentLink {
     });
   }
 
-  private async viaLan(token: WireToken): Promise<ReplyEnvelope> {
-    const res = await fetch(`${this.lanBase}/api/devices/${token.access.deviceId}/access`, {
+  private async viaLan(token: Outgoing): Promise<ReplyEnvelope> {
+    const res = await fetch(`${this.lanBase}/api/devices/${deviceOf(token)}/access`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(token),

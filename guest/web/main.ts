@@ -3,27 +3,25 @@
 // (unlock / power on / off / checkout) and sends them to the agent, and ends with the checkout's numbers
 // as the chain has them. `/` lists the gateway's devices.
 
-import type { StateMessage } from '../../agent/mqtt/topics.js';
+import type { ReplyEnvelope, StateMessage } from '../../agent/mqtt/topics.js';
 import type { Action, Rental } from '../../contracts/typedData.js';
+import type { RentalRef, SessionStore } from '../session.js';
 import { Chain, type GuestRental, guestRentals, httpRpc, latchkey, rentalOfReceipt } from './chain.js';
 import { clock, eth, ethShort, shortAddress, shortHash } from './format.js';
 import { type GatewayInfo, loadInfo } from './info.js';
-import { AgentLink, type Via } from './link.js';
+import { AgentLink, type Outgoing, type Sent, type Via } from './link.js';
 import { durations, extendCall, type Offer, type Quote, quote, readOffer, rentCall } from './pricing.js';
 import { mountScreens, render, say, tick } from './screens.js';
 import { chainName, state, symbol } from './state.js';
 import { preferredLang, replyText, setLang, t } from './strings.js';
-import { accessFor, typedDataJson } from './token.js';
 import {
   connectWallet,
   discoverWallets,
   type Eip1193Provider,
   ensureChain,
   sendTransaction,
-  signTypedData,
   type WalletChoice,
   WalletError,
-  walletChainId,
 } from './wallet.js';
 import { walletWords } from './walletWords.js';
 
@@ -61,6 +59,7 @@ function follow(w: WalletChoice): void {
     const next = (accounts as string[] | undefined)?.[0];
     state.address = next;
     state.current = undefined;
+    state.keys = undefined;
     if (state.screen === 'rental') state.screen = 'device';
     render();
     if (next) void afterConnect().catch((e: unknown) => say(walletWords(e), 'error'));
@@ -161,6 +160,7 @@ async function findRental(): Promise<void> {
   if (open) {
     state.current = open;
     state.screen = 'rental';
+    void showKeys(open);
     await watch();
   }
   render();
@@ -261,6 +261,7 @@ async function rent(): Promise<void> {
     state.progress.push(t('stepReady'));
     state.current = { rental, rentedIn: hash, rentedAtBlock: receipt.blockNumber, extendedIn: [] };
     state.screen = 'rental';
+    void showKeys(state.current);
     await refreshBalance();
     await watch();
     say(t('stepReady'), 'ok');
@@ -308,11 +309,98 @@ function viaWords(via: Via): string {
   return via === 'broker' ? t('viaBroker') : t('viaLan');
 }
 
-/** Signs `action` for the current rental and sends it; retries while the gateway has not seen the rental. */
-async function signAndSend(
-  action: Action,
-): Promise<{ reply: Awaited<ReturnType<AgentLink['send']>>['reply']; via: Via }> {
+type SessionModule = typeof import('../session.js');
+let sessionModule: Promise<SessionModule> | undefined;
+
+/** guest/session.ts, loaded when a rental is shown: the page's first load does not carry it. */
+function sessions(): Promise<SessionModule> {
+  sessionModule ??= import('../session.js').catch((e: unknown) => {
+    sessionModule = undefined; // a chunk that failed to load is fetched again next time
+    throw e;
+  });
+  return sessionModule;
+}
+
+let keyStore: SessionStore | undefined;
+let keyStoreChosen = false;
+
+/** Where this browser keeps session keys: IndexedDB, or nothing (every action signed by the wallet). */
+function keys(m: SessionModule): SessionStore | undefined {
+  if (!keyStoreChosen) {
+    keyStore = m.sessionKeysSupported() ? m.indexedDbSessions() : undefined;
+    keyStoreChosen = true;
+  }
+  return keyStore;
+}
+
+function rentalRef(cur: GuestRental): RentalRef {
   const info = state.info as GatewayInfo;
+  return {
+    chainId: BigInt(info.chainId),
+    contract: info.contract,
+    rentalId: cur.rental.id,
+    end: cur.rental.end,
+  };
+}
+
+/** Says whether the next action needs the wallet: once per rental, never again, or every time. */
+async function showKeys(cur: GuestRental): Promise<void> {
+  try {
+    const m = await sessions();
+    const store = keys(m);
+    const next = store
+      ? (await m.RentalSession.open(rentalRef(cur), store)).granted
+        ? 'session'
+        : 'once'
+      : 'wallet';
+    if (state.current === cur) {
+      state.keys = next;
+      render();
+    }
+  } catch {
+    // IndexedDB refused: the first action finds out and falls back to the wallet
+  }
+}
+
+/** Deletes the rental's session key (after checkout: it can sign nothing more). */
+async function forgetKey(cur: GuestRental): Promise<void> {
+  const m = await sessions();
+  const store = keys(m);
+  if (store) await (await m.RentalSession.open(rentalRef(cur), store)).forget();
+}
+
+/** Sends one message; sends it again while the gateway has not seen the rental yet. */
+async function sendSoon(message: Outgoing, cur: GuestRental): Promise<Sent> {
+  const link = state.link as AgentLink;
+  const validUntil = 'access' in message ? message.access.validUntil : message.session.validUntil;
+  say(t('sending'));
+  for (let attempt = 0; ; attempt++) {
+    let sent: Sent;
+    try {
+      sent = await link.send(message);
+    } catch {
+      throw new Error(t('noRoute'));
+    }
+    const { reply } = sent;
+    // Right after the confirmations the gateway may still be a poll behind, and a rental that starts
+    // now may start a second after the gateway's clock: both pass by themselves within seconds.
+    const code = reply.status === 'error' ? reply.error.code : undefined;
+    const soon = Number(cur.rental.start) - Date.now() / 1000 < 5;
+    const passing = code === 'unknown-rental' || (code === 'not-started' && soon);
+    if (passing && attempt < 10 && validUntil > Date.now() / 1000 + 5) {
+      say(t('retrying'));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      continue;
+    }
+    return sent;
+  }
+}
+
+/**
+ * Does `action` for the current rental: signed by the rental's session key (the wallet grants it once,
+ * at the first action), or by the wallet when this browser cannot keep a key or the gateway lost it.
+ */
+async function signAndSend(action: Action): Promise<{ reply: ReplyEnvelope; via: Via }> {
   const link = state.link as AgentLink;
   const cur = state.current as GuestRental;
   await onRightChain();
@@ -323,37 +411,23 @@ async function signAndSend(
         address: shortAddress(state.address as string),
       }),
     );
-  say(t('signToken'));
-  const access = accessFor(cur.rental.id, action);
-  // The domain's chainId is the wallet's active chain: ensured equal to the gateway's just above.
-  const chainId = await walletChainId(provider());
-  const signature = await signTypedData(
-    provider(),
-    state.address as string,
-    typedDataJson(access, chainId, info.contract),
-  );
-  const token = { access, signature, id: link.nextId() };
-  say(t('sending'));
-  for (let attempt = 0; ; attempt++) {
-    let sent: Awaited<ReturnType<AgentLink['send']>>;
-    try {
-      sent = await link.send(token);
-    } catch {
-      throw new Error(t('noRoute'));
-    }
-    const { reply } = sent;
-    // Right after the confirmations the gateway may still be a poll behind, and a rental that starts
-    // now may start a second after the gateway's clock: both pass by themselves within seconds.
-    const code = reply.status === 'error' ? reply.error.code : undefined;
-    const soon = Number(cur.rental.start) - Date.now() / 1000 < 5;
-    const passing = code === 'unknown-rental' || (code === 'not-started' && soon);
-    if (passing && attempt < 10 && access.validUntil > Date.now() / 1000 + 5) {
-      say(t('retrying'));
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      continue;
-    }
-    return sent;
-  }
+  const m = await sessions();
+  const store = keys(m);
+  let last: Sent | undefined;
+  const out = await m.act({
+    rental: rentalRef(cur),
+    action,
+    wallet: provider(),
+    address: state.address as string,
+    ...(store ? { store } : {}),
+    onWalletPrompt: (what) => say(what === 'grant' ? t('signSession') : t('signToken')),
+    send: async (message) => {
+      last = await sendSoon({ ...message, id: link.nextId() }, cur);
+      return last.reply;
+    },
+  });
+  if (state.current === cur) state.keys = out.via === 'session' ? 'session' : store ? 'once' : 'wallet';
+  return last as Sent;
 }
 
 async function act(action: Action): Promise<void> {
@@ -407,6 +481,7 @@ async function checkout(): Promise<void> {
     if (reply.status === 'error' && reply.error.code !== 'rental-not-open')
       return say(`${replyText(reply.error.code, reply.error.message)} (${viaWords(via)})`, 'error');
     say(t('checkingOut'));
+    void forgetKey(cur).catch(() => undefined);
     const signed = reply.status === 'ok' ? (reply.data as ReceiptReply).receipt : undefined;
     let settled = await settledLog(cur.rental);
     let failed: unknown;
@@ -461,6 +536,7 @@ async function checkout(): Promise<void> {
       ],
     };
     state.current = undefined;
+    state.keys = undefined;
     state.screen = 'summary';
     await refreshBalance();
     state.note = undefined;

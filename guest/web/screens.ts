@@ -348,6 +348,13 @@ function rentalScreen(): HTMLElement[] {
         ? h('p', { id: 'energy' }, t('energyUsed', { wh: mine ? String(state.relay?.energyWh ?? 0) : '0' }))
         : '',
       h('p', { class: 'muted' }, t('depositIs', { amount: eth(r.deposit, symbol()) })),
+      state.keys
+        ? h(
+            'p',
+            { class: 'muted', id: 'keys' },
+            t(state.keys === 'session' ? 'keysSession' : state.keys === 'once' ? 'keysOnce' : 'keysWallet'),
+          )
+        : '',
     ),
     noteLine(),
     h(

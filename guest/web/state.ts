@@ -42,6 +42,11 @@ export const state = {
   balance: undefined as bigint | undefined,
   current: undefined as GuestRental | undefined,
   relay: undefined as StateMessage | undefined,
+  /**
+   * How the next action is signed: by the rental's session key (`session`), by it after one wallet
+   * signature for the grant (`once`), or by the wallet each time (`wallet`: no key can be kept here).
+   */
+  keys: undefined as 'session' | 'once' | 'wallet' | undefined,
   progress: [] as string[],
   note: undefined as Note | undefined,
   busy: false,

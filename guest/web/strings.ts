@@ -60,6 +60,12 @@ const en = {
   extend: 'Add 1 hour ({amount})',
   checkout: 'Check out',
   signToken: 'Sign the request in your wallet…',
+  signSession: 'Sign once in your wallet: one signature for this rental, and no more prompts after it…',
+  keysOnce:
+    'Your first action asks your wallet for one signature for this rental; after that, no more wallet prompts.',
+  keysSession:
+    'One signature for this rental is done: this browser signs every action itself, with no wallet prompt.',
+  keysWallet: 'This browser cannot keep a key for this rental, so your wallet signs each action.',
   sending: 'Sending to the device…',
   viaBroker: 'via the internet broker',
   viaLan: 'via the gateway’s Wi-Fi',
@@ -166,6 +172,11 @@ const ko: Table = {
   extend: '1시간 추가 ({amount})',
   checkout: '체크아웃',
   signToken: '지갑에서 요청에 서명하세요…',
+  signSession: '지갑에서 한 번만 서명하세요. 이 대여에는 서명 한 번이면 되고, 그 뒤로는 요청이 없습니다…',
+  keysOnce: '첫 동작에서 이 대여를 위한 지갑 서명을 한 번만 요청합니다. 그 뒤로는 지갑 요청이 없습니다.',
+  keysSession:
+    '이 대여를 위한 서명 한 번이 끝났습니다. 이제 이 브라우저가 모든 동작에 직접 서명하며 지갑 요청이 없습니다.',
+  keysWallet: '이 브라우저는 이 대여의 키를 보관할 수 없어서 동작마다 지갑이 서명합니다.',
   sending: '장치로 보내는 중…',
   viaBroker: '인터넷 브로커 경유',
   viaLan: '게이트웨이 Wi-Fi 경유',
