@@ -105,9 +105,13 @@ function guestKey(i: number): string {
 async function open(
   path: string,
   wallets: TestWalletOptions[],
+  opts: { noIndexedDb?: boolean } = {},
 ): Promise<{ page: Page; calls: WalletCall[] }> {
   const page = await context.newPage();
   const calls = await injectWallets(page, e.anvil.provider, e.anvil.chainId, wallets);
+  // A browser that cannot keep a session key (IndexedDB missing, as in some in-app browsers).
+  if (opts.noIndexedDb)
+    await page.addInitScript(() => Object.defineProperty(window, 'indexedDB', { value: undefined }));
   await page.goto(`${e.httpUrl}${path}`);
   return { page, calls };
 }
@@ -143,6 +147,12 @@ async function rentedBy(guest: string, deviceId: bigint) {
   if (!last) throw new Error(`no rental of device ${deviceId} by ${guest}`);
   return iface.parseLog(last)?.args as unknown as { rentalId: bigint; deposit: bigint };
 }
+
+/** The typed-data kinds (`Session`, `Access`) the page asked the wallet to sign, in order. */
+const signatures = (calls: WalletCall[]) =>
+  calls
+    .filter((c) => c.method === 'eth_signTypedData_v4')
+    .map((c) => (JSON.parse((c.params as string[])[1] as string) as { primaryType: string }).primaryType);
 
 const ethText = (wei: bigint) => `${formatEther(wei).replace(/\.0$/, '')} ETH`;
 
@@ -184,6 +194,78 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await expect
       .poll(() => page.locator('#past-refund').textContent(), { timeout: 15_000 })
       .toBe(ethText(onChain.refund));
+    await page.close();
+  }, 120_000);
+
+  it('asks the wallet once per rental: unlock, lock, unlock, a reload, lock and checkout on one signature', async () => {
+    const { page, calls } = await open('/d/1', [{ privateKey: guestKey(6) }]);
+    await page.click('#connect');
+    await page.locator('#rent:not([disabled])').click();
+    await screen(page, '#rental', 30_000);
+    const rented = await rentedBy(e.guests[6]?.address as string, 1n);
+    await expect
+      .poll(() => page.locator('#keys').textContent(), SLOW)
+      .toBe(
+        'Your first action asks your wallet for one signature for this rental; after that, no more wallet prompts.',
+      );
+    expect(signatures(calls)).toEqual([]);
+
+    const since = states.mark();
+    await page.click('#act-unlock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Unlocked for 5 seconds/);
+    expect(signatures(calls)).toEqual(['Session']);
+    expect(await page.locator('#keys').textContent()).toBe(
+      'One signature for this rental is done: this browser signs every action itself, with no wallet prompt.',
+    );
+    // The gateway holds the key the wallet granted, for this rental.
+    const key = e.agent.store.getSessionKey(rented.rentalId);
+    expect(key).toBeDefined();
+    await page.click('#act-lock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Locked\./);
+    await page.click('#act-unlock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Unlocked for 5 seconds/);
+    expect(states.closures(1n, since)).toBeGreaterThanOrEqual(2);
+    expect(signatures(calls)).toEqual(['Session']);
+
+    // A reload mid-rental: the key is still in IndexedDB and still granted, so no new prompt.
+    await page.reload();
+    await screen(page, '#rental', 20_000);
+    await expect
+      .poll(() => page.locator('#keys').textContent(), SLOW)
+      .toBe(
+        'One signature for this rental is done: this browser signs every action itself, with no wallet prompt.',
+      );
+    await page.click('#act-lock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Locked\./);
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    const onChain = await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
+    expect(await page.locator('#sum-refund').textContent()).toBe(ethText(onChain.refund));
+    expect(signatures(calls)).toEqual(['Session']);
+    expect(e.agent.store.getSessionKey(rented.rentalId)).toEqual(key);
+    await page.close();
+  }, 120_000);
+
+  it('signs each action with the wallet in a browser without IndexedDB', async () => {
+    const { page, calls } = await open('/d/2', [{ privateKey: guestKey(7) }], { noIndexedDb: true });
+    await page.click('#connect');
+    await page.locator('#rent:not([disabled])').waitFor();
+    await page.click('[data-seconds="900"]');
+    await page.locator('#rent:not([disabled])').click();
+    await screen(page, '#rental', 30_000);
+    const rented = await rentedBy(e.guests[7]?.address as string, 2n);
+    await expect
+      .poll(() => page.locator('#keys').textContent(), SLOW)
+      .toBe('This browser cannot keep a key for this rental, so your wallet signs each action.');
+    await page.click('#act-on');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is on\./);
+    await page.click('#act-off');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is off\./);
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    await settled(e.anvil.provider, e.contractAddress, rented.rentalId);
+    expect(signatures(calls)).toEqual(['Access', 'Access', 'Access']);
+    expect(e.agent.store.getSessionKey(rented.rentalId)).toBeUndefined();
     await page.close();
   }, 120_000);
 
