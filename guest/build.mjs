@@ -88,23 +88,43 @@ for (const f of ['index.html', 'style.css', 'favicon.svg'])
   copyFileSync(path.join(src, f), path.join(out, f));
 
 // Sizes: what a phone loads to show the device screen (main.js and its static imports) and what it
-// loads only when it talks to the broker (the MQTT client chunk).
-const sizes = { firstLoad: { bytes: 0, gzipBytes: 0 }, lazy: { bytes: 0, gzipBytes: 0 } };
-const mainOut = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint)?.[0];
+// loads only later: the MQTT client when it talks to the broker, the session-key module (guest/session.ts)
+// when a rental is shown. `lazy` is their sum, `lazyParts` each one (a chunk and what only it imports).
+const sizes = { firstLoad: { bytes: 0, gzipBytes: 0 }, lazy: { bytes: 0, gzipBytes: 0 }, lazyParts: {} };
+const outputs = result.metafile.outputs;
+const mainOut = Object.entries(outputs).find(([, o]) => o.entryPoint?.endsWith('web/main.ts'))?.[0];
 const firstLoad = new Set([mainOut]);
-for (const i of result.metafile.outputs[mainOut]?.imports ?? [])
-  if (i.kind === 'import-statement') firstLoad.add(i.path);
-for (const [file] of Object.entries(result.metafile.outputs)) {
-  if (!file.endsWith('.js')) continue;
+for (const i of outputs[mainOut]?.imports ?? []) if (i.kind === 'import-statement') firstLoad.add(i.path);
+const measure = (file) => {
   const bytes = readFileSync(file);
-  const part = firstLoad.has(file) ? sizes.firstLoad : sizes.lazy;
-  part.bytes += bytes.length;
-  part.gzipBytes += gzipSync(bytes, { level: 9 }).length;
+  return { bytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length };
+};
+const add = (part, m) => {
+  part.bytes += m.bytes;
+  part.gzipBytes += m.gzipBytes;
+};
+const counted = new Set(firstLoad);
+for (const file of firstLoad) add(sizes.firstLoad, measure(file));
+for (const i of outputs[mainOut]?.imports ?? []) {
+  if (i.kind !== 'dynamic-import' || counted.has(i.path)) continue;
+  const entry = outputs[i.path]?.entryPoint ?? i.path;
+  const name = /node_modules\/([^/]+)/.exec(entry)?.[1] ?? path.basename(entry).replace(/\.[^.]+$/, '');
+  const part = { bytes: 0, gzipBytes: 0 };
+  for (const file of [i.path, ...(outputs[i.path]?.imports ?? []).map((x) => x.path)]) {
+    if (counted.has(file) || !file.endsWith('.js')) continue;
+    counted.add(file);
+    add(part, measure(file));
+  }
+  sizes.lazyParts[name] = part;
+  add(sizes.lazy, part);
 }
 writeFileSync(path.join(out, 'size.json'), `${JSON.stringify(sizes, null, 2)}\n`);
 const kB = (n) => (n / 1024).toFixed(1);
 if (!process.env.npm_lifecycle_event?.startsWith('prepare') || process.env.LATCHKEY_BUILD_VERBOSE)
   console.log(
     `guest page: ${kB(sizes.firstLoad.gzipBytes)} kB gzipped to show a device (${kB(sizes.firstLoad.bytes)} kB of JavaScript), ` +
-      `${kB(sizes.lazy.gzipBytes)} kB more for the broker (${kB(sizes.lazy.bytes)} kB)`,
+      `${kB(sizes.lazy.gzipBytes)} kB more loaded later (${kB(sizes.lazy.bytes)} kB): ` +
+      Object.entries(sizes.lazyParts)
+        .map(([name, p]) => `${name} ${kB(p.gzipBytes)} kB (${kB(p.bytes)} kB)`)
+        .join(', '),
   );

@@ -160,8 +160,7 @@ async function findRental(): Promise<void> {
   if (open) {
     state.current = open;
     state.screen = 'rental';
-    void showKeys(open);
-    await watch();
+    await Promise.all([showKeys(open), watch()]);
   }
   render();
 }
@@ -261,9 +260,7 @@ async function rent(): Promise<void> {
     state.progress.push(t('stepReady'));
     state.current = { rental, rentedIn: hash, rentedAtBlock: receipt.blockNumber, extendedIn: [] };
     state.screen = 'rental';
-    void showKeys(state.current);
-    await refreshBalance();
-    await watch();
+    await Promise.all([showKeys(state.current), refreshBalance(), watch()]);
     say(t('stepReady'), 'ok');
   } catch (e) {
     if (state.screen === 'renting') state.screen = 'device';
@@ -343,7 +340,10 @@ function rentalRef(cur: GuestRental): RentalRef {
   };
 }
 
-/** Says whether the next action needs the wallet: once per rental, never again, or every time. */
+/**
+ * Finds whether the next action needs the wallet: once per rental, never again, or every time (shown
+ * with the rental at the caller's next render).
+ */
 async function showKeys(cur: GuestRental): Promise<void> {
   try {
     const m = await sessions();
@@ -353,10 +353,7 @@ async function showKeys(cur: GuestRental): Promise<void> {
         ? 'session'
         : 'once'
       : 'wallet';
-    if (state.current === cur) {
-      state.keys = next;
-      render();
-    }
+    if (state.current === cur) state.keys = next;
   } catch {
     // IndexedDB refused: the first action finds out and falls back to the wallet
   }

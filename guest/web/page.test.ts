@@ -269,6 +269,50 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.close();
   }, 120_000);
 
+  it('falls back to the wallet when the gateway answers no-session, then grants a fresh key', async () => {
+    const { page, calls } = await open('/d/1', [{ privateKey: guestKey(6) }]);
+    await page.click('#connect');
+    await page.locator('#rent:not([disabled])').click();
+    await screen(page, '#rental', 30_000);
+    const rented = await rentedBy(e.guests[6]?.address as string, 1n);
+    await expect.poll(() => page.locator('#keys').textContent(), SLOW).toMatch(/^Your first action asks/);
+    // The page's key for this rental, marked granted although the gateway never saw it (as when a
+    // gateway lost it): its tokens are answered no-session.
+    const marked = await page.evaluate(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const req = indexedDB.open('latchkey-sessions', 1);
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const tx = req.result.transaction('sessions', 'readwrite');
+            const store = tx.objectStore('sessions');
+            const all = store.getAll();
+            all.onsuccess = () => {
+              for (const r of all.result as { granted: boolean }[]) store.put({ ...r, granted: true });
+              tx.oncomplete = () => resolve(all.result.length);
+            };
+          };
+        }),
+    );
+    expect(marked).toBe(1);
+    expect(e.agent.store.getSessionKey(rented.rentalId)).toBeUndefined();
+    await page.click('#act-unlock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Unlocked for 5 seconds/);
+    expect(signatures(calls)).toEqual(['Access']);
+    expect(await page.locator('#keys').textContent()).toMatch(/^Your first action asks/);
+    // The next action grants a new key once; the one after needs nothing.
+    await page.click('#act-lock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/^Locked\./);
+    expect(signatures(calls)).toEqual(['Access', 'Session']);
+    expect(e.agent.store.getSessionKey(rented.rentalId)).toBeDefined();
+    await page.click('#act-unlock');
+    await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Unlocked for 5 seconds/);
+    await page.click('#checkout');
+    await screen(page, '#summary', 30_000);
+    expect(signatures(calls)).toEqual(['Access', 'Session']);
+    await page.close();
+  }, 120_000);
+
   it('adds the chain to a wallet that does not know it (nested 4902), powers the socket and checks out', async () => {
     const { page, calls } = await open('/d/2', [
       { privateKey: guestKey(1), startChainId: 1, nested4902: true, name: 'Phone wallet' },
