@@ -4,7 +4,7 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { type NetworkInterfaceInfo, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { type Anvil, type DevAccount, startAnvil } from '../contracts/anvil.js';
@@ -69,6 +69,19 @@ export const DEMO_PRICES = {
   lock: { pricePerSecond: 3_000_000_000_000n, pricePerWh: 0n },
   socket: { pricePerSecond: 1_000_000_000_000n, pricePerWh: 100_000_000_000_000n },
 } as const;
+
+/**
+ * The address a phone on the same network reaches this machine at: the first non-internal IPv4
+ * address of `interfaces` (default: this machine's), or undefined when it has none (no network, or
+ * only loopback and IPv6).
+ */
+export function lanAddress(
+  interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
+): string | undefined {
+  for (const list of Object.values(interfaces))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
 
 /** `preferred` if nothing listens there, else 0 (the OS picks a free port). */
 async function portOr0(preferred: number | undefined, host: string): Promise<number> {
