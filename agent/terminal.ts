@@ -69,7 +69,7 @@ export function accessLine(device: string, answer: ReplyEnvelope, path: string):
   if (data.action === 'checkout') {
     const r = data.receipt?.receipt;
     return r
-      ? `${device}: checked out ${rental}, ${r.secondsUsed} s and ${r.energyWh} Wh used, receipt signed (${via})`
+      ? `${device}: checked out rental ${r.rentalId}, ${r.secondsUsed} s and ${r.energyWh} Wh used, receipt signed (${via})`
       : `${device}: checked out ${rental} (${via})`;
   }
   const done = ACTION_DONE[data.action ?? ''] ?? data.action ?? 'done';
