@@ -157,6 +157,39 @@ describe.skipIf(!address)('LAN mode', () => {
     // Short human lines, not JSON.
     for (const l of lines) expect(l).not.toMatch(/^\s*\{/);
   }, 60_000);
+
+  it("shows a socket's energy during the rental on the state topic and over HTTP, in on/off words", async () => {
+    const info = (await (await fetch(`${e.httpUrl}/api/info`)).json()) as Record<string, string>;
+    const { rental } = await guest.rent(2n, 3600);
+    ok(await actWhenLive(guest, rental, 'on', 'http'), 'power on');
+    const client = await mqtt.connectAsync(info.mqttWsUrl as string, {
+      clientId: `latchkey-guest-${Math.random().toString(16).slice(2, 10)}`,
+      username: info.mqttUsername as string,
+      password: info.mqttPassword as string,
+      reconnectPeriod: 0,
+    });
+    try {
+      const seen: ReturnType<typeof decodeState>[] = [];
+      client.on('message', (_t, p) => seen.push(decodeState(p)));
+      await client.subscribeAsync(`latchkey/${info.gatewayId}/2/state`);
+      await waitFor(() => seen.some((m) => m.status === 'on'), 'the socket on, retained');
+      // What the socket's meter reports reaches the controller as it does from a real meter.
+      e.agent.controllers.get(2n)?.reportEnergy(3);
+      const live = await waitFor(
+        () => seen.find((m) => m.energyWh === 3 && m.rentalId === rental.id.toString()),
+        'the energy on the state topic',
+      );
+      expect(live).toMatchObject({ kind: 'socket', relay: 'closed', status: 'on' });
+      const http = (await (await fetch(`${e.httpUrl}/api/devices/2`)).json()) as {
+        data: { status: string; energyWh: number };
+      };
+      expect(http.data).toMatchObject({ status: 'on', energyWh: 3 });
+      ok(await guest.act(rental, 'off', 'http'), 'power off');
+      await waitFor(() => seen.at(-1)?.status === 'off', 'the socket off');
+    } finally {
+      await client.endAsync();
+    }
+  }, 60_000);
 });
 
 describe('lanAddress', () => {
