@@ -36,36 +36,9 @@ async function runConfigured(): Promise<void> {
   service?.ready();
 }
 
-/**
- * `npm start -- --lan [--lan-address A]`: where the embedded system listens. Loopback by default;
- * with --lan the LAN address (the first non-internal IPv4 one, or the one given) so a phone on the
- * same network opens the guest page, with the broker's logins on as always.
- */
-function embeddedHost(args: readonly string[], lanAddress: () => string | undefined): string {
-  const given = args.find((a) => a.startsWith('--lan-address='))?.slice('--lan-address='.length);
-  const at = args.indexOf('--lan-address');
-  const address = given ?? (at >= 0 ? args[at + 1] : undefined);
-  const known = new Set(['--lan', '--lan-address']);
-  const unknown = args.filter((a, i) => !known.has(a) && !a.startsWith('--lan-address=') && i !== at + 1);
-  if (unknown.length > 0 || (at >= 0 && !address))
-    throw new LatchkeyError(
-      'CONFIG_INVALID',
-      `usage: npm start [-- --lan [--lan-address <IPv4 address>]] (not understood: ${unknown.join(' ') || '--lan-address without an address'})`,
-    );
-  if (address !== undefined) return address;
-  if (!args.includes('--lan')) return '127.0.0.1';
-  const found = lanAddress();
-  if (!found)
-    throw new LatchkeyError(
-      'CONFIG_INVALID',
-      'no LAN address: this machine has no non-internal IPv4 address (is it on a network?). Connect it, or name one with --lan-address <address>',
-    );
-  return found;
-}
-
 async function runEmbedded(): Promise<void> {
   // Loaded only here: a configured gateway never pays for aedes, anvil and the deploy code.
-  const { lanAddress, startEmbedded } = await import('./embedded.js');
+  const { embeddedHost, lanAddress, startEmbedded } = await import('./embedded.js');
   const { narrate, qrText, settlementOf } = await import('./terminal.js');
   const { formatEther } = await import('ethers');
   const host = embeddedHost(process.argv.slice(2), lanAddress);

@@ -8,7 +8,7 @@ import { formatEther } from 'ethers';
 import jsQRModule from 'jsqr';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_PRICES, type Embedded, lanAddress, startEmbedded } from '../agent/embedded.js';
+import { DEMO_PRICES, type Embedded, embeddedHost, lanAddress, startEmbedded } from '../agent/embedded.js';
 import { decodeState } from '../agent/mqtt/topics.js';
 import { narrate, qrText, settlementOf } from '../agent/terminal.js';
 import type { Guest } from '../guest/client.js';
@@ -204,5 +204,21 @@ describe('lanAddress', () => {
       }),
     ).toBe('192.168.1.20');
     expect(lanAddress({ lo: [{ ...lo, family: 'IPv4', internal: true }], wlan0: [v6] })).toBeUndefined();
+  });
+});
+
+describe('embeddedHost', () => {
+  const none = () => undefined;
+  const found = () => '192.168.1.20';
+  it('is loopback without --lan, the LAN address with it, and the given one with --lan-address', () => {
+    expect(embeddedHost([], found)).toBe('127.0.0.1');
+    expect(embeddedHost(['--lan'], found)).toBe('192.168.1.20');
+    expect(embeddedHost(['--lan', '--lan-address', '10.0.0.5'], found)).toBe('10.0.0.5');
+    expect(embeddedHost(['--lan-address=10.0.0.6'], none)).toBe('10.0.0.6');
+  });
+  it('says so when there is no LAN address, and refuses what it does not understand', () => {
+    expect(() => embeddedHost(['--lan'], none)).toThrow(/no LAN address.*--lan-address/);
+    expect(() => embeddedHost(['--lna'], found)).toThrow(/not understood: --lna/);
+    expect(() => embeddedHost(['--lan', '--lan-address'], found)).toThrow(/without an address/);
   });
 });
