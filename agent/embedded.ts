@@ -126,6 +126,7 @@ async function portOr0(preferred: number | undefined, host: string): Promise<num
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   const { log } = options;
   const host = options.host ?? '127.0.0.1';
+  const chainHost = host === '0.0.0.0' ? '127.0.0.1' : host;
   const blockTime = options.blockTime ?? 1;
   const cleanups: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
@@ -139,7 +140,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
   };
   try {
     const anvil = await startAnvil({
-      port: await portOr0(options.ports?.rpc, '127.0.0.1'),
+      // On a LAN the guest's phone wallet reads and sends through this chain too.
+      host: chainHost,
+      port: await portOr0(options.ports?.rpc, chainHost),
       ...(blockTime > 0 ? { blockTime } : {}),
       quiet: true,
     });

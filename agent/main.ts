@@ -62,7 +62,8 @@ async function runEmbedded(): Promise<void> {
   const lines = [
     '',
     lan
-      ? `Latchkey is running on the LAN at ${host} (embedded default): phones on this network open the URLs below.`
+      ? `Latchkey is running on the LAN at ${host} (embedded default): phones on this network open the URLs below.\n` +
+        'The development chain is on the LAN too, with its well-known funded test keys: use it on a network you trust.'
       : 'Latchkey is running on this machine (embedded default). On a phone: npm start -- --lan',
     '',
     `  guest page      ${e.httpUrl}/`,

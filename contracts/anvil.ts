@@ -10,8 +10,13 @@ import path from 'node:path';
 import { getAddress, JsonRpcProvider } from 'ethers';
 
 export interface AnvilOptions {
-  /** TCP port on 127.0.0.1; 0 or absent = any free port (anvil binds it and reports which). */
+  /** TCP port; 0 or absent = any free port (anvil binds it and reports which). */
   port?: number;
+  /**
+   * IPv4 address to listen on; default 127.0.0.1. Anything else puts a chain whose dev accounts are
+   * unlocked (and whose keys are public) on that network: for a development LAN only.
+   */
+  host?: string;
   /** Seconds between blocks; absent = a block per transaction (automine). */
   blockTime?: number;
   /** Default 31337. */
@@ -121,7 +126,9 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
 
   const configDir = mkdtempSync(path.join(tmpdir(), 'latchkey-anvil-'));
   const configFile = path.join(configDir, 'anvil.json');
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId)];
+  const host = opts.host ?? '127.0.0.1';
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) throw new RangeError(`invalid anvil host: ${host}`);
+  const args = ['--host', host, '--port', String(port), '--chain-id', String(chainId)];
   args.push('--config-out', configFile);
   if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
   args.push(...(opts.args ?? []));

@@ -90,6 +90,14 @@ describe.skipIf(!address)('LAN mode', () => {
     const info = (await (await fetch(`${e.httpUrl}/api/info`)).json()) as Record<string, string>;
     expect(new URL(info.mqttWsUrl as string).hostname).toBe(address);
     expect(info.mqttUsername).toBe('guest');
+    // the phone's wallet reaches the development chain on the LAN address too
+    expect(new URL(info.rpcUrl as string).hostname).toBe(address);
+    const chainId = await fetch(info.rpcUrl as string, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+    });
+    expect(((await chainId.json()) as { result: string }).result).toBe(`0x${e.anvil.chainId.toString(16)}`);
     // A token POST from the page served on the LAN address passes the Origin guard (and reaches the
     // gate, which finds it malformed).
     const post = await fetch(`${e.httpUrl}/api/devices/1/access`, {
