@@ -30,7 +30,7 @@ import { MqttBus } from './mqtt/bus.js';
 import type { ReplyCode, ReplyEnvelope } from './mqtt/topics.js';
 import { Scheduler } from './scheduler.js';
 import { startupWarnings } from './startupChecks.js';
-import { Store } from './store/store.js';
+import { type RentalStatus, Store, type StoredRental } from './store/store.js';
 
 /**
  * The earliest wall-clock time the agent believes (2026-11-01T00:00:00Z). A gateway without a
@@ -55,6 +55,12 @@ export type AgentEvents = {
   state: [DeviceState];
   /** Something a person should look at: deep reorg, lockout, chain unavailable. */
   alarm: [{ kind: string; message: string }];
+  /** Every answered access request: a grant, a session, or a refusal with its code. */
+  access: [{ deviceId: bigint; path: AccessPath; answer: ReplyEnvelope }];
+  /** A confirmed rental is open in the store (rented or extended). */
+  rental: [StoredRental];
+  /** A rental ended on chain: settled, cancelled or revoked. */
+  closed: [{ rentalId: bigint; status: RentalStatus }];
 };
 
 const err = (code: ReplyCode, message: string): ReplyEnvelope => ({
@@ -206,16 +212,19 @@ export class Agent extends EventEmitter<AgentEvents> {
       clockWasTrusted ||= trusted;
       clockWasAnchored = true;
     });
-    watcher.on('rental', (r) =>
-      this.background('rental update', this.controllers.get(r.deviceId)?.updateRental(r)),
-    );
+    watcher.on('rental', (r) => {
+      this.background('rental update', this.controllers.get(r.deviceId)?.updateRental(r));
+      this.emit('rental', r);
+    });
     watcher.on('closed', (id, status) => {
       if (status !== 'open')
         this.background('rental close', this.controllers.get(deviceOf(id))?.endRental(id, status));
+      this.emit('closed', { rentalId: id, status });
     });
-    watcher.on('revoked', (id) =>
-      this.background('rental revoke', this.controllers.get(deviceOf(id))?.endRental(id, 'revoked')),
-    );
+    watcher.on('revoked', (id) => {
+      this.background('rental revoke', this.controllers.get(deviceOf(id))?.endRental(id, 'revoked'));
+      this.emit('closed', { rentalId: id, status: 'revoked' });
+    });
     watcher.on('unavailable', (e) => {
       this.chainUp = false;
       this.alarm('chain-unavailable', `every RPC endpoint failed: ${e.message}`);
@@ -347,6 +356,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     const grant = answer.status === 'ok' && (answer.data as { session?: unknown } | undefined)?.session;
     const outcome = answer.status === 'ok' ? (grant ? 'session-granted' : 'granted') : answer.error.code;
     this.metrics.inc('latchkey_access_total', 'Access requests by outcome', { outcome });
+    try {
+      this.emit('access', { deviceId, path, answer });
+    } catch (e) {
+      this.log.error('access listener failed', { error: e });
+    }
     // A session grant switches nothing: only tokens count towards token-to-relay latency.
     if (answer.status === 'ok' && !grant) {
       this.metrics.observe(

@@ -4,7 +4,7 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { type NetworkInterfaceInfo, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { type Anvil, type DevAccount, startAnvil } from '../contracts/anvil.js';
@@ -12,6 +12,7 @@ import { deployLatchkey, type LatchkeyContract, registerDevice } from '../contra
 import { Agent } from './agent.js';
 import { type EmbeddedBroker, freshLogins, startEmbeddedBroker } from './broker/embedded.js';
 import { type AgentConfig, parseConfig } from './config.js';
+import { LatchkeyError } from './errors.js';
 import type { Logger } from './log.js';
 
 export interface EmbeddedOptions {
@@ -69,6 +70,48 @@ export const DEMO_PRICES = {
   lock: { pricePerSecond: 3_000_000_000_000n, pricePerWh: 0n },
   socket: { pricePerSecond: 1_000_000_000_000n, pricePerWh: 100_000_000_000_000n },
 } as const;
+
+/**
+ * The address a phone on the same network reaches this machine at: the first non-internal IPv4
+ * address of `interfaces` (default: this machine's), or undefined when it has none (no network, or
+ * only loopback and IPv6).
+ */
+export function lanAddress(
+  interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
+): string | undefined {
+  for (const list of Object.values(interfaces))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return undefined;
+}
+
+/**
+ * `npm start -- --lan [--lan-address A]`: where the embedded system listens. Loopback by default;
+ * with --lan the LAN address (the first non-internal IPv4 one, or the one given) so a phone on the
+ * same network opens the guest page, with the broker's logins on as always.
+ */
+export function embeddedHost(args: readonly string[], lanAddress: () => string | undefined): string {
+  const given = args.find((a) => a.startsWith('--lan-address='))?.slice('--lan-address='.length);
+  const at = args.indexOf('--lan-address');
+  const address = given ?? (at >= 0 ? args[at + 1] : undefined);
+  const known = new Set(['--lan', '--lan-address']);
+  const unknown = args.filter(
+    (a, i) => !known.has(a) && !a.startsWith('--lan-address=') && (at < 0 || i !== at + 1),
+  );
+  if (unknown.length > 0 || (at >= 0 && !address))
+    throw new LatchkeyError(
+      'CONFIG_INVALID',
+      `usage: npm start [-- --lan [--lan-address <IPv4 address>]] (not understood: ${unknown.join(' ') || '--lan-address without an address'})`,
+    );
+  if (address !== undefined) return address;
+  if (!args.includes('--lan')) return '127.0.0.1';
+  const found = lanAddress();
+  if (!found)
+    throw new LatchkeyError(
+      'CONFIG_INVALID',
+      'no LAN address: this machine has no non-internal IPv4 address (is it on a network?). Connect it, or name one with --lan-address <address>',
+    );
+  return found;
+}
 
 /** `preferred` if nothing listens there, else 0 (the OS picks a free port). */
 async function portOr0(preferred: number | undefined, host: string): Promise<number> {

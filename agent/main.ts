@@ -38,18 +38,32 @@ async function runConfigured(): Promise<void> {
 
 async function runEmbedded(): Promise<void> {
   // Loaded only here: a configured gateway never pays for aedes, anvil and the deploy code.
-  const { startEmbedded } = await import('./embedded.js');
+  const { embeddedHost, lanAddress, startEmbedded } = await import('./embedded.js');
+  const { narrate, qrText, settlementOf } = await import('./terminal.js');
   const { formatEther } = await import('ethers');
+  const host = embeddedHost(process.argv.slice(2), lanAddress);
+  const lan = host !== '127.0.0.1';
   const e = await startEmbedded({
     log: createLogger('latchkey', { level: process.env.LATCHKEY_LOG_LEVEL ? level : 'warn' }),
     ports: { rpc: 8545, mqtt: 1883, mqttWs: 9001, http: 8080 },
+    host,
     devWallet: true,
     ...(guestDir ? { staticDir: guestDir } : {}),
   });
   const guest = e.guests[0];
+  const qrs = lan
+    ? await Promise.all(
+        e.devices.map(
+          async (d) =>
+            `  ${d.kind} ${d.id}   ${e.httpUrl}/d/${d.id}\n${await qrText(`${e.httpUrl}/d/${d.id}`)}`,
+        ),
+      )
+    : [];
   const lines = [
     '',
-    'Latchkey is running on this machine (embedded default).',
+    lan
+      ? `Latchkey is running on the LAN at ${host} (embedded default): phones on this network open the URLs below.`
+      : 'Latchkey is running on this machine (embedded default). On a phone: npm start -- --lan',
     '',
     `  guest page      ${e.httpUrl}/`,
     ...e.devices.map(
@@ -76,8 +90,17 @@ async function runEmbedded(): Promise<void> {
       : '',
     '  Ctrl-C                           stops everything',
     '',
+    ...qrs,
+    'What happens, as it happens:',
   ];
-  stopRunning = () => e.stop();
+  const stopNarrating = narrate(e.agent, {
+    write: (line) => process.stdout.write(`${line}\n`),
+    settlement: (rentalId) => settlementOf(e.contract, rentalId),
+  });
+  stopRunning = async () => {
+    stopNarrating();
+    await e.stop();
+  };
   service?.ready();
   process.stdout.write(`${lines.join('\n')}\n`);
 }

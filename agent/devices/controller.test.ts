@@ -261,6 +261,32 @@ describe('socket', () => {
     const { receipt } = await ctl.apply(grant(r, 'checkout'));
     expect(receipt?.receipt).toEqual({ rentalId: r.id, secondsUsed: 60n, energyWh: 42n });
   });
+
+  it('publishes the state as energy is counted, at most once every 5 s', async () => {
+    const { ctl } = make('socket');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'on'));
+    const energy: number[] = [];
+    ctl.on('state', (s) => energy.push(s.energyWh));
+    ctl.reportEnergy(1);
+    expect(energy).toEqual([1]); // the first report shows at once
+    ctl.reportEnergy(2);
+    ctl.reportEnergy(3);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(energy).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(energy).toEqual([1, 6]); // one publish for the burst, with all of it counted
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(energy).toEqual([1, 6]); // nothing new, nothing published
+    ctl.reportEnergy(4);
+    expect(energy).toEqual([1, 6, 10]);
+    ctl.reportEnergy(5);
+    await ctl.stop(); // a publish still waiting dies with the controller
+    const afterStop = energy.length;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(energy).toHaveLength(afterStop);
+  });
 });
 
 describe('rental end', () => {

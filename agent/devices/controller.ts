@@ -60,6 +60,8 @@ export interface DeviceControllerEvents {
 }
 
 const DEFAULT_CHECKPOINT_SECONDS = 30;
+/** A meter's reports publish the device state at most this often, so the guest sees energy move. */
+export const ENERGY_STATE_MS = 5_000;
 
 export class DeviceController extends EventEmitter<DeviceControllerEvents> {
   readonly deviceId: bigint;
@@ -67,6 +69,10 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
   private readonly core: DeviceCore;
   private readonly actuator: RelayActuator;
   private readonly queue = new SerialQueue();
+  private readonly monotonicMs: () => number;
+  /** When energy last published the state (monotonic ms), and the trailing publish waiting, if any. */
+  private energyStateAt = Number.NEGATIVE_INFINITY;
+  private energyStateTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: DeviceControllerDeps) {
     super();
@@ -78,6 +84,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       throw new LatchkeyError('CONFIG_INVALID', `device ${deps.deviceId}: checkpointSeconds must be > 0`);
     this.deviceId = deps.deviceId;
     this.kind = deps.kind;
+    this.monotonicMs = deps.monotonicMs ?? (() => performance.now());
     this.core = new DeviceCore({
       deviceId: deps.deviceId,
       kind: deps.kind,
@@ -89,7 +96,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       now: deps.now,
       timeAnchored: deps.timeAnchored ?? (() => true),
       log: deps.log,
-      monotonicMs: deps.monotonicMs ?? (() => performance.now()),
+      monotonicMs: this.monotonicMs,
       onLeaseExpired: () => this.onLeaseExpired(),
       onState: (s) => this.emit('state', s),
       onReceipt: (r) => this.emit('receipt', r),
@@ -119,6 +126,8 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     return this.queue.run(async () => {
       const c = this.core;
       if (c.phase === 'stopped') return;
+      clearTimeout(this.energyStateTimer);
+      this.energyStateTimer = undefined;
       c.pulse.cancel();
       this.actuator.stopCheckpoints();
       c.lease.cancel();
@@ -243,6 +252,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     } catch (e) {
       c.log.error('could not persist energy', { deviceId: c.deviceId, error: e });
     }
+    this.publishEnergy();
     if (c.phase === 'closed' && prepaidEnergySpent(c.kind, c.rental, c.meter.energyWh))
       this.queue
         .run(() => cutOffSpentEnergy(c, this.actuator))
@@ -251,6 +261,25 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
 
   state(): DeviceState {
     return this.core.state();
+  }
+
+  /**
+   * Publishes the state after an energy report, at most once every ENERGY_STATE_MS: at once when the
+   * last one is older, else once when the interval is up (with the energy counted by then).
+   */
+  private publishEnergy(): void {
+    if (this.energyStateTimer) return;
+    const wait = this.energyStateAt + ENERGY_STATE_MS - this.monotonicMs();
+    const publish = () => {
+      this.energyStateTimer = undefined;
+      this.energyStateAt = this.monotonicMs();
+      if (this.core.phase !== 'stopped') this.core.emitState();
+    };
+    if (wait <= 0) publish();
+    else {
+      this.energyStateTimer = setTimeout(publish, wait);
+      this.energyStateTimer.unref?.();
+    }
   }
 
   // ---------------------------------------------------------------- commands

@@ -8,7 +8,7 @@ import type { Relay } from '../../hardware/relay.js';
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, DeviceRuntime, Store, StoredReceipt, StoredRental } from '../store/store.js';
-import type { DeviceKind, DeviceState } from './deviceState.js';
+import { type DeviceKind, type DeviceState, deviceStatus } from './deviceState.js';
 import { PulseTimer } from './kindPolicy.js';
 import { Lease } from './lease.js';
 import { type MachineEvent, nextPhase, type Phase } from './machine.js';
@@ -127,11 +127,13 @@ export class DeviceCore {
   }
 
   state(): DeviceState {
+    const relay = this.relay.isClosed() ? 'closed' : 'open';
     const s: DeviceState = {
       deviceId: this.deviceId,
       kind: this.kind,
       phase: this.phase,
-      relay: this.relay.isClosed() ? 'closed' : 'open',
+      relay,
+      status: deviceStatus(this.kind, relay),
       usedSeconds: Math.floor(this.meter.usedSeconds()),
       energyWh: this.meter.energyWh,
     };

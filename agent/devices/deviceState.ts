@@ -15,6 +15,8 @@ export interface DeviceState {
   phase: Phase;
   /** The relay as the driver reports it. */
   relay: 'open' | 'closed';
+  /** The relay in a guest's words (deviceStatus). */
+  status: DeviceStatus;
   rentalId?: bigint;
   /** The rental's end (unix seconds) as booked on chain. */
   leaseEndsAt?: number;
@@ -25,6 +27,19 @@ export interface DeviceState {
   prepaidEnergyWh?: number;
   /** Why the socket is off while its rental runs: its prepaid energy is used up (extend to top up). */
   offReason?: OffReason;
+}
+
+export const DEVICE_STATUSES = ['locked', 'unlocked', 'on', 'off'] as const;
+/** What a guest is told: a lock is locked or unlocked, a socket on or off. */
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+/**
+ * The one place the relay becomes words: a closed relay unlocks a lock and powers a socket; an open
+ * one (the safe state) leaves the lock locked and the socket off.
+ */
+export function deviceStatus(kind: DeviceKind, relay: 'open' | 'closed'): DeviceStatus {
+  if (kind === 'lock') return relay === 'closed' ? 'unlocked' : 'locked';
+  return relay === 'closed' ? 'on' : 'off';
 }
 
 export const OFF_REASONS = ['prepaid-energy-used'] as const;

@@ -347,6 +347,7 @@ describe.each([
       deviceId: '1',
       kind: 'socket',
       relay: 'closed',
+      status: 'on',
       rentalId: '7',
       usedSeconds: 5,
       energyWh: 0,

@@ -94,6 +94,7 @@ describe('payloads', () => {
       deviceId: (2n ** 200n).toString(),
       kind: 'lock',
       relay: 'open',
+      status: 'locked',
       rentalId: '12345678901234567890',
       leaseEndsAt: 1_763_900_000,
       usedSeconds: 30,
@@ -104,6 +105,7 @@ describe('payloads', () => {
       deviceId: '1',
       kind: 'socket',
       relay: 'open',
+      status: 'off',
       usedSeconds: 0,
       energyWh: 0,
     });
@@ -120,11 +122,23 @@ describe('payloads', () => {
     expect(decodeState(cutOff)).toMatchObject({ prepaidEnergyWh: 36.6, offReason: 'prepaid-energy-used' });
   });
 
+  it('says locked/unlocked for a lock and on/off for a socket', () => {
+    const status = (kind: 'lock' | 'socket', relay: 'open' | 'closed') =>
+      decodeState(encodeState({ deviceId: 1n, kind, relay, usedSeconds: 0, energyWh: 0 })).status;
+    expect(status('lock', 'open')).toBe('locked');
+    expect(status('lock', 'closed')).toBe('unlocked');
+    expect(status('socket', 'open')).toBe('off');
+    expect(status('socket', 'closed')).toBe('on');
+  });
+
   it('refuses state messages of the wrong shape', () => {
     for (const bad of [
       'nope',
       '[]',
-      '{"deviceId":1,"kind":"lock","relay":"open","usedSeconds":0,"energyWh":0}',
+      '{"deviceId":1,"kind":"lock","relay":"open","status":"locked","usedSeconds":0,"energyWh":0}',
+      '{"deviceId":"1","kind":"lock","relay":"open","usedSeconds":0,"energyWh":0}',
+      '{"deviceId":"1","kind":"lock","relay":"open","status":"unlocked","usedSeconds":0,"energyWh":0}',
+      '{"deviceId":"1","kind":"lock","relay":"closed","status":"on","usedSeconds":0,"energyWh":0}',
       '{"deviceId":"1","kind":"door","relay":"open","usedSeconds":0,"energyWh":0}',
       '{"deviceId":"1","kind":"lock","relay":"open","usedSeconds":0,"energyWh":0,"rentalId":"0x1"}',
       '{"deviceId":"1","kind":"socket","relay":"open","usedSeconds":0,"energyWh":0,"prepaidEnergyWh":"9"}',

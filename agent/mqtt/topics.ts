@@ -9,7 +9,13 @@
 
 import { isRequestId, MAX_REQUEST_ID_LENGTH, REQUEST_ID_CHARS } from '../access/token.js';
 import type { RejectReason } from '../access/verify.js';
-import { OFF_REASONS, type OffReason } from '../devices/deviceState.js';
+import {
+  DEVICE_STATUSES,
+  type DeviceStatus,
+  deviceStatus,
+  OFF_REASONS,
+  type OffReason,
+} from '../devices/deviceState.js';
 
 export { isRequestId };
 
@@ -60,7 +66,8 @@ export interface DeviceStateLike {
 export type Wire<T> = { [K in keyof T]: WireValue<T[K]> };
 type WireValue<V> = V extends bigint ? string : V;
 
-export type StateMessage = Wire<DeviceStateLike>;
+/** The state topic's payload: the device state, plus `status`, the relay in a guest's words. */
+export type StateMessage = Wire<DeviceStateLike> & { status: DeviceStatus };
 
 /** The payload of each topic kind, as the agent hands it around. */
 export interface TopicPayloads {
@@ -176,6 +183,7 @@ export function encodeState(state: DeviceStateLike): string {
     deviceId: state.deviceId.toString(),
     kind: state.kind,
     relay: state.relay,
+    status: deviceStatus(state.kind, state.relay),
     ...(state.rentalId === undefined ? {} : { rentalId: state.rentalId.toString() }),
     ...(state.leaseEndsAt === undefined ? {} : { leaseEndsAt: state.leaseEndsAt }),
     usedSeconds: state.usedSeconds,
@@ -213,6 +221,8 @@ export function decodeState(payload: Uint8Array | string): StateMessage {
     !DECIMAL.test(value.deviceId) ||
     (value.kind !== 'lock' && value.kind !== 'socket') ||
     (value.relay !== 'open' && value.relay !== 'closed') ||
+    !DEVICE_STATUSES.includes(value.status as DeviceStatus) ||
+    value.status !== deviceStatus(value.kind, value.relay) ||
     typeof value.usedSeconds !== 'number' ||
     typeof value.energyWh !== 'number' ||
     (value.rentalId !== undefined && (typeof value.rentalId !== 'string' || !DECIMAL.test(value.rentalId))) ||

@@ -359,6 +359,8 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     expect(plug.on).toBe(true);
     await plug.addEnergy(25);
     await plug.addEnergy(12);
+    // Shown while the socket is still on: the agent republishes the state as the meter counts.
+    await expect.poll(() => page.locator('#energy').textContent(), SLOW).toBe('Energy used: 37 Wh');
     await page.click('#act-off');
     await expect.poll(() => note(page).textContent(), { timeout: 30_000 }).toMatch(/Power is off\./);
     await expect.poll(() => page.locator('#energy').textContent(), SLOW).toBe('Energy used: 37 Wh');

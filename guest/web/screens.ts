@@ -293,10 +293,16 @@ function rentingScreen(): HTMLElement[] {
   ];
 }
 
+const STATUS_WORDS = {
+  locked: 'stateLocked',
+  unlocked: 'stateUnlocked',
+  on: 'stateOn',
+  off: 'stateOff',
+} as const satisfies Record<StateMessage['status'], StringKey>;
+
+/** The device in the agent's own words (`status`); before any state has arrived, its safe state. */
 function relayWords(s: StateMessage | undefined, kind: 'lock' | 'socket'): string {
-  const closed = s?.relay === 'closed';
-  if (kind === 'lock') return closed ? t('stateUnlocked') : t('stateLocked');
-  return closed ? t('stateOn') : t('stateOff');
+  return t(STATUS_WORDS[s?.status ?? (kind === 'lock' ? 'locked' : 'off')]);
 }
 
 function timeLeftText(start: bigint, end: bigint, now: bigint): string {
@@ -340,7 +346,10 @@ function rentalScreen(): HTMLElement[] {
       h('h2', {}, t('yourRental')),
       h(
         'p',
-        { class: `relay big ${state.relay?.relay === 'closed' ? 'active' : ''}`, id: 'relay' },
+        {
+          class: `relay big ${state.relay?.status === 'unlocked' || state.relay?.status === 'on' ? 'active' : ''}`,
+          id: 'relay',
+        },
         relayWords(state.relay, kind),
       ),
       h('p', { id: 'time-left' }, timeLeftText(r.start, r.end, now)),
