@@ -1,7 +1,8 @@
 // The guest page: what the sticker's URL (/d/<device>) opens. Shows the device and its price, rents it
-// with one payable transaction from the guest's wallet, follows the confirmations, signs access tokens
-// (unlock / power on / off / checkout) and sends them to the agent, and ends with the checkout's numbers
-// as the chain has them. `/` lists the gateway's devices.
+// with one payable transaction from the guest's wallet, follows the confirmations, signs each action
+// (unlock / lock / power on / off / checkout) with the rental's session key, which the wallet grants
+// once, or with the wallet itself where no key can be kept, sends it to the agent, and ends with the
+// checkout's numbers as the chain has them. `/` lists the gateway's devices.
 
 import type { ReplyEnvelope, StateMessage } from '../../agent/mqtt/topics.js';
 import type { Action, Rental } from '../../contracts/typedData.js';
@@ -355,7 +356,8 @@ async function showKeys(cur: GuestRental): Promise<void> {
       : 'wallet';
     if (state.current === cur) state.keys = next;
   } catch {
-    // IndexedDB refused: the first action finds out and falls back to the wallet
+    // IndexedDB refused (or the chunk did not load): the wallet signs, as act() falls back by itself
+    if (state.current === cur) state.keys = 'wallet';
   }
 }
 
