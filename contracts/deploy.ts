@@ -18,6 +18,9 @@ export type { LatchkeyContract } from './generated/latchkey.js';
 /** How long after a rental's end only its guest may settle it by time (then anyone may). */
 export const DEFAULT_GRACE_SECONDS = 3_600n;
 
+/** The largest deposit factor the contract accepts (`MAX_DEPOSIT_FACTOR()`, percent): 4x the rent. */
+export const MAX_DEPOSIT_FACTOR = 400;
+
 export const latchkeyInterface = new Interface(latchkeyAbi);
 
 export interface Deployment {
@@ -55,7 +58,7 @@ export interface DeviceParams {
   pricePerSecond: bigint;
   /** wei per metered watt-hour; default 0 (not metered). */
   pricePerWh?: bigint;
-  /** Percent of the rent taken as deposit; default 200 (2x). */
+  /** Percent of the rent taken as deposit, 100 to MAX_DEPOSIT_FACTOR (400); default 200 (2x). */
   depositFactor?: number;
   /** Seconds; default 60. */
   minDuration?: number;

@@ -7,6 +7,7 @@ import {
   deployLatchkey,
   type LatchkeyContract,
   latchkeyAt,
+  MAX_DEPOSIT_FACTOR,
   mined,
   registerDevice,
 } from './deploy.js';
@@ -211,6 +212,20 @@ describe('Latchkey on anvil', () => {
     const rentedAt = BigInt((await anvil.provider.getBlock(receipt.blockNumber))?.timestamp ?? 0);
     expect(next).toMatchObject({ id: rental.id + 1n, start: rentedAt, end: rentedAt + 600n });
     expect(next.start).toBeLessThan(rental.end);
+  });
+
+  it('bounds the deposit factor at MAX_DEPOSIT_FACTOR and quotes the worst case', async () => {
+    expect(await asGuest.MAX_DEPOSIT_FACTOR()).toBe(BigInt(MAX_DEPOSIT_FACTOR));
+    await expectRevert(newDevice({ depositFactor: MAX_DEPOSIT_FACTOR + 1 }), 'InvalidDevice');
+    const deviceId = await newDevice({ depositFactor: MAX_DEPOSIT_FACTOR });
+    const q = await asGuest.quote(deviceId, 3_600);
+    expect({ deposit: q.deposit, maxCharge: q.maxCharge, rent: q.rent }).toEqual({
+      deposit: 4n * PRICE * 3_600n,
+      maxCharge: 4n * PRICE * 3_600n,
+      rent: PRICE * 3_600n,
+    });
+    const { rental } = await rentDevice(asGuest, deviceId, 3_600);
+    expect(rental.deposit).toBe(q.deposit);
   });
 
   it('refuses a start more than MAX_ADVANCE ahead', async () => {

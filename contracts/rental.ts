@@ -92,7 +92,7 @@ export async function rentDevice(
   duration: number,
   opts: { start?: bigint } = {},
 ): Promise<{ rental: Rental; receipt: ContractTransactionReceipt }> {
-  const value = await contract.quote(deviceId, duration);
+  const { deposit: value } = await contract.quote(deviceId, duration);
   const receipt = await mined((await contract.rent(deviceId, opts.start ?? 0n, duration, { value })).wait());
   return { rental: rentalFromReceipt(receipt, await contract.getAddress()), receipt };
 }

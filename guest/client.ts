@@ -102,6 +102,18 @@ export class Guest {
     this.client = undefined;
   }
 
+  /**
+   * What renting `deviceId` for `seconds` costs at today's prices, as the contract quotes it: the
+   * deposit to pay, the most the guest can be charged, and the rent of the booked time.
+   */
+  async quote(
+    deviceId: bigint,
+    seconds: number,
+  ): Promise<{ deposit: bigint; maxCharge: bigint; rent: bigint }> {
+    const q = await this.contract.quote(deviceId, seconds);
+    return { deposit: q.deposit, maxCharge: q.maxCharge, rent: q.rent };
+  }
+
   /** Rents `deviceId` now for `seconds`, paying the quoted deposit. */
   async rent(
     deviceId: bigint,

@@ -38,7 +38,7 @@ interface ILatchkey {
         address host; // who is paid and who may change the device
         uint32 minDuration; // seconds; also the least an early checkout by time is charged
         uint32 maxDuration; // seconds; upper bound of one rental including extensions
-        uint16 depositFactor; // percent of the rent taken as deposit, >= 100 (200 = 2x)
+        uint16 depositFactor; // percent of the rent taken as deposit, 100..MAX_DEPOSIT_FACTOR (200 = 2x)
         Kind kind;
         bool active; // inactive devices take no new rentals; open ones run to the end
         address signer; // the gateway key that signs usage receipts for this device
@@ -60,6 +60,14 @@ interface ILatchkey {
         uint128 pricePerSecond; // device prices at rent time; later price changes never apply
         uint128 pricePerWh;
         uint64 bookedBefore; // the device's `bookedUntil` when it was rented; where a cancel rewinds to
+    }
+
+    /// @notice What renting a device for a duration costs at today's prices: what a guest page shows
+    /// before the guest pays.
+    struct Quote {
+        uint256 deposit; // the exact `msg.value` of `rent`, held in escrow until settlement
+        uint256 maxCharge; // the most any settlement can charge the guest: the deposit
+        uint256 rent; // pricePerSecond × duration: the price of the booked time
     }
 
     /// @notice A usage report signed (EIP-712) by the device's signer key.
@@ -120,7 +128,8 @@ interface ILatchkey {
     error NotHost();
     /// @notice The device takes no new rentals.
     error DeviceInactive();
-    /// @notice Registration parameters are out of range (zero signer or price, factor < 100, min > max).
+    /// @notice Registration parameters are out of range (zero signer or price, a deposit factor below
+    /// 100 or above `MAX_DEPOSIT_FACTOR`, min > max).
     error InvalidDevice();
     /// @notice The requested duration is outside the device's [min, max].
     error InvalidDuration(uint32 minDuration, uint32 maxDuration);
@@ -198,8 +207,12 @@ interface ILatchkey {
     /// @notice Seconds after a rental's end during which only its guest may settle it by time; after
     /// that anyone may (set once, at deployment).
     function GRACE() external view returns (uint64);
-    /// @notice The deposit for renting `deviceId` for `duration` seconds at today's price.
-    function quote(uint256 deviceId, uint32 duration) external view returns (uint256);
+    /// @notice The largest deposit factor a device may have, in percent (400 = 4× the rent), fixed in
+    /// the code: a guest's worst case is never more than this multiple of the booked rent.
+    function MAX_DEPOSIT_FACTOR() external view returns (uint16);
+    /// @notice What renting `deviceId` for `duration` seconds costs at today's prices: the deposit
+    /// to pay, the worst case a guest can be charged, and the rent of the booked time.
+    function quote(uint256 deviceId, uint32 duration) external view returns (Quote memory);
     /// @notice A registered device.
     function device(uint256 deviceId) external view returns (Device memory);
     /// @notice Whether `rental` is an open commitment (rented, not yet settled or cancelled).

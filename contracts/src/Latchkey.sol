@@ -26,6 +26,9 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @inheritdoc ILatchkey
     uint64 public immutable GRACE;
 
+    /// @inheritdoc ILatchkey
+    uint16 public constant MAX_DEPOSIT_FACTOR = 400;
+
     uint256 private _deviceCount;
     mapping(uint256 deviceId => Device) private _devices;
     mapping(uint256 rentalId => bytes32 commitment) private _rentals;
@@ -54,7 +57,8 @@ contract Latchkey is ILatchkey, EIP712 {
         uint32 maxDuration
     ) external returns (uint256 deviceId) {
         if (
-            signer == address(0) || depositFactor < 100 || minDuration == 0 || minDuration > maxDuration
+            signer == address(0) || depositFactor < 100 || depositFactor > MAX_DEPOSIT_FACTOR || minDuration == 0
+                || minDuration > maxDuration
                 || !_depositFits(pricePerSecond, maxDuration, depositFactor)
         ) revert InvalidDevice();
         deviceId = ++_deviceCount;
@@ -274,11 +278,14 @@ contract Latchkey is ILatchkey, EIP712 {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc ILatchkey
-    /// @dev Does not check `duration` against the device's bounds; `rent` does.
-    function quote(uint256 deviceId, uint32 duration) external view returns (uint256) {
+    /// @dev Does not check `duration` against the device's bounds; `rent` does. `maxCharge` is the
+    /// deposit: a receipt is capped at it, and settling by time charges at most the booked rent.
+    function quote(uint256 deviceId, uint32 duration) external view returns (Quote memory q) {
         Device storage d = _devices[deviceId];
         if (d.host == address(0)) revert UnknownDevice(deviceId);
-        return uint256(d.pricePerSecond) * duration * d.depositFactor / 100;
+        q.rent = uint256(d.pricePerSecond) * duration;
+        q.deposit = q.rent * d.depositFactor / 100;
+        q.maxCharge = q.deposit;
     }
 
     /// @inheritdoc ILatchkey

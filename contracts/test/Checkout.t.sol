@@ -96,7 +96,7 @@ contract CheckoutTest is LatchkeyFixture {
         _checkout(r, 3600, 0);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, next.end);
         vm.assertTrue(latchkey.isOpen(next));
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, next.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN);
@@ -109,7 +109,7 @@ contract CheckoutTest is LatchkeyFixture {
         _checkout(next, 0, 0);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, next.bookedBefore);
         vm.assertEq(next.start, r.end);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN); // r is still running

@@ -207,7 +207,7 @@ contract CreditTest is LatchkeyFixture {
         vm.assertEq(host.balance, PRICE * 600);
         vm.assertEq(address(latchkey).balance, 3 ether, "only the forced ether is left");
         _rent(guest, r.end, MIN); // and the contract still takes exact deposits
-        vm.assertEq(address(latchkey).balance, 3 ether + latchkey.quote(deviceId, MIN));
+        vm.assertEq(address(latchkey).balance, 3 ether + latchkey.quote(deviceId, MIN).deposit);
     }
 
     function test_plainEtherTransfers_areRefused() public {
@@ -239,7 +239,7 @@ contract CreditTest is LatchkeyFixture {
         private
         returns (ILatchkey.Rental memory r)
     {
-        uint256 deposit = latchkey.quote(deviceId, duration);
+        uint256 deposit = latchkey.quote(deviceId, duration).deposit;
         uint64 bookedBefore = latchkey.device(deviceId).bookedUntil;
         bytes memory result = wallet.exec(abi.encodeCall(ILatchkey.rent, (deviceId, start, duration)), deposit);
         r = ILatchkey.Rental({

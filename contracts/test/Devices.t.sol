@@ -49,6 +49,20 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 99, MIN, MAX);
     }
 
+    function test_registerDevice_failsForADepositFactorAboveTheMaximum() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 401, MIN, MAX);
+        // The review's device: factor 65,535 would have charged 655x the rent.
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, type(uint16).max, MIN, MAX);
+    }
+
+    function test_registerDevice_acceptsTheMaximumDepositFactor() public {
+        vm.assertEq(latchkey.MAX_DEPOSIT_FACTOR(), 400);
+        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 400, MIN, MAX);
+        vm.assertEq(latchkey.quote(id, 1 hours).deposit, 4 * uint256(PRICE) * 1 hours);
+    }
+
     function test_registerDevice_failsForAZeroMinimumDuration() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
         latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 0, MAX);
@@ -75,7 +89,7 @@ contract DevicesTest is LatchkeyFixture {
         ILatchkey.Device memory d = latchkey.device(deviceId);
         vm.assertEq(d.pricePerSecond, 3 * PRICE);
         vm.assertEq(d.pricePerWh, 0);
-        vm.assertEq(latchkey.quote(deviceId, 100), uint256(3 * PRICE) * 100 * FACTOR / 100);
+        vm.assertEq(latchkey.quote(deviceId, 100).deposit, uint256(3 * PRICE) * 100 * FACTOR / 100);
     }
 
     function test_setPrice_neverAffectsOpenRentals() public {
@@ -155,7 +169,7 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.setActive(deviceId, false);
         vm.assertFalse(latchkey.device(deviceId).active);
 
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.DeviceInactive.selector);
         latchkey.rent{value: deposit}(deviceId, 0, MIN);
@@ -189,12 +203,36 @@ contract DevicesTest is LatchkeyFixture {
     }
 
     function test_quote_isTheRentTimesTheDepositFactor() public view {
-        vm.assertEq(latchkey.quote(deviceId, 1 hours), uint256(PRICE) * 1 hours * FACTOR / 100);
+        ILatchkey.Quote memory q = latchkey.quote(deviceId, 1 hours);
+        vm.assertEq(q.rent, uint256(PRICE) * 1 hours);
+        vm.assertEq(q.deposit, uint256(PRICE) * 1 hours * FACTOR / 100);
+        vm.assertEq(q.maxCharge, q.deposit);
+    }
+
+    /// @dev The worst case the quote shows is what a receipt for far more than the booked use
+    /// charges, at the largest factor: never more than 4x the rent.
+    function testFuzz_quote_maxChargeIsTheWorstCaseAndAtMostFourTimesTheRent(
+        uint16 factor,
+        uint32 duration,
+        uint64 secondsUsed,
+        uint64 energyWh
+    ) public {
+        factor = uint16(bound(factor, 100, latchkey.MAX_DEPOSIT_FACTOR()));
+        duration = uint32(bound(duration, MIN, MAX));
+        vm.prank(host);
+        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, factor, MIN, MAX);
+        ILatchkey.Quote memory q = latchkey.quote(id, duration);
+        vm.assertLe(q.maxCharge, 4 * q.rent);
+        ILatchkey.Rental memory r = _rentDevice(id, guest, 0, duration);
+        vm.warp(r.end);
+        uint256 hostBefore = latchkey.credit(host);
+        _checkout(r, secondsUsed, energyWh);
+        vm.assertLe(latchkey.credit(host) - hostBefore, q.maxCharge);
     }
 
     function test_quote_failsForAnUnknownDevice() public {
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 7));
-        latchkey.quote(7, 1 hours);
+        latchkey.quote(7, 1 hours).deposit;
     }
 
     function test_device_failsForAnUnknownDevice() public {

@@ -54,7 +54,7 @@ abstract contract LatchkeyFixture is Test {
         returns (ILatchkey.Rental memory r)
     {
         ILatchkey.Device memory d = latchkey.device(id);
-        uint256 deposit = latchkey.quote(id, duration);
+        uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.prank(who);
         r.id = latchkey.rent{value: deposit}(id, start, duration);
         r.bookedBefore = d.bookedUntil;

@@ -64,7 +64,7 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsForAStartInThePast() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, uint64(T0 - 1), MIN);
@@ -74,7 +74,7 @@ contract RentalsTest is LatchkeyFixture {
         // A clock this late, or the horizon alone would refuse the start.
         uint64 start = type(uint64).max - MIN + 1;
         vm.warp(start);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, start, MIN);
@@ -94,7 +94,7 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsForAStartBeyondTheHorizon() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, uint64(T0 + 30 days + 1), MIN);
@@ -106,7 +106,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.warp(T0 + 10 days);
         ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 40 days), MIN);
         vm.assertTrue(latchkey.isOpen(r));
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, uint64(T0 + 40 days + MIN + 1), MIN);
@@ -117,7 +117,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_rent_failsForABackToBackBookingBeyondTheHorizon() public {
         ILatchkey.Rental memory last = _rent(guest, uint64(T0 + 30 days - 1 days), MAX);
         vm.assertGe(last.end, T0 + 30 days + 1, "the booking ends past the horizon");
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, last.end, MIN);
@@ -131,7 +131,7 @@ contract RentalsTest is LatchkeyFixture {
         offset = bound(offset, 0, 60 days);
         vm.warp(now_);
         uint64 start = uint64(past ? now_ - offset : now_ + offset);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         if ((past && offset != 0) || offset > 30 days) {
             vm.expectRevert(ILatchkey.InvalidStart.selector);
@@ -144,14 +144,14 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsBelowTheMinimumDuration() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN - 1);
+        uint256 deposit = latchkey.quote(deviceId, MIN - 1).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.rent{value: deposit}(deviceId, 0, MIN - 1);
     }
 
     function test_rent_failsAboveTheMaximumDuration() public {
-        uint256 deposit = latchkey.quote(deviceId, MAX + 1);
+        uint256 deposit = latchkey.quote(deviceId, MAX + 1).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.rent{value: deposit}(deviceId, 0, MAX + 1);
@@ -164,14 +164,14 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsWithTooLittleDeposit() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.WrongDeposit.selector, deposit));
         latchkey.rent{value: deposit - 1}(deviceId, 0, MIN);
     }
 
     function test_rent_failsWithTooMuchDeposit() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.WrongDeposit.selector, deposit));
         latchkey.rent{value: deposit + 1}(deviceId, 0, MIN);
@@ -179,7 +179,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_rent_failsWhileTheDeviceIsBooked() public {
         ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 100), 1 hours);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.startPrank(stranger);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN); // now, though the booking starts later
@@ -207,7 +207,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_rent_failsOnAnInactiveDevice() public {
         vm.prank(host);
         latchkey.setActive(deviceId, false);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.DeviceInactive.selector);
         latchkey.rent{value: deposit}(deviceId, 0, MIN);
@@ -219,7 +219,7 @@ contract RentalsTest is LatchkeyFixture {
         uint32 maxDuration,
         uint32 duration
     ) public {
-        factor = uint16(bound(factor, 100, type(uint16).max));
+        factor = uint16(bound(factor, 100, latchkey.MAX_DEPOSIT_FACTOR()));
         maxDuration = uint32(bound(maxDuration, 1, type(uint32).max));
         // Largest price whose largest deposit fits 128 bits.
         uint256 maxPrice = uint256(type(uint128).max) * 100 / (uint256(maxDuration) * factor);
@@ -228,7 +228,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.prank(host);
         uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration);
 
-        uint256 deposit = latchkey.quote(id, duration);
+        uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.assertEq(deposit, uint256(price) * duration * factor / 100);
         vm.assertGe(deposit, uint256(price) * duration, "the deposit covers the booked rent");
         vm.deal(guest, deposit);
@@ -444,7 +444,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.prank(stranger);
         latchkey.cancel(later);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, running.end);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, running.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN); // `running` is still running
@@ -456,7 +456,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_keepsBookedBefore() public {
         ILatchkey.Rental memory a = _rent(guest, 0, 1 hours);
         ILatchkey.Rental memory b = _rent(guest, uint64(T0 + 1 days), 1 hours);
-        uint256 more = latchkey.quote(deviceId, 30 minutes);
+        uint256 more = latchkey.quote(deviceId, 30 minutes).deposit;
         vm.prank(guest);
         latchkey.extend{value: more}(b, 30 minutes);
         b.end += 30 minutes;
@@ -496,7 +496,7 @@ contract RentalsTest is LatchkeyFixture {
         ILatchkey.Rental memory b = _rent(stranger, a.end, MIN);
         vm.prank(guest);
         latchkey.cancel(a);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, b.end));
         latchkey.rent{value: deposit}(deviceId, a.start, MIN);

@@ -205,7 +205,7 @@ describe('latchkey register', () => {
       '--kind: expected lock or socket, got door',
       '--price-per-hour: must not be negative, got -0.5',
       '--price-per-wh: expected an amount of ETH like 0.01, got cheap',
-      '--deposit-factor: expected a whole number from 100 to 65535, got 99',
+      '--deposit-factor: expected a whole number from 100 to 400, got 99',
       '--min-minutes: expected a whole number from 1 to 71582788, got 0',
       '--max-hours: expected a whole number from 1 to 1193046, got 1.5',
       'no host key: set LATCHKEY_HOST_KEY or give --host-keystore <file>',

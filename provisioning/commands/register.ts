@@ -1,7 +1,13 @@
 // `latchkey register`: registers a device on the contract from the host key, with the gateway's key
 // as its receipt signer and prices converted exactly to the contract's wei units.
 
-import { type DeviceParams, latchkeyAt, latchkeyInterface, registerDevice } from '../../contracts/deploy.js';
+import {
+  type DeviceParams,
+  latchkeyAt,
+  latchkeyInterface,
+  MAX_DEPOSIT_FACTOR,
+  registerDevice,
+} from '../../contracts/deploy.js';
 import { DeviceKind } from '../../contracts/typedData.js';
 import { checkName, NameTaggingSigner, tagCalldata } from '../chain/nameTag.js';
 import { findRegistered } from '../chain/registered.js';
@@ -49,7 +55,7 @@ const FLAGS = {
   'deposit-factor': {
     type: 'string',
     value: '<percent>',
-    help: 'deposit as a percent of the rent, at least 100 (default 200: twice the rent)',
+    help: `deposit as a percent of the rent, 100 to ${MAX_DEPOSIT_FACTOR} (default 200: twice the rent)`,
   },
   'min-minutes': { type: 'string', value: '<minutes>', help: 'shortest rental (default 1)' },
   'max-hours': {
@@ -92,7 +98,13 @@ function plan(argv: string[], io: CliIo): Plan {
   const kind = oneOf(values.kind, '--kind', ['lock', 'socket'] as const, p);
   const perHour = ethAmount(values['price-per-hour'], '--price-per-hour', p);
   const perWh = ethAmount(values['price-per-wh'] ?? '0', '--price-per-wh', p);
-  const depositFactor = integer(values['deposit-factor'] ?? '200', '--deposit-factor', 100, 65535, p);
+  const depositFactor = integer(
+    values['deposit-factor'] ?? '200',
+    '--deposit-factor',
+    100,
+    MAX_DEPOSIT_FACTOR,
+    p,
+  );
   const minMinutes = integer(
     values['min-minutes'] ?? '1',
     '--min-minutes',

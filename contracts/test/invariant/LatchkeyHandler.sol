@@ -172,7 +172,7 @@ contract LatchkeyHandler is Test {
         if (earliest > latest) return; // booked up to the horizon
         uint64 start = uint64(earliest + bound(delay, 0, latest - earliest < 2 hours ? latest - earliest : 2 hours));
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
-        uint256 deposit = latchkey.quote(id, span);
+        uint256 deposit = latchkey.quote(id, span).deposit;
         if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100) ++wrongAmounts;
         address guest = _guests[guestSeed % GUESTS];
         vm.deal(guest, guest.balance + deposit);
@@ -202,7 +202,7 @@ contract LatchkeyHandler is Test {
         ILatchkey.Device memory d = latchkey.device(id);
         uint64 start = uint64(time + latchkey.MAX_ADVANCE() + bound(beyond, 1, 365 days));
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
-        uint256 deposit = latchkey.quote(id, span);
+        uint256 deposit = latchkey.quote(id, span).deposit;
         address guest = _guests[0];
         vm.deal(guest, guest.balance + deposit);
         vm.prank(guest);
