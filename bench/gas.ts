@@ -21,7 +21,7 @@ import { latchkeyBuild } from '../contracts/generated/latchkey.js';
 import { extendRental, nextStart, rentDevice } from '../contracts/rental.js';
 import { domain, type Receipt, type Rental } from '../contracts/typedData.js';
 
-const BUDGET = { rent: 70_000, checkout: 60_000, lifecycle: 125_000 } as const;
+const BUDGET = { rent: 80_000, checkout: 65_000, lifecycle: 140_000 } as const;
 const REFERENCES = [
   {
     step: 'Unlock PublicLock v15 purchase + cancelAndRefund',

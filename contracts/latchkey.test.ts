@@ -1,4 +1,11 @@
-import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet, ZeroAddress } from 'ethers';
+import {
+  type ContractTransactionReceipt,
+  getAddress,
+  keccak256,
+  toUtf8Bytes,
+  Wallet,
+  ZeroAddress,
+} from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from './anvil.js';
 import { assertContractsBuilt } from './buildCheck.js';
@@ -226,6 +233,37 @@ describe('Latchkey on anvil', () => {
     });
     const { rental } = await rentDevice(asGuest, deviceId, 3_600);
     expect(rental.deposit).toBe(q.deposit);
+  });
+
+  it('settles a rental by the receipt of the key it was made under after a rotation, not after a revoke', async () => {
+    const deviceId = await newDevice();
+    const { rental } = await rentDevice(asGuest, deviceId, 3_600);
+    expect(rental.signer).toBe(getAddress(addressOfPrivateKey(deviceKey)));
+    const nextKey = hexToBytes(keccak256(toUtf8Bytes('latchkey test rotated key')));
+    await mined((await asHost.setSigner(deviceId, addressOfPrivateKey(nextKey))).wait());
+    const { rental: later } = await rentDevice(asGuest, deviceId, 600, { start: rental.end });
+    expect(later.signer).toBe(getAddress(addressOfPrivateKey(nextKey)));
+
+    // The new key cannot settle the rental made before the rotation; the old one still can.
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 30n, energyWh: 1n };
+    await expectRevert(
+      asStranger.checkout(rental, usage, signReceipt(usage, nextKey)),
+      'InvalidReceiptSignature',
+    );
+    const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
+    expect(findLatchkeyEvent(settled, 'Settled')?.args.charge).toBe(PRICE * 30n + PRICE_WH);
+
+    // A stolen key: once revoked, its receipts settle nothing and it takes no new rentals.
+    const revoked = await mined((await asHost.revokeSigner(addressOfPrivateKey(nextKey))).wait());
+    expect(findLatchkeyEvent(revoked, 'SignerRevoked')?.args).toMatchObject({
+      host: host.address,
+      signer: getAddress(addressOfPrivateKey(nextKey)),
+    });
+    expect(await asGuest.isRevoked(host.address, addressOfPrivateKey(nextKey))).toBe(true);
+    const late: Receipt = { rentalId: later.id, secondsUsed: 0n, energyWh: 0n };
+    await expectRevert(asStranger.checkout(later, late, signReceipt(late, nextKey)), 'RevokedSigner');
+    await expectRevert(rentDevice(asGuest, deviceId, 600, { start: later.end }), 'RevokedSigner');
+    await mined((await asGuest.cancel(later)).wait());
   });
 
   it('refuses a start more than MAX_ADVANCE ahead', async () => {

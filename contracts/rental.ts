@@ -17,6 +17,7 @@ export function rentalFromRented(args: LatchkeyEventArgs['Rented']): Rental {
     deposit: args.deposit,
     pricePerSecond: args.pricePerSecond,
     pricePerWh: args.pricePerWh,
+    signer: args.signer,
     bookedBefore: args.bookedBefore,
   };
 }

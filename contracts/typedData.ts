@@ -93,6 +93,8 @@ export interface Rental {
   deposit: bigint;
   pricePerSecond: bigint;
   pricePerWh: bigint;
+  /** The device's signer at rent time: the only key whose receipt settles this rental. */
+  signer: string;
   /** The device's bookedUntil when it was rented: where cancelling it as the last booking rewinds to. */
   bookedBefore: bigint;
 }
@@ -110,6 +112,7 @@ export function committedRental(r: Rental): Rental {
     deposit: r.deposit,
     pricePerSecond: r.pricePerSecond,
     pricePerWh: r.pricePerWh,
+    signer: r.signer,
     bookedBefore: r.bookedBefore,
   };
 }

@@ -55,6 +55,7 @@ export function rentalOf(
     deposit: 2n * 10n ** 15n,
     pricePerSecond: 10n ** 9n,
     pricePerWh: 0n,
+    signer: '0x00000000000000000000000000000000005e1e57',
     bookedBefore: 0n,
     deviceId,
     status: 'open',

@@ -183,6 +183,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rental_undo_block ON rental_undo (block);
     `,
   },
+  {
+    version: 4,
+    description: 'rentals commit the signer they were made under (signer)',
+    sql: `
+      -- There are no deployments of the contract before it: rows of older stores read as the zero address.
+      ALTER TABLE rentals ADD COLUMN signer TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000';
+      ALTER TABLE rental_undo ADD COLUMN before_signer TEXT;
+      UPDATE rental_undo SET before_signer = '0x0000000000000000000000000000000000000000'
+        WHERE before_status IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

@@ -93,6 +93,7 @@ export function benchVerify(count = 200): VerifyResult {
     deposit: 1n,
     pricePerSecond: 1n,
     pricePerWh: 0n,
+    signer: wallet.address,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

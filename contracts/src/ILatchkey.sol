@@ -24,8 +24,16 @@ pragma solidity ^0.8.24;
 /// refund) and book again. The horizon bounds each round: `bookedUntil` is never more than
 /// `MAX_ADVANCE` plus the device's `maxDuration` ahead of now, and the host sees every round as
 /// `Rented`/`Cancelled` events. Settling by time ignores the energy price: a guest of an
-/// energy-priced socket who settles by time before the device's receipt pays for time only. And
-/// `setSigner` invalidates receipts signed by the old key for rentals still open.
+/// energy-priced socket who settles by time before the device's receipt pays for time only.
+///
+/// Keys: each rental commits the device's signer at rent time (a field of the hashed `Rental`, so
+/// it costs no storage), and only that key's receipt settles it: `setSigner` changes the key of
+/// new rentals and strands no open one. A host who learns a gateway key is stolen calls
+/// `revokeSigner`: from that block on its receipts settle nothing of the host's devices, and the
+/// open rentals made under it settle by time. Until the revocation is mined, a thief holding the
+/// key can sign receipts that charge each open rental of it up to its deposit — credited to the
+/// host, never to the thief — and can spend the gateway account's own ether; after it, nothing
+/// the key signs moves money.
 interface ILatchkey {
     /// @notice What a device is, which decides how the gateway drives its relay.
     enum Kind {
@@ -41,7 +49,7 @@ interface ILatchkey {
         uint16 depositFactor; // percent of the rent taken as deposit, 100..MAX_DEPOSIT_FACTOR (200 = 2x)
         Kind kind;
         bool active; // inactive devices take no new rentals; open ones run to the end
-        address signer; // the gateway key that signs usage receipts for this device
+        address signer; // the gateway key that signs the receipts of rentals made from now on
         uint64 bookedUntil; // a new rental starts at or after it; see "Bookings" above
         uint32 rentalCount; // rentals ever made on this device; the low bits of a rental id
         uint128 pricePerSecond; // wei per second of rental; sets the rent and the deposit
@@ -59,6 +67,7 @@ interface ILatchkey {
         uint128 deposit; // wei held in escrow
         uint128 pricePerSecond; // device prices at rent time; later price changes never apply
         uint128 pricePerWh;
+        address signer; // the device's signer at rent time: the only key whose receipt settles it
         uint64 bookedBefore; // the device's `bookedUntil` when it was rented; where a cancel rewinds to
     }
 
@@ -91,13 +100,16 @@ interface ILatchkey {
     );
     /// @notice The host changed the prices of a device; open rentals keep their own.
     event PriceChanged(uint256 indexed deviceId, uint128 pricePerSecond, uint128 pricePerWh);
-    /// @notice The host rotated the device's receipt signing key.
+    /// @notice The host rotated the device's receipt signing key for new rentals; open rentals keep
+    /// the key they were made under.
     event SignerChanged(uint256 indexed deviceId, address signer);
+    /// @notice The host revoked a gateway key: from this block on no receipt it signed settles any
+    /// rental of the host's devices, and no device of the host can take rentals under it.
+    event SignerRevoked(address indexed host, address indexed signer);
     /// @notice The host (de)activated a device.
     event ActiveChanged(uint256 indexed deviceId, bool active);
 
-    /// @notice A guest rented a device; the fields are the committed `Rental` (`bookedBefore`
-    /// last, so the other data words keep their positions).
+    /// @notice A guest rented a device; the fields are the committed `Rental`.
     event Rented(
         uint256 indexed rentalId,
         uint256 indexed deviceId,
@@ -107,6 +119,7 @@ interface ILatchkey {
         uint128 deposit,
         uint128 pricePerSecond,
         uint128 pricePerWh,
+        address signer,
         uint64 bookedBefore
     );
     /// @notice A guest extended a rental; `end` and `deposit` are the new totals.
@@ -150,8 +163,10 @@ interface ILatchkey {
     error NotLastBooking();
     /// @notice Settling by time is open to anyone only after the end plus the grace period.
     error TooEarly(uint64 openAt);
-    /// @notice The receipt is not signed by the device's signer (or the signature is malformed).
+    /// @notice The receipt is not signed by the rental's signer (or the signature is malformed).
     error InvalidReceiptSignature();
+    /// @notice The device's host revoked this key: it settles nothing and takes no new rentals.
+    error RevokedSigner(address signer);
     /// @notice The caller has no credit to withdraw.
     error NothingToWithdraw();
     /// @notice Sending ETH failed.
@@ -170,8 +185,15 @@ interface ILatchkey {
 
     /// @notice Change prices for future rentals.
     function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh) external;
-    /// @notice Rotate the device's receipt signing key.
+    /// @notice Rotate the device's receipt signing key for new rentals. Open rentals keep the key
+    /// they committed to at rent time, so their receipts still settle them (the gateway keeps the
+    /// old key until they are settled). Refused (`RevokedSigner`) for a key the host has revoked.
     function setSigner(uint256 deviceId, address signer) external;
+    /// @notice Revoke a gateway key of the caller's devices, for good (a stolen key): from this
+    /// block on, no receipt it signed settles any rental of the caller's devices, `rent` and `extend`
+    /// refuse devices whose signer it is (until `setSigner` names another key), and the open rentals
+    /// made under it settle by time (`checkoutByTime`) or are cancelled before their start.
+    function revokeSigner(address signer) external;
     /// @notice Open or close the device to new rentals.
     function setActive(uint256 deviceId, bool active) external;
 
@@ -186,7 +208,8 @@ interface ILatchkey {
     /// (the end of the booking before it, or now); if another booking follows, its window stays
     /// unrentable (see the limitation above).
     function cancel(Rental calldata rental) external;
-    /// @notice Settle with a usage receipt signed by the device: the charge is
+    /// @notice Settle with a usage receipt signed by the rental's signer (`RevokedSigner` once its
+    /// host has revoked that key): the charge is
     /// `min(deposit, pricePerSecond × secondsUsed + pricePerWh × energyWh)`, and nothing before the
     /// rental's start (the device cannot have been used yet), so a receipt cannot take a future
     /// booking's deposit ahead of its guest's `cancel`. Anyone may call.
@@ -217,6 +240,8 @@ interface ILatchkey {
     function device(uint256 deviceId) external view returns (Device memory);
     /// @notice Whether `rental` is an open commitment (rented, not yet settled or cancelled).
     function isOpen(Rental calldata rental) external view returns (bool);
+    /// @notice Whether `host` has revoked the gateway key `signer` (see `revokeSigner`).
+    function isRevoked(address host, address signer) external view returns (bool);
     /// @notice Withdrawable credit of `account`.
     function credit(address account) external view returns (uint256);
     /// @notice The EIP-712 digest of a receipt under this contract's domain.

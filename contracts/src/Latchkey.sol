@@ -36,6 +36,7 @@ contract Latchkey is ILatchkey, EIP712 {
     /// the 1 behind so the next credit writes a nonzero slot (~17k gas cheaper than zero → nonzero).
     /// The 1 is a marker, not ether: `credit()` reports the withdrawable amount only.
     mapping(address account => uint256 creditPlusOne) private _credit;
+    mapping(address host => mapping(address signer => bool)) private _revoked;
 
     /// @param graceSeconds how long after a rental's end only its guest may settle it by time.
     constructor(uint64 graceSeconds) EIP712("Latchkey", "1") {
@@ -61,6 +62,7 @@ contract Latchkey is ILatchkey, EIP712 {
                 || minDuration > maxDuration
                 || !_depositFits(pricePerSecond, maxDuration, depositFactor)
         ) revert InvalidDevice();
+        if (_revoked[msg.sender][signer]) revert RevokedSigner(signer);
         deviceId = ++_deviceCount;
         _devices[deviceId] = Device({
             host: msg.sender,
@@ -92,11 +94,20 @@ contract Latchkey is ILatchkey, EIP712 {
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Receipts of open rentals must then be signed by the new key.
     function setSigner(uint256 deviceId, address signer) external {
         if (signer == address(0)) revert InvalidDevice();
-        _hostDevice(deviceId).signer = signer;
+        Device storage d = _hostDevice(deviceId);
+        if (_revoked[msg.sender][signer]) revert RevokedSigner(signer);
+        d.signer = signer;
         emit SignerChanged(deviceId, signer);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Scoped to the caller's devices (a key revoked by one host means nothing to another's),
+    /// and permanent: a stolen key stays stolen. Revoking twice just emits again.
+    function revokeSigner(address signer) external {
+        _revoked[msg.sender][signer] = true;
+        emit SignerRevoked(msg.sender, signer);
     }
 
     /// @inheritdoc ILatchkey
@@ -122,6 +133,7 @@ contract Latchkey is ILatchkey, EIP712 {
         if (start == 0) start = uint64(block.timestamp);
         else if (start < block.timestamp || start > block.timestamp + MAX_ADVANCE) revert InvalidStart();
         if (start < d.bookedUntil) revert DeviceBusy(d.bookedUntil);
+        if (_revoked[d.host][d.signer]) revert RevokedSigner(d.signer);
         uint256 end = uint256(start) + duration;
         if (end > type(uint64).max) revert InvalidStart();
         // Fits in 128 bits: registerDevice/setPrice bound the deposit for maxDuration.
@@ -142,6 +154,7 @@ contract Latchkey is ILatchkey, EIP712 {
                     deposit: uint128(deposit),
                     pricePerSecond: d.pricePerSecond,
                     pricePerWh: d.pricePerWh,
+                    signer: d.signer,
                     bookedBefore: d.bookedUntil
                 })
             )
@@ -155,12 +168,14 @@ contract Latchkey is ILatchkey, EIP712 {
             uint128(deposit),
             d.pricePerSecond,
             d.pricePerWh,
+            d.signer,
             d.bookedUntil
         );
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Guest only, before the end, on the device's last booking, while the device is active;
+    /// @dev Guest only, before the end, on the device's last booking, while the device is active
+    /// and the rental's signer is not revoked (an extension could then only settle by time);
     /// the extra deposit is priced at the rental's own snapshot, and the total duration stays
     /// within the device's maximum. `extra` of 0 is rejected as `InvalidDuration`.
     function extend(Rental calldata rental, uint32 extra) external payable {
@@ -171,6 +186,7 @@ contract Latchkey is ILatchkey, EIP712 {
         Device storage d = _devices[deviceId];
         if (d.bookedUntil != rental.end) revert NotLastBooking();
         if (!d.active) revert DeviceInactive();
+        if (_revoked[d.host][rental.signer]) revert RevokedSigner(rental.signer);
         uint32 maxDuration = d.maxDuration;
         uint256 end = uint256(rental.end) + extra;
         if (extra == 0 || end - rental.start > maxDuration || end > type(uint64).max) {
@@ -191,6 +207,7 @@ contract Latchkey is ILatchkey, EIP712 {
                     deposit: deposit,
                     pricePerSecond: rental.pricePerSecond,
                     pricePerWh: rental.pricePerWh,
+                    signer: rental.signer,
                     bookedBefore: rental.bookedBefore
                 })
             )
@@ -219,14 +236,16 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @inheritdoc ILatchkey
     /// @dev `receipt.rentalId` must be `rental.id`, and the signature 65 bytes `r ‖ s ‖ v` with a
     /// low `s` and `v` ∈ {27, 28}; anything else is `InvalidReceiptSignature`. The receipt may be
-    /// submitted at any time while the rental is open: the device decides when to sign it.
+    /// submitted at any time while the rental is open: the device decides when to sign it. The
+    /// signer is the rental's own (committed at rent time), not the device's current one.
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external {
         _requireOpen(rental);
         if (receipt.rentalId != rental.id) revert InvalidReceiptSignature();
         uint256 deviceId = rental.id >> 64;
         Device storage d = _devices[deviceId];
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_receiptDigest(receipt), signature);
-        if (err != ECDSA.RecoverError.NoError || recovered != d.signer) revert InvalidReceiptSignature();
+        if (err != ECDSA.RecoverError.NoError || recovered != rental.signer) revert InvalidReceiptSignature();
+        if (_revoked[d.host][recovered]) revert RevokedSigner(recovered);
         // Nothing is charged before the start: the device cannot have been used yet.
         uint256 metered;
         if (block.timestamp >= rental.start) {
@@ -299,6 +318,11 @@ contract Latchkey is ILatchkey, EIP712 {
     function isOpen(Rental calldata rental) external view returns (bool) {
         bytes32 commitment = _rentals[rental.id];
         return commitment != 0 && commitment == keccak256(abi.encode(rental));
+    }
+
+    /// @inheritdoc ILatchkey
+    function isRevoked(address host, address signer) external view returns (bool) {
+        return _revoked[host][signer];
     }
 
     /// @inheritdoc ILatchkey

@@ -250,6 +250,7 @@ contract CreditTest is LatchkeyFixture {
             deposit: uint128(deposit),
             pricePerSecond: PRICE,
             pricePerWh: PRICE_WH,
+            signer: signer,
             bookedBefore: bookedBefore
         });
     }

@@ -64,6 +64,7 @@ abstract contract LatchkeyFixture is Test {
         r.deposit = uint128(deposit);
         r.pricePerSecond = d.pricePerSecond;
         r.pricePerWh = d.pricePerWh;
+        r.signer = d.signer;
     }
 
     function _receipt(ILatchkey.Rental memory r, uint64 secondsUsed, uint64 energyWh)

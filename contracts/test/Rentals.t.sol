@@ -13,7 +13,7 @@ contract RentalsTest is LatchkeyFixture {
         uint256 expectedId = deviceId << 64;
         vm.expectEmit(address(latchkey));
         emit ILatchkey.Rented(
-            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, 0
+            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, signer, 0
         );
         vm.prank(guest);
         uint256 id = latchkey.rent{value: deposit}(deviceId, 0, 1 hours);
@@ -27,6 +27,7 @@ contract RentalsTest is LatchkeyFixture {
             deposit: uint128(deposit),
             pricePerSecond: PRICE,
             pricePerWh: PRICE_WH,
+            signer: signer,
             bookedBefore: 0
         });
         vm.assertTrue(latchkey.isOpen(r));
