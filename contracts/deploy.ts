@@ -64,7 +64,15 @@ export interface DeviceParams {
   minDuration?: number;
   /** Seconds; default 7 days. */
   maxDuration?: number;
+  /**
+   * The most power the device delivers, in watts: each rental's deposit prepays `maxWatts × duration`
+   * of energy at `pricePerWh`. Default DEFAULT_MAX_WATTS when the device has an energy price, else 0.
+   */
+  maxWatts?: number;
 }
+
+/** 16 A at 230 V: what a household socket delivers at most. */
+export const DEFAULT_MAX_WATTS = 3_680;
 
 /** Registers a device as the contract runner (the host); resolves with the id from DeviceRegistered. */
 export async function registerDevice(
@@ -81,6 +89,7 @@ export async function registerDevice(
     params.depositFactor ?? 200,
     params.minDuration ?? 60,
     params.maxDuration ?? 7 * 24 * 3600,
+    params.maxWatts ?? ((params.pricePerWh ?? 0n) > 0n ? DEFAULT_MAX_WATTS : 0),
   );
   const receipt = await mined(tx.wait());
   const event = findLatchkeyEvent(receipt, 'DeviceRegistered');

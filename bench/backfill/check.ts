@@ -78,6 +78,7 @@ export function checkStore(
         'pricePerSecond',
         'pricePerWh',
         'signer',
+        'maxWatts',
         'bookedBefore',
       ] as const)
         if (got[k] !== want[k]) diffs.push(`${k} ${got[k]} ≠ ${want[k]}`);

@@ -158,6 +158,7 @@ export function planBacklog(opts: PlanOptions): Backlog {
           pricePerSecond: opts.pricePerSecond,
           pricePerWh: 0n,
           signer,
+          maxWatts: 0n,
           bookedBefore: d.bookedUntil,
           deviceId,
           status: 'open',

@@ -94,6 +94,7 @@ export function benchVerify(count = 200): VerifyResult {
     pricePerSecond: 1n,
     pricePerWh: 0n,
     signer: wallet.address,
+    maxWatts: 0n,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

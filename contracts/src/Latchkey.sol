@@ -55,12 +55,13 @@ contract Latchkey is ILatchkey, EIP712 {
         uint128 pricePerWh,
         uint16 depositFactor,
         uint32 minDuration,
-        uint32 maxDuration
+        uint32 maxDuration,
+        uint32 maxWatts
     ) external returns (uint256 deviceId) {
         if (
             signer == address(0) || depositFactor < 100 || depositFactor > MAX_DEPOSIT_FACTOR || minDuration == 0
                 || minDuration > maxDuration
-                || !_depositFits(pricePerSecond, maxDuration, depositFactor)
+                || !_depositFits(pricePerSecond, pricePerWh, maxWatts, maxDuration, depositFactor)
         ) revert InvalidDevice();
         if (_revoked[msg.sender][signer]) revert RevokedSigner(signer);
         deviceId = ++_deviceCount;
@@ -75,22 +76,35 @@ contract Latchkey is ILatchkey, EIP712 {
             bookedUntil: 0,
             rentalCount: 0,
             pricePerSecond: pricePerSecond,
-            pricePerWh: pricePerWh
+            pricePerWh: pricePerWh,
+            maxWatts: maxWatts
         });
         emit DeviceRegistered(
-            deviceId, msg.sender, signer, kind, pricePerSecond, pricePerWh, depositFactor, minDuration, maxDuration
+            deviceId,
+            msg.sender,
+            signer,
+            kind,
+            pricePerSecond,
+            pricePerWh,
+            depositFactor,
+            minDuration,
+            maxDuration,
+            maxWatts
         );
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Reverts `InvalidDevice` for a zero price per second or one whose largest deposit
-    /// would not fit the 128-bit deposit of a rental.
-    function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh) external {
+    /// @dev Reverts `InvalidDevice` for a zero price per second, an energy price without a max
+    /// power, or prices whose largest deposit would not fit the 128-bit deposit of a rental.
+    function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh, uint32 maxWatts) external {
         Device storage d = _hostDevice(deviceId);
-        if (!_depositFits(pricePerSecond, d.maxDuration, d.depositFactor)) revert InvalidDevice();
+        if (!_depositFits(pricePerSecond, pricePerWh, maxWatts, d.maxDuration, d.depositFactor)) {
+            revert InvalidDevice();
+        }
         d.pricePerSecond = pricePerSecond;
         d.pricePerWh = pricePerWh;
-        emit PriceChanged(deviceId, pricePerSecond, pricePerWh);
+        d.maxWatts = maxWatts;
+        emit PriceChanged(deviceId, pricePerSecond, pricePerWh, maxWatts);
     }
 
     /// @inheritdoc ILatchkey
@@ -137,7 +151,7 @@ contract Latchkey is ILatchkey, EIP712 {
         uint256 end = uint256(start) + duration;
         if (end > type(uint64).max) revert InvalidStart();
         // Fits in 128 bits: registerDevice/setPrice bound the deposit for maxDuration.
-        uint256 deposit = uint256(d.pricePerSecond) * duration * d.depositFactor / 100;
+        uint256 deposit = _deposit(d.pricePerSecond, d.pricePerWh, d.maxWatts, d.depositFactor, 0, duration);
         if (msg.value != deposit) revert WrongDeposit(deposit);
 
         rentalId = deviceId << 64 | d.rentalCount;
@@ -155,6 +169,7 @@ contract Latchkey is ILatchkey, EIP712 {
                     pricePerSecond: d.pricePerSecond,
                     pricePerWh: d.pricePerWh,
                     signer: d.signer,
+                    maxWatts: d.maxWatts,
                     bookedBefore: d.bookedUntil
                 })
             )
@@ -169,6 +184,7 @@ contract Latchkey is ILatchkey, EIP712 {
             d.pricePerSecond,
             d.pricePerWh,
             d.signer,
+            d.maxWatts,
             d.bookedUntil
         );
     }
@@ -192,7 +208,9 @@ contract Latchkey is ILatchkey, EIP712 {
         if (extra == 0 || end - rental.start > maxDuration || end > type(uint64).max) {
             revert InvalidDuration(d.minDuration, maxDuration);
         }
-        uint256 more = uint256(rental.pricePerSecond) * extra * d.depositFactor / 100;
+        uint256 more = _deposit(
+            rental.pricePerSecond, rental.pricePerWh, rental.maxWatts, d.depositFactor, rental.end - rental.start, extra
+        );
         if (msg.value != more) revert WrongDeposit(more);
 
         uint128 deposit = rental.deposit + uint128(more);
@@ -208,6 +226,7 @@ contract Latchkey is ILatchkey, EIP712 {
                     pricePerSecond: rental.pricePerSecond,
                     pricePerWh: rental.pricePerWh,
                     signer: rental.signer,
+                    maxWatts: rental.maxWatts,
                     bookedBefore: rental.bookedBefore
                 })
             )
@@ -249,8 +268,9 @@ contract Latchkey is ILatchkey, EIP712 {
         // Nothing is charged before the start: the device cannot have been used yet.
         uint256 metered;
         if (block.timestamp >= rental.start) {
-            metered =
-                uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * receipt.energyWh;
+            uint256 allowance = _energyWh(rental.maxWatts, rental.end - rental.start);
+            uint256 energy = receipt.energyWh < allowance ? receipt.energyWh : allowance;
+            metered = uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * energy;
         }
         uint128 charge = metered < rental.deposit ? uint128(metered) : rental.deposit;
         _settle(rental, d, deviceId, charge, true);
@@ -258,14 +278,15 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @inheritdoc ILatchkey
     /// @dev The guest, from the start on, pays `pricePerSecond × max(elapsed, minDuration)`
-    /// capped at the booked rent (and the deposit); before the start it must `cancel` (`WrongTime`).
-    /// Anyone else may settle from `end + grace` on (`TooEarly(end + grace)` before) and the
-    /// booked rent is charged.
+    /// capped at the booked rent; before the start it must `cancel` (`WrongTime`). Anyone else may
+    /// settle from `end + grace` on (`TooEarly(end + grace)` before) and the booked rent is
+    /// charged. Both add the whole energy allowance; the sum never exceeds the deposit (factor >= 1).
     function checkoutByTime(Rental calldata rental) external {
         _requireOpen(rental);
         uint256 deviceId = rental.id >> 64;
         Device storage d = _devices[deviceId];
-        uint256 booked = uint256(rental.pricePerSecond) * (rental.end - rental.start);
+        uint64 duration = rental.end - rental.start;
+        uint256 booked = uint256(rental.pricePerSecond) * duration;
         uint256 rentCharged = booked;
         if (msg.sender == rental.guest) {
             if (block.timestamp < rental.start) revert WrongTime();
@@ -277,7 +298,8 @@ contract Latchkey is ILatchkey, EIP712 {
             uint256 openAt = uint256(rental.end) + GRACE;
             if (block.timestamp < openAt) revert TooEarly(uint64(openAt));
         }
-        uint128 charge = rentCharged < rental.deposit ? uint128(rentCharged) : rental.deposit;
+        uint256 due = rentCharged + uint256(rental.pricePerWh) * _energyWh(rental.maxWatts, duration);
+        uint128 charge = due < rental.deposit ? uint128(due) : rental.deposit;
         _settle(rental, d, deviceId, charge, false);
     }
 
@@ -298,12 +320,15 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @inheritdoc ILatchkey
     /// @dev Does not check `duration` against the device's bounds; `rent` does. `maxCharge` is the
-    /// deposit: a receipt is capped at it, and settling by time charges at most the booked rent.
+    /// deposit: a receipt is capped at it, and settling by time charges at most the booked rent
+    /// plus the energy cost.
     function quote(uint256 deviceId, uint32 duration) external view returns (Quote memory q) {
-        Device storage d = _devices[deviceId];
+        Device memory d = _devices[deviceId];
         if (d.host == address(0)) revert UnknownDevice(deviceId);
         q.rent = uint256(d.pricePerSecond) * duration;
-        q.deposit = q.rent * d.depositFactor / 100;
+        q.energyWh = _energyWh(d.maxWatts, duration);
+        q.energyCost = uint256(d.pricePerWh) * q.energyWh;
+        q.deposit = _deposit(d.pricePerSecond, d.pricePerWh, d.maxWatts, d.depositFactor, 0, duration);
         q.maxCharge = q.deposit;
     }
 
@@ -347,14 +372,38 @@ contract Latchkey is ILatchkey, EIP712 {
         if (host != msg.sender) revert NotHost();
     }
 
-    /// @dev The largest deposit of the device (`maxDuration` at `pricePerSecond`) fits a rental's
-    /// uint128, so deposits, extensions and charges never truncate.
-    function _depositFits(uint128 pricePerSecond, uint32 maxDuration, uint16 depositFactor)
-        private
-        pure
-        returns (bool)
-    {
-        return pricePerSecond != 0 && uint256(pricePerSecond) * maxDuration * depositFactor / 100 <= type(uint128).max;
+    /// @dev A valid price: nonzero per second, a max power wherever energy is priced, and the largest
+    /// deposit of the device (`maxDuration`) fits a rental's uint128, so deposits, extensions and
+    /// charges never truncate.
+    function _depositFits(
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint32 maxWatts,
+        uint32 maxDuration,
+        uint16 depositFactor
+    ) private pure returns (bool) {
+        return pricePerSecond != 0 && (pricePerWh == 0 || maxWatts != 0)
+            && _deposit(pricePerSecond, pricePerWh, maxWatts, depositFactor, 0, maxDuration) <= type(uint128).max;
+    }
+
+    /// @dev The energy allowance of `seconds` at `maxWatts`, in whole watt-hours rounded up.
+    function _energyWh(uint32 maxWatts, uint256 seconds_) private pure returns (uint256) {
+        return (uint256(maxWatts) * seconds_ + 3599) / 3600;
+    }
+
+    /// @dev The deposit for `extra` seconds after the first `booked` of a rental: rent × factor
+    /// plus the energy allowance those seconds add (the allowance of the whole rental, minus what
+    /// its first `booked` seconds already prepaid, so extensions round like one booking).
+    function _deposit(
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint32 maxWatts,
+        uint16 depositFactor,
+        uint256 booked,
+        uint256 extra
+    ) private pure returns (uint256) {
+        uint256 energy = _energyWh(maxWatts, booked + extra) - _energyWh(maxWatts, booked);
+        return uint256(pricePerSecond) * extra * depositFactor / 100 + uint256(pricePerWh) * energy;
     }
 
     function _requireOpen(Rental calldata rental) private view {

@@ -172,9 +172,10 @@ contract CreditTest is LatchkeyFixture {
         }
         vm.assertEq(reentries, 1, "the guest did re-enter");
         vm.assertEq(settledEvents, 1);
-        uint256 refund = r.deposit - PRICE * 1 hours;
+        uint256 charge = uint256(PRICE) * 1 hours + uint256(PRICE_WH) * 1 hours; // time + whole allowance
+        uint256 refund = r.deposit - charge;
         vm.assertEq(address(wallet).balance - walletBefore + latchkey.credit(address(wallet)), refund);
-        vm.assertEq(latchkey.credit(host), PRICE * 1 hours);
+        vm.assertEq(latchkey.credit(host), charge);
         vm.assertEq(address(latchkey).balance, latchkey.credit(host) + latchkey.credit(address(wallet)));
     }
 
@@ -226,7 +227,7 @@ contract CreditTest is LatchkeyFixture {
     function _registerWalletDevice() private returns (HostileWallet wallet) {
         wallet = new HostileWallet(latchkey);
         bytes memory result = wallet.exec(
-            abi.encodeCall(ILatchkey.registerDevice, (signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX)), 0
+            abi.encodeCall(ILatchkey.registerDevice, (signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS)), 0
         );
         deviceId = abi.decode(result, (uint256));
     }
@@ -251,6 +252,7 @@ contract CreditTest is LatchkeyFixture {
             pricePerSecond: PRICE,
             pricePerWh: PRICE_WH,
             signer: signer,
+            maxWatts: MAX_WATTS,
             bookedBefore: bookedBefore
         });
     }

@@ -27,7 +27,7 @@ abstract contract GasFixture is LatchkeyFixture {
         super.setUp();
         noOp = new NoOp();
         vm.prank(host);
-        otherDeviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        otherDeviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
         ILatchkey.Rental memory first = _rent(guest, 0, HOUR);
         vm.warp(block.timestamp + HOUR);
         _checkout(first, 1800, 10);
@@ -44,7 +44,7 @@ abstract contract GasFixture is LatchkeyFixture {
     }
 
     function _rentDevice(uint256 id, uint64 start) internal returns (uint256) {
-        uint256 deposit = uint256(PRICE) * HOUR * FACTOR / 100;
+        uint256 deposit = latchkey.quote(id, HOUR).deposit;
         vm.prank(guest);
         latchkey.rent{value: deposit}(id, start, HOUR);
         return _txGas(abi.encodeCall(ILatchkey.rent, (id, start, HOUR)));
@@ -102,7 +102,7 @@ contract GasTest is GasFixture {
 
     function test_gas_extend() public {
         uint32 extra = 30 minutes;
-        uint256 more = uint256(PRICE) * extra * FACTOR / 100;
+        uint256 more = _deposit(extra);
         vm.prank(guest);
         latchkey.extend{value: more}(upcoming, extra);
     }
@@ -119,7 +119,7 @@ contract GasTest is GasFixture {
 
     function test_gas_registerDevice() public {
         vm.prank(host);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
     }
 }
 

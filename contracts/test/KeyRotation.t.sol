@@ -80,6 +80,7 @@ contract KeyRotationTest is LatchkeyFixture {
     /// @dev The stolen key's receipt is refused even if the rental was made before the
     /// revocation and the device has moved to a new key since.
     function test_revokeSigner_openRentalsOfTheKeySettleByTime() public {
+        _timePriceOnly();
         ILatchkey.Rental memory started = _rent(guest, 0, 1 hours);
         ILatchkey.Rental memory future = _rent(stranger, started.end + 1 days, 1 hours);
         ILatchkey.Rental memory ended = _rent(guest, future.end, 1 hours);
@@ -144,10 +145,10 @@ contract KeyRotationTest is LatchkeyFixture {
         _revoke(signer);
         vm.prank(host);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.RevokedSigner.selector, signer));
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
         // Another host may still use the same address for its own devices.
         vm.prank(stranger);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
     }
 
     /// @dev Rotating any number of times strands no open rental: each settles by its own key.

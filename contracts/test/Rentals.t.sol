@@ -9,11 +9,11 @@ contract RentalsTest is LatchkeyFixture {
     // ---------------------------------------------------------------- rent
 
     function test_rent_commitsTheRentalAndEmitsIt() public {
-        uint256 deposit = uint256(PRICE) * 1 hours * FACTOR / 100;
+        uint256 deposit = uint256(PRICE) * 1 hours * FACTOR / 100 + uint256(PRICE_WH) * MAX_WATTS;
         uint256 expectedId = deviceId << 64;
         vm.expectEmit(address(latchkey));
         emit ILatchkey.Rented(
-            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, signer, 0
+            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, signer, MAX_WATTS, 0
         );
         vm.prank(guest);
         uint256 id = latchkey.rent{value: deposit}(deviceId, 0, 1 hours);
@@ -28,6 +28,7 @@ contract RentalsTest is LatchkeyFixture {
             pricePerSecond: PRICE,
             pricePerWh: PRICE_WH,
             signer: signer,
+            maxWatts: MAX_WATTS,
             bookedBefore: 0
         });
         vm.assertTrue(latchkey.isOpen(r));
@@ -39,7 +40,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_rent_numbersRentalsPerDeviceInTheLow64Bits() public {
         vm.prank(host);
-        uint256 second = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        uint256 second = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
         ILatchkey.Rental memory a = _rent(guest, 0, MIN);
         ILatchkey.Rental memory b = _rent(guest, a.end, MIN);
         ILatchkey.Rental memory c = _rentDevice(second, guest, 0, MIN);
@@ -227,7 +228,7 @@ contract RentalsTest is LatchkeyFixture {
         price = uint128(bound(price, 1, maxPrice < type(uint128).max ? maxPrice : type(uint128).max));
         duration = uint32(bound(duration, 1, maxDuration));
         vm.prank(host);
-        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration);
+        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration, MAX_WATTS);
 
         uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.assertEq(deposit, uint256(price) * duration * factor / 100);
@@ -270,7 +271,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_movesTheEndAndAddsTheDeposit() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 30 minutes * FACTOR / 100;
+        uint256 more = _deposit(30 minutes);
         vm.expectEmit(address(latchkey));
         emit ILatchkey.Extended(r.id, deviceId, r.end + 30 minutes, r.deposit + uint128(more));
         vm.prank(guest);
@@ -288,8 +289,10 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_paysAtTheSnapshottedPrice() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.prank(host);
-        latchkey.setPrice(deviceId, 5 * PRICE, 0);
-        uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100;
+        latchkey.setPrice(deviceId, 5 * PRICE, 5 * PRICE_WH, MAX_WATTS);
+        // The rental's own prices, not today's.
+        uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100 + uint256(PRICE_WH) * 1 hours;
+        vm.assertTrue(more < _deposit(1 hours));
         vm.prank(guest);
         latchkey.extend{value: more}(r, 1 hours);
         r.end += 1 hours;
@@ -300,7 +303,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_canBeRepeatedUpToTheMaximumDuration() public {
         ILatchkey.Rental memory r = _rent(guest, 0, MAX - 2 hours);
         for (uint256 i; i < 2; ++i) {
-            uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100;
+            uint256 more = _deposit(1 hours);
             vm.prank(guest);
             latchkey.extend{value: more}(r, 1 hours);
             r.end += 1 hours;
@@ -308,14 +311,15 @@ contract RentalsTest is LatchkeyFixture {
         }
         vm.assertEq(r.end - r.start, MAX);
         vm.assertTrue(latchkey.isOpen(r));
+        uint256 oneSecond = _deposit(1);
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
-        latchkey.extend{value: uint256(PRICE) * FACTOR / 100}(r, 1);
+        latchkey.extend{value: oneSecond}(r, 1);
     }
 
     function test_extend_failsForAnyoneButTheGuest() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(stranger);
         vm.expectRevert(ILatchkey.NotGuest.selector);
         latchkey.extend{value: more}(r, 60);
@@ -324,7 +328,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_failsAtTheEnd() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.warp(r.end);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.WrongTime.selector);
         latchkey.extend{value: more}(r, 60);
@@ -333,7 +337,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_failsWhenAnotherBookingFollows() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         _rent(stranger, r.end, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.NotLastBooking.selector);
         latchkey.extend{value: more}(r, 60);
@@ -341,7 +345,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_failsBeyondTheMaximumDuration() public {
         ILatchkey.Rental memory r = _rent(guest, 0, MAX);
-        uint256 more = uint256(PRICE) * FACTOR / 100;
+        uint256 more = _deposit(1);
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.extend{value: more}(r, 1);
@@ -352,7 +356,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.warp(type(uint64).max - 2 * MIN);
         ILatchkey.Rental memory r = _rent(guest, 0, MIN);
         uint32 extra = 2 * MIN;
-        uint256 more = uint256(PRICE) * extra * FACTOR / 100;
+        uint256 more = _deposit(extra);
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.extend{value: more}(r, extra);
@@ -368,7 +372,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_failsWithoutTheExactExtraDeposit() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.startPrank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.WrongDeposit.selector, more));
         latchkey.extend{value: more - 1}(r, 60);
@@ -381,7 +385,7 @@ contract RentalsTest is LatchkeyFixture {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.prank(host);
         latchkey.setActive(deviceId, false);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.DeviceInactive.selector);
         latchkey.extend{value: more}(r, 60);
@@ -389,7 +393,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_failsForTheRentalAsItWasBeforeAnExtension() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.startPrank(guest);
         latchkey.extend{value: more}(r, 60);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.RentalNotOpen.selector, r.id));

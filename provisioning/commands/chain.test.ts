@@ -146,7 +146,7 @@ describe('latchkey register', () => {
     expect(r.fields.to).toBe(contract);
     expect(r.fields.from).toBe('(no host key given)');
     const call = latchkeyInterface.decodeFunctionData('registerDevice', r.fields.data as string);
-    expect([...call]).toEqual([gateway, 1n, 2_000_000_000_000n, 0n, 200n, 60n, 168n * 3600n]);
+    expect([...call]).toEqual([gateway, 1n, 2_000_000_000_000n, 0n, 200n, 60n, 168n * 3600n, 0n]);
     expect(await anvil.provider.getBlockNumber()).toBe(before);
   });
 

@@ -44,6 +44,7 @@ export function sampleRental(over: Partial<StoredRental> = {}): StoredRental {
     pricePerSecond: 1_000_000_000_000n,
     pricePerWh: 0n,
     signer: '0x00000000000000000000000000000000005e1e57',
+    maxWatts: 0n,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

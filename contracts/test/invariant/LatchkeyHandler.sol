@@ -157,15 +157,27 @@ contract LatchkeyHandler is Test {
         factor = uint16(bound(factor, 100, 400));
         minDuration = uint32(bound(minDuration, 1, 1 hours));
         maxDuration = uint32(bound(maxDuration, minDuration, 3 days));
-        address host = _hosts[hostSeed % HOSTS];
-        (bool found, address key) = _usableKey(host, keySeed);
+        (bool found, address key) = _usableKey(_hosts[hostSeed % HOSTS], keySeed);
         if (!found) return;
-        vm.prank(host);
-        uint256 id = latchkey.registerDevice(
-            key, ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration
-        );
-        _deviceIds.push(id);
+        _register(_hosts[hostSeed % HOSTS], key, price, priceWh, factor, minDuration, maxDuration);
         _did();
+    }
+
+    function _register(
+        address host,
+        address key,
+        uint128 price,
+        uint128 priceWh,
+        uint16 factor,
+        uint32 minDuration,
+        uint32 maxDuration
+    ) private {
+        vm.prank(host);
+        _deviceIds.push(
+            latchkey.registerDevice(
+                key, ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration, _watts(price)
+            )
+        );
     }
 
     function rent(uint256 deviceSeed, uint256 guestSeed, uint256 delay, uint256 duration) external atTime {
@@ -182,7 +194,9 @@ contract LatchkeyHandler is Test {
         uint64 start = uint64(earliest + bound(delay, 0, latest - earliest < 2 hours ? latest - earliest : 2 hours));
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
         uint256 deposit = latchkey.quote(id, span).deposit;
-        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100) ++wrongAmounts;
+        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100 + d.pricePerWh * _wh(d.maxWatts, span)) {
+            ++wrongAmounts;
+        }
         address guest = _guests[guestSeed % GUESTS];
         vm.deal(guest, guest.balance + deposit);
         uint256 rentalId;
@@ -203,6 +217,7 @@ contract LatchkeyHandler is Test {
                 d.pricePerSecond,
                 d.pricePerWh,
                 d.signer,
+                d.maxWatts,
                 d.bookedUntil
             )
         );
@@ -239,7 +254,8 @@ contract LatchkeyHandler is Test {
         ILatchkey.Device memory d = latchkey.device(r.id >> 64);
         uint256 room = d.maxDuration - (r.end - r.start);
         uint32 more = uint32(bound(extra, 1, room));
-        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100;
+        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100
+            + r.pricePerWh * (_wh(r.maxWatts, r.end + more - r.start) - _wh(r.maxWatts, r.end - r.start));
         vm.deal(r.guest, r.guest.balance + value);
         if (r.guest == address(wallet)) {
             wallet.exec(abi.encodeCall(ILatchkey.extend, (r, more)), value);
@@ -295,7 +311,9 @@ contract LatchkeyHandler is Test {
             }
             return _did();
         }
-        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed + uint256(r.pricePerWh) * receipt.energyWh;
+        uint256 allowance = _wh(r.maxWatts, r.end - r.start);
+        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed
+            + uint256(r.pricePerWh) * (receipt.energyWh < allowance ? receipt.energyWh : allowance);
         if (block.timestamp < r.start) metered = 0; // nothing is charged before the start
         uint256 expected = metered < r.deposit ? metered : r.deposit;
 
@@ -320,6 +338,7 @@ contract LatchkeyHandler is Test {
             uint256 used = uint256(r.pricePerSecond) * (elapsed > d.minDuration ? elapsed : d.minDuration);
             if (used < booked) expected = used;
         }
+        expected += uint256(r.pricePerWh) * _wh(r.maxWatts, r.end - r.start); // the whole allowance
         if (expected > r.deposit) expected = r.deposit;
 
         if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
@@ -393,7 +412,7 @@ contract LatchkeyHandler is Test {
     function setPrice(uint256 deviceSeed, uint128 price, uint128 priceWh) external atTime {
         uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
         vm.prank(latchkey.device(id).host);
-        latchkey.setPrice(id, uint128(bound(price, 1, 1e15)), uint128(bound(priceWh, 0, 1e16)));
+        latchkey.setPrice(id, uint128(bound(price, 1, 1e15)), uint128(bound(priceWh, 0, 1e16)), _watts(priceWh));
     }
 
     /// @notice Rotates a device's key; open rentals keep theirs and still settle by receipt.
@@ -494,6 +513,16 @@ contract LatchkeyHandler is Test {
     {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(_keyOf[rental.signer], latchkey.receiptDigest(receipt));
         return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev A max power from 1 W to 5 kW, from a fuzzed seed.
+    function _watts(uint256 seed) private pure returns (uint32) {
+        return uint32(1 + seed % 5000);
+    }
+
+    /// @dev The energy allowance of `seconds` at `watts`, rounded up to whole watt-hours.
+    function _wh(uint32 watts, uint256 seconds_) private pure returns (uint256) {
+        return (uint256(watts) * seconds_ + 3599) / 3600;
     }
 
     /// @dev The first key at or after `seed` (wrapping) that `host` has not revoked.
