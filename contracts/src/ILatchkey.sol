@@ -23,7 +23,7 @@ pragma solidity ^0.8.24;
 /// unrentable without paying rent: book at the horizon, cancel just before the start (full
 /// refund) and book again. The horizon bounds each round: `bookedUntil` is never more than
 /// `MAX_ADVANCE` plus the device's `maxDuration` ahead of now, and the host sees every round as
-/// `Rented`/`Cancelled` events. 
+/// `Rented`/`Cancelled` events.
 ///
 /// Energy: a device with an energy price has a max power (`maxWatts`), and each rental an energy
 /// allowance of `ceil(maxWatts × duration / 1 h)` Wh that its deposit prepays in full on top of
