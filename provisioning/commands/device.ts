@@ -144,6 +144,11 @@ const UPDATE_FLAGS = {
   ...SEND_FLAGS,
   'price-per-hour': { type: 'string', value: '<ETH>', help: 'new rent per hour (rounded down per second)' },
   'price-per-wh': { type: 'string', value: '<ETH>', help: 'new price per watt-hour (sockets)' },
+  'max-watts': {
+    type: 'string',
+    value: '<W>',
+    help: 'new max power (sockets with an energy price): the energy each deposit prepays',
+  },
   active: { type: 'string', value: 'yes|no', help: 'open (yes) or close (no) the device to new rentals' },
   signer: { type: 'string', value: '<address>', help: "a new gateway key as the device's receipt signer" },
   ...JSON_FLAG,
@@ -180,15 +185,16 @@ export const deviceUpdate: Command = {
     const perWh = ethAmount(values['price-per-wh'], '--price-per-wh', p);
     const active = oneOf(values.active, '--active', ['yes', 'no'] as const, p);
     const signer = address(values.signer, '--signer', p);
+    const maxWatts = integer(values['max-watts'], '--max-watts', 0, 0xffff_ffff, p);
     if (perHour !== undefined && perSecond(perHour).perSecond === 0n)
       p.push('--price-per-hour: must be at least 1 wei per second');
     if (perWh !== undefined && perWh > UINT128_MAX)
       p.push('--price-per-wh: too large for the contract (128 bits)');
-    const given = ['price-per-hour', 'price-per-wh', 'active', 'signer'].filter(
+    const given = ['price-per-hour', 'price-per-wh', 'max-watts', 'active', 'signer'].filter(
       (f) => values[f as keyof typeof values] !== undefined,
     );
     if (given.length === 0 && p.length === 0)
-      p.push('nothing to change: give --price-per-hour, --price-per-wh, --active or --signer');
+      p.push('nothing to change: give --price-per-hour, --price-per-wh, --max-watts, --active or --signer');
     checkHostKey(io, values['host-keystore'], p);
     if (p.length > 0 || id === undefined) throw new UsageError(p);
 
@@ -198,10 +204,13 @@ export const deviceUpdate: Command = {
       const { latchkey, d } = await ownDevice(provider, args, id, host);
       const newPerSecond = perHour === undefined ? d.pricePerSecond : perSecond(perHour).perSecond;
       const newPerWh = perWh ?? d.pricePerWh;
+      const newMaxWatts = maxWatts === undefined ? d.maxWatts : BigInt(maxWatts);
+      if (newPerWh > 0n && newMaxWatts === 0n)
+        throw new UsageError(['--max-watts: an energy price needs the max power the socket delivers']);
       if (d.kind === 0n && newPerWh > 0n) throw new UsageError(['--price-per-wh: a lock meters no energy']);
       const steps: { step: string; tx: string }[] = [];
-      if (newPerSecond !== d.pricePerSecond || newPerWh !== d.pricePerWh)
-        steps.push(await send('price', latchkey.setPrice(id, newPerSecond, newPerWh)));
+      if (newPerSecond !== d.pricePerSecond || newPerWh !== d.pricePerWh || newMaxWatts !== d.maxWatts)
+        steps.push(await send('price', latchkey.setPrice(id, newPerSecond, newPerWh, newMaxWatts)));
       if (active !== undefined && (active === 'yes') !== d.active)
         steps.push(await send('active', latchkey.setActive(id, active === 'yes')));
       if (signer !== undefined && signer !== d.signer)
