@@ -118,6 +118,8 @@ interface ILatchkey {
     event SignerRevoked(address indexed host, address indexed signer);
     /// @notice The host (de)activated a device.
     event ActiveChanged(uint256 indexed deviceId, bool active);
+    /// @notice The host changed the shortest and longest rental of a device.
+    event DurationsChanged(uint256 indexed deviceId, uint32 minDuration, uint32 maxDuration);
 
     /// @notice A guest rented a device; the fields are the committed `Rental`.
     event Rented(
@@ -208,6 +210,12 @@ interface ILatchkey {
     function revokeSigner(address signer) external;
     /// @notice Open or close the device to new rentals.
     function setActive(uint256 deviceId, bool active) external;
+    /// @notice Change the shortest and longest rental (extensions included) for rentals and
+    /// extensions from now on. The shortest is also the least an early checkout by time charges, so
+    /// it may be raised only while no booking of the device runs or waits (`DeviceBusy`); lowering it
+    /// only helps guests and is always allowed. `InvalidDuration` for min 0 or min > max,
+    /// `InvalidDevice` when the deposit of a `maxDuration` rental would not fit.
+    function setDurations(uint256 deviceId, uint32 minDuration, uint32 maxDuration) external;
 
     /// @notice Rent `deviceId` from `start` (0 = now; else from now to now + `MAX_ADVANCE`) for
     /// `duration` seconds, paying exactly `quote(deviceId, duration)` as deposit. The start must

@@ -108,6 +108,19 @@ contract Latchkey is ILatchkey, EIP712 {
     }
 
     /// @inheritdoc ILatchkey
+    function setDurations(uint256 deviceId, uint32 minDuration, uint32 maxDuration) external {
+        Device storage d = _hostDevice(deviceId);
+        if (minDuration == 0 || minDuration > maxDuration) revert InvalidDuration(minDuration, maxDuration);
+        if (minDuration > d.minDuration && d.bookedUntil > block.timestamp) revert DeviceBusy(d.bookedUntil);
+        if (!_depositFits(d.pricePerSecond, d.pricePerWh, d.maxWatts, maxDuration, d.depositFactor)) {
+            revert InvalidDevice();
+        }
+        d.minDuration = minDuration;
+        d.maxDuration = maxDuration;
+        emit DurationsChanged(deviceId, minDuration, maxDuration);
+    }
+
+    /// @inheritdoc ILatchkey
     function setSigner(uint256 deviceId, address signer) external {
         if (signer == address(0)) revert InvalidDevice();
         Device storage d = _hostDevice(deviceId);

@@ -203,6 +203,52 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.setActive(0, false);
     }
 
+    function test_setDurations_changesTheBoundsOfNewRentalsAndEmits() public {
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.DurationsChanged(deviceId, 2 * MIN, 2 hours);
+        vm.prank(host);
+        latchkey.setDurations(deviceId, 2 * MIN, 2 hours);
+        ILatchkey.Device memory d = latchkey.device(deviceId);
+        vm.assertEq(d.minDuration, 2 * MIN);
+        vm.assertEq(d.maxDuration, 2 hours);
+
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
+        vm.prank(guest);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, 2 * MIN, 2 hours));
+        latchkey.rent{value: deposit}(deviceId, 0, MIN);
+        _rent(guest, 0, 2 hours);
+    }
+
+    function test_setDurations_raisesTheMinimumOnlyWhileNoBookingRunsOrWaits() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
+        vm.prank(host);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
+        latchkey.setDurations(deviceId, MIN + 1, MAX);
+        // lowering it only helps the guest: allowed at once
+        vm.prank(host);
+        latchkey.setDurations(deviceId, 1, MAX);
+        vm.warp(r.end);
+        vm.prank(host);
+        latchkey.setDurations(deviceId, MIN + 1, MAX);
+        vm.assertEq(latchkey.device(deviceId).minDuration, MIN + 1);
+    }
+
+    function test_setDurations_refusesBadBoundsAndOthers() public {
+        vm.startPrank(host);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, 0, MAX));
+        latchkey.setDurations(deviceId, 0, MAX);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MAX, MAX - 1));
+        latchkey.setDurations(deviceId, MAX, MAX - 1);
+        vm.stopPrank();
+        // a price whose deposit fits for one second only
+        uint256 dear = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 4, 0, 100, 1, 1, 0);
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.setDurations(dear, 1, 10);
+        vm.prank(stranger);
+        vm.expectRevert(ILatchkey.NotHost.selector);
+        latchkey.setDurations(deviceId, MIN, MAX);
+    }
+
     function test_quote_isTheRentTimesTheDepositFactor() public view {
         ILatchkey.Quote memory q = latchkey.quote(deviceId, 1 hours);
         vm.assertEq(q.rent, uint256(PRICE) * 1 hours);
