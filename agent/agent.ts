@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ZeroAddress } from 'ethers';
 import { addressOfPrivateKey, domainSeparator, hexToBytes } from '../contracts/eip712.js';
 import { deviceOf, domain } from '../contracts/typedData.js';
 import { createDriverContext, createRelay } from '../hardware/drivers.js';
@@ -156,8 +157,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         relay: relays.get(d.id) as Relay,
         store: this.store,
         keys,
-        // Today's contract checks a receipt against the device's signer at checkout.
-        rentalSigner: (r) => this.deviceSigners.get(r.deviceId),
+        // Each rental is committed to the device's signer when it was made (a store from before
+        // that reads the zero address: then the device's signer now).
+        rentalSigner: (r) => (r.signer !== ZeroAddress ? r.signer : this.deviceSigners.get(r.deviceId)),
         now: () => clock.now(),
         timeAnchored: () => clock.anchored(),
         log: log.child('device'),

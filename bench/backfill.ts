@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { RpcProxy } from '../agent/chain/test/proxy.js';
 import { DEFAULTS } from '../agent/config.js';
 import { assertContractsBuilt } from '../contracts/buildCheck.js';
+import { addressOfPrivateKey } from '../contracts/eip712.js';
 import { CHILD_NODE_ARGS, catchUp } from './backfill/catchUp.js';
 import {
   ANVIL_ARGS,
@@ -65,7 +66,12 @@ async function main(): Promise<number> {
       events: size.events,
       deviceIds: chain.deviceIds,
       guests: chain.guests.map((g) => g.address),
-      foreign: { deviceIds: chain.foreignDeviceIds, events: size.foreignEvents },
+      foreign: {
+        deviceIds: chain.foreignDeviceIds,
+        events: size.foreignEvents,
+        signer: chain.otherGateway.toLowerCase(),
+      },
+      signer: addressOfPrivateKey(chain.gatewayKey).toLowerCase(),
       // Bookings start two hours ahead: every rental is still before its start while the backlog is
       // sent, so cancel and checkout work on any of them and bookedUntil stays predictable.
       firstStart: BigInt(latest.timestamp + 7_200),

@@ -18,6 +18,9 @@ export type { LatchkeyContract } from './generated/latchkey.js';
 /** How long after a rental's end only its guest may settle it by time (then anyone may). */
 export const DEFAULT_GRACE_SECONDS = 3_600n;
 
+/** The largest deposit factor the contract accepts (`MAX_DEPOSIT_FACTOR()`, percent): 4x the rent. */
+export const MAX_DEPOSIT_FACTOR = 400;
+
 export const latchkeyInterface = new Interface(latchkeyAbi);
 
 export interface Deployment {
@@ -55,13 +58,21 @@ export interface DeviceParams {
   pricePerSecond: bigint;
   /** wei per metered watt-hour; default 0 (not metered). */
   pricePerWh?: bigint;
-  /** Percent of the rent taken as deposit; default 200 (2x). */
+  /** Percent of the rent taken as deposit, 100 to MAX_DEPOSIT_FACTOR (400); default 200 (2x). */
   depositFactor?: number;
   /** Seconds; default 60. */
   minDuration?: number;
   /** Seconds; default 7 days. */
   maxDuration?: number;
+  /**
+   * The most power the device delivers, in watts: each rental's deposit prepays `maxWatts × duration`
+   * of energy at `pricePerWh`. Default DEFAULT_MAX_WATTS when the device has an energy price, else 0.
+   */
+  maxWatts?: number;
 }
+
+/** 16 A at 230 V: what a household socket delivers at most. */
+export const DEFAULT_MAX_WATTS = 3_680;
 
 /** Registers a device as the contract runner (the host); resolves with the id from DeviceRegistered. */
 export async function registerDevice(
@@ -78,6 +89,7 @@ export async function registerDevice(
     params.depositFactor ?? 200,
     params.minDuration ?? 60,
     params.maxDuration ?? 7 * 24 * 3600,
+    params.maxWatts ?? ((params.pricePerWh ?? 0n) > 0n ? DEFAULT_MAX_WATTS : 0),
   );
   const receipt = await mined(tx.wait());
   const event = findLatchkeyEvent(receipt, 'DeviceRegistered');

@@ -1,4 +1,11 @@
-import { type ContractTransactionReceipt, keccak256, toUtf8Bytes, Wallet, ZeroAddress } from 'ethers';
+import {
+  type ContractTransactionReceipt,
+  getAddress,
+  keccak256,
+  toUtf8Bytes,
+  Wallet,
+  ZeroAddress,
+} from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Anvil, startAnvil } from './anvil.js';
 import { assertContractsBuilt } from './buildCheck.js';
@@ -7,6 +14,7 @@ import {
   deployLatchkey,
   type LatchkeyContract,
   latchkeyAt,
+  MAX_DEPOSIT_FACTOR,
   mined,
   registerDevice,
 } from './deploy.js';
@@ -19,7 +27,14 @@ import {
   signDigest,
 } from './eip712.js';
 import { findLatchkeyEvent } from './events.js';
-import { extendRental, nextStart, rentalFromReceipt, rentDevice } from './rental.js';
+import {
+  energyAllowanceWh,
+  extendRental,
+  nextStart,
+  receiptCharge,
+  rentalFromReceipt,
+  rentDevice,
+} from './rental.js';
 import { latchkeyRevert } from './revert.js';
 import { domain, type Receipt } from './typedData.js';
 
@@ -72,6 +87,7 @@ async function newDevice(over: Partial<DeviceParams> = {}): Promise<bigint> {
     pricePerWh: PRICE_WH,
     minDuration: 60,
     maxDuration: 86_400,
+    maxWatts: 3_600, // an energy allowance of exactly 1 Wh a second
     ...over,
   };
   return (await registerDevice(asHost, params)).deviceId;
@@ -116,7 +132,7 @@ describe('Latchkey on anvil', () => {
     const guestBefore = await balance(guest.address);
 
     const { rental, receipt: rented } = await rentDevice(asGuest, deviceId, 3_600);
-    const deposit = PRICE * 3_600n * 2n;
+    const deposit = PRICE * 3_600n * 2n + PRICE_WH * 3_600n; // rent × 2 + the energy allowance
     expect(rental).toMatchObject({
       guest: guest.address,
       deposit,
@@ -182,7 +198,11 @@ describe('Latchkey on anvil', () => {
     const deviceId = await newDevice();
     const { rental } = await rentDevice(asGuest, deviceId, 600);
     const { rental: longer, receipt } = await extendRental(asGuest, rental, 300);
-    expect(longer).toEqual({ ...rental, end: rental.end + 300n, deposit: PRICE * 900n * 2n });
+    expect(longer).toEqual({
+      ...rental,
+      end: rental.end + 300n,
+      deposit: PRICE * 900n * 2n + PRICE_WH * 900n,
+    });
     expect(rentalFromReceipt(receipt, await asGuest.getAddress(), rental)).toEqual(longer);
     expect(() => rentalFromReceipt(receipt, ZeroAddress, rental)).toThrow(/no Rented or Extended log/);
     expect(await asGuest.isOpen(rental)).toBe(false);
@@ -213,6 +233,77 @@ describe('Latchkey on anvil', () => {
     expect(next.start).toBeLessThan(rental.end);
   });
 
+  it('bounds the deposit factor at MAX_DEPOSIT_FACTOR and quotes the worst case', async () => {
+    expect(await asGuest.MAX_DEPOSIT_FACTOR()).toBe(BigInt(MAX_DEPOSIT_FACTOR));
+    await expectRevert(newDevice({ depositFactor: MAX_DEPOSIT_FACTOR + 1 }), 'InvalidDevice');
+    const deviceId = await newDevice({ depositFactor: MAX_DEPOSIT_FACTOR });
+    const q = await asGuest.quote(deviceId, 3_600);
+    const deposit = 4n * PRICE * 3_600n + PRICE_WH * 3_600n;
+    const { deposit: d, maxCharge, rent, energyWh, energyCost } = q;
+    expect({ deposit: d, maxCharge, rent, energyWh, energyCost }).toEqual({
+      deposit,
+      maxCharge: deposit,
+      rent: PRICE * 3_600n,
+      energyWh: 3_600n,
+      energyCost: PRICE_WH * 3_600n,
+    });
+    const { rental } = await rentDevice(asGuest, deviceId, 3_600);
+    expect(rental.deposit).toBe(q.deposit);
+  });
+
+  it('settles a rental by the receipt of the key it was made under after a rotation, not after a revoke', async () => {
+    const deviceId = await newDevice();
+    const { rental } = await rentDevice(asGuest, deviceId, 3_600);
+    expect(rental.signer).toBe(getAddress(addressOfPrivateKey(deviceKey)));
+    const nextKey = hexToBytes(keccak256(toUtf8Bytes('latchkey test rotated key')));
+    await mined((await asHost.setSigner(deviceId, addressOfPrivateKey(nextKey))).wait());
+    const { rental: later } = await rentDevice(asGuest, deviceId, 600, { start: rental.end });
+    expect(later.signer).toBe(getAddress(addressOfPrivateKey(nextKey)));
+
+    // The new key cannot settle the rental made before the rotation; the old one still can.
+    const usage: Receipt = { rentalId: rental.id, secondsUsed: 30n, energyWh: 1n };
+    await expectRevert(
+      asStranger.checkout(rental, usage, signReceipt(usage, nextKey)),
+      'InvalidReceiptSignature',
+    );
+    const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
+    expect(findLatchkeyEvent(settled, 'Settled')?.args.charge).toBe(PRICE * 30n + PRICE_WH);
+
+    // A stolen key: once revoked, its receipts settle nothing and it takes no new rentals.
+    const revoked = await mined((await asHost.revokeSigner(addressOfPrivateKey(nextKey))).wait());
+    expect(findLatchkeyEvent(revoked, 'SignerRevoked')?.args).toMatchObject({
+      host: host.address,
+      signer: getAddress(addressOfPrivateKey(nextKey)),
+    });
+    expect(await asGuest.isRevoked(host.address, addressOfPrivateKey(nextKey))).toBe(true);
+    const late: Receipt = { rentalId: later.id, secondsUsed: 0n, energyWh: 0n };
+    await expectRevert(asStranger.checkout(later, late, signReceipt(late, nextKey)), 'RevokedSigner');
+    await expectRevert(rentDevice(asGuest, deviceId, 600, { start: later.end }), 'RevokedSigner');
+    await mined((await asGuest.cancel(later)).wait());
+  });
+
+  it('prepays an energy allowance: receipts charge energy up to it, settling by time all of it', async () => {
+    const deviceId = await newDevice({ maxWatts: 100 });
+    const { rental } = await rentDevice(asGuest, deviceId, 60); // 100 W for a minute: 1.67 Wh → 2 Wh
+    expect(rental.maxWatts).toBe(100n);
+    expect(energyAllowanceWh(rental)).toBe(2n);
+    expect(rental.deposit).toBe(PRICE * 60n * 2n + PRICE_WH * 2n);
+    const { rental: longer } = await extendRental(asGuest, rental, 60); // 3.33 Wh → 4 Wh in all
+    expect(energyAllowanceWh(longer)).toBe(4n);
+    expect(longer.deposit).toBe(rental.deposit + PRICE * 60n * 2n + PRICE_WH * 2n);
+
+    // A meter reading above the allowance is charged up to it, no further.
+    const usage: Receipt = { rentalId: longer.id, secondsUsed: 30n, energyWh: 50n };
+    const byReceipt = await mined((await asStranger.checkout(longer, usage, signReceipt(usage))).wait());
+    expect(receiptCharge(longer, usage)).toBe(PRICE * 30n + PRICE_WH * 4n);
+    expect(findLatchkeyEvent(byReceipt, 'Settled')?.args.charge).toBe(receiptCharge(longer, usage));
+
+    // Settling by time right after the start charges the minimum time and the whole allowance.
+    const { rental: next } = await rentDevice(asGuest, deviceId, 120);
+    const byTime = await mined((await asGuest.checkoutByTime(next)).wait());
+    expect(findLatchkeyEvent(byTime, 'Settled')?.args.charge).toBe(PRICE * 60n + PRICE_WH * 4n);
+  });
+
   it('refuses a start more than MAX_ADVANCE ahead', async () => {
     const deviceId = await newDevice();
     const horizon = await asGuest.MAX_ADVANCE();
@@ -224,7 +315,7 @@ describe('Latchkey on anvil', () => {
     expect(rental.start).toBe(now + horizon);
   });
 
-  it('lets a third party check out by time only after end + grace, charging the booked rent', async () => {
+  it('lets a third party check out by time only after end + grace, charging the booked rent and energy', async () => {
     const deviceId = await newDevice();
     const { rental } = await rentDevice(asGuest, deviceId, 120);
     const [openAt] = await expectRevert(asStranger.checkoutByTime(rental), 'TooEarly');
@@ -238,7 +329,7 @@ describe('Latchkey on anvil', () => {
     const creditBefore = await asHost.credit(host.address);
     const strangerBefore = await balance(stranger.address);
     const settled = await mined((await asStranger.checkoutByTime(rental)).wait());
-    const charge = PRICE * 120n;
+    const charge = PRICE * 120n + PRICE_WH * 120n; // the booked time and the whole energy allowance
     expect(findLatchkeyEvent(settled, 'Settled')?.args).toMatchObject({
       charge,
       refund: rental.deposit - charge,

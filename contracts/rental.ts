@@ -5,7 +5,7 @@ import type { ContractTransactionReceipt, Log, TransactionReceipt } from 'ethers
 import type { LatchkeyContract } from './deploy.js';
 import { mined } from './deploy.js';
 import { type LatchkeyEventArgs, latchkeyEvents, parseLatchkeyLog } from './events.js';
-import type { Rental } from './typedData.js';
+import type { Receipt, Rental } from './typedData.js';
 
 /** The Rental a Rented event commits. */
 export function rentalFromRented(args: LatchkeyEventArgs['Rented']): Rental {
@@ -17,8 +17,36 @@ export function rentalFromRented(args: LatchkeyEventArgs['Rented']): Rental {
     deposit: args.deposit,
     pricePerSecond: args.pricePerSecond,
     pricePerWh: args.pricePerWh,
+    signer: args.signer,
+    maxWatts: args.maxWatts,
     bookedBefore: args.bookedBefore,
   };
+}
+
+/**
+ * The energy a rental's deposit prepays, in watt-hours: `ceil(maxWatts × (end − start) / 3600)`, as the
+ * contract computes it. A receipt charges metered energy up to this and no more, so a gateway switches
+ * an energy-priced socket off when its meter reaches it (prepaid energy); extending adds to it.
+ */
+export function energyAllowanceWh(rental: Pick<Rental, 'start' | 'end' | 'maxWatts'>): bigint {
+  return (rental.maxWatts * (rental.end - rental.start) + 3599n) / 3600n;
+}
+
+/**
+ * What a device-signed receipt charges once the rental has started, as the contract computes it:
+ * `min(deposit, pricePerSecond × secondsUsed + pricePerWh × min(energyWh, allowance))`.
+ */
+export function receiptCharge(rental: Rental, receipt: Pick<Receipt, 'secondsUsed' | 'energyWh'>): bigint {
+  const min = (a: bigint, b: bigint) => (a < b ? a : b); // bigints, which Math.min does not take
+  const energy = min(receipt.energyWh, energyAllowanceWh(rental));
+  return min(rental.pricePerSecond * receipt.secondsUsed + rental.pricePerWh * energy, rental.deposit);
+}
+
+/** What extending `rental` by `extra` seconds must pay: rent × factor plus the energy allowance it adds. */
+export function extensionDeposit(rental: Rental, extra: number, depositFactor: bigint): bigint {
+  const longer = { ...rental, end: rental.end + BigInt(extra) };
+  const energy = energyAllowanceWh(longer) - energyAllowanceWh(rental);
+  return (rental.pricePerSecond * BigInt(extra) * depositFactor) / 100n + rental.pricePerWh * energy;
 }
 
 /** `rental` after an Extended event: new end and total deposit, everything else unchanged. */
@@ -92,7 +120,7 @@ export async function rentDevice(
   duration: number,
   opts: { start?: bigint } = {},
 ): Promise<{ rental: Rental; receipt: ContractTransactionReceipt }> {
-  const value = await contract.quote(deviceId, duration);
+  const { deposit: value } = await contract.quote(deviceId, duration);
   const receipt = await mined((await contract.rent(deviceId, opts.start ?? 0n, duration, { value })).wait());
   return { rental: rentalFromReceipt(receipt, await contract.getAddress()), receipt };
 }
@@ -104,7 +132,7 @@ export async function extendRental(
   extra: number,
 ): Promise<{ rental: Rental; receipt: ContractTransactionReceipt }> {
   const device = await contract.device(rental.id >> 64n);
-  const value = (rental.pricePerSecond * BigInt(extra) * device.depositFactor) / 100n;
+  const value = extensionDeposit(rental, extra, device.depositFactor);
   const receipt = await mined((await contract.extend(rental, extra, { value })).wait());
   return { rental: rentalFromReceipt(receipt, await contract.getAddress(), rental), receipt };
 }

@@ -116,6 +116,10 @@ export interface Rental {
   deposit: bigint;
   pricePerSecond: bigint;
   pricePerWh: bigint;
+  /** The device's signer at rent time: the only key whose receipt settles this rental. */
+  signer: string;
+  /** The device's max power at rent time, in watts: the energy allowance is maxWatts × duration. */
+  maxWatts: bigint;
   /** The device's bookedUntil when it was rented: where cancelling it as the last booking rewinds to. */
   bookedBefore: bigint;
 }
@@ -133,8 +137,24 @@ export function committedRental(r: Rental): Rental {
     deposit: r.deposit,
     pricePerSecond: r.pricePerSecond,
     pricePerWh: r.pricePerWh,
+    signer: r.signer,
+    maxWatts: r.maxWatts,
     bookedBefore: r.bookedBefore,
   };
+}
+
+/** What renting a device for a duration costs at today's prices (ILatchkey.Quote): what a guest page shows. */
+export interface Quote {
+  /** Wei to pay with `rent`, held until settlement; also the most any settlement can charge. */
+  deposit: bigint;
+  /** The worst case the guest can be charged: the deposit. */
+  maxCharge: bigint;
+  /** pricePerSecond × duration. */
+  rent: bigint;
+  /** The energy allowance the deposit prepays, in watt-hours. */
+  energyWh: bigint;
+  /** pricePerWh × energyWh, part of the deposit. */
+  energyCost: bigint;
 }
 
 /** The device id of a rental: rental ids are `deviceId << 64 | sequence`. */

@@ -17,6 +17,7 @@ import {
   type Domain,
   deviceOf,
   domain,
+  type Quote,
   type Receipt,
   type Rental,
 } from '../contracts/typedData.js';
@@ -100,6 +101,22 @@ export class Guest {
   async close(): Promise<void> {
     await this.client?.endAsync();
     this.client = undefined;
+  }
+
+  /**
+   * What renting `deviceId` for `seconds` costs at today's prices, as the contract quotes it: the
+   * deposit to pay, the most the guest can be charged, the rent of the booked time, and the energy
+   * (watt-hours, and its cost) the deposit prepays.
+   */
+  async quote(deviceId: bigint, seconds: number): Promise<Quote> {
+    const q = await this.contract.quote(deviceId, seconds);
+    return {
+      deposit: q.deposit,
+      maxCharge: q.maxCharge,
+      rent: q.rent,
+      energyWh: q.energyWh,
+      energyCost: q.energyCost,
+    };
   }
 
   /** Rents `deviceId` now for `seconds`, paying the quoted deposit. */

@@ -4,6 +4,7 @@
 import { formatEther } from 'ethers';
 import { startEmbedded } from '../agent/embedded.js';
 import { createLogger } from '../agent/log.js';
+import { receiptCharge } from '../contracts/rental.js';
 import type { Rental } from '../contracts/typedData.js';
 import { Guest, receiptOf } from './client.js';
 import { act, type Eip1193, memorySessions } from './session.js';
@@ -58,9 +59,16 @@ async function main(): Promise<void> {
     for (const device of e.devices) {
       say(`== ${device.kind} (device ${device.id}) ==`);
       const before = await e.anvil.provider.getBalance(guest.address);
+      const quote = await guest.quote(device.id, 3600);
       const rented = await guest.rent(device.id, 3600);
       const { rental } = rented;
-      say(`  rent 1 hour: deposit ${eth(rental.deposit)} (2x the rent)   tx ${rented.txHash}`);
+      say(
+        `  rent 1 hour: deposit ${eth(rental.deposit)} = the most it can cost (rent ${eth(quote.rent)}` +
+          (quote.energyWh > 0n && quote.energyCost > 0n
+            ? `, ${quote.energyWh} Wh of energy prepaid for ${eth(quote.energyCost)})`
+            : ')') +
+          `   tx ${rented.txHash}`,
+      );
       const [on, off] = device.kind === 'lock' ? (['unlock', 'lock'] as const) : (['on', 'off'] as const);
       const ref = {
         chainId: e.anvil.chainId,
@@ -111,7 +119,6 @@ async function main(): Promise<void> {
       say(`  settled on chain   tx ${settled.txHash}`);
       say(`  charge ${eth(settled.charge)}   refund ${eth(settled.refund)}`);
       failed ||= !check(
-        device,
         rental,
         signed.receipt,
         settled,
@@ -131,16 +138,13 @@ async function main(): Promise<void> {
 }
 
 function check(
-  device: { pricePerSecond: bigint; pricePerWh: bigint },
   rental: Rental,
   receipt: { secondsUsed: bigint; energyWh: bigint },
   settled: { charge: bigint; refund: bigint },
   expectedBalance: bigint,
   balance: bigint,
 ): boolean {
-  const metered = device.pricePerSecond * receipt.secondsUsed + device.pricePerWh * receipt.energyWh;
-  // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.min does not take
-  const charge = metered < rental.deposit ? metered : rental.deposit;
+  const charge = receiptCharge(rental, receipt);
   const ok =
     settled.charge === charge &&
     settled.charge + settled.refund === rental.deposit &&

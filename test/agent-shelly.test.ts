@@ -56,6 +56,9 @@ beforeAll(async () => {
       kind: 'socket',
       pricePerSecond: DEMO_PRICES.socket.pricePerSecond,
       pricePerWh: PRICE_PER_WH,
+      // The simulated plug reports 37 Wh in 8 s: a prepaid allowance that covers it (8 s at 20 kW is
+      // 45 Wh), so the receipt charges everything measured.
+      maxWatts: 20_000,
       minDuration: 1,
     },
   ]);

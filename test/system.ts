@@ -256,6 +256,8 @@ export interface DeviceSpec {
   kind: 'lock' | 'socket';
   pricePerSecond: bigint;
   pricePerWh?: bigint;
+  /** Watts; sizes the energy allowance each deposit prepays (contracts/deploy.ts DeviceParams). */
+  maxWatts?: number;
   minDuration?: number;
 }
 

@@ -4,8 +4,10 @@ import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
 import { decodeRentalLog, LogDecodeError, type RawLog, TOPICS, uintTopic } from './decode.js';
 
 const iface = new Interface(latchkeyAbi);
+const U32 = (1n << 32n) - 1n;
 const U64 = (1n << 64n) - 1n;
 const U128 = (1n << 128n) - 1n;
+const MAX_ADDRESS = '0xFFfFfFffFFfffFFfFFfFFFFFffFFFffffFfFFFfF';
 const position = {
   address: '0x5fbdb2315678afecb367f032d93f642f64180aa3',
   blockNumber: '0x1f',
@@ -48,8 +50,8 @@ describe('decodeRentalLog', () => {
   it(`agrees with ethers parseLog on random (seed ${SEED}) and extreme values of every event`, () => {
     const guest = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
     const cases: [string, unknown[]][] = [
-      ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n, U64 - 2n]],
-      ['Rented', [(1n << 64n) | 8n, 1n, guest, 1n, 2n, 3n, 4n, 5n, 0n]],
+      ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n, MAX_ADDRESS, U32, U64 - 2n]],
+      ['Rented', [(1n << 64n) | 8n, 1n, guest, 1n, 2n, 3n, 4n, 5n, guest, 0n, 0n]],
       ['Extended', [U128 << 64n, U64, U64, U128]],
       ['Cancelled', [(3n << 64n) | 2n, 3n]],
       ['Settled', [(2n << 64n) | 1n, 2n, U128, 0n, true]],
@@ -59,7 +61,19 @@ describe('decodeRentalLog', () => {
       const id = random(128);
       cases.push([
         'Rented',
-        [id, id >> 64n, guest, random(64), random(64), random(128), random(128), random(128), random(64)],
+        [
+          id,
+          id >> 64n,
+          guest,
+          random(64),
+          random(64),
+          random(128),
+          random(128),
+          random(128),
+          `0x${random(160).toString(16).padStart(40, '0')}`,
+          random(32),
+          random(64),
+        ],
       ]);
       cases.push(['Extended', [id, id >> 64n, random(64), random(128)]]);
       cases.push(['Settled', [id, id >> 64n, random(128), random(128), i % 2 === 0]]);
@@ -84,6 +98,8 @@ describe('decodeRentalLog', () => {
           deposit: a.deposit,
           pricePerSecond: a.pricePerSecond,
           pricePerWh: a.pricePerWh,
+          signer: a.signer.toLowerCase(),
+          maxWatts: a.maxWatts,
           bookedBefore: a.bookedBefore,
         });
       } else if (ours.kind === 'Extended') {
@@ -104,9 +120,11 @@ describe('decodeRentalLog', () => {
       3n,
       4n,
       5n,
+      '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
+      3_600n,
       6n,
     ]);
-    const other = encode('PriceChanged', [1n, 2n, 3n]);
+    const other = encode('PriceChanged', [1n, 2n, 3n, 4n]);
     expect(() => decodeRentalLog(other)).toThrow(LogDecodeError);
     expect(() => decodeRentalLog({ ...rented, data: rented.data.slice(0, -2) })).toThrow(/data words/);
     expect(() => decodeRentalLog({ ...rented, topics: rented.topics.slice(0, 3) })).toThrow(/topics/);
@@ -115,6 +133,9 @@ describe('decodeRentalLog', () => {
     expect(() => decodeRentalLog({ ...rented, data: wide })).toThrow(/start/);
     const wideLast = `${rented.data.slice(0, -64)}${'f'.repeat(64)}`;
     expect(() => decodeRentalLog({ ...rented, data: wideLast })).toThrow(/bookedBefore/);
+    // an address word with more than 160 bits cannot come from the contract either
+    const wideSigner = `${rented.data.slice(0, 2 + 64 * 5)}${'f'.repeat(64)}${rented.data.slice(2 + 64 * 6)}`;
+    expect(() => decodeRentalLog({ ...rented, data: wideSigner })).toThrow(/signer/);
     expect(() => decodeRentalLog({ ...rented, blockNumber: 'latest' })).toThrow(/blockNumber/);
     expect(() => decodeRentalLog({ ...rented, blockHash: '0x12' })).toThrow(/blockHash/);
   });

@@ -18,7 +18,7 @@ export interface RawLog {
 }
 
 export const EVENT_SIGNATURES = {
-  Rented: 'Rented(uint256,uint256,address,uint64,uint64,uint128,uint128,uint128,uint64)',
+  Rented: 'Rented(uint256,uint256,address,uint64,uint64,uint128,uint128,uint128,address,uint32,uint64)',
   Extended: 'Extended(uint256,uint256,uint64,uint128)',
   Cancelled: 'Cancelled(uint256,uint256)',
   Settled: 'Settled(uint256,uint256,uint128,uint128,bool)',
@@ -66,6 +66,7 @@ export type RentalEvent =
 
 export type DecodedLog = RentalEvent & LogPosition;
 
+const U32 = (1n << 32n) - 1n;
 const U64 = (1n << 64n) - 1n;
 const U128 = (1n << 128n) - 1n;
 const WORD_HEX = /^0x[0-9a-fA-F]{64}$/;
@@ -90,6 +91,12 @@ function dataWord(data: string, i: number, max: bigint, field: string): bigint {
   const v = BigInt(`0x${data.slice(2 + 64 * i, 66 + 64 * i)}`);
   if (v > max) throw new LogDecodeError(`${field} does not fit its type`);
   return v;
+}
+
+/** A data word holding an address, lower-case as the store keeps addresses. */
+function dataAddress(data: string, i: number, field: string): string {
+  const v = dataWord(data, i, (1n << 160n) - 1n, field);
+  return `0x${v.toString(16).padStart(40, '0')}`;
 }
 
 function quantity(hex: string, field: string): number {
@@ -120,7 +127,7 @@ export function logPosition(log: RawLog): LogPosition {
 export function decodeRentalLog(log: RawLog): DecodedLog {
   const name = NAME_OF_TOPIC.get(log.topics[0]?.toLowerCase() ?? '');
   if (name === undefined) throw new LogDecodeError(`not a rental event: ${log.topics[0]}`);
-  const words = { Rented: 6, Extended: 2, Cancelled: 0, Settled: 3 }[name];
+  const words = { Rented: 8, Extended: 2, Cancelled: 0, Settled: 3 }[name];
   const topics = name === 'Rented' ? 4 : 3;
   if (log.topics.length !== topics) throw new LogDecodeError(`${name}: expected ${topics} topics`);
   if (
@@ -146,7 +153,9 @@ export function decodeRentalLog(log: RawLog): DecodedLog {
         deposit: dataWord(d, 2, U128, 'deposit'),
         pricePerSecond: dataWord(d, 3, U128, 'pricePerSecond'),
         pricePerWh: dataWord(d, 4, U128, 'pricePerWh'),
-        bookedBefore: dataWord(d, 5, U64, 'bookedBefore'),
+        signer: dataAddress(d, 5, 'signer'),
+        maxWatts: dataWord(d, 6, U32, 'maxWatts'),
+        bookedBefore: dataWord(d, 7, U64, 'bookedBefore'),
       };
       return { kind: name, rentalId, deviceId, rental, ...position };
     }

@@ -1,6 +1,6 @@
-// Key rotation on a real chain (anvil): a gateway holding its new key and the one before it signs each
-// receipt with the key the rental's checkout accepts (today: the device's signer on chain), so a
-// rental open across a rotation still settles by receipt, before and after the host's setSigner.
+// Key rotation on a real chain (anvil): each rental is committed to the device's signer when it is
+// made, so a gateway holding its new key and the one before it signs each receipt with the key of the
+// rental's own signer; a rental open across the host's setSigner still settles by receipt.
 
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ describe('a rotated gateway key', () => {
       relay: new SimRelay(),
       store,
       keys,
-      rentalSigner: (r) => signers.get(r.deviceId),
+      rentalSigner: (r) => r.signer, // as the agent wires it
       now: () => Math.floor(Date.now() / 1000),
       log: silentLogger,
     });
@@ -82,22 +82,28 @@ describe('a rotated gateway key', () => {
     expect(signerOf(ra)).toBe(old.address);
     await settle(a, ra);
 
-    // A rental open while the host rotates the device to the new key: its receipt is signed by the
-    // key its checkout now accepts, and settles it.
+    // A rental open while the host rotates the device to the new key: it was made under the old key,
+    // so its receipt is signed by the old key, and settles it; the new key's would not.
     const { rental: b } = await chain.rent();
     await use(b);
     await (await chain.asHost.setSigner(chain.deviceId, fresh.address)).wait();
     signers = await signersNow();
     expect(signers.get(chain.deviceId)).toBe(fresh.address);
     const rb = await checkout(b);
-    expect(signerOf(rb)).toBe(fresh.address);
-    // the old key's signature would not settle it any more
-    const byOld = { ...rb, signature: old.sign(rb.receipt) };
-    await expect(chain.asGuest.checkout.estimateGas(b, byOld.receipt, byOld.signature)).rejects.toThrow();
+    expect(signerOf(rb)).toBe(old.address);
+    const byFresh = { ...rb, signature: fresh.sign(rb.receipt) };
+    await expect(chain.asGuest.checkout.estimateGas(b, byFresh.receipt, byFresh.signature)).rejects.toThrow();
     await settle(b, rb);
+
+    // A rental made after the rotation is the new key's.
+    const { rental: c } = await chain.rent();
+    await use(c);
+    const rc = await checkout(c);
+    expect(signerOf(rc)).toBe(fresh.address);
+    await settle(c, rc);
   });
 
-  it('re-signs a receipt still waiting to be sent when the host rotates the signer, and it settles', async () => {
+  it('a receipt signed before the host rotates the signer still settles after it, unchanged', async () => {
     const separator = domainSeparator(domain(chain.anvil.chainId, chain.address));
     const old = new ReceiptSigner(hexToBytes(chain.deviceKey), separator);
     const fresh = new ReceiptSigner(hexToBytes(Wallet.createRandom().privateKey), separator);
@@ -110,7 +116,7 @@ describe('a rotated gateway key', () => {
     });
     const rpc = new RpcClient({ urls: [chain.anvil.url], timeoutMs: 5_000, log: silentLogger });
     const signers = (await checkSigners(rpc, chain.address, [deviceId], keys.addresses)).signers;
-    const signerOf = (r: { deviceId: bigint }) => signers.get(r.deviceId);
+    const signerOf = (r: { signer: string }) => r.signer; // as the agent wires it
     const { store } = storeFor(cleanups);
     const ctl = new DeviceController({
       deviceId,
@@ -140,18 +146,14 @@ describe('a rotated gateway key', () => {
     expect(receipt.signature).toBe(old.sign(receipt.receipt));
     await expect(refreshSigners(rpc, chain.address, [deviceId], signers)).resolves.toEqual([]);
 
-    // The host rotates before the receipt was sent: the old signature no longer settles it.
+    // The host rotates before the receipt was sent: the rental stays committed to the old key, so
+    // nothing is re-signed and the old signature settles it.
     await (await chain.asHost.setSigner(deviceId, fresh.address)).wait();
-    await expect(
-      chain.asGuest.checkout.estimateGas(rental, receipt.receipt, receipt.signature),
-    ).rejects.toThrow();
     expect(await refreshSigners(rpc, chain.address, [deviceId], signers)).toEqual([deviceId]);
-    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([rental.id]);
-    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([]); // already right
-    const resigned = store.getReceipt(rental.id)!;
-    expect(resigned.receipt).toEqual(receipt.receipt); // the same usage
-    expect(resigned.signature).toBe(fresh.sign(receipt.receipt));
-    await (await chain.asGuest.checkout(rental, resigned.receipt, resigned.signature)).wait();
+    expect(resignPendingReceipts(store, keys, signerOf, deviceId)).toEqual([]);
+    const kept = store.getReceipt(rental.id)!;
+    expect(kept.signature).toBe(receipt.signature);
+    await (await chain.asGuest.checkout(rental, kept.receipt, kept.signature)).wait();
     expect(await chain.asGuest.isOpen(rental)).toBe(false);
   });
 

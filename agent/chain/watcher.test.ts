@@ -65,6 +65,7 @@ describe('ChainWatcher', () => {
     expect(store.getRental(rental.id)).toMatchObject({
       ...rental,
       guest: rental.guest.toLowerCase(),
+      signer: rental.signer.toLowerCase(),
       deviceId: chain.deviceId,
       status: 'open',
       blockNumber: block,

@@ -52,6 +52,7 @@ describe('prepaid energy on chain', () => {
       kind: 'socket',
       pricePerSecond: PRICE_PER_SECOND,
       pricePerWh: PRICE_PER_WH,
+      maxWatts: 36, // an allowance of 36 Wh an hour
       minDuration: 60,
     });
     const { store } = storeFor(cleanups);
@@ -97,7 +98,7 @@ describe('prepaid energy on chain', () => {
     const stored = store.getRental(rental.id);
     if (!stored) throw new Error('the watcher did not store the rental');
     await ctl.apply({ rental: stored, action: 'on' });
-    // 2 × 3600 s of rent as deposit, 3600 s of it for time: 3.6e12 wei / 1e11 per Wh = 36 Wh
+    // 36 W for an hour: the deposit prepays 36 Wh
     expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 36 });
 
     await sim.addEnergy(30);

@@ -17,43 +17,44 @@ import { rentalOf, tempStore, testController, unixNow } from './testkit.js';
 const PPS = 10n ** 9n; // wei per second
 const PPWH = 10n ** 11n; // wei per Wh
 const FACTOR = 200n; // the contract's default deposit factor, percent
+const MAX_WATTS = 36n; // the device's maximum power: 36 Wh of allowance an hour
 
-/** A rental as the contract makes it: deposit = rent × factor (Latchkey.rent). */
+/** Wh of allowance for `seconds` at MAX_WATTS, rounded up as the contract does. */
+const allowance = (seconds: number) => (MAX_WATTS * BigInt(seconds) + 3599n) / 3600n;
+
+/** A rental as the contract makes it: deposit = rent × factor + the energy allowance's cost. */
 function booked(start: number, end: number, seq = 1n): StoredRental {
-  const deposit = (PPS * BigInt(end - start) * FACTOR) / 100n;
-  return rentalOf(1n, seq, start, end, { pricePerSecond: PPS, pricePerWh: PPWH, deposit });
+  const deposit = (PPS * BigInt(end - start) * FACTOR) / 100n + PPWH * allowance(end - start);
+  return rentalOf(1n, seq, start, end, {
+    pricePerSecond: PPS,
+    pricePerWh: PPWH,
+    maxWatts: MAX_WATTS,
+    deposit,
+  });
 }
 
-/** The rental after `extend(rental, extra)`: the extra time's deposit is added (Latchkey.extend). */
+/** The rental after `extend(rental, extra)`: the end moves and the deposit grows with it. */
 function extended(r: StoredRental, extra: number): StoredRental {
-  return { ...r, end: r.end + BigInt(extra), deposit: r.deposit + (PPS * BigInt(extra) * FACTOR) / 100n };
+  const seconds = Number(r.end - r.start) + extra;
+  return { ...booked(Number(r.start), Number(r.start) + seconds), id: r.id };
 }
 
 describe('prepaidEnergyWh', () => {
-  it('is what the deposit leaves once the largest time charge is taken out, to the fraction of a Wh', () => {
-    // 1 h at 1 gwei/s, 2× deposit: 7.2e12 wei, of which 3.6e12 for time; 3.6e12 / 1e11 = 36 Wh
-    const r = booked(1_000, 4_600);
+  it("is the rental's energy allowance: max power × booked time, rounded up to whole Wh", () => {
+    const r = booked(1_000, 4_600); // 1 h at 36 W
     expect(prepaidEnergyWh(r)).toBe(36);
-    expect(prepaidEnergyWh({ ...r, deposit: r.deposit + PPWH / 4n })).toBe(36.25);
-    expect(prepaidEnergyWh({ ...r, deposit: r.deposit + PPWH })).toBe(37);
+    expect(prepaidEnergyWh(booked(1_000, 4_660))).toBe(37); // 36.6 Wh, rounded up
     expect(prepaidEnergyWh(extended(r, 1800))).toBe(54);
-    // 10 s of the embedded socket's prices (1e12 wei/s, 1e14 wei/Wh): a tenth of a Wh
-    expect(
-      prepaidEnergyWh({
-        ...r,
-        pricePerSecond: 10n ** 12n,
-        pricePerWh: 10n ** 14n,
-        end: r.start + 10n,
-        deposit: 2n * 10n ** 13n,
-      }),
-    ).toBe(0.1);
+    // 10 s at 100 W: 0.28 Wh, which the contract prepays as 1 Wh
+    expect(prepaidEnergyWh({ ...r, end: r.start + 10n, maxWatts: 100n })).toBe(1);
+    // the deposit's size does not change it: a receipt charges energy up to the allowance only
+    expect(prepaidEnergyWh({ ...r, deposit: r.deposit * 10n })).toBe(36);
   });
 
-  it('has no limit when energy is not priced, and is zero when the deposit only covers time', () => {
+  it('has no limit when energy is not priced, and is zero without a max power', () => {
     const r = booked(1_000, 4_600);
     expect(prepaidEnergyWh({ ...r, pricePerWh: 0n })).toBeUndefined();
-    expect(prepaidEnergyWh({ ...r, deposit: PPS * 3600n })).toBe(0);
-    expect(prepaidEnergyWh({ ...r, deposit: 1n })).toBe(0);
+    expect(prepaidEnergyWh({ ...r, maxWatts: 0n })).toBe(0);
   });
 
   it('limits sockets only', () => {
@@ -111,16 +112,16 @@ describe('a metering plug on prepaid energy', () => {
       const now = unixNow();
       const rental = booked(now - 60, now + 3600);
       const covered = prepaidEnergyWh(rental) as number;
-      expect(covered).toBe(36.6); // (2 × 3660 − 3660) s × 1 gwei / 0.1 µETH
+      expect(covered).toBe(37); // 36 W × 3660 s = 36.6 Wh, prepaid as 37
       env.store.putRental(rental);
       await ctl.apply({ rental, action: 'on' });
-      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 36.6 });
+      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 37 });
       expect(ctl.state().offReason).toBeUndefined();
 
       await sim.addEnergy(20);
       await until('20 Wh counted', () => ctl.state().energyWh === 20);
       expect(sim.on).toBe(true);
-      await sim.addEnergy(17); // 37 Wh: past the 36.6 the deposit covers
+      await sim.addEnergy(17); // 37 Wh: all the deposit covers
       await until('the plug is switched off', () => !sim.on && ctl.state().relay === 'open');
       expect(ctl.state()).toMatchObject({
         relay: 'open',
@@ -129,7 +130,7 @@ describe('a metering plug on prepaid energy', () => {
         offReason: 'prepaid-energy-used',
       });
       expect(audits(env.store)).toContain(
-        'off agent prepaid energy used up: 37 Wh metered, the deposit covers 36.6 Wh; extend the rental to top up',
+        'off agent prepaid energy used up: 37 Wh metered, the deposit covers 37 Wh; extend the rental to top up',
       );
       expect(env.store.getDeviceRuntime(1n)).toMatchObject({
         rentalId: rental.id,
@@ -142,19 +143,19 @@ describe('a metering plug on prepaid energy', () => {
       expect(isError(refused, 'BAD_REQUEST')).toBe(true);
       expect(sim.on).toBe(false);
 
-      // A top-up (extend by an hour) raises the deposit: 72.6 Wh covered now, so the plug is on again.
+      // A top-up (extend by an hour) adds its allowance: 73 Wh covered now, so the plug is on again.
       const topped = extended(rental, 3600);
       env.store.putRental(topped);
       await ctl.updateRental(topped);
       await until('the plug is on again', () => sim.on);
       expect(ctl.state()).toMatchObject({
         relay: 'closed',
-        prepaidEnergyWh: 72.6,
+        prepaidEnergyWh: 73,
         leaseEndsAt: Number(topped.end),
       });
       expect(ctl.state().offReason).toBeUndefined();
       expect(audits(env.store).at(-1)).toMatch(
-        /^on chain topped up: the deposit now covers 72.6 Wh, 37 Wh used/,
+        /^on chain topped up: the deposit now covers 73 Wh, 37 Wh used/,
       );
 
       await sim.addEnergy(5);
@@ -197,19 +198,18 @@ describe('a metering plug on prepaid energy', () => {
         offReason: 'prepaid-energy-used',
       });
       expect(audits(env.store).at(-1)).toContain(
-        'prepaid energy used up: 40 Wh metered, the deposit covers 36.6 Wh',
+        'prepaid energy used up: 40 Wh metered, the deposit covers 37 Wh',
       );
 
-      // A top-up too small for what was used keeps it off (39.59 Wh covered, 40 used); 30 min more
-      // covers 54.6 Wh and powers it again.
-      const small = { ...rental, deposit: rental.deposit + 3n * PPWH };
-      await ctl.updateRental({ ...small, end: small.end + 1n });
+      // A top-up too small for what was used keeps it off (100 s more: 38 Wh covered, 40 used);
+      // 30 min more covers 55 Wh and powers it again.
+      await ctl.updateRental(extended(rental, 100));
       expect(sim.on).toBe(false);
       expect(ctl.state().offReason).toBe('prepaid-energy-used');
       const topped = extended(rental, 1800);
       await ctl.updateRental(topped);
       await until('the plug is on again', () => sim.on);
-      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 54.6 });
+      expect(ctl.state()).toMatchObject({ relay: 'closed', prepaidEnergyWh: 55 });
     } finally {
       await ctl.stop();
       await sim.stop();
@@ -219,7 +219,7 @@ describe('a metering plug on prepaid energy', () => {
 });
 
 describe('prepaid energy reported straight to the controller', () => {
-  it('a top-up of the deposit alone, the end unchanged, powers the socket again', async () => {
+  it('an extension that adds allowance powers the socket again, with the new end', async () => {
     const env = tempStore();
     const relay = new SimRelay();
     const ctl = testController(relay, env.store, { kind: 'socket' });
@@ -229,17 +229,17 @@ describe('prepaid energy reported straight to the controller', () => {
       const rental = booked(now - 60, now + 3600);
       env.store.putRental(rental);
       await ctl.apply({ rental, action: 'on' });
-      ctl.reportEnergy(36.7);
+      ctl.reportEnergy(37.2);
       await until('switched off', () => !relay.isClosed());
       expect(ctl.state().offReason).toBe('prepaid-energy-used');
-      const topped = { ...rental, deposit: rental.deposit + 10n * PPWH };
+      const topped = extended(rental, 600);
       env.store.putRental(topped);
       await ctl.updateRental(topped);
       expect(relay.isClosed()).toBe(true);
       expect(ctl.state()).toMatchObject({
         relay: 'closed',
-        prepaidEnergyWh: 46.6,
-        leaseEndsAt: Number(rental.end),
+        prepaidEnergyWh: 43,
+        leaseEndsAt: Number(topped.end),
       });
       expect(ctl.state().offReason).toBeUndefined();
     } finally {

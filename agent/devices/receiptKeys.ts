@@ -34,9 +34,9 @@ export class ReceiptKeys {
 }
 
 /**
- * Where a rental's signer comes from: the address whose signature its checkout accepts. Today the
- * contract checks the device's current signer at checkout; a contract that commits each rental to
- * the signer it was made under (a `rentalSigner` view) answers per rental. Undefined: not known.
+ * Where a rental's signer comes from: the address whose signature its checkout accepts. The contract
+ * commits each rental to the device's signer when it is made (the rental's `signer` field), so a
+ * later setSigner does not change it. Undefined: not known.
  */
 export type RentalSignerOf = (rental: StoredRental) => string | undefined;
 

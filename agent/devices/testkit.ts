@@ -56,6 +56,8 @@ export function rentalOf(
     deposit: 2n * 10n ** 15n,
     pricePerSecond: 10n ** 9n,
     pricePerWh: 0n,
+    signer: '0x00000000000000000000000000000000005e1e57',
+    maxWatts: 0n,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

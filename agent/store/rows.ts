@@ -18,6 +18,8 @@ export interface RentalRow {
   deposit: string;
   price_per_second: string;
   price_per_wh: string;
+  signer: string;
+  max_watts: string;
   booked_before: string;
   status: RentalStatus;
   block_number: number;
@@ -34,6 +36,8 @@ export interface RentalUndoRow {
   before_deposit: string | null;
   before_price_per_second: string | null;
   before_price_per_wh: string | null;
+  before_signer: string | null;
+  before_max_watts: string | null;
   before_booked_before: string | null;
   before_status: RentalStatus | null;
   before_block_number: number | null;
@@ -96,6 +100,8 @@ export function rentalToRow(r: StoredRental): RentalRow {
     deposit: dec(r.deposit, 'rental.deposit'),
     price_per_second: dec(r.pricePerSecond, 'rental.pricePerSecond'),
     price_per_wh: dec(r.pricePerWh, 'rental.pricePerWh'),
+    signer: hex(r.signer, 'rental.signer'),
+    max_watts: dec(r.maxWatts, 'rental.maxWatts'),
     booked_before: dec(r.bookedBefore, 'rental.bookedBefore'),
     status: r.status,
     block_number: r.blockNumber,
@@ -112,6 +118,8 @@ export function rowToRental(row: RentalRow): StoredRental {
     deposit: BigInt(row.deposit),
     pricePerSecond: BigInt(row.price_per_second),
     pricePerWh: BigInt(row.price_per_wh),
+    signer: row.signer,
+    maxWatts: BigInt(row.max_watts),
     bookedBefore: BigInt(row.booked_before),
     deviceId: BigInt(row.device_id),
     status: row.status,
@@ -136,6 +144,8 @@ export function undoToRow(u: RentalUndo): RentalUndoRow {
     before_deposit: b?.deposit ?? null,
     before_price_per_second: b?.price_per_second ?? null,
     before_price_per_wh: b?.price_per_wh ?? null,
+    before_signer: b?.signer ?? null,
+    before_max_watts: b?.max_watts ?? null,
     before_booked_before: b?.booked_before ?? null,
     before_status: b?.status ?? null,
     before_block_number: b?.block_number ?? null,
@@ -157,6 +167,8 @@ export function rowToUndo(row: RentalUndoRow): RentalUndo {
       deposit: row.before_deposit as string,
       price_per_second: row.before_price_per_second as string,
       price_per_wh: row.before_price_per_wh as string,
+      signer: row.before_signer as string,
+      max_watts: row.before_max_watts as string,
       booked_before: row.before_booked_before as string,
       status: row.before_status,
       block_number: row.before_block_number as number,

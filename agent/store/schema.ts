@@ -199,6 +199,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX session_keys_valid_until ON session_keys (valid_until);
     `,
   },
+  {
+    version: 5,
+    description:
+      'rentals commit the signer they were made under and the max power that sizes their energy allowance',
+    sql: `
+      -- There are no deployments of the contract before it: rows of older stores read as the zero address.
+      ALTER TABLE rentals ADD COLUMN signer TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000';
+      ALTER TABLE rentals ADD COLUMN max_watts TEXT NOT NULL DEFAULT '0';
+      ALTER TABLE rental_undo ADD COLUMN before_signer TEXT;
+      ALTER TABLE rental_undo ADD COLUMN before_max_watts TEXT;
+      UPDATE rental_undo SET before_signer = '0x0000000000000000000000000000000000000000', before_max_watts = '0'
+        WHERE before_status IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

@@ -29,6 +29,8 @@ export interface BenchChain {
   guests: Wallet[];
   /** The gateway's receipt signing key (the devices' registered signer). */
   gatewayKey: Uint8Array;
+  /** The signer address of the foreign devices. */
+  otherGateway: string;
 }
 
 export async function startBenchChain(devices: number, foreignDevices: number): Promise<BenchChain> {
@@ -67,6 +69,7 @@ export async function startBenchChain(devices: number, foreignDevices: number): 
       foreignDeviceIds,
       guests: rest.slice(0, devices + foreignDevices).map((a) => new Wallet(a.privateKey)),
       gatewayKey,
+      otherGateway,
     };
   } catch (e) {
     await anvil.stop();

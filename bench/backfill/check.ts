@@ -71,7 +71,16 @@ export function checkStore(
       if (got.deviceId !== want.deviceId) diffs.push(`device ${got.deviceId} ≠ ${want.deviceId}`);
       if (got.guest.toLowerCase() !== want.guest.toLowerCase())
         diffs.push(`guest ${got.guest} ≠ ${want.guest}`);
-      for (const k of ['start', 'end', 'deposit', 'pricePerSecond', 'pricePerWh', 'bookedBefore'] as const)
+      for (const k of [
+        'start',
+        'end',
+        'deposit',
+        'pricePerSecond',
+        'pricePerWh',
+        'signer',
+        'maxWatts',
+        'bookedBefore',
+      ] as const)
         if (got[k] !== want[k]) diffs.push(`${k} ${got[k]} ≠ ${want[k]}`);
       if (diffs.length > 0) problem(`rental ${want.id}: ${diffs.join(', ')}`);
     }

@@ -43,7 +43,9 @@ export interface PlanOptions {
   /** Guest addresses: guest i books device i, then the foreign devices in order. */
   guests: string[];
   /** Devices of another gateway on the same contract, with this many Rented events in all. */
-  foreign: { deviceIds: bigint[]; events: number };
+  foreign: { deviceIds: bigint[]; events: number; signer: string };
+  /** The gateway's signer address (lower-case), which every rental of its devices commits. */
+  signer: string;
   /** Unix seconds: every booking starts at or after it (ahead of the chain clock for the whole run). */
   firstStart: bigint;
   pricePerSecond: bigint;
@@ -97,7 +99,13 @@ export function planBacklog(opts: PlanOptions): Backlog {
   };
   const deposit = (seconds: number) => (opts.pricePerSecond * BigInt(seconds) * opts.depositFactor) / 100n;
 
-  const planDevice = (deviceId: bigint, guest: number, count: number, rentOnly: boolean): DevicePlan => {
+  const planDevice = (
+    deviceId: bigint,
+    guest: number,
+    count: number,
+    rentOnly: boolean,
+    signer: string,
+  ): DevicePlan => {
     const d: DeviceState = { deviceId, rentalCount: 0n, bookedUntil: 0n, next: opts.firstStart };
     const ops: Op[] = [];
     let last: ExpectedRental | undefined; // the device's last booking, while it still is
@@ -149,6 +157,8 @@ export function planBacklog(opts: PlanOptions): Backlog {
           deposit: deposit(duration),
           pricePerSecond: opts.pricePerSecond,
           pricePerWh: 0n,
+          signer,
+          maxWatts: 0n,
           bookedBefore: d.bookedUntil,
           deviceId,
           status: 'open',
@@ -166,11 +176,11 @@ export function planBacklog(opts: PlanOptions): Backlog {
 
   const share = (total: number, n: number, i: number) => Math.floor(total / n) + (i < total % n ? 1 : 0);
   opts.deviceIds.forEach((id, i) => {
-    devices.push(planDevice(id, i, share(opts.events, opts.deviceIds.length, i), false));
+    devices.push(planDevice(id, i, share(opts.events, opts.deviceIds.length, i), false, opts.signer));
   });
   opts.foreign.deviceIds.forEach((id, i) => {
     const count = share(opts.foreign.events, opts.foreign.deviceIds.length, i);
-    devices.push(planDevice(id, opts.deviceIds.length + i, count, true));
+    devices.push(planDevice(id, opts.deviceIds.length + i, count, true, opts.foreign.signer));
   });
   return { devices, events, rentals, foreignEvents: opts.foreign.events };
 }

@@ -108,6 +108,8 @@ export function benchVerify(count = 200): VerifyResult {
     deposit: 1n,
     pricePerSecond: 1n,
     pricePerWh: 0n,
+    signer: wallet.address,
+    maxWatts: 0n,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

@@ -26,6 +26,9 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @inheritdoc ILatchkey
     uint64 public immutable GRACE;
 
+    /// @inheritdoc ILatchkey
+    uint16 public constant MAX_DEPOSIT_FACTOR = 400;
+
     uint256 private _deviceCount;
     mapping(uint256 deviceId => Device) private _devices;
     mapping(uint256 rentalId => bytes32 commitment) private _rentals;
@@ -33,6 +36,7 @@ contract Latchkey is ILatchkey, EIP712 {
     /// the 1 behind so the next credit writes a nonzero slot (~17k gas cheaper than zero → nonzero).
     /// The 1 is a marker, not ether: `credit()` reports the withdrawable amount only.
     mapping(address account => uint256 creditPlusOne) private _credit;
+    mapping(address host => mapping(address signer => bool)) private _revoked;
 
     /// @param graceSeconds how long after a rental's end only its guest may settle it by time.
     constructor(uint64 graceSeconds) EIP712("Latchkey", "1") {
@@ -51,12 +55,15 @@ contract Latchkey is ILatchkey, EIP712 {
         uint128 pricePerWh,
         uint16 depositFactor,
         uint32 minDuration,
-        uint32 maxDuration
+        uint32 maxDuration,
+        uint32 maxWatts
     ) external returns (uint256 deviceId) {
         if (
-            signer == address(0) || depositFactor < 100 || minDuration == 0 || minDuration > maxDuration
-                || !_depositFits(pricePerSecond, maxDuration, depositFactor)
+            signer == address(0) || depositFactor < 100 || depositFactor > MAX_DEPOSIT_FACTOR || minDuration == 0
+                || minDuration > maxDuration
+                || !_depositFits(pricePerSecond, pricePerWh, maxWatts, maxDuration, depositFactor)
         ) revert InvalidDevice();
+        if (_revoked[msg.sender][signer]) revert RevokedSigner(signer);
         deviceId = ++_deviceCount;
         _devices[deviceId] = Device({
             host: msg.sender,
@@ -69,30 +76,65 @@ contract Latchkey is ILatchkey, EIP712 {
             bookedUntil: 0,
             rentalCount: 0,
             pricePerSecond: pricePerSecond,
-            pricePerWh: pricePerWh
+            pricePerWh: pricePerWh,
+            maxWatts: maxWatts
         });
         emit DeviceRegistered(
-            deviceId, msg.sender, signer, kind, pricePerSecond, pricePerWh, depositFactor, minDuration, maxDuration
+            deviceId,
+            msg.sender,
+            signer,
+            kind,
+            pricePerSecond,
+            pricePerWh,
+            depositFactor,
+            minDuration,
+            maxDuration,
+            maxWatts
         );
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Reverts `InvalidDevice` for a zero price per second or one whose largest deposit
-    /// would not fit the 128-bit deposit of a rental.
-    function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh) external {
+    /// @dev Reverts `InvalidDevice` for a zero price per second, an energy price without a max
+    /// power, or prices whose largest deposit would not fit the 128-bit deposit of a rental.
+    function setPrice(uint256 deviceId, uint128 pricePerSecond, uint128 pricePerWh, uint32 maxWatts) external {
         Device storage d = _hostDevice(deviceId);
-        if (!_depositFits(pricePerSecond, d.maxDuration, d.depositFactor)) revert InvalidDevice();
+        if (!_depositFits(pricePerSecond, pricePerWh, maxWatts, d.maxDuration, d.depositFactor)) {
+            revert InvalidDevice();
+        }
         d.pricePerSecond = pricePerSecond;
         d.pricePerWh = pricePerWh;
-        emit PriceChanged(deviceId, pricePerSecond, pricePerWh);
+        d.maxWatts = maxWatts;
+        emit PriceChanged(deviceId, pricePerSecond, pricePerWh, maxWatts);
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Receipts of open rentals must then be signed by the new key.
+    function setDurations(uint256 deviceId, uint32 minDuration, uint32 maxDuration) external {
+        Device storage d = _hostDevice(deviceId);
+        if (minDuration == 0 || minDuration > maxDuration) revert InvalidDuration(minDuration, maxDuration);
+        if (minDuration > d.minDuration && d.bookedUntil > block.timestamp) revert DeviceBusy(d.bookedUntil);
+        if (!_depositFits(d.pricePerSecond, d.pricePerWh, d.maxWatts, maxDuration, d.depositFactor)) {
+            revert InvalidDevice();
+        }
+        d.minDuration = minDuration;
+        d.maxDuration = maxDuration;
+        emit DurationsChanged(deviceId, minDuration, maxDuration);
+    }
+
+    /// @inheritdoc ILatchkey
     function setSigner(uint256 deviceId, address signer) external {
         if (signer == address(0)) revert InvalidDevice();
-        _hostDevice(deviceId).signer = signer;
+        Device storage d = _hostDevice(deviceId);
+        if (_revoked[msg.sender][signer]) revert RevokedSigner(signer);
+        d.signer = signer;
         emit SignerChanged(deviceId, signer);
+    }
+
+    /// @inheritdoc ILatchkey
+    /// @dev Scoped to the caller's devices (a key revoked by one host means nothing to another's),
+    /// and permanent: a stolen key stays stolen. Revoking twice just emits again.
+    function revokeSigner(address signer) external {
+        _revoked[msg.sender][signer] = true;
+        emit SignerRevoked(msg.sender, signer);
     }
 
     /// @inheritdoc ILatchkey
@@ -118,10 +160,11 @@ contract Latchkey is ILatchkey, EIP712 {
         if (start == 0) start = uint64(block.timestamp);
         else if (start < block.timestamp || start > block.timestamp + MAX_ADVANCE) revert InvalidStart();
         if (start < d.bookedUntil) revert DeviceBusy(d.bookedUntil);
+        if (_revoked[d.host][d.signer]) revert RevokedSigner(d.signer);
         uint256 end = uint256(start) + duration;
         if (end > type(uint64).max) revert InvalidStart();
         // Fits in 128 bits: registerDevice/setPrice bound the deposit for maxDuration.
-        uint256 deposit = uint256(d.pricePerSecond) * duration * d.depositFactor / 100;
+        uint256 deposit = _deposit(d.pricePerSecond, d.pricePerWh, d.maxWatts, d.depositFactor, 0, duration);
         if (msg.value != deposit) revert WrongDeposit(deposit);
 
         rentalId = deviceId << 64 | d.rentalCount;
@@ -138,6 +181,8 @@ contract Latchkey is ILatchkey, EIP712 {
                     deposit: uint128(deposit),
                     pricePerSecond: d.pricePerSecond,
                     pricePerWh: d.pricePerWh,
+                    signer: d.signer,
+                    maxWatts: d.maxWatts,
                     bookedBefore: d.bookedUntil
                 })
             )
@@ -151,12 +196,15 @@ contract Latchkey is ILatchkey, EIP712 {
             uint128(deposit),
             d.pricePerSecond,
             d.pricePerWh,
+            d.signer,
+            d.maxWatts,
             d.bookedUntil
         );
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Guest only, before the end, on the device's last booking, while the device is active;
+    /// @dev Guest only, before the end, on the device's last booking, while the device is active
+    /// and the rental's signer is not revoked (an extension could then only settle by time);
     /// the extra deposit is priced at the rental's own snapshot, and the total duration stays
     /// within the device's maximum. `extra` of 0 is rejected as `InvalidDuration`.
     function extend(Rental calldata rental, uint32 extra) external payable {
@@ -167,12 +215,15 @@ contract Latchkey is ILatchkey, EIP712 {
         Device storage d = _devices[deviceId];
         if (d.bookedUntil != rental.end) revert NotLastBooking();
         if (!d.active) revert DeviceInactive();
+        if (_revoked[d.host][rental.signer]) revert RevokedSigner(rental.signer);
         uint32 maxDuration = d.maxDuration;
         uint256 end = uint256(rental.end) + extra;
         if (extra == 0 || end - rental.start > maxDuration || end > type(uint64).max) {
             revert InvalidDuration(d.minDuration, maxDuration);
         }
-        uint256 more = uint256(rental.pricePerSecond) * extra * d.depositFactor / 100;
+        uint256 more = _deposit(
+            rental.pricePerSecond, rental.pricePerWh, rental.maxWatts, d.depositFactor, rental.end - rental.start, extra
+        );
         if (msg.value != more) revert WrongDeposit(more);
 
         uint128 deposit = rental.deposit + uint128(more);
@@ -187,6 +238,8 @@ contract Latchkey is ILatchkey, EIP712 {
                     deposit: deposit,
                     pricePerSecond: rental.pricePerSecond,
                     pricePerWh: rental.pricePerWh,
+                    signer: rental.signer,
+                    maxWatts: rental.maxWatts,
                     bookedBefore: rental.bookedBefore
                 })
             )
@@ -215,19 +268,22 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @inheritdoc ILatchkey
     /// @dev `receipt.rentalId` must be `rental.id`, and the signature 65 bytes `r ‖ s ‖ v` with a
     /// low `s` and `v` ∈ {27, 28}; anything else is `InvalidReceiptSignature`. The receipt may be
-    /// submitted at any time while the rental is open: the device decides when to sign it.
+    /// submitted at any time while the rental is open: the device decides when to sign it. The
+    /// signer is the rental's own (committed at rent time), not the device's current one.
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external {
         _requireOpen(rental);
         if (receipt.rentalId != rental.id) revert InvalidReceiptSignature();
         uint256 deviceId = rental.id >> 64;
         Device storage d = _devices[deviceId];
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_receiptDigest(receipt), signature);
-        if (err != ECDSA.RecoverError.NoError || recovered != d.signer) revert InvalidReceiptSignature();
+        if (err != ECDSA.RecoverError.NoError || recovered != rental.signer) revert InvalidReceiptSignature();
+        if (_revoked[d.host][recovered]) revert RevokedSigner(recovered);
         // Nothing is charged before the start: the device cannot have been used yet.
         uint256 metered;
         if (block.timestamp >= rental.start) {
-            metered =
-                uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * receipt.energyWh;
+            uint256 allowance = _energyWh(rental.maxWatts, rental.end - rental.start);
+            uint256 energy = receipt.energyWh < allowance ? receipt.energyWh : allowance;
+            metered = uint256(rental.pricePerSecond) * receipt.secondsUsed + uint256(rental.pricePerWh) * energy;
         }
         uint128 charge = metered < rental.deposit ? uint128(metered) : rental.deposit;
         _settle(rental, d, deviceId, charge, true);
@@ -235,14 +291,15 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @inheritdoc ILatchkey
     /// @dev The guest, from the start on, pays `pricePerSecond × max(elapsed, minDuration)`
-    /// capped at the booked rent (and the deposit); before the start it must `cancel` (`WrongTime`).
-    /// Anyone else may settle from `end + grace` on (`TooEarly(end + grace)` before) and the
-    /// booked rent is charged.
+    /// capped at the booked rent; before the start it must `cancel` (`WrongTime`). Anyone else may
+    /// settle from `end + grace` on (`TooEarly(end + grace)` before) and the booked rent is
+    /// charged. Both add the whole energy allowance; the sum never exceeds the deposit (factor >= 1).
     function checkoutByTime(Rental calldata rental) external {
         _requireOpen(rental);
         uint256 deviceId = rental.id >> 64;
         Device storage d = _devices[deviceId];
-        uint256 booked = uint256(rental.pricePerSecond) * (rental.end - rental.start);
+        uint64 duration = rental.end - rental.start;
+        uint256 booked = uint256(rental.pricePerSecond) * duration;
         uint256 rentCharged = booked;
         if (msg.sender == rental.guest) {
             if (block.timestamp < rental.start) revert WrongTime();
@@ -254,7 +311,8 @@ contract Latchkey is ILatchkey, EIP712 {
             uint256 openAt = uint256(rental.end) + GRACE;
             if (block.timestamp < openAt) revert TooEarly(uint64(openAt));
         }
-        uint128 charge = rentCharged < rental.deposit ? uint128(rentCharged) : rental.deposit;
+        uint256 due = rentCharged + uint256(rental.pricePerWh) * _energyWh(rental.maxWatts, duration);
+        uint128 charge = due < rental.deposit ? uint128(due) : rental.deposit;
         _settle(rental, d, deviceId, charge, false);
     }
 
@@ -274,11 +332,17 @@ contract Latchkey is ILatchkey, EIP712 {
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc ILatchkey
-    /// @dev Does not check `duration` against the device's bounds; `rent` does.
-    function quote(uint256 deviceId, uint32 duration) external view returns (uint256) {
-        Device storage d = _devices[deviceId];
+    /// @dev Does not check `duration` against the device's bounds; `rent` does. `maxCharge` is the
+    /// deposit: a receipt is capped at it, and settling by time charges at most the booked rent
+    /// plus the energy cost.
+    function quote(uint256 deviceId, uint32 duration) external view returns (Quote memory q) {
+        Device memory d = _devices[deviceId];
         if (d.host == address(0)) revert UnknownDevice(deviceId);
-        return uint256(d.pricePerSecond) * duration * d.depositFactor / 100;
+        q.rent = uint256(d.pricePerSecond) * duration;
+        q.energyWh = _energyWh(d.maxWatts, duration);
+        q.energyCost = uint256(d.pricePerWh) * q.energyWh;
+        q.deposit = _deposit(d.pricePerSecond, d.pricePerWh, d.maxWatts, d.depositFactor, 0, duration);
+        q.maxCharge = q.deposit;
     }
 
     /// @inheritdoc ILatchkey
@@ -292,6 +356,11 @@ contract Latchkey is ILatchkey, EIP712 {
     function isOpen(Rental calldata rental) external view returns (bool) {
         bytes32 commitment = _rentals[rental.id];
         return commitment != 0 && commitment == keccak256(abi.encode(rental));
+    }
+
+    /// @inheritdoc ILatchkey
+    function isRevoked(address host, address signer) external view returns (bool) {
+        return _revoked[host][signer];
     }
 
     /// @inheritdoc ILatchkey
@@ -316,14 +385,38 @@ contract Latchkey is ILatchkey, EIP712 {
         if (host != msg.sender) revert NotHost();
     }
 
-    /// @dev The largest deposit of the device (`maxDuration` at `pricePerSecond`) fits a rental's
-    /// uint128, so deposits, extensions and charges never truncate.
-    function _depositFits(uint128 pricePerSecond, uint32 maxDuration, uint16 depositFactor)
-        private
-        pure
-        returns (bool)
-    {
-        return pricePerSecond != 0 && uint256(pricePerSecond) * maxDuration * depositFactor / 100 <= type(uint128).max;
+    /// @dev A valid price: nonzero per second, a max power wherever energy is priced, and the largest
+    /// deposit of the device (`maxDuration`) fits a rental's uint128, so deposits, extensions and
+    /// charges never truncate.
+    function _depositFits(
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint32 maxWatts,
+        uint32 maxDuration,
+        uint16 depositFactor
+    ) private pure returns (bool) {
+        return pricePerSecond != 0 && (pricePerWh == 0 || maxWatts != 0)
+            && _deposit(pricePerSecond, pricePerWh, maxWatts, depositFactor, 0, maxDuration) <= type(uint128).max;
+    }
+
+    /// @dev The energy allowance of `seconds` at `maxWatts`, in whole watt-hours rounded up.
+    function _energyWh(uint32 maxWatts, uint256 seconds_) private pure returns (uint256) {
+        return (uint256(maxWatts) * seconds_ + 3599) / 3600;
+    }
+
+    /// @dev The deposit for `extra` seconds after the first `booked` of a rental: rent × factor
+    /// plus the energy allowance those seconds add (the allowance of the whole rental, minus what
+    /// its first `booked` seconds already prepaid, so extensions round like one booking).
+    function _deposit(
+        uint128 pricePerSecond,
+        uint128 pricePerWh,
+        uint32 maxWatts,
+        uint16 depositFactor,
+        uint256 booked,
+        uint256 extra
+    ) private pure returns (uint256) {
+        uint256 energy = _energyWh(maxWatts, booked + extra) - _energyWh(maxWatts, booked);
+        return uint256(pricePerSecond) * extra * depositFactor / 100 + uint256(pricePerWh) * energy;
     }
 
     function _requireOpen(Rental calldata rental) private view {

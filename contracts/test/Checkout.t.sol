@@ -96,7 +96,7 @@ contract CheckoutTest is LatchkeyFixture {
         _checkout(r, 3600, 0);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, next.end);
         vm.assertTrue(latchkey.isOpen(next));
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, next.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN);
@@ -109,7 +109,7 @@ contract CheckoutTest is LatchkeyFixture {
         _checkout(next, 0, 0);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, next.bookedBefore);
         vm.assertEq(next.start, r.end);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN); // r is still running
@@ -122,7 +122,7 @@ contract CheckoutTest is LatchkeyFixture {
     function test_checkout_beforeTheStartLetsTheBookingBeforeItBeExtended() public {
         ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
         _checkout(next, 0, 0);
-        uint256 more = uint256(PRICE) * 30 minutes * FACTOR / 100;
+        uint256 more = _deposit(30 minutes);
         vm.prank(guest);
         latchkey.extend{value: more}(r, 30 minutes);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, r.end + 30 minutes);
@@ -258,7 +258,8 @@ contract CheckoutTest is LatchkeyFixture {
         vm.recordLogs();
         _checkout(x, secondsUsed, energyWh);
 
-        uint256 metered = uint256(PRICE) * secondsUsed + uint256(PRICE_WH) * energyWh;
+        uint256 allowance = x.end - x.start; // 1 Wh a second at MAX_WATTS
+        uint256 metered = uint256(PRICE) * secondsUsed + uint256(PRICE_WH) * (energyWh < allowance ? energyWh : allowance);
         uint256 charge = metered < x.deposit ? metered : x.deposit;
         vm.assertEq(latchkey.credit(host), charge);
         vm.assertEq(stranger.balance + latchkey.credit(host), before + x.deposit, "charge + refund == deposit");

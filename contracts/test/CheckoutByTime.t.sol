@@ -6,12 +6,14 @@ import {Latchkey} from "../src/Latchkey.sol";
 import {LatchkeyFixture} from "./LatchkeyFixture.sol";
 
 /// @notice Settling without a receipt: the guest pays the elapsed time, anyone else the booked
-/// time once the grace period is over.
+/// time once the grace period is over (on a device priced by time alone; Energy.t.sol adds the
+/// energy allowance).
 contract CheckoutByTimeTest is LatchkeyFixture {
     ILatchkey.Rental internal r; // two hours from T0 + 1 hour
 
     function setUp() public override {
         super.setUp();
+        _timePriceOnly();
         r = _rent(guest, uint64(T0 + 1 hours), 2 hours);
     }
 
@@ -82,7 +84,7 @@ contract CheckoutByTimeTest is LatchkeyFixture {
     function test_checkoutByTime_usesTheGraceGivenAtDeployment() public {
         latchkey = new Latchkey(0);
         vm.prank(host);
-        deviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        deviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
         ILatchkey.Rental memory x = _rent(guest, 0, 1 hours);
         vm.warp(x.end - 1);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.TooEarly.selector, x.end));
@@ -94,7 +96,7 @@ contract CheckoutByTimeTest is LatchkeyFixture {
 
     function test_checkoutByTime_chargesTheSnapshottedPrice() public {
         vm.prank(host);
-        latchkey.setPrice(deviceId, 100 * PRICE, 0);
+        latchkey.setPrice(deviceId, 100 * PRICE, 0, MAX_WATTS);
         vm.warp(r.start + 600);
         vm.prank(guest);
         latchkey.checkoutByTime(r);
@@ -153,7 +155,7 @@ contract CheckoutByTimeTest is LatchkeyFixture {
     }
 
     function test_checkoutByTime_chargesAnExtendedRentalItsWholeBookedTime() public {
-        uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100;
+        uint256 more = _deposit(1 hours);
         vm.prank(guest);
         latchkey.extend{value: more}(r, 1 hours);
         r.end += 1 hours;

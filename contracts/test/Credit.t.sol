@@ -172,9 +172,10 @@ contract CreditTest is LatchkeyFixture {
         }
         vm.assertEq(reentries, 1, "the guest did re-enter");
         vm.assertEq(settledEvents, 1);
-        uint256 refund = r.deposit - PRICE * 1 hours;
+        uint256 charge = uint256(PRICE) * 1 hours + uint256(PRICE_WH) * 1 hours; // time + whole allowance
+        uint256 refund = r.deposit - charge;
         vm.assertEq(address(wallet).balance - walletBefore + latchkey.credit(address(wallet)), refund);
-        vm.assertEq(latchkey.credit(host), PRICE * 1 hours);
+        vm.assertEq(latchkey.credit(host), charge);
         vm.assertEq(address(latchkey).balance, latchkey.credit(host) + latchkey.credit(address(wallet)));
     }
 
@@ -207,7 +208,7 @@ contract CreditTest is LatchkeyFixture {
         vm.assertEq(host.balance, PRICE * 600);
         vm.assertEq(address(latchkey).balance, 3 ether, "only the forced ether is left");
         _rent(guest, r.end, MIN); // and the contract still takes exact deposits
-        vm.assertEq(address(latchkey).balance, 3 ether + latchkey.quote(deviceId, MIN));
+        vm.assertEq(address(latchkey).balance, 3 ether + latchkey.quote(deviceId, MIN).deposit);
     }
 
     function test_plainEtherTransfers_areRefused() public {
@@ -226,7 +227,7 @@ contract CreditTest is LatchkeyFixture {
     function _registerWalletDevice() private returns (HostileWallet wallet) {
         wallet = new HostileWallet(latchkey);
         bytes memory result = wallet.exec(
-            abi.encodeCall(ILatchkey.registerDevice, (signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX)), 0
+            abi.encodeCall(ILatchkey.registerDevice, (signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS)), 0
         );
         deviceId = abi.decode(result, (uint256));
     }
@@ -239,7 +240,7 @@ contract CreditTest is LatchkeyFixture {
         private
         returns (ILatchkey.Rental memory r)
     {
-        uint256 deposit = latchkey.quote(deviceId, duration);
+        uint256 deposit = latchkey.quote(deviceId, duration).deposit;
         uint64 bookedBefore = latchkey.device(deviceId).bookedUntil;
         bytes memory result = wallet.exec(abi.encodeCall(ILatchkey.rent, (deviceId, start, duration)), deposit);
         r = ILatchkey.Rental({
@@ -250,6 +251,8 @@ contract CreditTest is LatchkeyFixture {
             deposit: uint128(deposit),
             pricePerSecond: PRICE,
             pricePerWh: PRICE_WH,
+            signer: signer,
+            maxWatts: MAX_WATTS,
             bookedBefore: bookedBefore
         });
     }

@@ -9,9 +9,9 @@ contract DevicesTest is LatchkeyFixture {
     function test_registerDevice_storesTheDeviceAndEmitsIt() public {
         address key = vm.addr(OTHER_KEY);
         vm.expectEmit(address(latchkey));
-        emit ILatchkey.DeviceRegistered(2, stranger, key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600);
+        emit ILatchkey.DeviceRegistered(2, stranger, key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600, MAX_WATTS);
         vm.prank(stranger);
-        uint256 id = latchkey.registerDevice(key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600);
+        uint256 id = latchkey.registerDevice(key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600, MAX_WATTS);
 
         vm.assertEq(id, 2);
         ILatchkey.Device memory d = latchkey.device(id);
@@ -30,58 +30,72 @@ contract DevicesTest is LatchkeyFixture {
 
     function test_registerDevice_numbersDevicesFromOne() public {
         vm.assertEq(deviceId, 1);
-        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1), 2);
-        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1), 3);
+        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1, MAX_WATTS), 2);
+        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1, MAX_WATTS), 3);
     }
 
     function test_registerDevice_failsForAZeroSigner() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(address(0), ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        latchkey.registerDevice(address(0), ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
     }
 
     function test_registerDevice_failsForAZeroPricePerSecond() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, 0, PRICE_WH, FACTOR, MIN, MAX);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, 0, PRICE_WH, FACTOR, MIN, MAX, MAX_WATTS);
     }
 
     function test_registerDevice_failsForADepositFactorBelowOneHundred() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 99, MIN, MAX);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 99, MIN, MAX, MAX_WATTS);
+    }
+
+    function test_registerDevice_failsForADepositFactorAboveTheMaximum() public {
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 401, MIN, MAX, MAX_WATTS);
+        // The review's device: factor 65,535 would have charged 655x the rent.
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, type(uint16).max, MIN, MAX, MAX_WATTS);
+    }
+
+    function test_registerDevice_acceptsTheMaximumDepositFactor() public {
+        vm.assertEq(latchkey.MAX_DEPOSIT_FACTOR(), 400);
+        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 400, MIN, MAX, MAX_WATTS);
+        vm.assertEq(latchkey.quote(id, 1 hours).deposit, 4 * uint256(PRICE) * 1 hours);
     }
 
     function test_registerDevice_failsForAZeroMinimumDuration() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 0, MAX);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 0, MAX, MAX_WATTS);
     }
 
     function test_registerDevice_failsForAMinimumAboveTheMaximum() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 101, 100);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 101, 100, MAX_WATTS);
     }
 
     function test_registerDevice_failsWhenTheLargestDepositWouldNotFit128Bits() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 3);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 3, MAX_WATTS);
         // The same price with a shorter maximum fits.
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 2);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 2, MAX_WATTS);
     }
 
     function test_setPrice_changesTheQuoteAndEmits() public {
         vm.expectEmit(address(latchkey));
-        emit ILatchkey.PriceChanged(deviceId, 3 * PRICE, 0);
+        emit ILatchkey.PriceChanged(deviceId, 3 * PRICE, 0, MAX_WATTS);
         vm.prank(host);
-        latchkey.setPrice(deviceId, 3 * PRICE, 0);
+        latchkey.setPrice(deviceId, 3 * PRICE, 0, MAX_WATTS);
 
         ILatchkey.Device memory d = latchkey.device(deviceId);
         vm.assertEq(d.pricePerSecond, 3 * PRICE);
         vm.assertEq(d.pricePerWh, 0);
-        vm.assertEq(latchkey.quote(deviceId, 100), uint256(3 * PRICE) * 100 * FACTOR / 100);
+        vm.assertEq(latchkey.quote(deviceId, 100).deposit, uint256(3 * PRICE) * 100 * FACTOR / 100);
     }
 
     function test_setPrice_neverAffectsOpenRentals() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.prank(host);
-        latchkey.setPrice(deviceId, 10 * PRICE, 10 * PRICE_WH);
+        latchkey.setPrice(deviceId, 10 * PRICE, 10 * PRICE_WH, MAX_WATTS);
 
         vm.assertTrue(latchkey.isOpen(r), "the committed rental keeps its prices");
         vm.warp(r.end);
@@ -93,25 +107,25 @@ contract DevicesTest is LatchkeyFixture {
     function test_setPrice_failsForAnyoneButTheHost() public {
         vm.prank(stranger);
         vm.expectRevert(ILatchkey.NotHost.selector);
-        latchkey.setPrice(deviceId, 1, 1);
+        latchkey.setPrice(deviceId, 1, 1, MAX_WATTS);
     }
 
     function test_setPrice_failsForAnUnknownDevice() public {
         vm.prank(host);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 99));
-        latchkey.setPrice(99, 1, 1);
+        latchkey.setPrice(99, 1, 1, MAX_WATTS);
     }
 
     function test_setPrice_failsForAZeroPricePerSecond() public {
         vm.prank(host);
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.setPrice(deviceId, 0, 1);
+        latchkey.setPrice(deviceId, 0, 1, MAX_WATTS);
     }
 
     function test_setPrice_failsWhenTheLargestDepositWouldNotFit128Bits() public {
         vm.prank(host);
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.setPrice(deviceId, type(uint128).max, 0);
+        latchkey.setPrice(deviceId, type(uint128).max, 0, MAX_WATTS);
     }
 
     function test_setSigner_rotatesTheReceiptKey() public {
@@ -123,11 +137,12 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.setSigner(deviceId, next);
         vm.assertEq(latchkey.device(deviceId).signer, next);
 
-        ILatchkey.Receipt memory receipt = _receipt(r, 60, 0);
-        vm.expectRevert(ILatchkey.InvalidReceiptSignature.selector);
-        latchkey.checkout(r, receipt, _sign(SIGNER_KEY, receipt));
-        latchkey.checkout(r, receipt, _sign(OTHER_KEY, receipt));
-        vm.assertFalse(latchkey.isOpen(r));
+        // The open rental keeps the key it was made under; a new one takes the new key.
+        ILatchkey.Rental memory later = _rent(stranger, r.end, 1 hours);
+        vm.assertEq(r.signer, signer);
+        vm.assertEq(later.signer, next);
+        vm.assertTrue(latchkey.isOpen(r));
+        vm.assertTrue(latchkey.isOpen(later));
     }
 
     function test_setSigner_failsForAnyoneButTheHost() public {
@@ -155,7 +170,7 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.setActive(deviceId, false);
         vm.assertFalse(latchkey.device(deviceId).active);
 
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.DeviceInactive.selector);
         latchkey.rent{value: deposit}(deviceId, 0, MIN);
@@ -188,13 +203,85 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.setActive(0, false);
     }
 
+    function test_setDurations_changesTheBoundsOfNewRentalsAndEmits() public {
+        vm.expectEmit(address(latchkey));
+        emit ILatchkey.DurationsChanged(deviceId, 2 * MIN, 2 hours);
+        vm.prank(host);
+        latchkey.setDurations(deviceId, 2 * MIN, 2 hours);
+        ILatchkey.Device memory d = latchkey.device(deviceId);
+        vm.assertEq(d.minDuration, 2 * MIN);
+        vm.assertEq(d.maxDuration, 2 hours);
+
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
+        vm.prank(guest);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, 2 * MIN, 2 hours));
+        latchkey.rent{value: deposit}(deviceId, 0, MIN);
+        _rent(guest, 0, 2 hours);
+    }
+
+    function test_setDurations_raisesTheMinimumOnlyWhileNoBookingRunsOrWaits() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
+        vm.prank(host);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
+        latchkey.setDurations(deviceId, MIN + 1, MAX);
+        // lowering it only helps the guest: allowed at once
+        vm.prank(host);
+        latchkey.setDurations(deviceId, 1, MAX);
+        vm.warp(r.end);
+        vm.prank(host);
+        latchkey.setDurations(deviceId, MIN + 1, MAX);
+        vm.assertEq(latchkey.device(deviceId).minDuration, MIN + 1);
+    }
+
+    function test_setDurations_refusesBadBoundsAndOthers() public {
+        vm.startPrank(host);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, 0, MAX));
+        latchkey.setDurations(deviceId, 0, MAX);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MAX, MAX - 1));
+        latchkey.setDurations(deviceId, MAX, MAX - 1);
+        vm.stopPrank();
+        // a price whose deposit fits for one second only
+        uint256 dear = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 4, 0, 100, 1, 1, 0);
+        vm.expectRevert(ILatchkey.InvalidDevice.selector);
+        latchkey.setDurations(dear, 1, 10);
+        vm.prank(stranger);
+        vm.expectRevert(ILatchkey.NotHost.selector);
+        latchkey.setDurations(deviceId, MIN, MAX);
+    }
+
     function test_quote_isTheRentTimesTheDepositFactor() public view {
-        vm.assertEq(latchkey.quote(deviceId, 1 hours), uint256(PRICE) * 1 hours * FACTOR / 100);
+        ILatchkey.Quote memory q = latchkey.quote(deviceId, 1 hours);
+        vm.assertEq(q.rent, uint256(PRICE) * 1 hours);
+        vm.assertEq(q.energyWh, MAX_WATTS, "an hour at the max power");
+        vm.assertEq(q.energyCost, uint256(PRICE_WH) * MAX_WATTS);
+        vm.assertEq(q.deposit, uint256(PRICE) * 1 hours * FACTOR / 100 + q.energyCost);
+        vm.assertEq(q.maxCharge, q.deposit);
+    }
+
+    /// @dev The worst case the quote shows is what a receipt for far more than the booked use
+    /// charges, at the largest factor: never more than 4x the rent.
+    function testFuzz_quote_maxChargeIsTheWorstCaseAndAtMostFourTimesTheRentPlusEnergy(
+        uint16 factor,
+        uint32 duration,
+        uint64 secondsUsed,
+        uint64 energyWh
+    ) public {
+        factor = uint16(bound(factor, 100, latchkey.MAX_DEPOSIT_FACTOR()));
+        duration = uint32(bound(duration, MIN, MAX));
+        vm.prank(host);
+        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, factor, MIN, MAX, MAX_WATTS);
+        ILatchkey.Quote memory q = latchkey.quote(id, duration);
+        vm.assertLe(q.maxCharge, 4 * q.rent + q.energyCost);
+        ILatchkey.Rental memory r = _rentDevice(id, guest, 0, duration);
+        vm.warp(r.end);
+        uint256 hostBefore = latchkey.credit(host);
+        _checkout(r, secondsUsed, energyWh);
+        vm.assertLe(latchkey.credit(host) - hostBefore, q.maxCharge);
     }
 
     function test_quote_failsForAnUnknownDevice() public {
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 7));
-        latchkey.quote(7, 1 hours);
+        latchkey.quote(7, 1 hours).deposit;
     }
 
     function test_device_failsForAnUnknownDevice() public {
@@ -202,8 +289,9 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.device(0);
     }
 
-    /// @dev The layout promised by the interface: host…active, signer…rentalCount, the two prices.
-    function test_device_isPackedIntoThreeStorageSlots() public {
+    /// @dev The layout promised by the interface: host…active, signer…rentalCount, the two prices,
+    /// the max power.
+    function test_device_isPackedIntoFourStorageSlots() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         ILatchkey.Device memory d = latchkey.device(deviceId);
         vm.assertEq(d.bookedUntil, r.end);
@@ -224,6 +312,7 @@ contract DevicesTest is LatchkeyFixture {
         vm.assertEq(
             vm.load(address(latchkey), bytes32(uint256(base) + 2)), bytes32(uint256(PRICE) | uint256(PRICE_WH) << 128)
         );
-        vm.assertEq(vm.load(address(latchkey), bytes32(uint256(base) + 3)), bytes32(0));
+        vm.assertEq(vm.load(address(latchkey), bytes32(uint256(base) + 3)), bytes32(uint256(MAX_WATTS)));
+        vm.assertEq(vm.load(address(latchkey), bytes32(uint256(base) + 4)), bytes32(0));
     }
 }

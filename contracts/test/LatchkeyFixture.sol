@@ -12,6 +12,8 @@ abstract contract LatchkeyFixture is Test {
     uint128 internal constant PRICE = 1e12; // wei per second: 0.0036 ether an hour
     uint128 internal constant PRICE_WH = 1e13; // wei per watt-hour
     uint16 internal constant FACTOR = 200;
+    /// @dev 3.6 kW: an allowance of exactly 1 Wh per second, so deposits add up across extensions.
+    uint32 internal constant MAX_WATTS = 3600;
     uint32 internal constant MIN = 60;
     uint32 internal constant MAX = 7 days;
     uint256 internal constant T0 = 1_750_000_000;
@@ -35,7 +37,7 @@ abstract contract LatchkeyFixture is Test {
         latchkey = new Latchkey(GRACE);
         signer = vm.addr(SIGNER_KEY);
         vm.prank(host);
-        deviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, FACTOR, MIN, MAX);
+        deviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, FACTOR, MIN, MAX, MAX_WATTS);
         vm.deal(guest, 1000 ether);
         vm.deal(stranger, 1000 ether);
         vm.label(address(latchkey), "Latchkey");
@@ -54,7 +56,7 @@ abstract contract LatchkeyFixture is Test {
         returns (ILatchkey.Rental memory r)
     {
         ILatchkey.Device memory d = latchkey.device(id);
-        uint256 deposit = latchkey.quote(id, duration);
+        uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.prank(who);
         r.id = latchkey.rent{value: deposit}(id, start, duration);
         r.bookedBefore = d.bookedUntil;
@@ -64,6 +66,20 @@ abstract contract LatchkeyFixture is Test {
         r.deposit = uint128(deposit);
         r.pricePerSecond = d.pricePerSecond;
         r.pricePerWh = d.pricePerWh;
+        r.signer = d.signer;
+        r.maxWatts = d.maxWatts;
+    }
+
+    /// @dev The fixture device's deposit for `seconds` at today's prices. At `MAX_WATTS` the
+    /// energy allowance is exactly 1 Wh a second, so this is also what an extension by `seconds` costs.
+    function _deposit(uint256 seconds_) internal view returns (uint256) {
+        return latchkey.quote(deviceId, uint32(seconds_)).deposit;
+    }
+
+    /// @dev Takes the energy price off the fixture device, for tests of the time rules alone.
+    function _timePriceOnly() internal {
+        vm.prank(host);
+        latchkey.setPrice(deviceId, PRICE, 0, MAX_WATTS);
     }
 
     function _receipt(ILatchkey.Rental memory r, uint64 secondsUsed, uint64 energyWh)

@@ -9,11 +9,11 @@ contract RentalsTest is LatchkeyFixture {
     // ---------------------------------------------------------------- rent
 
     function test_rent_commitsTheRentalAndEmitsIt() public {
-        uint256 deposit = uint256(PRICE) * 1 hours * FACTOR / 100;
+        uint256 deposit = uint256(PRICE) * 1 hours * FACTOR / 100 + uint256(PRICE_WH) * MAX_WATTS;
         uint256 expectedId = deviceId << 64;
         vm.expectEmit(address(latchkey));
         emit ILatchkey.Rented(
-            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, 0
+            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, signer, MAX_WATTS, 0
         );
         vm.prank(guest);
         uint256 id = latchkey.rent{value: deposit}(deviceId, 0, 1 hours);
@@ -27,6 +27,8 @@ contract RentalsTest is LatchkeyFixture {
             deposit: uint128(deposit),
             pricePerSecond: PRICE,
             pricePerWh: PRICE_WH,
+            signer: signer,
+            maxWatts: MAX_WATTS,
             bookedBefore: 0
         });
         vm.assertTrue(latchkey.isOpen(r));
@@ -38,7 +40,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_rent_numbersRentalsPerDeviceInTheLow64Bits() public {
         vm.prank(host);
-        uint256 second = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX);
+        uint256 second = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
         ILatchkey.Rental memory a = _rent(guest, 0, MIN);
         ILatchkey.Rental memory b = _rent(guest, a.end, MIN);
         ILatchkey.Rental memory c = _rentDevice(second, guest, 0, MIN);
@@ -64,7 +66,7 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsForAStartInThePast() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, uint64(T0 - 1), MIN);
@@ -74,7 +76,7 @@ contract RentalsTest is LatchkeyFixture {
         // A clock this late, or the horizon alone would refuse the start.
         uint64 start = type(uint64).max - MIN + 1;
         vm.warp(start);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, start, MIN);
@@ -94,7 +96,7 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsForAStartBeyondTheHorizon() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, uint64(T0 + 30 days + 1), MIN);
@@ -106,7 +108,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.warp(T0 + 10 days);
         ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 40 days), MIN);
         vm.assertTrue(latchkey.isOpen(r));
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, uint64(T0 + 40 days + MIN + 1), MIN);
@@ -117,7 +119,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_rent_failsForABackToBackBookingBeyondTheHorizon() public {
         ILatchkey.Rental memory last = _rent(guest, uint64(T0 + 30 days - 1 days), MAX);
         vm.assertGe(last.end, T0 + 30 days + 1, "the booking ends past the horizon");
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.InvalidStart.selector);
         latchkey.rent{value: deposit}(deviceId, last.end, MIN);
@@ -131,7 +133,7 @@ contract RentalsTest is LatchkeyFixture {
         offset = bound(offset, 0, 60 days);
         vm.warp(now_);
         uint64 start = uint64(past ? now_ - offset : now_ + offset);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         if ((past && offset != 0) || offset > 30 days) {
             vm.expectRevert(ILatchkey.InvalidStart.selector);
@@ -144,14 +146,14 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsBelowTheMinimumDuration() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN - 1);
+        uint256 deposit = latchkey.quote(deviceId, MIN - 1).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.rent{value: deposit}(deviceId, 0, MIN - 1);
     }
 
     function test_rent_failsAboveTheMaximumDuration() public {
-        uint256 deposit = latchkey.quote(deviceId, MAX + 1);
+        uint256 deposit = latchkey.quote(deviceId, MAX + 1).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.rent{value: deposit}(deviceId, 0, MAX + 1);
@@ -164,14 +166,14 @@ contract RentalsTest is LatchkeyFixture {
     }
 
     function test_rent_failsWithTooLittleDeposit() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.WrongDeposit.selector, deposit));
         latchkey.rent{value: deposit - 1}(deviceId, 0, MIN);
     }
 
     function test_rent_failsWithTooMuchDeposit() public {
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.WrongDeposit.selector, deposit));
         latchkey.rent{value: deposit + 1}(deviceId, 0, MIN);
@@ -179,7 +181,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_rent_failsWhileTheDeviceIsBooked() public {
         ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 100), 1 hours);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.startPrank(stranger);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN); // now, though the booking starts later
@@ -207,7 +209,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_rent_failsOnAnInactiveDevice() public {
         vm.prank(host);
         latchkey.setActive(deviceId, false);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(ILatchkey.DeviceInactive.selector);
         latchkey.rent{value: deposit}(deviceId, 0, MIN);
@@ -219,16 +221,16 @@ contract RentalsTest is LatchkeyFixture {
         uint32 maxDuration,
         uint32 duration
     ) public {
-        factor = uint16(bound(factor, 100, type(uint16).max));
+        factor = uint16(bound(factor, 100, latchkey.MAX_DEPOSIT_FACTOR()));
         maxDuration = uint32(bound(maxDuration, 1, type(uint32).max));
         // Largest price whose largest deposit fits 128 bits.
         uint256 maxPrice = uint256(type(uint128).max) * 100 / (uint256(maxDuration) * factor);
         price = uint128(bound(price, 1, maxPrice < type(uint128).max ? maxPrice : type(uint128).max));
         duration = uint32(bound(duration, 1, maxDuration));
         vm.prank(host);
-        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration);
+        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration, MAX_WATTS);
 
-        uint256 deposit = latchkey.quote(id, duration);
+        uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.assertEq(deposit, uint256(price) * duration * factor / 100);
         vm.assertGe(deposit, uint256(price) * duration, "the deposit covers the booked rent");
         vm.deal(guest, deposit);
@@ -269,7 +271,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_movesTheEndAndAddsTheDeposit() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 30 minutes * FACTOR / 100;
+        uint256 more = _deposit(30 minutes);
         vm.expectEmit(address(latchkey));
         emit ILatchkey.Extended(r.id, deviceId, r.end + 30 minutes, r.deposit + uint128(more));
         vm.prank(guest);
@@ -287,8 +289,10 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_paysAtTheSnapshottedPrice() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.prank(host);
-        latchkey.setPrice(deviceId, 5 * PRICE, 0);
-        uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100;
+        latchkey.setPrice(deviceId, 5 * PRICE, 5 * PRICE_WH, MAX_WATTS);
+        // The rental's own prices, not today's.
+        uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100 + uint256(PRICE_WH) * 1 hours;
+        vm.assertTrue(more < _deposit(1 hours));
         vm.prank(guest);
         latchkey.extend{value: more}(r, 1 hours);
         r.end += 1 hours;
@@ -299,7 +303,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_canBeRepeatedUpToTheMaximumDuration() public {
         ILatchkey.Rental memory r = _rent(guest, 0, MAX - 2 hours);
         for (uint256 i; i < 2; ++i) {
-            uint256 more = uint256(PRICE) * 1 hours * FACTOR / 100;
+            uint256 more = _deposit(1 hours);
             vm.prank(guest);
             latchkey.extend{value: more}(r, 1 hours);
             r.end += 1 hours;
@@ -307,14 +311,15 @@ contract RentalsTest is LatchkeyFixture {
         }
         vm.assertEq(r.end - r.start, MAX);
         vm.assertTrue(latchkey.isOpen(r));
+        uint256 oneSecond = _deposit(1);
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
-        latchkey.extend{value: uint256(PRICE) * FACTOR / 100}(r, 1);
+        latchkey.extend{value: oneSecond}(r, 1);
     }
 
     function test_extend_failsForAnyoneButTheGuest() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(stranger);
         vm.expectRevert(ILatchkey.NotGuest.selector);
         latchkey.extend{value: more}(r, 60);
@@ -323,7 +328,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_failsAtTheEnd() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.warp(r.end);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.WrongTime.selector);
         latchkey.extend{value: more}(r, 60);
@@ -332,7 +337,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_failsWhenAnotherBookingFollows() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         _rent(stranger, r.end, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.NotLastBooking.selector);
         latchkey.extend{value: more}(r, 60);
@@ -340,7 +345,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_failsBeyondTheMaximumDuration() public {
         ILatchkey.Rental memory r = _rent(guest, 0, MAX);
-        uint256 more = uint256(PRICE) * FACTOR / 100;
+        uint256 more = _deposit(1);
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.extend{value: more}(r, 1);
@@ -351,7 +356,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.warp(type(uint64).max - 2 * MIN);
         ILatchkey.Rental memory r = _rent(guest, 0, MIN);
         uint32 extra = 2 * MIN;
-        uint256 more = uint256(PRICE) * extra * FACTOR / 100;
+        uint256 more = _deposit(extra);
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.InvalidDuration.selector, MIN, MAX));
         latchkey.extend{value: more}(r, extra);
@@ -367,7 +372,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_failsWithoutTheExactExtraDeposit() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.startPrank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.WrongDeposit.selector, more));
         latchkey.extend{value: more - 1}(r, 60);
@@ -380,7 +385,7 @@ contract RentalsTest is LatchkeyFixture {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.prank(host);
         latchkey.setActive(deviceId, false);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.prank(guest);
         vm.expectRevert(ILatchkey.DeviceInactive.selector);
         latchkey.extend{value: more}(r, 60);
@@ -388,7 +393,7 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_extend_failsForTheRentalAsItWasBeforeAnExtension() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        uint256 more = uint256(PRICE) * 60 * FACTOR / 100;
+        uint256 more = _deposit(60);
         vm.startPrank(guest);
         latchkey.extend{value: more}(r, 60);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.RentalNotOpen.selector, r.id));
@@ -444,7 +449,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.prank(stranger);
         latchkey.cancel(later);
         vm.assertEq(latchkey.device(deviceId).bookedUntil, running.end);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, running.end));
         latchkey.rent{value: deposit}(deviceId, 0, MIN); // `running` is still running
@@ -456,7 +461,7 @@ contract RentalsTest is LatchkeyFixture {
     function test_extend_keepsBookedBefore() public {
         ILatchkey.Rental memory a = _rent(guest, 0, 1 hours);
         ILatchkey.Rental memory b = _rent(guest, uint64(T0 + 1 days), 1 hours);
-        uint256 more = latchkey.quote(deviceId, 30 minutes);
+        uint256 more = latchkey.quote(deviceId, 30 minutes).deposit;
         vm.prank(guest);
         latchkey.extend{value: more}(b, 30 minutes);
         b.end += 30 minutes;
@@ -496,7 +501,7 @@ contract RentalsTest is LatchkeyFixture {
         ILatchkey.Rental memory b = _rent(stranger, a.end, MIN);
         vm.prank(guest);
         latchkey.cancel(a);
-        uint256 deposit = latchkey.quote(deviceId, MIN);
+        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, b.end));
         latchkey.rent{value: deposit}(deviceId, a.start, MIN);

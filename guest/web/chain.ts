@@ -155,6 +155,8 @@ export function rentalOfRented(args: LogDescription['args']): Rental {
     deposit: args.deposit as bigint,
     pricePerSecond: args.pricePerSecond as bigint,
     pricePerWh: args.pricePerWh as bigint,
+    signer: args.signer as string,
+    maxWatts: args.maxWatts as bigint,
     bookedBefore: args.bookedBefore as bigint,
   };
 }

@@ -75,7 +75,12 @@ beforeAll(async () => {
   });
   states = new StateLog(e.agent);
   const [plugId] = await registerDevices(e.contract, e.gateway.address, [
-    { kind: 'socket', pricePerSecond: DEMO_PRICES.socket.pricePerSecond, pricePerWh: PRICE_PER_WH },
+    {
+      kind: 'socket',
+      pricePerSecond: DEMO_PRICES.socket.pricePerSecond,
+      pricePerWh: PRICE_PER_WH,
+      maxWatts: 400, // 100 Wh of energy in 15 minutes
+    },
   ]);
   expect(plugId).toBe(3n);
   context = await chromium.launchPersistentContext(profile, {
@@ -351,6 +356,7 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.locator('#rent:not([disabled])').waitFor();
     await page.click('[data-seconds="900"]');
     await page.locator('#rent:not([disabled])').waitFor();
+    expect(await page.locator('#energy-allowance').textContent()).toMatch(/^Includes up to 100 Wh of energy/);
     await page.click('#rent');
     await screen(page, '#rental', 30_000);
     const rented = await rentedBy(e.guests[3]?.address as string, 3n);

@@ -4,6 +4,7 @@
 // returns a deposit and a maximum charge, a calendar of bookings, an energy allowance, cancellation
 // fees) this file is what adapts; the screens only see Offer and Quote.
 
+import { extensionDeposit } from '../../contracts/rental.js';
 import type { Rental } from '../../contracts/typedData.js';
 import { type Chain, latchkey } from './chain.js';
 
@@ -25,8 +26,10 @@ export interface Quote {
   seconds: number;
   /** Paid now, held by the contract. */
   deposit: bigint;
-  /** The most the guest can be charged: the booked rent, or the deposit when energy is priced too. */
+  /** The most the guest can be charged: the booked rent, plus the energy allowance's cost if priced. */
   maxCharge: bigint;
+  /** Watt-hours the deposit prepays (a socket priced by energy is switched off once they are used). */
+  energyWh: bigint;
   /** What comes back if the device is never used: the deposit less the least charge for the time. */
   backIfUnused: bigint;
 }
@@ -48,13 +51,16 @@ export async function readOffer(chain: Chain, deviceId: bigint): Promise<Offer> 
 }
 
 export async function quote(chain: Chain, offer: Offer, seconds: number): Promise<Quote> {
-  const [deposit] = (await chain.call('quote', [offer.deviceId, seconds])) as unknown as [bigint];
-  // Time is charged at most the booked rent; energy on top of it at most up to the deposit.
-  const rent = offer.pricePerSecond * BigInt(seconds);
-  const maxCharge = offer.pricePerWh > 0n ? deposit : rent < deposit ? rent : deposit;
+  const [q] = (await chain.call('quote', [offer.deviceId, seconds])) as unknown as [
+    { deposit: bigint; rent: bigint; energyWh: bigint; energyCost: bigint },
+  ];
+  // The contract's maxCharge is the deposit (a bound for any settlement); what a guest can really be
+  // charged is the booked rent plus the prepaid energy (the deposit is rent × factor ≥ 100 % plus
+  // that energy), the rest of the deposit always comes back.
+  const maxCharge = q.rent + q.energyCost;
   // Unused, a rental is charged nothing by its receipt (a lock is charged from its start, though, so
   // a lock's guest who walks away pays the time until the checkout).
-  return { seconds, deposit, maxCharge, backIfUnused: deposit };
+  return { seconds, deposit: q.deposit, maxCharge, energyWh: q.energyWh, backIfUnused: q.deposit };
 }
 
 /** Durations the guest may pick, within the device's bounds. */
@@ -76,6 +82,6 @@ export function rentCall(offer: Offer, q: Quote): { data: string; value: bigint 
 export function extendCall(offer: Offer, rental: Rental, extra: number): { data: string; value: bigint } {
   return {
     data: latchkey.encodeFunctionData('extend', [rental, extra]),
-    value: (rental.pricePerSecond * BigInt(extra) * offer.depositFactor) / 100n,
+    value: extensionDeposit(rental, extra, offer.depositFactor),
   };
 }

@@ -260,6 +260,9 @@ function deviceScreen(): HTMLElement[] {
           : '',
         q ? h('p', { id: 'unused' }, t('unusedBack', { amount: eth(q.backIfUnused, symbol()) })) : '',
         q ? h('p', { class: 'muted' }, t('depositNote', { max: eth(q.maxCharge, symbol()) })) : '',
+        q && q.energyWh > 0n
+          ? h('p', { id: 'energy-allowance' }, t('energyAllowance', { wh: q.energyWh.toString() }))
+          : '',
       ),
     );
   }

@@ -27,6 +27,8 @@ const en = {
   depositNote:
     'You pay the deposit now. At checkout you pay only for what you used (at most {max}); the rest comes back at once.',
   unusedBack: 'If you do not use it: {amount} back',
+  energyAllowance:
+    'Includes up to {wh} Wh of energy. The socket switches off when they are used; extend to top up.',
   connectWallet: 'Connect wallet',
   pickWallet: 'Choose your wallet',
   rent: 'Rent for {amount}',
@@ -139,6 +141,7 @@ const ko: Table = {
   depositIs: '보증금: {amount}',
   depositNote: '지금 보증금을 냅니다. 체크아웃 때 사용한 만큼만 내고(최대 {max}) 나머지는 바로 돌려받습니다.',
   unusedBack: '사용하지 않으면 {amount} 환불',
+  energyAllowance: '최대 {wh} Wh의 전력이 포함됩니다. 다 쓰면 콘센트가 꺼지며, 연장하면 다시 충전됩니다.',
   connectWallet: '지갑 연결',
   pickWallet: '지갑을 선택하세요',
   rent: '{amount}에 대여',

@@ -146,7 +146,7 @@ describe('latchkey register', () => {
     expect(r.fields.to).toBe(contract);
     expect(r.fields.from).toBe('(no host key given)');
     const call = latchkeyInterface.decodeFunctionData('registerDevice', r.fields.data as string);
-    expect([...call]).toEqual([gateway, 1n, 2_000_000_000_000n, 0n, 200n, 60n, 168n * 3600n]);
+    expect([...call]).toEqual([gateway, 1n, 2_000_000_000_000n, 0n, 200n, 60n, 168n * 3600n, 0n]);
     expect(r.fields.config).toBe('+ devices[] {"id":"<id>","kind":"socket","relay":{"driver":"sim"}}');
     expect(r.fields['config flag']).toBe('latchkey config ... --device <id>:socket[:<relay JSON>]');
     expect(await anvil.provider.getBlockNumber()).toBe(before);
@@ -207,7 +207,7 @@ describe('latchkey register', () => {
       '--kind: expected lock or socket, got door',
       '--price-per-hour: must not be negative, got -0.5',
       '--price-per-wh: expected an amount of ETH like 0.01, got cheap',
-      '--deposit-factor: expected a whole number from 100 to 65535, got 99',
+      '--deposit-factor: expected a whole number from 100 to 400, got 99',
       '--min-minutes: expected a whole number from 1 to 71582788, got 0',
       '--max-hours: expected a whole number from 1 to 1193046, got 1.5',
       'no host key: set LATCHKEY_HOST_KEY or give --host-keystore <file>',

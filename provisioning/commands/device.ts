@@ -144,6 +144,13 @@ const UPDATE_FLAGS = {
   ...SEND_FLAGS,
   'price-per-hour': { type: 'string', value: '<ETH>', help: 'new rent per hour (rounded down per second)' },
   'price-per-wh': { type: 'string', value: '<ETH>', help: 'new price per watt-hour (sockets)' },
+  'max-watts': {
+    type: 'string',
+    value: '<W>',
+    help: 'new max power (sockets with an energy price): the energy each deposit prepays',
+  },
+  'min-minutes': { type: 'string', value: '<minutes>', help: 'new shortest rental' },
+  'max-hours': { type: 'string', value: '<hours>', help: 'new longest rental, extensions included' },
   active: { type: 'string', value: 'yes|no', help: 'open (yes) or close (no) the device to new rentals' },
   signer: { type: 'string', value: '<address>', help: "a new gateway key as the device's receipt signer" },
   ...JSON_FLAG,
@@ -166,9 +173,11 @@ export const deviceUpdate: Command = {
   help: () =>
     renderHelp(
       'latchkey device update --rpc <url> --contract <address> --id <n> [--price-per-hour <ETH>]\n' +
-        '         [--price-per-wh <ETH>] [--active yes|no] [--signer <address>] [--host-keystore <file>]',
-      'Sends only what changes (setPrice, setActive, setSigner). Open rentals keep the prices they were\n' +
-        'rented at. The rental lengths are fixed at registration: the contract has no call to change them.',
+        '         [--price-per-wh <ETH>] [--max-watts <W>] [--min-minutes <n>] [--max-hours <n>]\n' +
+        '         [--active yes|no] [--signer <address>] [--host-keystore <file>]',
+      'Sends only what changes (setPrice, setDurations, setActive, setSigner). Open rentals keep the prices\n' +
+        'and the signer they were rented under. The shortest rental is also the least an early checkout by\n' +
+        'time charges, so the contract lets it be raised only while no booking of the device runs or waits.',
       UPDATE_FLAGS,
       HOST_KEY_HELP,
     ),
@@ -180,15 +189,25 @@ export const deviceUpdate: Command = {
     const perWh = ethAmount(values['price-per-wh'], '--price-per-wh', p);
     const active = oneOf(values.active, '--active', ['yes', 'no'] as const, p);
     const signer = address(values.signer, '--signer', p);
+    const maxWatts = integer(values['max-watts'], '--max-watts', 0, 0xffff_ffff, p);
+    const minMinutes = integer(values['min-minutes'], '--min-minutes', 1, Math.floor(0xffff_ffff / 60), p);
+    const maxHours = integer(values['max-hours'], '--max-hours', 1, Math.floor(0xffff_ffff / 3600), p);
     if (perHour !== undefined && perSecond(perHour).perSecond === 0n)
       p.push('--price-per-hour: must be at least 1 wei per second');
     if (perWh !== undefined && perWh > UINT128_MAX)
       p.push('--price-per-wh: too large for the contract (128 bits)');
-    const given = ['price-per-hour', 'price-per-wh', 'active', 'signer'].filter(
-      (f) => values[f as keyof typeof values] !== undefined,
-    );
+    const changes = [
+      'price-per-hour',
+      'price-per-wh',
+      'max-watts',
+      'min-minutes',
+      'max-hours',
+      'active',
+      'signer',
+    ];
+    const given = changes.filter((f) => values[f as keyof typeof values] !== undefined);
     if (given.length === 0 && p.length === 0)
-      p.push('nothing to change: give --price-per-hour, --price-per-wh, --active or --signer');
+      p.push(`nothing to change: give ${changes.map((f) => `--${f}`).join(', ')}`);
     checkHostKey(io, values['host-keystore'], p);
     if (p.length > 0 || id === undefined) throw new UsageError(p);
 
@@ -198,10 +217,28 @@ export const deviceUpdate: Command = {
       const { latchkey, d } = await ownDevice(provider, args, id, host);
       const newPerSecond = perHour === undefined ? d.pricePerSecond : perSecond(perHour).perSecond;
       const newPerWh = perWh ?? d.pricePerWh;
+      const newMaxWatts = maxWatts === undefined ? d.maxWatts : BigInt(maxWatts);
+      if (newPerWh > 0n && newMaxWatts === 0n)
+        throw new UsageError(['--max-watts: an energy price needs the max power the socket delivers']);
       if (d.kind === 0n && newPerWh > 0n) throw new UsageError(['--price-per-wh: a lock meters no energy']);
       const steps: { step: string; tx: string }[] = [];
-      if (newPerSecond !== d.pricePerSecond || newPerWh !== d.pricePerWh)
-        steps.push(await send('price', latchkey.setPrice(id, newPerSecond, newPerWh)));
+      if (newPerSecond !== d.pricePerSecond || newPerWh !== d.pricePerWh || newMaxWatts !== d.maxWatts)
+        steps.push(await send('price', latchkey.setPrice(id, newPerSecond, newPerWh, newMaxWatts)));
+      const newMin = minMinutes === undefined ? d.minDuration : BigInt(minMinutes * 60);
+      const newMax = maxHours === undefined ? d.maxDuration : BigInt(maxHours * 3600);
+      if (newMin > newMax)
+        throw new UsageError([
+          `--min-minutes: the shortest rental (${newMin} s) would be longer than the longest (${newMax} s)`,
+        ]);
+      if (newMin !== d.minDuration || newMax !== d.maxDuration) {
+        const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? 0);
+        if (newMin > d.minDuration && d.bookedUntil > now)
+          throw new UsageError([
+            `--min-minutes: device ${id} is booked until ${new Date(Number(d.bookedUntil) * 1000).toISOString()}; ` +
+              'the shortest rental can be raised only after that (lowering it works now)',
+          ]);
+        steps.push(await send('durations', latchkey.setDurations(id, newMin, newMax)));
+      }
       if (active !== undefined && (active === 'yes') !== d.active)
         steps.push(await send('active', latchkey.setActive(id, active === 'yes')));
       if (signer !== undefined && signer !== d.signer)
@@ -211,6 +248,8 @@ export const deviceUpdate: Command = {
         device: id,
         pricePerSecond: after.pricePerSecond,
         pricePerWh: after.pricePerWh,
+        minDuration: after.minDuration,
+        maxDuration: after.maxDuration,
         active: after.active,
         signer: after.signer,
         sent: steps,
@@ -222,6 +261,7 @@ export const deviceUpdate: Command = {
             `device: ${id}`,
             `price: ${after.pricePerSecond} wei/second = ${eth(after.pricePerSecond * 3600n)}/hour`,
             `price per Wh: ${eth(after.pricePerWh)}`,
+            `rental length: ${after.minDuration} s to ${after.maxDuration} s`,
             `active: ${after.active ? 'yes' : 'no'}`,
             `signer: ${after.signer}`,
             ...steps.map((s) => `tx ${s.step}: ${s.tx}`),

@@ -133,6 +133,21 @@ describe('host device and money commands', () => {
       parseEther('0.072') / 3600n,
     );
 
+    const lengths = await cli(
+      ['device', 'update', ...chain(), '--id', id, '--min-minutes', '10', '--max-hours', '48', '--json'],
+      hostEnv,
+    );
+    expect(lengths.code, lengths.stderr).toBe(0);
+    expect(JSON.parse(lengths.stdout)).toMatchObject({ minDuration: '600', maxDuration: String(48 * 3600) });
+    const inverted = await cli(
+      ['device', 'update', ...chain(), '--id', id, '--min-minutes', '3000'],
+      hostEnv,
+    );
+    expect(inverted.code).toBe(2);
+    expect(problems(inverted.stderr)[0]).toMatch(
+      /^--min-minutes: the shortest rental \(180000 s\) would be longer/,
+    );
+
     const unknown = await cli(['device', 'close', ...chain(), '--id', '99'], hostEnv);
     expect(unknown.code).toBe(2);
     expect(problems(unknown.stderr)).toEqual([`--id: no device 99 on contract ${contract}`]);

@@ -1,7 +1,14 @@
 // `latchkey register`: registers a device on the contract from the host key, with the gateway's key
 // as its receipt signer and prices converted exactly to the contract's wei units.
 
-import { type DeviceParams, latchkeyAt, latchkeyInterface, registerDevice } from '../../contracts/deploy.js';
+import {
+  DEFAULT_MAX_WATTS,
+  type DeviceParams,
+  latchkeyAt,
+  latchkeyInterface,
+  MAX_DEPOSIT_FACTOR,
+  registerDevice,
+} from '../../contracts/deploy.js';
 import { DeviceKind } from '../../contracts/typedData.js';
 import { checkName, NameTaggingSigner, tagCalldata } from '../chain/nameTag.js';
 import { findRegistered } from '../chain/registered.js';
@@ -49,7 +56,12 @@ const FLAGS = {
   'deposit-factor': {
     type: 'string',
     value: '<percent>',
-    help: 'deposit as a percent of the rent, at least 100 (default 200: twice the rent)',
+    help: `deposit as a percent of the rent, 100 to ${MAX_DEPOSIT_FACTOR} (default 200: twice the rent)`,
+  },
+  'max-watts': {
+    type: 'string',
+    value: '<W>',
+    help: `sockets with an energy price: the most power it delivers; each deposit prepays that for the whole rental (default ${DEFAULT_MAX_WATTS})`,
   },
   'min-minutes': { type: 'string', value: '<minutes>', help: 'shortest rental (default 1)' },
   'max-hours': {
@@ -92,7 +104,13 @@ function plan(argv: string[], io: CliIo): Plan {
   const kind = oneOf(values.kind, '--kind', ['lock', 'socket'] as const, p);
   const perHour = ethAmount(values['price-per-hour'], '--price-per-hour', p);
   const perWh = ethAmount(values['price-per-wh'] ?? '0', '--price-per-wh', p);
-  const depositFactor = integer(values['deposit-factor'] ?? '200', '--deposit-factor', 100, 65535, p);
+  const depositFactor = integer(
+    values['deposit-factor'] ?? '200',
+    '--deposit-factor',
+    100,
+    MAX_DEPOSIT_FACTOR,
+    p,
+  );
   const minMinutes = integer(
     values['min-minutes'] ?? '1',
     '--min-minutes',
@@ -101,6 +119,7 @@ function plan(argv: string[], io: CliIo): Plan {
     p,
   );
   const maxHours = integer(values['max-hours'] ?? '168', '--max-hours', 1, Math.floor(UINT32_MAX / 3600), p);
+  const maxWatts = integer(values['max-watts'] ?? String(DEFAULT_MAX_WATTS), '--max-watts', 1, UINT32_MAX, p);
 
   const price = perHour === undefined ? undefined : perSecond(perHour);
   if (perHour === 0n) p.push('--price-per-hour: must be more than 0');
@@ -114,7 +133,10 @@ function plan(argv: string[], io: CliIo): Plan {
     p.push(`--min-minutes: ${minMinutes} minutes is longer than --max-hours ${maxHours}`);
   if (price && price.perSecond > 0n && maxHours !== undefined && depositFactor !== undefined) {
     // the contract refuses a device whose largest deposit would not fit a rental's 128-bit deposit
-    const largestDeposit = (price.perSecond * BigInt(maxHours * 3600) * BigInt(depositFactor)) / 100n;
+    const seconds = BigInt(maxHours * 3600);
+    const energyWh = (BigInt(maxWatts ?? 0) * seconds + 3599n) / 3600n;
+    const largestDeposit =
+      (price.perSecond * seconds * BigInt(depositFactor)) / 100n + (perWh ?? 0n) * energyWh;
     if (largestDeposit > UINT128_MAX)
       p.push('--price-per-hour: too high: the deposit for a --max-hours rental would not fit 128 bits');
   }
@@ -134,6 +156,7 @@ function plan(argv: string[], io: CliIo): Plan {
       depositFactor: depositFactor as number,
       minDuration: (minMinutes as number) * 60,
       maxDuration: (maxHours as number) * 3600,
+      maxWatts: perWh !== undefined && perWh > 0n ? (maxWatts as number) : 0,
     },
     requestedPerHour: perHour as bigint,
     hostKeystore: values['host-keystore'],
@@ -177,6 +200,7 @@ export const register: Command = {
         params.depositFactor,
         params.minDuration,
         params.maxDuration,
+        params.maxWatts ?? 0,
       ] as const;
       io.stdout(
         [
@@ -185,7 +209,7 @@ export const register: Command = {
           `to: ${contract}`,
           `from: ${host?.address ?? '(no host key given)'}`,
           `call: registerDevice(signer ${params.signer}, kind ${args[1]} (${params.kind}), pricePerSecond ${params.pricePerSecond}, ` +
-            `pricePerWh ${params.pricePerWh}, depositFactor ${params.depositFactor}, minDuration ${params.minDuration}, maxDuration ${params.maxDuration})`,
+            `pricePerWh ${params.pricePerWh}, depositFactor ${params.depositFactor}, minDuration ${params.minDuration}, maxDuration ${params.maxDuration}, maxWatts ${params.maxWatts ?? 0})`,
           `price: ${params.pricePerSecond} wei/second = ${eth(hourly)}/hour`,
           ...(name === undefined ? [] : [`name: ${name}`]),
           `data: ${((data) => (name === undefined ? data : tagCalldata(data, name)))(latchkeyInterface.encodeFunctionData('registerDevice', args))}`,

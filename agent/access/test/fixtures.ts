@@ -45,6 +45,8 @@ export function rentalOf(deviceId: bigint, over: Partial<StoredRental> = {}): St
     deposit: 8_400_000_000_000_000n,
     pricePerSecond: 1_000_000_000_000n,
     pricePerWh: 0n,
+    signer: '0x00000000000000000000000000000000005e1e57',
+    maxWatts: 0n,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

@@ -43,6 +43,8 @@ export function sampleRental(over: Partial<StoredRental> = {}): StoredRental {
     deposit: 7_200_000_000_000_000n,
     pricePerSecond: 1_000_000_000_000n,
     pricePerWh: 0n,
+    signer: '0x00000000000000000000000000000000005e1e57',
+    maxWatts: 0n,
     bookedBefore: 0n,
     deviceId,
     status: 'open',

@@ -16,6 +16,7 @@ contract LatchkeyHandler is Test {
     uint256 private constant HOSTS = 3;
     uint256 private constant GUESTS = 4; // three EOAs and a contract wallet
     uint256 private constant MAX_DEVICES = 5;
+    uint256 private constant KEYS = 4;
 
     enum Want {
         Open,
@@ -32,10 +33,10 @@ contract LatchkeyHandler is Test {
 
     address[HOSTS] private _hosts;
     address[GUESTS] private _guests;
-    uint256[3] private _keys;
+    uint256[KEYS] private _keys;
+    mapping(address signer => uint256 key) private _keyOf;
 
     uint256[] private _deviceIds;
-    mapping(uint256 deviceId => uint256 key) private _signerKey;
 
     ILatchkey.Rental[] private _rentals; // latest committed struct of every rental ever made
     bool[] private _open;
@@ -56,6 +57,9 @@ contract LatchkeyHandler is Test {
     uint256 public wrongBookings;
     /// @notice Rentals accepted with a start beyond the booking horizon.
     uint256 public horizonBreaches;
+    /// @notice Receipts of a revoked key that settled something, and rentals or extensions a
+    /// revoked key was allowed to take.
+    uint256 public revokedKeyUses;
     /// @notice Actions that did something (the rest found nothing valid to do), for tuning.
     mapping(bytes4 selector => uint256 count) public done;
 
@@ -70,7 +74,10 @@ contract LatchkeyHandler is Test {
             _guests[i] = address(uint160(0x6E57_0000 + i));
         }
         _guests[GUESTS - 1] = address(wallet);
-        _keys = [uint256(0xA11CE), 0xB0B, 0xCA401];
+        _keys = [uint256(0xA11CE), 0xB0B, 0xCA401, 0xD0D0];
+        for (uint256 i; i < KEYS; ++i) {
+            _keyOf[vm.addr(_keys[i])] = _keys[i];
+        }
         time = block.timestamp;
         registerDevice(0, 0, 1e12, 1e13, 200, 60, 1 days);
         registerDevice(1, 1, 3e11, 0, 100, 1, 3 days);
@@ -150,13 +157,27 @@ contract LatchkeyHandler is Test {
         factor = uint16(bound(factor, 100, 400));
         minDuration = uint32(bound(minDuration, 1, 1 hours));
         maxDuration = uint32(bound(maxDuration, minDuration, 3 days));
-        vm.prank(_hosts[hostSeed % HOSTS]);
-        uint256 id = latchkey.registerDevice(
-            vm.addr(_keys[keySeed % 3]), ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration
-        );
-        _deviceIds.push(id);
-        _signerKey[id] = _keys[keySeed % 3];
+        (bool found, address key) = _usableKey(_hosts[hostSeed % HOSTS], keySeed);
+        if (!found) return;
+        _register(_hosts[hostSeed % HOSTS], key, price, priceWh, factor, minDuration, maxDuration);
         _did();
+    }
+
+    function _register(
+        address host,
+        address key,
+        uint128 price,
+        uint128 priceWh,
+        uint16 factor,
+        uint32 minDuration,
+        uint32 maxDuration
+    ) private {
+        vm.prank(host);
+        _deviceIds.push(
+            latchkey.registerDevice(
+                key, ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration, _watts(price)
+            )
+        );
     }
 
     function rent(uint256 deviceSeed, uint256 guestSeed, uint256 delay, uint256 duration) external atTime {
@@ -172,8 +193,10 @@ contract LatchkeyHandler is Test {
         if (earliest > latest) return; // booked up to the horizon
         uint64 start = uint64(earliest + bound(delay, 0, latest - earliest < 2 hours ? latest - earliest : 2 hours));
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
-        uint256 deposit = latchkey.quote(id, span);
-        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100) ++wrongAmounts;
+        uint256 deposit = latchkey.quote(id, span).deposit;
+        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100 + d.pricePerWh * _wh(d.maxWatts, span)) {
+            ++wrongAmounts;
+        }
         address guest = _guests[guestSeed % GUESTS];
         vm.deal(guest, guest.balance + deposit);
         uint256 rentalId;
@@ -186,7 +209,16 @@ contract LatchkeyHandler is Test {
         }
         _rentals.push(
             ILatchkey.Rental(
-                rentalId, guest, start, start + span, uint128(deposit), d.pricePerSecond, d.pricePerWh, d.bookedUntil
+                rentalId,
+                guest,
+                start,
+                start + span,
+                uint128(deposit),
+                d.pricePerSecond,
+                d.pricePerWh,
+                d.signer,
+                d.maxWatts,
+                d.bookedUntil
             )
         );
         _open.push(true);
@@ -202,7 +234,7 @@ contract LatchkeyHandler is Test {
         ILatchkey.Device memory d = latchkey.device(id);
         uint64 start = uint64(time + latchkey.MAX_ADVANCE() + bound(beyond, 1, 365 days));
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
-        uint256 deposit = latchkey.quote(id, span);
+        uint256 deposit = latchkey.quote(id, span).deposit;
         address guest = _guests[0];
         vm.deal(guest, guest.balance + deposit);
         vm.prank(guest);
@@ -222,7 +254,8 @@ contract LatchkeyHandler is Test {
         ILatchkey.Device memory d = latchkey.device(r.id >> 64);
         uint256 room = d.maxDuration - (r.end - r.start);
         uint32 more = uint32(bound(extra, 1, room));
-        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100;
+        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100
+            + r.pricePerWh * (_wh(r.maxWatts, r.end + more - r.start) - _wh(r.maxWatts, r.end - r.start));
         vm.deal(r.guest, r.guest.balance + value);
         if (r.guest == address(wallet)) {
             wallet.exec(abi.encodeCall(ILatchkey.extend, (r, more)), value);
@@ -266,13 +299,25 @@ contract LatchkeyHandler is Test {
         ILatchkey.Rental memory r = _rentals[i];
         secondsUsed = uint64(bound(secondsUsed, 0, uint256(r.end - r.start) * 2));
         ILatchkey.Receipt memory receipt = ILatchkey.Receipt(r.id, secondsUsed, energyWh % 10_000);
-        bytes memory signature = _sign(receipt);
-        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed + uint256(r.pricePerWh) * receipt.energyWh;
+        bytes memory signature = _sign(r, receipt);
+        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+        if (latchkey.isRevoked(d.host, r.signer)) {
+            // Its receipt settles nothing; the rental settles by time instead.
+            try latchkey.checkout(r, receipt, signature) {
+                ++revokedKeyUses;
+                _close(i);
+            } catch (bytes memory reason) {
+                if (bytes4(reason) != ILatchkey.RevokedSigner.selector) ++revokedKeyUses;
+            }
+            return _did();
+        }
+        uint256 allowance = _wh(r.maxWatts, r.end - r.start);
+        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed
+            + uint256(r.pricePerWh) * (receipt.energyWh < allowance ? receipt.energyWh : allowance);
         if (block.timestamp < r.start) metered = 0; // nothing is charged before the start
         uint256 expected = metered < r.deposit ? metered : r.deposit;
 
         if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
-        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
         (uint256 hostBefore, uint256 guestBefore) = (latchkey.credit(d.host), _guestFunds(r.guest));
         vm.prank(_caller(callerSeed, r));
         latchkey.checkout(r, receipt, signature);
@@ -293,6 +338,7 @@ contract LatchkeyHandler is Test {
             uint256 used = uint256(r.pricePerSecond) * (elapsed > d.minDuration ? elapsed : d.minDuration);
             if (used < booked) expected = used;
         }
+        expected += uint256(r.pricePerWh) * _wh(r.maxWatts, r.end - r.start); // the whole allowance
         if (expected > r.deposit) expected = r.deposit;
 
         if (r.guest == address(wallet)) wallet.setMode(_walletMode(walletMode));
@@ -339,7 +385,7 @@ contract LatchkeyHandler is Test {
         if (!found) return _rentInstead(rentalSeed);
         ILatchkey.Rental memory r = _rentals[i];
         ILatchkey.Receipt memory receipt = ILatchkey.Receipt(r.id, secondsUsed, 0);
-        try latchkey.checkout(r, receipt, _sign(receipt)) {
+        try latchkey.checkout(r, receipt, _sign(r, receipt)) {
             ++doubleSettlements;
         } catch {}
         vm.prank(r.guest);
@@ -366,14 +412,50 @@ contract LatchkeyHandler is Test {
     function setPrice(uint256 deviceSeed, uint128 price, uint128 priceWh) external atTime {
         uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
         vm.prank(latchkey.device(id).host);
-        latchkey.setPrice(id, uint128(bound(price, 1, 1e15)), uint128(bound(priceWh, 0, 1e16)));
+        latchkey.setPrice(id, uint128(bound(price, 1, 1e15)), uint128(bound(priceWh, 0, 1e16)), _watts(priceWh));
     }
 
+    /// @notice Rotates a device's key; open rentals keep theirs and still settle by receipt.
     function setSigner(uint256 deviceSeed, uint256 keySeed) external atTime {
         uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
-        vm.prank(latchkey.device(id).host);
-        latchkey.setSigner(id, vm.addr(_keys[keySeed % 3]));
-        _signerKey[id] = _keys[keySeed % 3];
+        address host = latchkey.device(id).host;
+        (bool found, address key) = _usableKey(host, keySeed);
+        if (!found) return;
+        vm.prank(host);
+        latchkey.setSigner(id, key);
+    }
+
+    /// @notice A host revokes one of its keys (keeping at least one usable), checks that the key
+    /// can no longer be set or rented under, and moves its devices off it as a host would.
+    function revokeSigner(uint256 hostSeed, uint256 keySeed) external atTime {
+        address host = _hosts[hostSeed % HOSTS];
+        uint256 usable;
+        for (uint256 k; k < KEYS; ++k) {
+            if (!latchkey.isRevoked(host, vm.addr(_keys[k]))) ++usable;
+        }
+        (bool found, address key) = _usableKey(host, keySeed);
+        if (!found || usable < 3) return; // keep two keys per host: rentals must go on
+        vm.prank(host);
+        latchkey.revokeSigner(key);
+        for (uint256 k; k < _deviceIds.length; ++k) {
+            uint256 id = _deviceIds[k];
+            ILatchkey.Device memory d = latchkey.device(id);
+            if (d.host != host || d.signer != key) continue;
+            if (d.active) {
+                vm.prank(_guests[0]);
+                try latchkey.rent(id, 0, d.minDuration) {
+                    ++revokedKeyUses;
+                } catch {}
+            }
+            vm.prank(host);
+            try latchkey.setSigner(id, key) {
+                ++revokedKeyUses;
+            } catch {}
+            (, address next) = _usableKey(host, keySeed % KEYS + 1);
+            vm.prank(host);
+            latchkey.setSigner(id, next);
+        }
+        _did();
     }
 
     function setActive(uint256 deviceSeed, uint256 activeSeed) external atTime {
@@ -423,10 +505,33 @@ contract LatchkeyHandler is Test {
         openDeposits -= _rentals[i].deposit;
     }
 
-    /// @dev Signed by the device's current key, as its gateway would.
-    function _sign(ILatchkey.Receipt memory receipt) private view returns (bytes memory) {
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_signerKey[receipt.rentalId >> 64], latchkey.receiptDigest(receipt));
+    /// @dev Signed by the key the rental committed to, as its gateway (which keeps old keys) would.
+    function _sign(ILatchkey.Rental memory rental, ILatchkey.Receipt memory receipt)
+        private
+        view
+        returns (bytes memory)
+    {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_keyOf[rental.signer], latchkey.receiptDigest(receipt));
         return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev A max power from 1 W to 5 kW, from a fuzzed seed.
+    function _watts(uint256 seed) private pure returns (uint32) {
+        return uint32(1 + seed % 5000);
+    }
+
+    /// @dev The energy allowance of `seconds` at `watts`, rounded up to whole watt-hours.
+    function _wh(uint32 watts, uint256 seconds_) private pure returns (uint256) {
+        return (uint256(watts) * seconds_ + 3599) / 3600;
+    }
+
+    /// @dev The first key at or after `seed` (wrapping) that `host` has not revoked.
+    function _usableKey(address host, uint256 seed) private view returns (bool, address) {
+        for (uint256 k; k < KEYS; ++k) {
+            address key = vm.addr(_keys[(seed % KEYS + k) % KEYS]);
+            if (!latchkey.isRevoked(host, key)) return (true, key);
+        }
+        return (false, address(0));
     }
 
     function _guestFunds(address guest) private view returns (uint256) {
@@ -462,7 +567,8 @@ contract LatchkeyHandler is Test {
         if (want == Want.SettleableByAnyone) return time >= uint256(r.end) + grace;
         if (want == Want.Extendable) {
             ILatchkey.Device memory d = latchkey.device(r.id >> 64);
-            return time < r.end && d.bookedUntil == r.end && d.active && d.maxDuration > r.end - r.start;
+            return time < r.end && d.bookedUntil == r.end && d.active && d.maxDuration > r.end - r.start
+                && !latchkey.isRevoked(d.host, r.signer);
         }
         return true;
     }

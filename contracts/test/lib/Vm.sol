@@ -20,6 +20,8 @@ interface Vm {
 
     // environment
     function warp(uint256 timestamp) external;
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
     function chainId(uint256 newChainId) external;
     function deal(address account, uint256 newBalance) external;
     function prank(address sender) external;

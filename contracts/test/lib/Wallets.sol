@@ -29,6 +29,8 @@ contract HostileWallet {
     uint128 private transient _deposit;
     uint128 private transient _pricePerSecond;
     uint128 private transient _pricePerWh;
+    address private transient _signer;
+    uint32 private transient _maxWatts;
     uint64 private transient _bookedBefore;
 
     constructor(ILatchkey latchkey_) {
@@ -42,7 +44,7 @@ contract HostileWallet {
     function setReentryTarget(ILatchkey.Rental calldata r) external {
         (_id, _guest, _start, _end) = (r.id, r.guest, r.start, r.end);
         (_deposit, _pricePerSecond, _pricePerWh) = (r.deposit, r.pricePerSecond, r.pricePerWh);
-        _bookedBefore = r.bookedBefore;
+        (_signer, _maxWatts, _bookedBefore) = (r.signer, r.maxWatts, r.bookedBefore);
     }
 
     /// @notice Calls the contract as this wallet, bubbling up any revert unchanged.
@@ -70,8 +72,9 @@ contract HostileWallet {
             }
         }
         if (mode == Mode.ReenterCheckoutByTime) {
-            ILatchkey.Rental memory r =
-                ILatchkey.Rental(_id, _guest, _start, _end, _deposit, _pricePerSecond, _pricePerWh, _bookedBefore);
+            ILatchkey.Rental memory r = ILatchkey.Rental(
+                _id, _guest, _start, _end, _deposit, _pricePerSecond, _pricePerWh, _signer, _maxWatts, _bookedBefore
+            );
             try latchkey.checkoutByTime(r) {
                 emit Reentered(true, "");
             } catch (bytes memory reason) {
