@@ -2,7 +2,7 @@
 // from /api/info, connects to the embedded broker over WebSocket with a client id of its own,
 // subscribes to the replies under that id, publishes a signed token and gets the door opened.
 
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -10,20 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import type { Rental } from '../contracts/typedData.js';
 import type { Guest } from '../guest/client.js';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
 import { actWhenLive, embeddedSetup, guestOf, ok, ROOT, testLog, waitFor } from './system.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const missing = chromiumMissing;
 
 const page = mkdtempSync(join(tmpdir(), 'latchkey-page-'));
 let e: Embedded;
@@ -51,7 +41,7 @@ afterAll(async () => {
 
 describe.skipIf(missing)('the guest page logs in to the broker over WebSocket', () => {
   it('with the login from /api/info and its own client id, and gets its reply', async () => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
     try {
       const tab = await browser.newPage();
       await tab.goto(`${e.httpUrl}/`);

@@ -4,7 +4,7 @@
 // key signs each action with the wallet; a key the gateway no longer holds falls back to the wallet.
 // The injected wallet counts its signature requests and signs as MetaMask does (eth_signTypedData_v4).
 
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignTypedDataVersion, signTypedData } from '@metamask/eth-sig-util';
@@ -15,21 +15,10 @@ import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import type { DevAccount } from '../contracts/anvil.js';
 import type { Rental } from '../contracts/typedData.js';
 import type { Guest } from '../guest/client.js';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
 import { actWhenLive, embeddedSetup, guestOf, ok, ROOT, testLog, waitFor } from './system.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const missing = chromiumMissing;
 
 const page = mkdtempSync(join(tmpdir(), 'latchkey-session-page-'));
 const profiles: string[] = [];
@@ -76,7 +65,7 @@ async function browserWithWallet(opts: { noIndexedDb?: boolean } = {}) {
   profiles.push(profile);
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: FLAGS,
+    args: CHROMIUM_FLAGS,
     headless: true,
   });
   const requests: string[] = [];

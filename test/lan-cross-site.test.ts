@@ -3,7 +3,6 @@
 // POSTs that do, a form post. None reaches the access gate, so none can lock the renter's own address
 // out: the renter's token, sent right after from the same address, opens the door.
 
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
@@ -11,21 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import type { Rental } from '../contracts/typedData.js';
 import type { Guest } from '../guest/client.js';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from './chromium.js';
 import { histogramProblems, promtoolCheck, promtoolMissing } from './promtool.js';
 import { actWhenLive, embeddedSetup, guestOf, testLog, waitFor } from './system.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const missing = chromiumMissing;
 
 let e: Embedded;
 let guest: Guest;
@@ -53,7 +42,7 @@ afterAll(async () => {
 
 describe.skipIf(missing)('LAN HTTP driven by another web site in Chromium', () => {
   it('lets no cross-site request reach the gate, so the renter is never locked out', async () => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
     try {
       const page = await browser.newPage();
       // localhost:<port> is another origin than the gateway's 127.0.0.1:<port>, from the same address.

@@ -17,23 +17,12 @@ import { latchkeyAt } from '../../contracts/deploy.js';
 import { latchkeyAbi } from '../../contracts/generated/latchkey.js';
 import { rentDevice } from '../../contracts/rental.js';
 import { SimShelly } from '../../hardware/test/mqttDeviceSims.js';
+import { CHROMIUM, CHROMIUM_FLAGS, chromiumMissing } from '../../test/chromium.js';
 import { startMosquitto } from '../../test/mosquitto.js';
 import { ROOT, registerDevices, StateLog, settled, testLog } from '../../test/system.js';
 import { injectWallets, type TestWalletOptions, type WalletCall } from '../../test/wallet.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env.CI) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const missing = chromiumMissing;
 const SHOTS = join(ROOT, 'docs/screenshots');
 /** For what the page shows after chain reads: time enough on a loaded 2-core CI machine. */
 const SLOW = { timeout: 15_000 };
@@ -85,7 +74,7 @@ beforeAll(async () => {
   expect(plugId).toBe(3n);
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
-    args: FLAGS,
+    args: CHROMIUM_FLAGS,
     headless: true,
     viewport: { width: 360, height: 640 },
     deviceScaleFactor: 1,
@@ -561,7 +550,7 @@ describe.skipIf(missing || noMosquitto)('the guest page with Mosquitto (MQTT 5)'
       // Its own browser profile: the clock test above leaves the shared context's clock behind.
       own = await chromium.launchPersistentContext(ownProfile, {
         executablePath: CHROMIUM,
-        args: FLAGS,
+        args: CHROMIUM_FLAGS,
         headless: true,
         viewport: { width: 360, height: 640 },
       });
@@ -653,7 +642,7 @@ describe.skipIf(missing)('the guest page on an HTTPS host', () => {
       const port = (https.address() as AddressInfo).port;
       ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
         executablePath: CHROMIUM,
-        args: FLAGS,
+        args: CHROMIUM_FLAGS,
         headless: true,
         ignoreHTTPSErrors: true,
         viewport: { width: 360, height: 640 },
