@@ -244,6 +244,11 @@ export async function runInVm(files: GpioVmFiles, script: string, timeoutMs: num
     `local,id=out,path=${out},security_model=none`,
     '-device',
     'virtio-9p-pci,fsdev=out,mount_tag=out',
+    // this checkout on its own: one under /tmp is hidden by the VM's own /tmp (see vitestInVm)
+    '-fsdev',
+    `local,id=project,path=${process.cwd()},security_model=none,readonly=on,multidevs=remap`,
+    '-device',
+    'virtio-9p-pci,fsdev=project,mount_tag=project',
   ];
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let console = '';
@@ -285,7 +290,10 @@ async function vitestInVm(
 ): Promise<{ run: VmRun; report: VitestReport }> {
   const script = [
     'export HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    `cd ${JSON.stringify(process.cwd())}`,
+    // A checkout under /tmp (a CI clone) is under the VM's tmpfs: mount its own share there.
+    `dir=${JSON.stringify(process.cwd())}`,
+    'if [ ! -f "$dir/package.json" ]; then mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose project "$dir"; fi',
+    'cd "$dir"',
     `${JSON.stringify(process.execPath)} node_modules/vitest/vitest.mjs run --config hardware/test/vitest.gpio-vm.config.ts --configLoader runner --reporter=default --reporter=json --outputFile.json=/tmp/vm/report.json ${file}`,
   ].join('\n');
   const run = await runInVm(files, `${script}\n`, timeoutMs);
