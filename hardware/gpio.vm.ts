@@ -197,7 +197,7 @@ function child(
     : [process.execPath, ...args];
   const proc = spawn(cmd as string, rest, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
+    ...(options.uid === undefined ? {} : { env: { ...process.env, GPIO_OPEN_AS_UID: String(options.uid) } }),
   });
   const lines: { step: string; ok: boolean; error?: string }[] = [];
   let buffered = '';

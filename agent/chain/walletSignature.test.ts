@@ -41,7 +41,7 @@ const cleanups = useChain(async (c) => {
   const deployed = await factory.deploy(chain.guest.address, { value: 10n ** 18n });
   await deployed.waitForDeployment();
   wallet = (await deployed.getAddress()).toLowerCase();
-  const value = await chain.asGuest.quote(chain.deviceId, DURATION);
+  const { deposit: value } = await chain.asGuest.quote(chain.deviceId, DURATION);
   const rent = chain.asGuest.interface.encodeFunctionData('rent', [chain.deviceId, 0n, DURATION]);
   const call = new Interface(WALLET.abi as never).encodeFunctionData('execute', [chain.address, value, rent]);
   const receipt = await (await chain.guest.sendTransaction({ to: wallet, data: call })).wait();

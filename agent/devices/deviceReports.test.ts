@@ -58,7 +58,7 @@ describe('energy from a metering plug into the receipt', () => {
         await ctl.start();
         await until('the baseline arrived', () => totals.includes(5000));
         const now = unixNow();
-        const rental = rentalOf(1n, 1n, now - 60, now + 3600, { pricePerWh: 10n ** 12n });
+        const rental = rentalOf(1n, 1n, now - 60, now + 3600, { pricePerWh: 10n ** 12n, maxWatts: 100_000n });
         env.store.putRental(rental);
         await ctl.apply({ rental, action: 'on' });
         expect(sim.on).toBe(true);

@@ -9,6 +9,15 @@ import { createDriverContext, createRelay, type RelayConfig } from '../drivers.j
 
 async function main(): Promise<void> {
   const [configJson, ...steps] = process.argv.slice(2);
+  // Run as another user from here on: the driver and its addon are loaded first, as root, so that a
+  // checkout only root may read (a mode-700 clone) still works; what is tested is the kernel's no.
+  const uid = process.env.GPIO_OPEN_AS_UID;
+  if (uid !== undefined) {
+    await import('onoff');
+    await import('../gpio.js');
+    process.setgid(Number(uid));
+    process.setuid(Number(uid));
+  }
   const relay = await createRelay(
     JSON.parse(configJson ?? '{}') as RelayConfig,
     createDriverContext(silentLogger),
