@@ -15,8 +15,8 @@ async function main(): Promise<void> {
   if (uid !== undefined) {
     await import('onoff');
     await import('../gpio.js');
-    process.setgid(Number(uid));
-    process.setuid(Number(uid));
+    process.setgid?.(Number(uid));
+    process.setuid?.(Number(uid));
   }
   const relay = await createRelay(
     JSON.parse(configJson ?? '{}') as RelayConfig,
