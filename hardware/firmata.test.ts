@@ -214,7 +214,7 @@ describe.skipIf(missing !== undefined)('Firmata: RELIABILITY 21 and 22 on the si
       await r.start();
       await r.close();
       await uno.stop();
-      await until('the board is reported offline', () => availability.includes(false));
+      await until('the board is reported offline', () => availability.includes(false), 30_000);
       const e = await r.close().catch((x) => x);
       expect(isRelayError(e, 'RELAY_FAILED')).toBe(true);
       expect(e.message).toMatch(/offline/);

@@ -61,6 +61,9 @@ const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 const FIRMWARE_NAME_WAIT_MS = 1000;
 /** How long the firmware may take to report a pin's state after a write (a busy gateway is slow). */
 const CONFIRM_MS = 5000;
+/** How often a board is asked for its firmware name, and how long it may take to answer. */
+const HEARTBEAT_MS = 2000;
+const HEARTBEAT_TIMEOUT_MS = 4000;
 
 export class FirmataBoard extends EventEmitter<BoardEvents> {
   readonly describe: string;
@@ -69,6 +72,7 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
   private stopped = false;
   private attempt = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly link: FirmataLink,
@@ -184,6 +188,26 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
     const gone = () => this.lost('the link dropped', true);
     board.io.on('close', gone);
     board.io.on('disconnect', gone);
+    // A serial device that vanishes may report only a read error (EIO), or nothing at all: a board
+    // that stops answering its name is lost too.
+    board.io.on('error', gone);
+    let answered = Date.now();
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      if (this.board !== board) return;
+      if (!this.online) {
+        answered = Date.now(); // rebooting: its name comes when it is back
+        return;
+      }
+      if (Date.now() - answered > HEARTBEAT_TIMEOUT_MS) {
+        this.lost('the board stopped answering', true);
+        return;
+      }
+      board.io.queryFirmware(() => {
+        answered = Date.now();
+      });
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
     this.emit('ready');
   }
 
@@ -232,6 +256,7 @@ export class FirmataBoard extends EventEmitter<BoardEvents> {
   }
 
   private drop(): void {
+    clearInterval(this.heartbeat);
     this.online = false;
     const board = this.board;
     this.board = undefined;
