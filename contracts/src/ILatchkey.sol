@@ -8,22 +8,36 @@ pragma solidity ^0.8.24;
 /// anyone may submit it to settle: the host is credited the metered charge (capped at the deposit)
 /// and the guest gets the rest back. Every deposit stays in escrow until its rental is settled.
 ///
-/// Bookings: a device keeps only `bookedUntil`, the end of its latest booking, and a new rental
-/// starts at or after it, so the rentals of a device never overlap. Each rental commits the
-/// `bookedUntil` it was booked after (`bookedBefore`), so the device can move back to it. It
-/// moves back in two cases: cancelling the last booking rewinds it to that booking's
-/// `bookedBefore` (the gap before a cancelled booking is free again at once), and settling the
-/// last booking before its end (an early checkout, by receipt or by time) rewinds it to the
-/// settlement time, or to the booking's `bookedBefore` if that is later. A booking's start may be
-/// at most `MAX_ADVANCE` ahead of the time it is made.
+/// Bookings: a calendar per device. Time is cut into slots of `slotSeconds` (set by the host, at
+/// least `MIN_SLOT_SECONDS`), and a booking holds every slot it touches, [floor(start / slot),
+/// ceil(end / slot)). A rental is accepted when all its slots are free, in any order and anywhere
+/// from now to `MAX_ADVANCE` ahead; so the open bookings of a device never overlap, and a booking
+/// next to another starts at a slot boundary (`WindowTaken` names the first held slot). Cancelling
+/// frees a booking's slots at once, and settling early frees them from the slot after the one
+/// holding the settlement time; `extend` needs only the slots after the rental's end to be free.
+/// Why a bitmap: the overlap check reads and writes one storage word per 192 slots of the booking,
+/// so its gas grows with the booking's own length, never with the number of bookings (nobody can
+/// grow a loop another guest pays for). The host bounds it: `maxDuration` is at most
+/// `MAX_BOOKING_SLOTS` slots (`InvalidCalendar` otherwise), so one booking touches at most
+/// ceil(MAX_BOOKING_SLOTS / 192) + 1 = 54 words. The words form a ring of `RING_WORDS` per device,
+/// keyed by (absolute word index mod RING_WORDS), each tagged in its top 64 bits with the slot length
+/// and the low 32 bits of the absolute word index it holds; a word whose tag is not the one asked
+/// for reads as empty. Every slot that can still be booked or freed lies between now and
+/// `MAX_ADVANCE + maxDuration` ahead, at most 225 + 53 + 2 = 280 words at the shortest slot, so the
+/// ring never holds two live words at one place, and a word stays non-zero once written: after its
+/// first use (22,100 gas) a booking pays 5,000 per word. The slot length may change only once the
+/// latest booked end (`bookedUntil`, which cancels and settlements do not lower) has passed.
+/// Cancelling: the host sets `cancelWindow` seconds, and each rental commits the value it was booked
+/// under. A cancel at least `cancelWindow` before the start is free; inside the window the guest pays
+/// a fee growing linearly from 0 to the whole booked rent (pricePerSecond × duration) at the start,
+/// credited to the host (`cancelFee` tells what a cancel costs now). So holding a window until its
+/// start costs its rent, whether the guest cancels or uses it.
 ///
-/// Known limitations. Bookings are appended, so a booking far ahead makes every window before it
-/// unrentable until its start, and the window of a cancelled booking that another booking follows
-/// cannot be rented either (the contract keeps no calendar of gaps). So anyone can keep a device
-/// unrentable without paying rent: book at the horizon, cancel just before the start (full
-/// refund) and book again. The horizon bounds each round: `bookedUntil` is never more than
-/// `MAX_ADVANCE` plus the device's `maxDuration` ahead of now, and the host sees every round as
-/// `Rented`/`Cancelled` events.
+/// Known limitations. A device booked right up to now keeps the slot it ends in: a "from now"
+/// rental after an early checkout waits for the next slot boundary (at most `slotSeconds`). A
+/// guest can still hold windows more than `cancelWindow` ahead for gas alone (book, cancel free,
+/// book again), but only those windows: every other slot stays rentable, and the host chooses how
+/// far ahead free cancelling ends.
 ///
 /// Energy: a device with an energy price has a max power (`maxWatts`), and each rental an energy
 /// allowance of `ceil(maxWatts × duration / 1 h)` Wh that its deposit prepays in full on top of
@@ -50,17 +64,22 @@ interface ILatchkey {
     struct Device {
         address host; // who is paid and who may change the device
         uint32 minDuration; // seconds; also the least an early checkout by time is charged
-        uint32 maxDuration; // seconds; upper bound of one rental including extensions
+        uint32 slotSeconds; // the calendar's granularity: a booking holds every slot it touches
         uint16 depositFactor; // percent of the rent taken as deposit, 100..MAX_DEPOSIT_FACTOR (200 = 2x)
         Kind kind;
         bool active; // inactive devices take no new rentals; open ones run to the end
         address signer; // the gateway key that signs the receipts of rentals made from now on
-        uint64 bookedUntil; // a new rental starts at or after it; see "Bookings" above
+        uint64 bookedUntil; // the latest end ever booked (never lowered); see "Bookings" above
         uint32 rentalCount; // rentals ever made on this device; the low bits of a rental id
         uint128 pricePerSecond; // wei per second of rental; sets the rent and the deposit
         uint128 pricePerWh; // wei per watt-hour metered by the device (0 when not metered)
         uint32 maxWatts; // the most power the socket delivers; sizes the energy a deposit prepays
+        uint32 maxDuration; // seconds; upper bound of one rental including extensions
+        uint32 cancelWindow; // seconds before a start from which cancelling costs a fee (0 = always free)
     }
+
+    // Four storage slots: host…active (what checkout and cancel read), signer…rentalCount, the two
+    // prices, maxWatts…cancelWindow.
 
     /// @notice A rental as committed at rent time. Only its hash is stored on chain: callers pass
     /// the full struct (from the `Rented`/`Extended` events) and the contract checks it.
@@ -75,7 +94,7 @@ interface ILatchkey {
         uint128 pricePerWh;
         address signer; // the device's signer at rent time: the only key whose receipt settles it
         uint32 maxWatts; // the device's max power at rent time: the energy allowance is maxWatts × duration
-        uint64 bookedBefore; // the device's `bookedUntil` when it was rented; where a cancel rewinds to
+        uint32 cancelWindow; // the device's cancel window at rent time; sets the fee of a late cancel
     }
 
     /// @notice What renting a device for a duration costs at today's prices: what a guest page shows
@@ -118,6 +137,8 @@ interface ILatchkey {
     event SignerRevoked(address indexed host, address indexed signer);
     /// @notice The host (de)activated a device.
     event ActiveChanged(uint256 indexed deviceId, bool active);
+    /// @notice The device's calendar settings, at registration and whenever the host changes them.
+    event CalendarChanged(uint256 indexed deviceId, uint32 slotSeconds, uint32 cancelWindow);
     /// @notice The host changed the shortest and longest rental of a device.
     event DurationsChanged(uint256 indexed deviceId, uint32 minDuration, uint32 maxDuration);
 
@@ -133,16 +154,15 @@ interface ILatchkey {
         uint128 pricePerWh,
         address signer,
         uint32 maxWatts,
-        uint64 bookedBefore
+        uint32 cancelWindow
     );
     /// @notice A guest extended a rental; `end` and `deposit` are the new totals.
     event Extended(uint256 indexed rentalId, uint256 indexed deviceId, uint64 end, uint128 deposit);
-    /// @notice A guest cancelled a rental before its start and got the whole deposit back.
-    event Cancelled(uint256 indexed rentalId, uint256 indexed deviceId);
+    /// @notice A guest cancelled a rental before its start: `fee` credited to the host (0 outside
+    /// the rental's cancel window), `refund` sent to the guest.
+    event Cancelled(uint256 indexed rentalId, uint256 indexed deviceId, uint128 fee, uint128 refund);
     /// @notice A rental was settled: `charge` credited to the host, `refund` sent to the guest.
-    event Settled(
-        uint256 indexed rentalId, uint256 indexed deviceId, uint128 charge, uint128 refund, bool byReceipt
-    );
+    event Settled(uint256 indexed rentalId, uint256 indexed deviceId, uint128 charge, uint128 refund, bool byReceipt);
     /// @notice A refund push failed, so the amount was credited for `withdraw` instead.
     event RefundCredited(address indexed guest, uint256 amount);
     /// @notice An account withdrew its credit.
@@ -162,8 +182,13 @@ interface ILatchkey {
     /// @notice The requested start is in the past or more than `MAX_ADVANCE` ahead (or the end
     /// would not fit 64 bits).
     error InvalidStart();
-    /// @notice The device is booked until `bookedUntil`; a new rental must start at or after it.
+    /// @notice A booking of the device may still run until `bookedUntil`, so the setting cannot change yet.
     error DeviceBusy(uint64 bookedUntil);
+    /// @notice Another open booking holds the slot starting at `slotStart`.
+    error WindowTaken(uint64 slotStart);
+    /// @notice Calendar settings out of range: a slot shorter than `MIN_SLOT_SECONDS`, a
+    /// `maxDuration` longer than `MAX_BOOKING_SLOTS` slots, or a cancel window beyond `MAX_ADVANCE`.
+    error InvalidCalendar();
     /// @notice `msg.value` is not the deposit; `expected` is.
     error WrongDeposit(uint256 expected);
     /// @notice The rental does not match an open (unsettled, uncancelled) commitment.
@@ -172,8 +197,6 @@ interface ILatchkey {
     error NotGuest();
     /// @notice The rental has already started (cancel) or has already ended (extend).
     error WrongTime();
-    /// @notice Another booking follows this rental, so it cannot be extended.
-    error NotLastBooking();
     /// @notice Settling by time is open to anyone only after the end plus the grace period.
     error TooEarly(uint64 openAt);
     /// @notice The receipt is not signed by the rental's signer (or the signature is malformed).
@@ -185,7 +208,8 @@ interface ILatchkey {
     /// @notice Sending ETH failed.
     error TransferFailed();
 
-    /// @notice Register a device owned by `msg.sender`. Returns its id (1, 2, ...).
+    /// @notice Register a device owned by `msg.sender`, with its calendar settings (see `setCalendar`).
+    /// Returns its id (1, 2, ...).
     function registerDevice(
         address signer,
         Kind kind,
@@ -194,7 +218,9 @@ interface ILatchkey {
         uint16 depositFactor,
         uint32 minDuration,
         uint32 maxDuration,
-        uint32 maxWatts
+        uint32 maxWatts,
+        uint32 slotSeconds,
+        uint32 cancelWindow
     ) external returns (uint256 deviceId);
 
     /// @notice Change prices and max power for future rentals.
@@ -217,38 +243,48 @@ interface ILatchkey {
     /// `InvalidDevice` when the deposit of a `maxDuration` rental would not fit.
     function setDurations(uint256 deviceId, uint32 minDuration, uint32 maxDuration) external;
 
+    /// @notice Set the calendar of a device: the slot length (`slotSeconds` >= `MIN_SLOT_SECONDS`,
+    /// with `maxDuration` at most `MAX_BOOKING_SLOTS` slots) and the cancel window of rentals made
+    /// from now on (at most `MAX_ADVANCE`). A new slot length is refused (`DeviceBusy`) until the
+    /// device's `bookedUntil` has passed; the cancel window may change any time, as each rental
+    /// keeps its own. `InvalidCalendar` for values out of range.
+    function setCalendar(uint256 deviceId, uint32 slotSeconds, uint32 cancelWindow) external;
+
     /// @notice Rent `deviceId` from `start` (0 = now; else from now to now + `MAX_ADVANCE`) for
-    /// `duration` seconds, paying exactly `quote(deviceId, duration)` as deposit. The start must
-    /// be at or after the device's `bookedUntil` (`DeviceBusy` before).
+    /// `duration` seconds, paying exactly `quote(deviceId, duration)` as deposit. Every slot the
+    /// window touches must be free (`WindowTaken` names the first held one).
     function rent(uint256 deviceId, uint64 start, uint32 duration) external payable returns (uint256 rentalId);
-    /// @notice Extend an open rental by `extra` seconds, paying the deposit for them.
+    /// @notice Extend an open rental by `extra` seconds, paying the deposit for them, when the
+    /// slots after its end are free (`WindowTaken`).
     function extend(Rental calldata rental, uint32 extra) external payable;
-    /// @notice Cancel a rental before it starts: the whole deposit goes back to the guest. If it
-    /// is the device's last booking, the device is free again from the rental's `bookedBefore`
-    /// (the end of the booking before it, or now); if another booking follows, its window stays
-    /// unrentable (see the limitation above).
+    /// @notice Cancel a rental before it starts. Its slots are free again at once; the guest gets
+    /// the deposit back less `cancelFee(rental)`, which goes to the host.
     function cancel(Rental calldata rental) external;
     /// @notice Settle with a usage receipt signed by the rental's signer (`RevokedSigner` once its
     /// host has revoked that key): the charge is `min(deposit, pricePerSecond × secondsUsed +
     /// pricePerWh × min(energyWh, the rental's energy allowance))`, and nothing before the
     /// rental's start (the device cannot have been used yet), so a receipt cannot take a future
     /// booking's deposit ahead of its guest's `cancel`. Anyone may call.
-    /// Settling the device's last booking before its end frees the device from now on (from the
-    /// rental's `bookedBefore`, if that is later).
+    /// Settling before the end frees the rental's slots after the one holding now.
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external;
     /// @notice Settle without a receipt. The guest may do it any time after the start and pays for the
     /// elapsed time (at least the minimum duration, at most the booked time); after `end + grace`
     /// anyone may do it and the booked time is charged. Either way the whole energy allowance is
     /// charged too (`pricePerWh × energyWh`, what the deposit reserved for energy): a receipt never
-    /// charges more energy than that, so no settlement lets a guest pay less than the device measured. A guest settling the device's last booking
-    /// before its end frees the device from now on (from the rental's `bookedBefore`, if later).
+    /// charges more energy than that, so no settlement lets a guest pay less than the device measured.
+    /// Settling before the end frees the rental's slots after the one holding now.
     function checkoutByTime(Rental calldata rental) external;
     /// @notice Pay out the caller's credit (host revenue and refunds that could not be pushed).
     function withdraw() external;
 
     /// @notice How far ahead a rental may start: 30 days (in seconds). Bounds how far ahead the
-    /// device can be booked, and so how long a window left by a cancelled booking can stay unused.
+    /// device can be booked, and so the calendar's live range.
     function MAX_ADVANCE() external view returns (uint256);
+    /// @notice The shortest calendar slot a host may set: 60 seconds.
+    function MIN_SLOT_SECONDS() external view returns (uint32);
+    /// @notice The most slots one booking may span (`maxDuration <= slotSeconds × MAX_BOOKING_SLOTS`):
+    /// 10,080 (a week of minutes), which bounds the gas of a booking's overlap check.
+    function MAX_BOOKING_SLOTS() external view returns (uint32);
     /// @notice Seconds after a rental's end during which only its guest may settle it by time; after
     /// that anyone may (set once, at deployment).
     function GRACE() external view returns (uint64);
@@ -261,6 +297,11 @@ interface ILatchkey {
     function quote(uint256 deviceId, uint32 duration) external view returns (Quote memory);
     /// @notice A registered device.
     function device(uint256 deviceId) external view returns (Device memory);
+    /// @notice What cancelling `rental` now costs its guest (credited to the host): 0 at least the
+    /// rental's `cancelWindow` before its start, then growing linearly to the booked rent
+    /// (pricePerSecond × (end − start)) at the start. `RentalNotOpen` for a rental not open,
+    /// `WrongTime` once it has started (it can no longer be cancelled).
+    function cancelFee(Rental calldata rental) external view returns (uint256);
     /// @notice Whether `rental` is an open commitment (rented, not yet settled or cancelled).
     function isOpen(Rental calldata rental) external view returns (bool);
     /// @notice Whether `host` has revoked the gateway key `signer` (see `revokeSigner`).

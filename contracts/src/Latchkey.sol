@@ -29,6 +29,19 @@ contract Latchkey is ILatchkey, EIP712 {
     /// @inheritdoc ILatchkey
     uint16 public constant MAX_DEPOSIT_FACTOR = 400;
 
+    /// @inheritdoc ILatchkey
+    uint32 public constant MIN_SLOT_SECONDS = 60;
+
+    /// @inheritdoc ILatchkey
+    uint32 public constant MAX_BOOKING_SLOTS = 10_080;
+
+    /// @dev Slots per calendar word: the low 192 bits; the top 64 are the word's tag.
+    uint256 private constant WORD_SLOTS = 192;
+    uint256 private constant SLOT_MASK = (1 << 192) - 1;
+    /// @dev Calendar words per device, used as a ring. The live range is at most
+    /// MAX_ADVANCE / MIN_SLOT_SECONDS / 192 + MAX_BOOKING_SLOTS / 192 + 2 = 280 words (see ILatchkey).
+    uint256 private constant RING_WORDS = 512;
+
     uint256 private _deviceCount;
     mapping(uint256 deviceId => Device) private _devices;
     mapping(uint256 rentalId => bytes32 commitment) private _rentals;
@@ -37,6 +50,10 @@ contract Latchkey is ILatchkey, EIP712 {
     /// The 1 is a marker, not ether: `credit()` reports the withdrawable amount only.
     mapping(address account => uint256 creditPlusOne) private _credit;
     mapping(address host => mapping(address signer => bool)) private _revoked;
+    /// @dev Per device, a ring of `RING_WORDS` words: `tag << 192 | slots`, the tag being
+    /// `slotSeconds << 32 | uint32(absolute word index)`, slot `i` of word `w` being slot
+    /// `w × 192 + i`, i.e. time [slot × slotSeconds, (slot + 1) × slotSeconds).
+    mapping(uint256 deviceId => mapping(uint256 position => uint256 word)) private _calendar;
 
     /// @param graceSeconds how long after a rental's end only its guest may settle it by time.
     constructor(uint64 graceSeconds) EIP712("Latchkey", "1") {
@@ -56,19 +73,22 @@ contract Latchkey is ILatchkey, EIP712 {
         uint16 depositFactor,
         uint32 minDuration,
         uint32 maxDuration,
-        uint32 maxWatts
+        uint32 maxWatts,
+        uint32 slotSeconds,
+        uint32 cancelWindow
     ) external returns (uint256 deviceId) {
         if (
             signer == address(0) || depositFactor < 100 || depositFactor > MAX_DEPOSIT_FACTOR || minDuration == 0
                 || minDuration > maxDuration
                 || !_depositFits(pricePerSecond, pricePerWh, maxWatts, maxDuration, depositFactor)
         ) revert InvalidDevice();
+        _checkCalendar(slotSeconds, cancelWindow, maxDuration);
         if (_revoked[msg.sender][signer]) revert RevokedSigner(signer);
         deviceId = ++_deviceCount;
         _devices[deviceId] = Device({
             host: msg.sender,
             minDuration: minDuration,
-            maxDuration: maxDuration,
+            slotSeconds: slotSeconds,
             depositFactor: depositFactor,
             kind: kind,
             active: true,
@@ -77,7 +97,9 @@ contract Latchkey is ILatchkey, EIP712 {
             rentalCount: 0,
             pricePerSecond: pricePerSecond,
             pricePerWh: pricePerWh,
-            maxWatts: maxWatts
+            maxWatts: maxWatts,
+            maxDuration: maxDuration,
+            cancelWindow: cancelWindow
         });
         emit DeviceRegistered(
             deviceId,
@@ -91,6 +113,7 @@ contract Latchkey is ILatchkey, EIP712 {
             maxDuration,
             maxWatts
         );
+        emit CalendarChanged(deviceId, slotSeconds, cancelWindow);
     }
 
     /// @inheritdoc ILatchkey
@@ -112,12 +135,23 @@ contract Latchkey is ILatchkey, EIP712 {
         Device storage d = _hostDevice(deviceId);
         if (minDuration == 0 || minDuration > maxDuration) revert InvalidDuration(minDuration, maxDuration);
         if (minDuration > d.minDuration && d.bookedUntil > block.timestamp) revert DeviceBusy(d.bookedUntil);
+        if (maxDuration > uint256(d.slotSeconds) * MAX_BOOKING_SLOTS) revert InvalidCalendar();
         if (!_depositFits(d.pricePerSecond, d.pricePerWh, d.maxWatts, maxDuration, d.depositFactor)) {
             revert InvalidDevice();
         }
         d.minDuration = minDuration;
         d.maxDuration = maxDuration;
         emit DurationsChanged(deviceId, minDuration, maxDuration);
+    }
+
+    /// @inheritdoc ILatchkey
+    function setCalendar(uint256 deviceId, uint32 slotSeconds, uint32 cancelWindow) external {
+        Device storage d = _hostDevice(deviceId);
+        _checkCalendar(slotSeconds, cancelWindow, d.maxDuration);
+        if (slotSeconds != d.slotSeconds && d.bookedUntil > block.timestamp) revert DeviceBusy(d.bookedUntil);
+        d.slotSeconds = slotSeconds;
+        d.cancelWindow = cancelWindow;
+        emit CalendarChanged(deviceId, slotSeconds, cancelWindow);
     }
 
     /// @inheritdoc ILatchkey
@@ -159,17 +193,17 @@ contract Latchkey is ILatchkey, EIP712 {
         }
         if (start == 0) start = uint64(block.timestamp);
         else if (start < block.timestamp || start > block.timestamp + MAX_ADVANCE) revert InvalidStart();
-        if (start < d.bookedUntil) revert DeviceBusy(d.bookedUntil);
         if (_revoked[d.host][d.signer]) revert RevokedSigner(d.signer);
         uint256 end = uint256(start) + duration;
         if (end > type(uint64).max) revert InvalidStart();
+        _book(deviceId, d.slotSeconds, start / d.slotSeconds, _ceilDiv(end, d.slotSeconds));
         // Fits in 128 bits: registerDevice/setPrice bound the deposit for maxDuration.
         uint256 deposit = _deposit(d.pricePerSecond, d.pricePerWh, d.maxWatts, d.depositFactor, 0, duration);
         if (msg.value != deposit) revert WrongDeposit(deposit);
 
         rentalId = deviceId << 64 | d.rentalCount;
         Device storage stored = _devices[deviceId];
-        stored.bookedUntil = uint64(end);
+        if (end > d.bookedUntil) stored.bookedUntil = uint64(end);
         stored.rentalCount = d.rentalCount + 1;
         _rentals[rentalId] = keccak256(
             abi.encode(
@@ -183,7 +217,7 @@ contract Latchkey is ILatchkey, EIP712 {
                     pricePerWh: d.pricePerWh,
                     signer: d.signer,
                     maxWatts: d.maxWatts,
-                    bookedBefore: d.bookedUntil
+                    cancelWindow: d.cancelWindow
                 })
             )
         );
@@ -198,12 +232,12 @@ contract Latchkey is ILatchkey, EIP712 {
             d.pricePerWh,
             d.signer,
             d.maxWatts,
-            d.bookedUntil
+            d.cancelWindow
         );
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Guest only, before the end, on the device's last booking, while the device is active
+    /// @dev Guest only, before the end, when the slots after the end are free, while the device is active
     /// and the rental's signer is not revoked (an extension could then only settle by time);
     /// the extra deposit is priced at the rental's own snapshot, and the total duration stays
     /// within the device's maximum. `extra` of 0 is rejected as `InvalidDuration`.
@@ -213,7 +247,6 @@ contract Latchkey is ILatchkey, EIP712 {
         if (block.timestamp >= rental.end) revert WrongTime();
         uint256 deviceId = rental.id >> 64;
         Device storage d = _devices[deviceId];
-        if (d.bookedUntil != rental.end) revert NotLastBooking();
         if (!d.active) revert DeviceInactive();
         if (_revoked[d.host][rental.signer]) revert RevokedSigner(rental.signer);
         uint32 maxDuration = d.maxDuration;
@@ -225,9 +258,11 @@ contract Latchkey is ILatchkey, EIP712 {
             rental.pricePerSecond, rental.pricePerWh, rental.maxWatts, d.depositFactor, rental.end - rental.start, extra
         );
         if (msg.value != more) revert WrongDeposit(more);
+        uint32 slotSeconds = d.slotSeconds;
+        _book(deviceId, slotSeconds, _ceilDiv(rental.end, slotSeconds), _ceilDiv(end, slotSeconds));
 
         uint128 deposit = rental.deposit + uint128(more);
-        d.bookedUntil = uint64(end);
+        if (end > d.bookedUntil) d.bookedUntil = uint64(end);
         _rentals[rental.id] = keccak256(
             abi.encode(
                 Rental({
@@ -240,7 +275,7 @@ contract Latchkey is ILatchkey, EIP712 {
                     pricePerWh: rental.pricePerWh,
                     signer: rental.signer,
                     maxWatts: rental.maxWatts,
-                    bookedBefore: rental.bookedBefore
+                    cancelWindow: rental.cancelWindow
                 })
             )
         );
@@ -248,11 +283,8 @@ contract Latchkey is ILatchkey, EIP712 {
     }
 
     /// @inheritdoc ILatchkey
-    /// @dev Guest only, strictly before the start. Cancelling the device's last booking rewinds
-    /// `bookedUntil` to the rental's `bookedBefore`: every other open booking of the device ends
-    /// by then, since they were all booked before it and none could be extended while it was the
-    /// last. Cancelling any other booking frees nothing (see the interface for why and what
-    /// bounds it).
+    /// @dev Guest only, strictly before the start. The fee is at most the booked rent, so at most
+    /// the deposit (factor >= 100).
     function cancel(Rental calldata rental) external {
         _requireOpen(rental);
         if (msg.sender != rental.guest) revert NotGuest();
@@ -260,9 +292,13 @@ contract Latchkey is ILatchkey, EIP712 {
         uint256 deviceId = rental.id >> 64;
         delete _rentals[rental.id];
         Device storage d = _devices[deviceId];
-        if (d.bookedUntil == rental.end) d.bookedUntil = rental.bookedBefore;
-        emit Cancelled(rental.id, deviceId);
-        _pay(rental.guest, rental.deposit);
+        uint32 slotSeconds = d.slotSeconds;
+        _free(deviceId, slotSeconds, rental.start / slotSeconds, _ceilDiv(rental.end, slotSeconds));
+        uint128 fee = uint128(_cancelFee(rental));
+        uint128 refund = rental.deposit - fee;
+        if (fee != 0) _addCredit(d.host, fee);
+        emit Cancelled(rental.id, deviceId, fee, refund);
+        _pay(rental.guest, refund);
     }
 
     /// @inheritdoc ILatchkey
@@ -353,6 +389,13 @@ contract Latchkey is ILatchkey, EIP712 {
     }
 
     /// @inheritdoc ILatchkey
+    function cancelFee(Rental calldata rental) external view returns (uint256) {
+        _requireOpen(rental);
+        if (block.timestamp >= rental.start) revert WrongTime();
+        return _cancelFee(rental);
+    }
+
+    /// @inheritdoc ILatchkey
     function isOpen(Rental calldata rental) external view returns (bool) {
         bytes32 commitment = _rentals[rental.id];
         return commitment != 0 && commitment == keccak256(abi.encode(rental));
@@ -383,6 +426,71 @@ contract Latchkey is ILatchkey, EIP712 {
         address host = d.host;
         if (host == address(0)) revert UnknownDevice(deviceId);
         if (host != msg.sender) revert NotHost();
+    }
+
+    /// @dev Calendar settings in range (see `InvalidCalendar`).
+    function _checkCalendar(uint32 slotSeconds, uint32 cancelWindow, uint32 maxDuration) private pure {
+        if (
+            slotSeconds < MIN_SLOT_SECONDS || maxDuration > uint256(slotSeconds) * MAX_BOOKING_SLOTS
+                || cancelWindow > MAX_ADVANCE
+        ) revert InvalidCalendar();
+    }
+
+    function _ceilDiv(uint256 a, uint256 b) private pure returns (uint256) {
+        return (a + b - 1) / b;
+    }
+
+    /// @dev The fee of cancelling `rental` now, before its start: the booked rent × the part of the
+    /// cancel window already entered.
+    function _cancelFee(Rental calldata rental) private view returns (uint256) {
+        uint256 lead = rental.start - block.timestamp;
+        uint256 window = rental.cancelWindow;
+        if (lead >= window) return 0;
+        return uint256(rental.pricePerSecond) * (rental.end - rental.start) * (window - lead) / window;
+    }
+
+    /// @dev Marks slots [from, to) of `deviceId` held, reverting `WindowTaken` if any is held already.
+    /// The words touched are all in the live range (see `RING_WORDS`).
+    function _book(uint256 deviceId, uint256 slotSeconds, uint256 from, uint256 to) private {
+        if (from >= to) return;
+        mapping(uint256 => uint256) storage ring = _calendar[deviceId];
+        uint256 tagBase = slotSeconds << 224;
+        for (uint256 w = from / WORD_SLOTS; w * WORD_SLOTS < to; ++w) {
+            uint256 mask = _mask(w, from, to);
+            uint256 tag = tagBase | (uint256(uint32(w)) << 192);
+            uint256 position = w % RING_WORDS;
+            uint256 stored = ring[position];
+            uint256 slots = stored & ~SLOT_MASK == tag ? stored & SLOT_MASK : 0;
+            uint256 taken = slots & mask;
+            if (taken != 0) {
+                uint256 i;
+                while (taken >> i & 1 == 0) ++i;
+                revert WindowTaken(uint64((w * WORD_SLOTS + i) * slotSeconds));
+            }
+            ring[position] = tag | slots | mask;
+        }
+    }
+
+    /// @dev Marks slots [from, to) of `deviceId` free (nothing when `from >= to`). Only slots of the
+    /// caller's own booking are passed, so no other booking's slot is cleared.
+    function _free(uint256 deviceId, uint256 slotSeconds, uint256 from, uint256 to) private {
+        if (from >= to) return;
+        mapping(uint256 => uint256) storage ring = _calendar[deviceId];
+        uint256 tagBase = slotSeconds << 224;
+        for (uint256 w = from / WORD_SLOTS; w * WORD_SLOTS < to; ++w) {
+            uint256 tag = tagBase | (uint256(uint32(w)) << 192);
+            uint256 position = w % RING_WORDS;
+            uint256 stored = ring[position];
+            if (stored & ~SLOT_MASK == tag) ring[position] = stored & ~_mask(w, from, to);
+        }
+    }
+
+    /// @dev The bits of word `w` that slots [from, to) cover.
+    function _mask(uint256 w, uint256 from, uint256 to) private pure returns (uint256) {
+        uint256 lo = w * WORD_SLOTS;
+        uint256 a = from > lo ? from - lo : 0;
+        uint256 b = to - lo < WORD_SLOTS ? to - lo : WORD_SLOTS;
+        return ((1 << (b - a)) - 1) << a;
     }
 
     /// @dev A valid price: nonzero per second, a max power wherever energy is priced, and the largest
@@ -431,17 +539,18 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @dev Deletes the commitment before any ether moves, so the rental can be settled only once
     /// even by a reentrant guest. `charge <= rental.deposit` is the caller's guarantee.
-    /// Settling the device's last booking before its end frees the device from now on, or from the
-    /// rental's `bookedBefore` if that is later, since an earlier booking may run until then.
+    /// Settling before the end frees the rental's slots after the one holding now (and none before
+    /// its start: a receipt may settle a booking that has not started).
     function _settle(Rental calldata rental, Device storage d, uint256 deviceId, uint128 charge, bool byReceipt)
         private
     {
         delete _rentals[rental.id];
         // The time test first: a rental settled at or after its end reads and writes nothing more.
-        uint64 end = rental.end;
-        if (block.timestamp < end && d.bookedUntil == end) {
-            uint64 before = rental.bookedBefore;
-            d.bookedUntil = block.timestamp > before ? uint64(block.timestamp) : before;
+        if (block.timestamp < rental.end) {
+            uint256 slotSeconds = d.slotSeconds;
+            uint256 from = block.timestamp / slotSeconds + 1;
+            uint256 first = rental.start / slotSeconds;
+            _free(deviceId, slotSeconds, from > first ? from : first, _ceilDiv(rental.end, slotSeconds));
         }
         uint128 refund = rental.deposit - charge;
         if (charge != 0) _addCredit(d.host, charge);

@@ -74,90 +74,7 @@ contract CheckoutTest is LatchkeyFixture {
         vm.assertEq(address(latchkey).balance, 0);
     }
 
-    // ---------------------------------------------------------------- freeing the device
-
-    function test_checkout_beforeTheEndFreesTheDeviceFromNow() public {
-        _checkout(r, 3600, 0); // at T0 + 1 hour, an hour before the booked end
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, T0 + 1 hours);
-        ILatchkey.Rental memory next = _rent(stranger, 0, MIN);
-        vm.assertEq(next.start, T0 + 1 hours, "the next guest rents right away");
-        vm.assertTrue(latchkey.isOpen(next));
-    }
-
-    function test_checkout_atTheEndLeavesTheBookingAsItIs() public {
-        vm.warp(r.end);
-        _checkout(r, 7200, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.end);
-    }
-
-    /// @dev Only the last booking can give time back: a booking that follows keeps its place.
-    function test_checkout_beforeTheEndKeepsTheBookingsThatFollow() public {
-        ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
-        _checkout(r, 3600, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, next.end);
-        vm.assertTrue(latchkey.isOpen(next));
-        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
-        vm.prank(guest);
-        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, next.end));
-        latchkey.rent{value: deposit}(deviceId, 0, MIN);
-    }
-
-    /// @dev A receipt may come before the start; the device is then free from the start only, as
-    /// the booking before it may run until then.
-    function test_checkout_beforeTheStartFreesTheDeviceFromTheBookingBefore() public {
-        ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
-        _checkout(next, 0, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, next.bookedBefore);
-        vm.assertEq(next.start, r.end);
-        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
-        vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
-        latchkey.rent{value: deposit}(deviceId, 0, MIN); // r is still running
-        ILatchkey.Rental memory after_ = _rent(stranger, r.end, MIN);
-        vm.assertTrue(latchkey.isOpen(after_));
-    }
-
-    /// @dev Settled before its start, the running booking before it is the last one again, so its
-    /// guest may extend it.
-    function test_checkout_beforeTheStartLetsTheBookingBeforeItBeExtended() public {
-        ILatchkey.Rental memory next = _rent(stranger, r.end, 1 hours);
-        _checkout(next, 0, 0);
-        uint256 more = _deposit(30 minutes);
-        vm.prank(guest);
-        latchkey.extend{value: more}(r, 30 minutes);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.end + 30 minutes);
-    }
-
-    /// @dev A future booking with nothing before it: settling it by receipt now frees the device
-    /// from now on, as a cancel would (the time before it was never booked to anyone).
-    function test_checkout_ofAFutureBookingFreesTheDeviceFromNow() public {
-        vm.warp(r.end);
-        _checkout(r, 7200, 0);
-        vm.warp(r.end + 10 minutes);
-        ILatchkey.Rental memory later = _rent(stranger, uint64(r.end + 1 days), 1 hours);
-        _checkout(later, 0, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, block.timestamp);
-        ILatchkey.Rental memory now_ = _rent(guest, 0, MIN);
-        vm.assertEq(now_.start, block.timestamp);
-    }
-
-    /// @dev Settled at any time, with an earlier booking before it: the device is free exactly
-    /// from max(now, bookedBefore) if it was settled before the end, from the end otherwise, never
-    /// before the earlier booking ends; a new rental can start there.
-    function testFuzz_checkout_freesTheDeviceWithoutOverlappingTheBookingBefore(uint32 duration, uint256 at) public {
-        duration = uint32(bound(duration, MIN, MAX));
-        ILatchkey.Rental memory x = _rent(stranger, r.end, duration);
-        at = bound(at, block.timestamp, uint256(x.end) + 1 days);
-        vm.warp(at);
-        _checkout(x, 60, 0);
-
-        uint256 expected = at >= x.end ? x.end : at > x.bookedBefore ? at : x.bookedBefore;
-        uint64 bookedUntil = latchkey.device(deviceId).bookedUntil;
-        vm.assertEq(bookedUntil, expected);
-        vm.assertGe(bookedUntil, r.end, "r, still open, cannot be overlapped");
-        ILatchkey.Rental memory y = _rent(guest, bookedUntil > at ? bookedUntil : 0, MIN);
-        vm.assertEq(y.start, bookedUntil > at ? bookedUntil : at);
-    }
+    // ---------------------------------------------------------------- settled once (freeing slots: Calendar.t.sol)
 
     function test_checkout_failsIfAlreadySettled() public {
         _checkout(r, 60, 0);
@@ -259,7 +176,8 @@ contract CheckoutTest is LatchkeyFixture {
         _checkout(x, secondsUsed, energyWh);
 
         uint256 allowance = x.end - x.start; // 1 Wh a second at MAX_WATTS
-        uint256 metered = uint256(PRICE) * secondsUsed + uint256(PRICE_WH) * (energyWh < allowance ? energyWh : allowance);
+        uint256 metered =
+            uint256(PRICE) * secondsUsed + uint256(PRICE_WH) * (energyWh < allowance ? energyWh : allowance);
         uint256 charge = metered < x.deposit ? metered : x.deposit;
         vm.assertEq(latchkey.credit(host), charge);
         vm.assertEq(stranger.balance + latchkey.credit(host), before + x.deposit, "charge + refund == deposit");

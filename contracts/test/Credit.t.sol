@@ -227,7 +227,11 @@ contract CreditTest is LatchkeyFixture {
     function _registerWalletDevice() private returns (HostileWallet wallet) {
         wallet = new HostileWallet(latchkey);
         bytes memory result = wallet.exec(
-            abi.encodeCall(ILatchkey.registerDevice, (signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS)), 0
+            abi.encodeCall(
+                ILatchkey.registerDevice,
+                (signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW)
+            ),
+            0
         );
         deviceId = abi.decode(result, (uint256));
     }
@@ -241,7 +245,6 @@ contract CreditTest is LatchkeyFixture {
         returns (ILatchkey.Rental memory r)
     {
         uint256 deposit = latchkey.quote(deviceId, duration).deposit;
-        uint64 bookedBefore = latchkey.device(deviceId).bookedUntil;
         bytes memory result = wallet.exec(abi.encodeCall(ILatchkey.rent, (deviceId, start, duration)), deposit);
         r = ILatchkey.Rental({
             id: abi.decode(result, (uint256)),
@@ -253,7 +256,7 @@ contract CreditTest is LatchkeyFixture {
             pricePerWh: PRICE_WH,
             signer: signer,
             maxWatts: MAX_WATTS,
-            bookedBefore: bookedBefore
+            cancelWindow: CANCEL_WINDOW
         });
     }
 }

@@ -11,7 +11,8 @@ contract DevicesTest is LatchkeyFixture {
         vm.expectEmit(address(latchkey));
         emit ILatchkey.DeviceRegistered(2, stranger, key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600, MAX_WATTS);
         vm.prank(stranger);
-        uint256 id = latchkey.registerDevice(key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600, MAX_WATTS);
+        uint256 id =
+            latchkey.registerDevice(key, ILatchkey.Kind.Lock, 5, 7, 150, 30, 3600, MAX_WATTS, SLOT, CANCEL_WINDOW);
 
         vm.assertEq(id, 2);
         ILatchkey.Device memory d = latchkey.device(id);
@@ -30,54 +31,70 @@ contract DevicesTest is LatchkeyFixture {
 
     function test_registerDevice_numbersDevicesFromOne() public {
         vm.assertEq(deviceId, 1);
-        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1, MAX_WATTS), 2);
-        vm.assertEq(latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1, MAX_WATTS), 3);
+        vm.assertEq(
+            latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1, MAX_WATTS, SLOT, CANCEL_WINDOW), 2
+        );
+        vm.assertEq(
+            latchkey.registerDevice(signer, ILatchkey.Kind.Socket, 1, 0, 100, 1, 1, MAX_WATTS, SLOT, CANCEL_WINDOW), 3
+        );
     }
 
     function test_registerDevice_failsForAZeroSigner() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(address(0), ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(
+            address(0), ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
     }
 
     function test_registerDevice_failsForAZeroPricePerSecond() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, 0, PRICE_WH, FACTOR, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, 0, PRICE_WH, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
     }
 
     function test_registerDevice_failsForADepositFactorBelowOneHundred() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 99, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 99, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW);
     }
 
     function test_registerDevice_failsForADepositFactorAboveTheMaximum() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 401, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 401, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW);
         // The review's device: factor 65,535 would have charged 655x the rent.
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, type(uint16).max, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, PRICE, 0, type(uint16).max, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
     }
 
     function test_registerDevice_acceptsTheMaximumDepositFactor() public {
         vm.assertEq(latchkey.MAX_DEPOSIT_FACTOR(), 400);
-        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, 400, MIN, MAX, MAX_WATTS);
+        uint256 id = latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, PRICE, 0, 400, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
         vm.assertEq(latchkey.quote(id, 1 hours).deposit, 4 * uint256(PRICE) * 1 hours);
     }
 
     function test_registerDevice_failsForAZeroMinimumDuration() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 0, MAX, MAX_WATTS);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 0, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW);
     }
 
     function test_registerDevice_failsForAMinimumAboveTheMaximum() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 101, 100, MAX_WATTS);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, 101, 100, MAX_WATTS, SLOT, CANCEL_WINDOW);
     }
 
     function test_registerDevice_failsWhenTheLargestDepositWouldNotFit128Bits() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 3, MAX_WATTS);
+        latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 3, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
         // The same price with a shorter maximum fits.
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 2, MAX_WATTS);
+        latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, type(uint128).max / 2, 0, 100, 1, 2, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
     }
 
     function test_setPrice_changesTheQuoteAndEmits() public {
@@ -241,7 +258,9 @@ contract DevicesTest is LatchkeyFixture {
         latchkey.setDurations(deviceId, MAX, MAX - 1);
         vm.stopPrank();
         // a price whose deposit fits for one second only
-        uint256 dear = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, type(uint128).max / 4, 0, 100, 1, 1, 0);
+        uint256 dear = latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, type(uint128).max / 4, 0, 100, 1, 1, 0, SLOT, CANCEL_WINDOW
+        );
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
         latchkey.setDurations(dear, 1, 10);
         vm.prank(stranger);
@@ -269,7 +288,9 @@ contract DevicesTest is LatchkeyFixture {
         factor = uint16(bound(factor, 100, latchkey.MAX_DEPOSIT_FACTOR()));
         duration = uint32(bound(duration, MIN, MAX));
         vm.prank(host);
-        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, factor, MIN, MAX, MAX_WATTS);
+        uint256 id = latchkey.registerDevice(
+            signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, factor, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
         ILatchkey.Quote memory q = latchkey.quote(id, duration);
         vm.assertLe(q.maxCharge, 4 * q.rent + q.energyCost);
         ILatchkey.Rental memory r = _rentDevice(id, guest, 0, duration);
@@ -290,7 +311,7 @@ contract DevicesTest is LatchkeyFixture {
     }
 
     /// @dev The layout promised by the interface: host…active, signer…rentalCount, the two prices,
-    /// the max power.
+    /// maxWatts…cancelWindow.
     function test_device_isPackedIntoFourStorageSlots() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         ILatchkey.Device memory d = latchkey.device(deviceId);
@@ -301,7 +322,7 @@ contract DevicesTest is LatchkeyFixture {
         vm.assertEq(
             vm.load(address(latchkey), base),
             bytes32(
-                uint256(uint160(host)) | uint256(MIN) << 160 | uint256(MAX) << 192 | uint256(FACTOR) << 224
+                uint256(uint160(host)) | uint256(MIN) << 160 | uint256(SLOT) << 192 | uint256(FACTOR) << 224
                     | uint256(uint8(ILatchkey.Kind.Socket)) << 240 | uint256(1) << 248
             )
         );
@@ -312,7 +333,10 @@ contract DevicesTest is LatchkeyFixture {
         vm.assertEq(
             vm.load(address(latchkey), bytes32(uint256(base) + 2)), bytes32(uint256(PRICE) | uint256(PRICE_WH) << 128)
         );
-        vm.assertEq(vm.load(address(latchkey), bytes32(uint256(base) + 3)), bytes32(uint256(MAX_WATTS)));
+        vm.assertEq(
+            vm.load(address(latchkey), bytes32(uint256(base) + 3)),
+            bytes32(uint256(MAX_WATTS) | uint256(MAX) << 32 | uint256(CANCEL_WINDOW) << 64)
+        );
         vm.assertEq(vm.load(address(latchkey), bytes32(uint256(base) + 4)), bytes32(0));
     }
 }

@@ -14,9 +14,11 @@ contract EnergyTest is LatchkeyFixture {
 
     function test_registerDevice_failsForAnEnergyPriceWithoutAMaxPower() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, FACTOR, MIN, MAX, 0);
+        latchkey.registerDevice(
+            signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, FACTOR, MIN, MAX, 0, SLOT, CANCEL_WINDOW
+        );
         // A device without an energy price needs none.
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, 0);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, 0, SLOT, CANCEL_WINDOW);
     }
 
     function test_setPrice_failsForAnEnergyPriceWithoutAMaxPower() public {
@@ -28,7 +30,16 @@ contract EnergyTest is LatchkeyFixture {
     function test_registerDevice_failsWhenTheEnergyOfTheLargestDepositWouldNotFit128Bits() public {
         vm.expectRevert(ILatchkey.InvalidDevice.selector);
         latchkey.registerDevice(
-            signer, ILatchkey.Kind.Socket, 1, type(uint128).max / 100, FACTOR, 1, 1 hours, type(uint32).max
+            signer,
+            ILatchkey.Kind.Socket,
+            1,
+            type(uint128).max / 100,
+            FACTOR,
+            1,
+            1 hours,
+            type(uint32).max,
+            SLOT,
+            CANCEL_WINDOW
         );
     }
 
@@ -140,8 +151,8 @@ contract EnergyTest is LatchkeyFixture {
         ILatchkey.Rental memory r = _rent(guest, 0, first);
         uint256 energyBefore = uint256(PRICE_WH) * _allowance(watts, first);
         vm.assertEq(r.deposit, uint256(PRICE) * first * FACTOR / 100 + energyBefore);
-        uint256 more = uint256(PRICE) * extra * FACTOR / 100 + uint256(PRICE_WH) * _allowance(watts, first + uint256(extra))
-            - energyBefore;
+        uint256 more = uint256(PRICE) * extra * FACTOR / 100 + uint256(PRICE_WH)
+            * _allowance(watts, first + uint256(extra)) - energyBefore;
         vm.prank(guest);
         latchkey.extend{value: more}(r, extra);
         r.end += extra;

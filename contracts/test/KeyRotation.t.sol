@@ -63,6 +63,7 @@ contract KeyRotationTest is LatchkeyFixture {
         latchkey.revokeSigner(signer);
         _checkout(r, 60, 0);
         vm.assertFalse(latchkey.isOpen(r));
+        vm.warp(T0 + SLOT); // the checkout's own slot stays held
         _rent(guest, 0, 1 hours);
     }
 
@@ -145,10 +146,10 @@ contract KeyRotationTest is LatchkeyFixture {
         _revoke(signer);
         vm.prank(host);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.RevokedSigner.selector, signer));
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW);
         // Another host may still use the same address for its own devices.
         vm.prank(stranger);
-        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
+        latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW);
     }
 
     /// @dev Rotating any number of times strands no open rental: each settles by its own key.

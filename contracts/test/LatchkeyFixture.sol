@@ -16,7 +16,12 @@ abstract contract LatchkeyFixture is Test {
     uint32 internal constant MAX_WATTS = 3600;
     uint32 internal constant MIN = 60;
     uint32 internal constant MAX = 7 days;
-    uint256 internal constant T0 = 1_750_000_000;
+    /// @dev Minute slots (the shortest); T0 is on a slot boundary, so whole-minute bookings from it
+    /// sit back to back.
+    uint32 internal constant SLOT = 60;
+    /// @dev No cancel window by default (every cancel free); the calendar tests set one.
+    uint32 internal constant CANCEL_WINDOW = 0;
+    uint256 internal constant T0 = 1_750_000_020;
 
     uint256 internal constant SIGNER_KEY = 0xA11CE;
     uint256 internal constant OTHER_KEY = 0xB0B;
@@ -37,7 +42,9 @@ abstract contract LatchkeyFixture is Test {
         latchkey = new Latchkey(GRACE);
         signer = vm.addr(SIGNER_KEY);
         vm.prank(host);
-        deviceId = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, FACTOR, MIN, MAX, MAX_WATTS);
+        deviceId = latchkey.registerDevice(
+            signer, ILatchkey.Kind.Socket, PRICE, PRICE_WH, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
         vm.deal(guest, 1000 ether);
         vm.deal(stranger, 1000 ether);
         vm.label(address(latchkey), "Latchkey");
@@ -59,7 +66,7 @@ abstract contract LatchkeyFixture is Test {
         uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.prank(who);
         r.id = latchkey.rent{value: deposit}(id, start, duration);
-        r.bookedBefore = d.bookedUntil;
+        r.cancelWindow = d.cancelWindow;
         r.guest = who;
         r.start = start == 0 ? uint64(block.timestamp) : start;
         r.end = r.start + duration;

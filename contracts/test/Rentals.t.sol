@@ -13,7 +13,17 @@ contract RentalsTest is LatchkeyFixture {
         uint256 expectedId = deviceId << 64;
         vm.expectEmit(address(latchkey));
         emit ILatchkey.Rented(
-            expectedId, deviceId, guest, uint64(T0), uint64(T0 + 1 hours), uint128(deposit), PRICE, PRICE_WH, signer, MAX_WATTS, 0
+            expectedId,
+            deviceId,
+            guest,
+            uint64(T0),
+            uint64(T0 + 1 hours),
+            uint128(deposit),
+            PRICE,
+            PRICE_WH,
+            signer,
+            MAX_WATTS,
+            CANCEL_WINDOW
         );
         vm.prank(guest);
         uint256 id = latchkey.rent{value: deposit}(deviceId, 0, 1 hours);
@@ -29,7 +39,7 @@ contract RentalsTest is LatchkeyFixture {
             pricePerWh: PRICE_WH,
             signer: signer,
             maxWatts: MAX_WATTS,
-            bookedBefore: 0
+            cancelWindow: CANCEL_WINDOW
         });
         vm.assertTrue(latchkey.isOpen(r));
         vm.assertEq(address(latchkey).balance, deposit);
@@ -40,7 +50,9 @@ contract RentalsTest is LatchkeyFixture {
 
     function test_rent_numbersRentalsPerDeviceInTheLow64Bits() public {
         vm.prank(host);
-        uint256 second = latchkey.registerDevice(signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS);
+        uint256 second = latchkey.registerDevice(
+            signer, ILatchkey.Kind.Lock, PRICE, 0, FACTOR, MIN, MAX, MAX_WATTS, SLOT, CANCEL_WINDOW
+        );
         ILatchkey.Rental memory a = _rent(guest, 0, MIN);
         ILatchkey.Rental memory b = _rent(guest, a.end, MIN);
         ILatchkey.Rental memory c = _rentDevice(second, guest, 0, MIN);
@@ -179,27 +191,6 @@ contract RentalsTest is LatchkeyFixture {
         latchkey.rent{value: deposit + 1}(deviceId, 0, MIN);
     }
 
-    function test_rent_failsWhileTheDeviceIsBooked() public {
-        ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 100), 1 hours);
-        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
-        vm.startPrank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
-        latchkey.rent{value: deposit}(deviceId, 0, MIN); // now, though the booking starts later
-        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, r.end));
-        latchkey.rent{value: deposit}(deviceId, r.end - 1, MIN);
-        vm.stopPrank();
-    }
-
-    function test_rent_acceptsABookingThatStartsWhenTheLastOneEnds() public {
-        ILatchkey.Rental memory a = _rent(guest, 0, 1 hours);
-        ILatchkey.Rental memory b = _rent(stranger, a.end, 1 hours);
-        vm.assertTrue(latchkey.isOpen(a));
-        vm.assertTrue(latchkey.isOpen(b));
-        vm.warp(a.end);
-        ILatchkey.Rental memory c = _rent(guest, b.end, MIN);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, c.end);
-    }
-
     function test_rent_failsForAnUnknownDevice() public {
         vm.prank(guest);
         vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 2));
@@ -228,7 +219,11 @@ contract RentalsTest is LatchkeyFixture {
         price = uint128(bound(price, 1, maxPrice < type(uint128).max ? maxPrice : type(uint128).max));
         duration = uint32(bound(duration, 1, maxDuration));
         vm.prank(host);
-        uint256 id = latchkey.registerDevice(signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration, MAX_WATTS);
+        // A slot long enough for the longest booking to span at most MAX_BOOKING_SLOTS slots.
+        uint32 slot = uint32(maxDuration / latchkey.MAX_BOOKING_SLOTS() + SLOT);
+        uint256 id = latchkey.registerDevice(
+            signer, ILatchkey.Kind.Socket, price, 0, factor, 1, maxDuration, MAX_WATTS, slot, CANCEL_WINDOW
+        );
 
         uint256 deposit = latchkey.quote(id, duration).deposit;
         vm.assertEq(deposit, uint256(price) * duration * factor / 100);
@@ -243,12 +238,9 @@ contract RentalsTest is LatchkeyFixture {
     // ---------------------------------------------------------------- isOpen
 
     function test_isOpen_isFalseForAnyAlteredField() public {
-        ILatchkey.Rental memory first = _rent(guest, 0, 1 hours);
-        // Booked after `first`, so that its `bookedBefore` is not zero.
-        ILatchkey.Rental memory r = _rent(guest, first.end, 1 hours);
-        vm.assertEq(r.bookedBefore, first.end);
+        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
         vm.assertTrue(latchkey.isOpen(r));
-        for (uint256 field; field < 8; ++field) {
+        for (uint256 field; field < 10; ++field) {
             ILatchkey.Rental memory x = _copy(r);
             if (field == 0) x.id += 1;
             if (field == 1) x.guest = stranger;
@@ -257,7 +249,9 @@ contract RentalsTest is LatchkeyFixture {
             if (field == 4) x.deposit += 1;
             if (field == 5) x.pricePerSecond -= 1;
             if (field == 6) x.pricePerWh = 0;
-            if (field == 7) x.bookedBefore = first.start;
+            if (field == 7) x.signer = stranger;
+            if (field == 8) x.maxWatts += 1;
+            if (field == 9) x.cancelWindow += 1;
             vm.assertFalse(latchkey.isOpen(x));
         }
     }
@@ -334,15 +328,6 @@ contract RentalsTest is LatchkeyFixture {
         latchkey.extend{value: more}(r, 60);
     }
 
-    function test_extend_failsWhenAnotherBookingFollows() public {
-        ILatchkey.Rental memory r = _rent(guest, 0, 1 hours);
-        _rent(stranger, r.end, 1 hours);
-        uint256 more = _deposit(60);
-        vm.prank(guest);
-        vm.expectRevert(ILatchkey.NotLastBooking.selector);
-        latchkey.extend{value: more}(r, 60);
-    }
-
     function test_extend_failsBeyondTheMaximumDuration() public {
         ILatchkey.Rental memory r = _rent(guest, 0, MAX);
         uint256 more = _deposit(1);
@@ -407,7 +392,7 @@ contract RentalsTest is LatchkeyFixture {
         ILatchkey.Rental memory r = _rent(guest, uint64(T0 + 1 days), 1 hours);
         uint256 guestBefore = guest.balance;
         vm.expectEmit(address(latchkey));
-        emit ILatchkey.Cancelled(r.id, deviceId);
+        emit ILatchkey.Cancelled(r.id, deviceId, 0, r.deposit);
         vm.prank(guest);
         latchkey.cancel(r);
 
@@ -415,136 +400,7 @@ contract RentalsTest is LatchkeyFixture {
         vm.assertEq(address(latchkey).balance, 0);
         vm.assertFalse(latchkey.isOpen(r));
         vm.assertEq(latchkey.credit(host), 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, 0, "the last booking is rewound to where it was booked");
-    }
-
-    function test_cancel_keepsTheBookingsThatFollow() public {
-        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 hours), 1 hours);
-        ILatchkey.Rental memory b = _rent(stranger, a.end, 1 hours);
-        vm.prank(guest);
-        latchkey.cancel(a);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, b.end);
-        vm.assertTrue(latchkey.isOpen(b));
-    }
-
-    /// @dev The gap before a cancelled last booking is free again at once: booking a month ahead
-    /// and cancelling for a full refund does not hold the device until then.
-    function test_cancel_ofAFarFutureBookingLeavesTheDeviceRentableNow() public {
-        ILatchkey.Rental memory far = _rent(stranger, uint64(T0 + 30 days), 1 hours);
-        vm.prank(stranger);
-        latchkey.cancel(far);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, 0);
-        ILatchkey.Rental memory now_ = _rent(guest, 0, 1 hours);
-        vm.assertEq(now_.start, T0);
-        vm.assertTrue(latchkey.isOpen(now_));
-    }
-
-    /// @dev Cancelling a later booking after a gap rewinds to the end of the booking before it,
-    /// never into it, and the gap can be rented.
-    function test_cancel_ofABookingAfterAGapRewindsToTheBookingBefore() public {
-        ILatchkey.Rental memory running = _rent(guest, 0, 1 hours);
-        ILatchkey.Rental memory later = _rent(stranger, uint64(T0 + 1 days), 1 hours);
-        vm.assertEq(later.bookedBefore, running.end);
-        vm.warp(T0 + 10 minutes);
-        vm.prank(stranger);
-        latchkey.cancel(later);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, running.end);
-        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
-        vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, running.end));
-        latchkey.rent{value: deposit}(deviceId, 0, MIN); // `running` is still running
-        ILatchkey.Rental memory next = _rent(stranger, running.end, MIN);
-        vm.assertTrue(latchkey.isOpen(next));
-    }
-
-    /// @dev An extension keeps the rental's `bookedBefore`.
-    function test_extend_keepsBookedBefore() public {
-        ILatchkey.Rental memory a = _rent(guest, 0, 1 hours);
-        ILatchkey.Rental memory b = _rent(guest, uint64(T0 + 1 days), 1 hours);
-        uint256 more = latchkey.quote(deviceId, 30 minutes).deposit;
-        vm.prank(guest);
-        latchkey.extend{value: more}(b, 30 minutes);
-        b.end += 30 minutes;
-        b.deposit += uint128(more);
-        vm.assertTrue(latchkey.isOpen(b));
-        vm.prank(guest);
-        latchkey.cancel(b);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.end);
-    }
-
-    /// @dev The remaining limitation: with two bookings, cancelling the earlier one first leaves
-    /// its window unrentable even after the later one is cancelled too.
-    function test_cancel_ofTwoBookingsEarlierFirst_leavesTheEarlierWindowUnrentable() public {
-        ILatchkey.Rental memory a = _rent(stranger, uint64(T0 + 1 days), 1 hours);
-        ILatchkey.Rental memory b = _rent(stranger, a.end, MIN);
-        vm.startPrank(stranger);
-        latchkey.cancel(a);
-        latchkey.cancel(b);
-        vm.stopPrank();
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.end);
-    }
-
-    function test_cancel_letsTheSlotBeRentedAgain() public {
-        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 hours), 1 hours);
-        vm.prank(guest);
-        latchkey.cancel(a);
-        ILatchkey.Rental memory b = _rent(stranger, a.start, 1 hours);
-        vm.assertTrue(b.id != a.id, "a sequence number is never reused");
-        vm.assertFalse(latchkey.isOpen(a));
-        vm.assertTrue(latchkey.isOpen(b));
-    }
-
-    /// @dev The known limitation: only the last booking gives its window back, so the window of a
-    /// cancelled booking that another one follows cannot be rented.
-    function test_cancel_ofABookingAnotherFollows_leavesItsWindowUnrentable() public {
-        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 days), 1 hours);
-        ILatchkey.Rental memory b = _rent(stranger, a.end, MIN);
-        vm.prank(guest);
-        latchkey.cancel(a);
-        uint256 deposit = latchkey.quote(deviceId, MIN).deposit;
-        vm.prank(guest);
-        vm.expectRevert(abi.encodeWithSelector(ILatchkey.DeviceBusy.selector, b.end));
-        latchkey.rent{value: deposit}(deviceId, a.start, MIN);
-    }
-
-    /// @dev Cancelling the bookings from the last one back frees each window in turn.
-    function test_cancel_fromTheLastBookingBackFreesTheDeviceStepByStep() public {
-        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 hours), 1 hours);
-        ILatchkey.Rental memory b = _rent(guest, a.end, 1 hours);
-        vm.startPrank(guest);
-        latchkey.cancel(b);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.end, "a is the last booking again");
-        latchkey.cancel(a);
-        vm.stopPrank();
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.bookedBefore);
-    }
-
-    /// @dev A booking settled by receipt before its start gives its window back like a cancel,
-    /// which makes the booking before it the last one: it can be cancelled back to its start, or
-    /// extended.
-    function test_cancel_afterTheBookingThatFollowedWasSettledBeforeItsStart() public {
-        ILatchkey.Rental memory a = _rent(guest, uint64(T0 + 1 hours), 1 hours);
-        ILatchkey.Rental memory b = _rent(stranger, a.end, 1 hours);
-        _checkout(b, 0, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.end);
-        vm.prank(guest);
-        latchkey.cancel(a);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, a.bookedBefore);
-        vm.assertEq(address(latchkey).balance, 0, "both deposits went back");
-    }
-
-    /// @dev Cancelling the booking after a running one that then checks out early frees the
-    /// device from the checkout on.
-    function test_cancel_thenAnEarlyCheckoutOfTheRunningRentalFreesTheDeviceNow() public {
-        ILatchkey.Rental memory running = _rent(guest, 0, 1 hours);
-        ILatchkey.Rental memory next = _rent(stranger, running.end, 1 hours);
-        vm.warp(T0 + 10 minutes);
-        vm.prank(stranger);
-        latchkey.cancel(next);
-        _checkout(running, 600, 0);
-        vm.assertEq(latchkey.device(deviceId).bookedUntil, T0 + 10 minutes);
-        ILatchkey.Rental memory now_ = _rent(stranger, 0, MIN);
-        vm.assertEq(now_.start, T0 + 10 minutes);
+        vm.assertEq(latchkey.device(deviceId).bookedUntil, r.end, "bookedUntil is the latest end booked, never lowered");
     }
 
     function test_cancel_failsForAnyoneButTheGuest() public {

@@ -18,7 +18,7 @@ contract EscrowInvariantTest is InvariantTest {
         latchkey = new Latchkey(GRACE);
         handler = new LatchkeyHandler(latchkey, GRACE);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](15);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = LatchkeyHandler.registerDevice.selector;
         selectors[1] = LatchkeyHandler.rent.selector;
         selectors[2] = LatchkeyHandler.extend.selector;
@@ -34,6 +34,7 @@ contract EscrowInvariantTest is InvariantTest {
         selectors[12] = LatchkeyHandler.forceSend.selector;
         selectors[13] = LatchkeyHandler.rentTooFarAhead.selector;
         selectors[14] = LatchkeyHandler.revokeSigner.selector;
+        selectors[15] = LatchkeyHandler.setCalendar.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -56,12 +57,19 @@ contract EscrowInvariantTest is InvariantTest {
     }
 
     /// @dev The rentals of a device never overlap: no two open ones share a second, every open
-    /// one ends by its device's `bookedUntil` (where the next rental may start), and each rent,
-    /// extend, cancel and settlement moved `bookedUntil` exactly as the rules say.
+    /// one ends by its device's `bookedUntil` (the latest end booked), every window the ghost
+    /// calendar has free was booked and every taken one refused (in random order, near and far),
+    /// and `bookedUntil` moved exactly as the rules say.
     function invariant_openRentalsOfADeviceNeverOverlap() public view {
         vm.assertEq(handler.overlaps(), 0, "open rentals of a device overlap");
         vm.assertEq(handler.bookingViolations(), 0, "bookedUntil before an open rental's end, or past the horizon");
-        vm.assertEq(handler.wrongBookings(), 0, "bookedUntil moved against the rules");
+        vm.assertEq(handler.wrongBookings(), 0, "a free window refused, a taken one booked, or bookedUntil wrong");
+    }
+
+    /// @dev Every cancel charged exactly the rule's fee (0 outside the rental's cancel window, then
+    /// linear up to the booked rent at the start), credited to the host, and `cancelFee` said so.
+    function invariant_cancellationFeesFollowTheRule() public view {
+        vm.assertEq(handler.wrongCancelFees(), 0, "a cancellation fee differs from the rule");
     }
 
     /// @dev Rotating a key strands no open rental (the handler settles every one by the receipt of

@@ -40,6 +40,11 @@ contract LatchkeyHandler is Test {
 
     ILatchkey.Rental[] private _rentals; // latest committed struct of every rental ever made
     bool[] private _open;
+    /// @dev The ghost calendar: each rental holds the slots [start / slot, _heldEnd) of the slot
+    /// length it was booked under (`_slotOf`): up to ceil(end / slot) while open, nothing once
+    /// cancelled, up to the slot after the settlement time (at most its end) once settled.
+    uint256[] private _slotOf;
+    uint256[] private _heldEnd;
 
     /// @notice The clock of the campaign: every action runs at this time.
     uint256 public time;
@@ -53,8 +58,11 @@ contract LatchkeyHandler is Test {
     uint256 public badSettlements;
     /// @notice Charges, deposits or payouts different from what the rules say.
     uint256 public wrongAmounts;
-    /// @notice Actions after which a device's `bookedUntil` is not what the booking rules say.
+    /// @notice Actions after which a device's `bookedUntil` is not what the booking rules say, or
+    /// a booking the ghost calendar says is free was refused, or one it says is taken accepted.
     uint256 public wrongBookings;
+    /// @notice Cancellations whose fee is not the rule's (0 outside the window, then linear to the rent).
+    uint256 public wrongCancelFees;
     /// @notice Rentals accepted with a start beyond the booking horizon.
     uint256 public horizonBreaches;
     /// @notice Receipts of a revoked key that settled something, and rentals or extensions a
@@ -79,8 +87,8 @@ contract LatchkeyHandler is Test {
             _keyOf[vm.addr(_keys[i])] = _keys[i];
         }
         time = block.timestamp;
-        registerDevice(0, 0, 1e12, 1e13, 200, 60, 1 days);
-        registerDevice(1, 1, 3e11, 0, 100, 1, 3 days);
+        registerDevice(0, 0, 1e12, 1e13, 200, 60, 1 days, 0, 0);
+        registerDevice(1, 1, 3e11, 0, 100, 1, 3 days, 1, 1 days);
     }
 
     modifier atTime() {
@@ -149,7 +157,9 @@ contract LatchkeyHandler is Test {
         uint128 priceWh,
         uint16 factor,
         uint32 minDuration,
-        uint32 maxDuration
+        uint32 maxDuration,
+        uint256 slotSeed,
+        uint32 cancelWindow
     ) public atTime {
         if (_deviceIds.length >= MAX_DEVICES) return;
         price = uint128(bound(price, 1, 1e15));
@@ -160,7 +170,15 @@ contract LatchkeyHandler is Test {
         (bool found, address key) = _usableKey(_hosts[hostSeed % HOSTS], keySeed);
         if (!found) return;
         _register(_hosts[hostSeed % HOSTS], key, price, priceWh, factor, minDuration, maxDuration);
+        uint256 id = _deviceIds[_deviceIds.length - 1];
+        vm.prank(_hosts[hostSeed % HOSTS]);
+        latchkey.setCalendar(id, _slotSeconds(slotSeed), uint32(bound(cancelWindow, 0, 2 days)));
         _did();
+    }
+
+    /// @dev A slot length of 1, 5 or 15 minutes, from a fuzzed seed.
+    function _slotSeconds(uint256 seed) private pure returns (uint32) {
+        return [uint32(60), 300, 900][seed % 3];
     }
 
     function _register(
@@ -175,7 +193,7 @@ contract LatchkeyHandler is Test {
         vm.prank(host);
         _deviceIds.push(
             latchkey.registerDevice(
-                key, ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration, _watts(price)
+                key, ILatchkey.Kind(factor % 2), price, priceWh, factor, minDuration, maxDuration, _watts(price), 60, 0
             )
         );
     }
@@ -184,21 +202,38 @@ contract LatchkeyHandler is Test {
         _rent(deviceSeed, guestSeed, delay, duration);
     }
 
+    /// @dev Books a random window, near now or anywhere up to the horizon, in no particular order:
+    /// it must be accepted exactly when the ghost calendar has all its slots free.
     function _rent(uint256 deviceSeed, uint256 guestSeed, uint256 delay, uint256 duration) private {
         (bool found, uint256 id) = _activeDevice(deviceSeed);
         if (!found) return;
         ILatchkey.Device memory d = latchkey.device(id);
-        uint256 earliest = time > d.bookedUntil ? time : d.bookedUntil;
-        uint256 latest = time + latchkey.MAX_ADVANCE();
-        if (earliest > latest) return; // booked up to the horizon
-        uint64 start = uint64(earliest + bound(delay, 0, latest - earliest < 2 hours ? latest - earliest : 2 hours));
+        uint256 reach = delay % 2 == 0 ? 6 hours : latchkey.MAX_ADVANCE();
+        uint64 start = uint64(time + bound(delay >> 1, 0, reach));
+        if (delay % 5 == 0) start = uint64(_ceilDiv(start, d.slotSeconds) * d.slotSeconds); // on a boundary
+        if (start > time + latchkey.MAX_ADVANCE()) start = uint64(time);
         uint32 span = uint32(bound(duration, d.minDuration, d.maxDuration));
         uint256 deposit = latchkey.quote(id, span).deposit;
-        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100 + d.pricePerWh * _wh(d.maxWatts, span)) {
+        if (deposit != uint256(d.pricePerSecond) * span * d.depositFactor / 100 + d.pricePerWh * _wh(d.maxWatts, span))
+        {
             ++wrongAmounts;
         }
         address guest = _guests[guestSeed % GUESTS];
         vm.deal(guest, guest.balance + deposit);
+        uint256 from = start / d.slotSeconds;
+        uint256 to = _ceilDiv(uint256(start) + span, d.slotSeconds);
+        if (!_free(id, d.slotSeconds, from, to, type(uint256).max)) {
+            // Taken: refused with `WindowTaken`, nothing booked.
+            vm.prank(guest);
+            try latchkey.rent{value: deposit}(id, start, span) {
+                ++wrongBookings;
+            } catch (bytes memory reason) {
+                if (bytes4(reason) != ILatchkey.WindowTaken.selector) ++wrongBookings;
+            }
+            if (latchkey.device(id).rentalCount != d.rentalCount) ++wrongBookings;
+            ++done[this.rentTaken.selector];
+            return;
+        }
         uint256 rentalId;
         if (guest == address(wallet)) {
             bytes memory result = wallet.exec(abi.encodeCall(ILatchkey.rent, (id, start, span)), deposit);
@@ -218,13 +253,38 @@ contract LatchkeyHandler is Test {
                 d.pricePerWh,
                 d.signer,
                 d.maxWatts,
-                d.bookedUntil
+                d.cancelWindow
             )
         );
         _open.push(true);
+        _slotOf.push(d.slotSeconds);
+        _heldEnd.push(to);
         openDeposits += deposit;
-        _expectBookedUntil(id, start + span);
+        _expectBookedUntil(id, start + span > d.bookedUntil ? start + span : d.bookedUntil);
         ++done[this.rent.selector];
+    }
+
+    /// @notice Only a counter key for `done`: rentals the ghost calendar expected to be refused.
+    function rentTaken() external pure {}
+
+    /// @notice The host changes the calendar: a new slot length only once `bookedUntil` has
+    /// passed (`DeviceBusy` before), a new cancel window any time.
+    function setCalendar(uint256 deviceSeed, uint256 slotSeed, uint32 cancelWindow) external atTime {
+        uint256 id = _deviceIds[deviceSeed % _deviceIds.length];
+        ILatchkey.Device memory d = latchkey.device(id);
+        uint32 slot = _slotSeconds(slotSeed);
+        cancelWindow = uint32(bound(cancelWindow, 0, 2 days));
+        vm.prank(d.host);
+        if (slot != d.slotSeconds && d.bookedUntil > time) {
+            try latchkey.setCalendar(id, slot, cancelWindow) {
+                ++wrongBookings;
+            } catch (bytes memory reason) {
+                if (bytes4(reason) != ILatchkey.DeviceBusy.selector) ++wrongBookings;
+            }
+            return;
+        }
+        latchkey.setCalendar(id, slot, cancelWindow);
+        _did();
     }
 
     /// @notice Asks for a start past the horizon, which must be refused with nothing booked.
@@ -247,16 +307,29 @@ contract LatchkeyHandler is Test {
         _did();
     }
 
+    /// @dev Extends any open rental, the device's last booking or not: accepted exactly when the
+    /// slots after its end are free in the ghost calendar.
     function extend(uint256 rentalSeed, uint256 extra) external atTime {
         (bool found, uint256 i) = _find(rentalSeed, Want.Extendable);
         if (!found) return _rentInstead(rentalSeed);
         ILatchkey.Rental memory r = _rentals[i];
-        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+        uint256 id = r.id >> 64;
+        ILatchkey.Device memory d = latchkey.device(id);
         uint256 room = d.maxDuration - (r.end - r.start);
         uint32 more = uint32(bound(extra, 1, room));
-        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100
-            + r.pricePerWh * (_wh(r.maxWatts, r.end + more - r.start) - _wh(r.maxWatts, r.end - r.start));
+        uint256 value = uint256(r.pricePerSecond) * more * d.depositFactor / 100 + r.pricePerWh
+            * (_wh(r.maxWatts, r.end + more - r.start) - _wh(r.maxWatts, r.end - r.start));
         vm.deal(r.guest, r.guest.balance + value);
+        uint256 to = _ceilDiv(uint256(r.end) + more, d.slotSeconds);
+        if (!_free(id, d.slotSeconds, _heldEnd[i], to, i)) {
+            vm.prank(r.guest);
+            try latchkey.extend{value: value}(r, more) {
+                ++wrongBookings;
+            } catch (bytes memory reason) {
+                if (bytes4(reason) != ILatchkey.WindowTaken.selector) ++wrongBookings;
+            }
+            return;
+        }
         if (r.guest == address(wallet)) {
             wallet.exec(abi.encodeCall(ILatchkey.extend, (r, more)), value);
         } else {
@@ -265,17 +338,25 @@ contract LatchkeyHandler is Test {
         }
         _rentals[i].end = r.end + more;
         _rentals[i].deposit = r.deposit + uint128(value);
+        if (to > _heldEnd[i]) _heldEnd[i] = to;
         openDeposits += value;
-        _expectBookedUntil(r.id >> 64, r.end + more);
+        _expectBookedUntil(id, r.end + more > d.bookedUntil ? r.end + more : d.bookedUntil);
         _did();
     }
 
+    /// @dev Cancels a future booking: the guest gets the deposit less the fee, the host the fee, the
+    /// slots are free again and `bookedUntil` does not move.
     function cancel(uint256 rentalSeed, uint256 walletMode) external atTime {
         (bool found, uint256 i) = _find(rentalSeed, Want.Cancellable);
         if (!found) return _rentInstead(rentalSeed);
         ILatchkey.Rental memory r = _rentals[i];
-        uint256 before = _guestFunds(r.guest);
-        uint64 bookedUntil = latchkey.device(r.id >> 64).bookedUntil;
+        ILatchkey.Device memory d = latchkey.device(r.id >> 64);
+        uint256 lead = r.start - time;
+        uint256 fee = lead >= r.cancelWindow
+            ? 0
+            : uint256(r.pricePerSecond) * (r.end - r.start) * (r.cancelWindow - lead) / r.cancelWindow;
+        if (latchkey.cancelFee(r) != fee) ++wrongCancelFees;
+        (uint256 hostBefore, uint256 before) = (latchkey.credit(d.host), _guestFunds(r.guest));
         if (r.guest == address(wallet)) {
             wallet.setMode(_walletMode(walletMode));
             wallet.exec(abi.encodeCall(ILatchkey.cancel, (r)), 0);
@@ -283,9 +364,10 @@ contract LatchkeyHandler is Test {
             vm.prank(r.guest);
             latchkey.cancel(r);
         }
-        if (_guestFunds(r.guest) - before != r.deposit) ++badSettlements;
-        // Only the last booking gives its window back, down to where it was booked.
-        _expectBookedUntil(r.id >> 64, bookedUntil == r.end ? r.bookedBefore : bookedUntil);
+        if (_guestFunds(r.guest) - before + (latchkey.credit(d.host) - hostBefore) != r.deposit) ++badSettlements;
+        if (latchkey.credit(d.host) - hostBefore != fee) ++wrongCancelFees;
+        _expectBookedUntil(r.id >> 64, d.bookedUntil);
+        _heldEnd[i] = r.start / _slotOf[i];
         _close(i);
         _did();
     }
@@ -312,8 +394,8 @@ contract LatchkeyHandler is Test {
             return _did();
         }
         uint256 allowance = _wh(r.maxWatts, r.end - r.start);
-        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed
-            + uint256(r.pricePerWh) * (receipt.energyWh < allowance ? receipt.energyWh : allowance);
+        uint256 metered = uint256(r.pricePerSecond) * receipt.secondsUsed + uint256(r.pricePerWh)
+            * (receipt.energyWh < allowance ? receipt.energyWh : allowance);
         if (block.timestamp < r.start) metered = 0; // nothing is charged before the start
         uint256 expected = metered < r.deposit ? metered : r.deposit;
 
@@ -322,7 +404,7 @@ contract LatchkeyHandler is Test {
         vm.prank(_caller(callerSeed, r));
         latchkey.checkout(r, receipt, signature);
         _checkSettlement(i, d.host, hostBefore, guestBefore, expected);
-        _checkReleased(r, d.bookedUntil);
+        _checkReleased(i, d.bookedUntil);
         _did();
     }
 
@@ -355,7 +437,7 @@ contract LatchkeyHandler is Test {
             latchkey.checkoutByTime(r);
         }
         _checkSettlement(i, d.host, hostBefore, guestBefore, expected);
-        _checkReleased(r, d.bookedUntil);
+        _checkReleased(i, d.bookedUntil);
         _did();
     }
 
@@ -486,13 +568,35 @@ contract LatchkeyHandler is Test {
         _close(i);
     }
 
-    /// @dev After settling `r`: the device is free from now (or from `r.bookedBefore` if later)
-    /// when `r` was its last booking and ended in the future; otherwise `bookedUntil` did not move.
-    function _checkReleased(ILatchkey.Rental memory r, uint64 bookedUntil) private {
-        if (bookedUntil == r.end && time < r.end) {
-            bookedUntil = time > r.bookedBefore ? uint64(time) : r.bookedBefore;
-        }
+    /// @dev After settling rental `i`: `bookedUntil` did not move, and the rental holds its slots
+    /// only up to the one holding now (none after its end, none before its start).
+    function _checkReleased(uint256 i, uint64 bookedUntil) private {
+        ILatchkey.Rental memory r = _rentals[i];
         _expectBookedUntil(r.id >> 64, bookedUntil);
+        uint256 first = r.start / _slotOf[i];
+        uint256 kept = time / _slotOf[i] + 1;
+        if (kept < first) kept = first;
+        if (kept < _heldEnd[i]) _heldEnd[i] = kept;
+    }
+
+    /// @dev Whether the ghost calendar has slots [from, to) of `deviceId` (at `slot` seconds) free,
+    /// leaving out rental `except`. Rentals booked under another slot length hold nothing the
+    /// contract still reads (their slot length changed only once they had all ended).
+    function _free(uint256 deviceId, uint256 slot, uint256 from, uint256 to, uint256 except)
+        private
+        view
+        returns (bool)
+    {
+        for (uint256 k; k < _rentals.length; ++k) {
+            if (k == except || _rentals[k].id >> 64 != deviceId || _slotOf[k] != slot) continue;
+            uint256 first = _rentals[k].start / slot;
+            if (first < _heldEnd[k] && first < to && from < _heldEnd[k]) return false;
+        }
+        return true;
+    }
+
+    function _ceilDiv(uint256 a, uint256 b) private pure returns (uint256) {
+        return (a + b - 1) / b;
     }
 
     function _expectBookedUntil(uint256 deviceId, uint64 expected) private {
@@ -567,8 +671,7 @@ contract LatchkeyHandler is Test {
         if (want == Want.SettleableByAnyone) return time >= uint256(r.end) + grace;
         if (want == Want.Extendable) {
             ILatchkey.Device memory d = latchkey.device(r.id >> 64);
-            return time < r.end && d.bookedUntil == r.end && d.active && d.maxDuration > r.end - r.start
-                && !latchkey.isRevoked(d.host, r.signer);
+            return time < r.end && d.active && d.maxDuration > r.end - r.start && !latchkey.isRevoked(d.host, r.signer);
         }
         return true;
     }

@@ -8,6 +8,9 @@ import {Vm} from "./Vm.sol";
 abstract contract Test {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
+    /// @notice A figure a test reports; forge prints it with `-vv` (the DSTest log convention).
+    event log_named_uint(string key, uint256 val);
+
     /// @dev Maps a fuzzed `x` into `[min, max]`, keeping values already inside it unchanged so the
     /// fuzzer's edge values (0, 1, max...) still reach the code under test.
     function bound(uint256 x, uint256 min, uint256 max) internal pure returns (uint256) {

@@ -31,7 +31,7 @@ contract HostileWallet {
     uint128 private transient _pricePerWh;
     address private transient _signer;
     uint32 private transient _maxWatts;
-    uint64 private transient _bookedBefore;
+    uint32 private transient _cancelWindow;
 
     constructor(ILatchkey latchkey_) {
         latchkey = latchkey_;
@@ -44,7 +44,7 @@ contract HostileWallet {
     function setReentryTarget(ILatchkey.Rental calldata r) external {
         (_id, _guest, _start, _end) = (r.id, r.guest, r.start, r.end);
         (_deposit, _pricePerSecond, _pricePerWh) = (r.deposit, r.pricePerSecond, r.pricePerWh);
-        (_signer, _maxWatts, _bookedBefore) = (r.signer, r.maxWatts, r.bookedBefore);
+        (_signer, _maxWatts, _cancelWindow) = (r.signer, r.maxWatts, r.cancelWindow);
     }
 
     /// @notice Calls the contract as this wallet, bubbling up any revert unchanged.
@@ -73,7 +73,7 @@ contract HostileWallet {
         }
         if (mode == Mode.ReenterCheckoutByTime) {
             ILatchkey.Rental memory r = ILatchkey.Rental(
-                _id, _guest, _start, _end, _deposit, _pricePerSecond, _pricePerWh, _signer, _maxWatts, _bookedBefore
+                _id, _guest, _start, _end, _deposit, _pricePerSecond, _pricePerWh, _signer, _maxWatts, _cancelWindow
             );
             try latchkey.checkoutByTime(r) {
                 emit Reentered(true, "");
