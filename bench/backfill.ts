@@ -72,9 +72,10 @@ async function main(): Promise<number> {
         signer: chain.otherGateway.toLowerCase(),
       },
       signer: addressOfPrivateKey(chain.gatewayKey).toLowerCase(),
-      // Bookings start two hours ahead: every rental is still before its start while the backlog is
-      // sent, so cancel and checkout work on any of them and bookedUntil stays predictable.
-      firstStart: BigInt(latest.timestamp + 7_200),
+      // Bookings start two hours ahead, on a minute (the devices' calendar slot) so that back-to-back
+      // bookings hold no common slot: every rental is still before its start while the backlog is
+      // sent, so cancel and checkout work on any of them.
+      firstStart: BigInt(Math.ceil((latest.timestamp + 7_200) / 60) * 60),
       pricePerSecond: PRICE_PER_SECOND,
       depositFactor: DEPOSIT_FACTOR,
       seed: SEED,

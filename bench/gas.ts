@@ -110,7 +110,9 @@ async function main(): Promise<number> {
     // which also frees the device (one more storage write, the dearer path), so the next rental
     // starts now. nextStart still guards against a booking left by an earlier step.
     const rent = async (duration: number) =>
-      rentDevice(asGuest, deviceId, duration, { start: await nextStart(asGuest, deviceId) });
+      rentDevice(asGuest, deviceId, duration, {
+        start: (await nextStart(asGuest, deviceId, duration)) ?? 0n,
+      });
     const rentAndCheckout = async () => {
       const { rental, receipt: rented } = await rent(HOUR);
       return { rented, settled: await checkout(rental) };

@@ -20,6 +20,10 @@ export const DEFAULT_GRACE_SECONDS = 3_600n;
 
 /** The largest deposit factor the contract accepts (`MAX_DEPOSIT_FACTOR()`, percent): 4x the rent. */
 export const MAX_DEPOSIT_FACTOR = 400;
+/** The most calendar slots one booking may span (`MAX_BOOKING_SLOTS()`): a week of minute slots. */
+export const MAX_BOOKING_SLOTS = 10_080;
+/** The booking horizon (`MAX_ADVANCE()`) in hours: 30 days, also the longest cancel window. */
+export const MAX_ADVANCE_HOURS = 720;
 
 export const latchkeyInterface = new Interface(latchkeyAbi);
 
@@ -69,6 +73,10 @@ export interface DeviceParams {
    * of energy at `pricePerWh`. Default DEFAULT_MAX_WATTS when the device has an energy price, else 0.
    */
   maxWatts?: number;
+  /** The calendar's slot length in seconds (at least 60, and maxDuration at most 10,080 slots); default 60. */
+  slotSeconds?: number;
+  /** Seconds before a start from which cancelling costs a fee (0 = always free); default 0. */
+  cancelWindow?: number;
 }
 
 /** 16 A at 230 V: what a household socket delivers at most. */
@@ -90,6 +98,8 @@ export async function registerDevice(
     params.minDuration ?? 60,
     params.maxDuration ?? 7 * 24 * 3600,
     params.maxWatts ?? ((params.pricePerWh ?? 0n) > 0n ? DEFAULT_MAX_WATTS : 0),
+    params.slotSeconds ?? 60,
+    params.cancelWindow ?? 0,
   );
   const receipt = await mined(tx.wait());
   const event = findLatchkeyEvent(receipt, 'DeviceRegistered');

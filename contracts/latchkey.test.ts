@@ -213,24 +213,28 @@ describe('Latchkey on anvil', () => {
     expect(await asGuest.isOpen(longer)).toBe(false);
   });
 
-  it('books the next rental after the last one ends, or right away once that one checked out early', async () => {
+  it('books any free window in any order, and frees the slots of an early checkout', async () => {
     const deviceId = await newDevice();
-    expect(await nextStart(asGuest, deviceId)).toBe(0n);
-    const { rental } = await rentDevice(asGuest, deviceId, 600);
-    const [bookedUntil] = await expectRevert(rentDevice(asGuest, deviceId, 600), 'DeviceBusy');
-    expect(bookedUntil).toBe(rental.end);
-    expect(await nextStart(asGuest, deviceId)).toBe(rental.end);
+    expect(await nextStart(asGuest, deviceId, 600)).toBe(0n);
+    const head = BigInt((await anvil.provider.getBlock('latest'))?.timestamp ?? 0);
+    const later = (await rentDevice(asGuest, deviceId, 600, { start: head + 7_200n })).rental;
+    const { rental } = await rentDevice(asGuest, deviceId, 600); // now, after the later one was booked
+    const [slotStart] = await expectRevert(rentDevice(asStranger, deviceId, 600), 'WindowTaken');
+    expect(slotStart).toBe((rental.start / 60n) * 60n);
+    const next = await nextStart(asGuest, deviceId, 600);
+    expect(next).toBe(((rental.end + 59n) / 60n) * 60n);
+    await expectRevert(rentDevice(asStranger, deviceId, 600, { start: later.start - 300n }), 'WindowTaken');
 
     const usage: Receipt = { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n };
     const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
     const settledAt = BigInt((await anvil.provider.getBlock(settled.blockNumber))?.timestamp ?? 0);
     expect(settledAt).toBeLessThan(rental.end);
-    expect((await asGuest.device(deviceId)).bookedUntil).toBe(settledAt);
-    expect(await nextStart(asGuest, deviceId)).toBe(0n);
-    const { rental: next, receipt } = await rentDevice(asGuest, deviceId, 600);
-    const rentedAt = BigInt((await anvil.provider.getBlock(receipt.blockNumber))?.timestamp ?? 0);
-    expect(next).toMatchObject({ id: rental.id + 1n, start: rentedAt, end: rentedAt + 600n });
-    expect(next.start).toBeLessThan(rental.end);
+    const freeFrom = (settledAt / 60n + 1n) * 60n; // the slot holding the checkout stays held
+    expect(await asGuest.nextFree(deviceId, 0n, 600)).toBe(freeFrom);
+    const { rental: again } = await rentDevice(asGuest, deviceId, 600, { start: freeFrom });
+    expect(again).toMatchObject({ id: later.id + 2n, start: freeFrom, end: freeFrom + 600n });
+    expect(again.start).toBeLessThan(rental.end);
+    expect(await asGuest.isOpen(later)).toBe(true);
   });
 
   it('bounds the deposit factor at MAX_DEPOSIT_FACTOR and quotes the worst case', async () => {

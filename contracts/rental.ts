@@ -19,7 +19,7 @@ export function rentalFromRented(args: LatchkeyEventArgs['Rented']): Rental {
     pricePerWh: args.pricePerWh,
     signer: args.signer,
     maxWatts: args.maxWatts,
-    bookedBefore: args.bookedBefore,
+    cancelWindow: args.cancelWindow,
   };
 }
 
@@ -97,17 +97,40 @@ export function rentalFromReceipt(receipt: TransactionReceipt, contract: string,
 }
 
 /**
- * The earliest start a new rental of `deviceId` may ask for: 0n (= now) when the device is free, else
- * its `bookedUntil`. Cancelling the last booking frees the device from where that booking was made
- * (its `bookedBefore`), and an early checkout of it from the checkout (or from its `bookedBefore`, if
- * later), so this is 0n right after either unless an earlier booking still runs past now. The contract
- * also refuses a start more than `MAX_ADVANCE()` (30 days) ahead.
+ * What cancelling `rental` at unix time `now` costs its guest (credited to the host), as the contract
+ * computes it: 0 at least `cancelWindow` before the start, then `rent × (cancelWindow − lead) /
+ * cancelWindow` up to the booked rent at the start. Undefined from the start on (no cancel any more).
  */
-export async function nextStart(contract: LatchkeyContract, deviceId: bigint): Promise<bigint> {
+export function cancelFee(
+  rental: Pick<Rental, 'start' | 'end' | 'pricePerSecond' | 'cancelWindow'>,
+  now: bigint,
+): bigint | undefined {
+  if (now >= rental.start) return undefined;
+  const lead = rental.start - now;
+  if (lead >= rental.cancelWindow) return 0n;
+  const rent = rental.pricePerSecond * (rental.end - rental.start);
+  return (rent * (rental.cancelWindow - lead)) / rental.cancelWindow;
+}
+
+/**
+ * The earliest start a new `duration`-second rental of `deviceId` may ask for: 0n (= now) when its
+ * window is free now, else the contract's `nextFree` (the end of the bookings in the way, on a slot
+ * boundary). Bookings may come in any order, so a booking far ahead does not move it; undefined when
+ * nothing fits before the 30-day horizon.
+ */
+export async function nextStart(
+  contract: LatchkeyContract,
+  deviceId: bigint,
+  duration: number,
+): Promise<bigint | undefined> {
   const runner = contract.runner;
-  const [device, head] = await Promise.all([contract.device(deviceId), runner?.provider?.getBlock('latest')]);
+  const [free, head] = await Promise.all([
+    contract.nextFree(deviceId, 0n, duration),
+    runner?.provider?.getBlock('latest'),
+  ]);
   if (!head) throw new Error('nextStart needs a contract runner with a provider');
-  return device.bookedUntil > BigInt(head.timestamp) ? device.bookedUntil : 0n;
+  if (free === 0n) return undefined;
+  return free > BigInt(head.timestamp) ? free : 0n;
 }
 
 /**

@@ -120,8 +120,11 @@ export interface Rental {
   signer: string;
   /** The device's max power at rent time, in watts: the energy allowance is maxWatts × duration. */
   maxWatts: bigint;
-  /** The device's bookedUntil when it was rented: where cancelling it as the last booking rewinds to. */
-  bookedBefore: bigint;
+  /**
+   * The device's cancel window at rent time, in seconds: cancelling at least this long before the start
+   * is free, later it costs a fee growing linearly to the booked rent at the start.
+   */
+  cancelWindow: bigint;
 }
 
 /**
@@ -139,7 +142,7 @@ export function committedRental(r: Rental): Rental {
     pricePerWh: r.pricePerWh,
     signer: r.signer,
     maxWatts: r.maxWatts,
-    bookedBefore: r.bookedBefore,
+    cancelWindow: r.cancelWindow,
   };
 }
 

@@ -18,9 +18,9 @@ export interface RawLog {
 }
 
 export const EVENT_SIGNATURES = {
-  Rented: 'Rented(uint256,uint256,address,uint64,uint64,uint128,uint128,uint128,address,uint32,uint64)',
+  Rented: 'Rented(uint256,uint256,address,uint64,uint64,uint128,uint128,uint128,address,uint32,uint32)',
   Extended: 'Extended(uint256,uint256,uint64,uint128)',
-  Cancelled: 'Cancelled(uint256,uint256)',
+  Cancelled: 'Cancelled(uint256,uint256,uint128,uint128)',
   Settled: 'Settled(uint256,uint256,uint128,uint128,bool)',
 } as const;
 
@@ -54,7 +54,7 @@ export interface LogPosition {
 export type RentalEvent =
   | { kind: 'Rented'; rentalId: bigint; deviceId: bigint; rental: Rental }
   | { kind: 'Extended'; rentalId: bigint; deviceId: bigint; end: bigint; deposit: bigint }
-  | { kind: 'Cancelled'; rentalId: bigint; deviceId: bigint }
+  | { kind: 'Cancelled'; rentalId: bigint; deviceId: bigint; fee: bigint; refund: bigint }
   | {
       kind: 'Settled';
       rentalId: bigint;
@@ -127,7 +127,7 @@ export function logPosition(log: RawLog): LogPosition {
 export function decodeRentalLog(log: RawLog): DecodedLog {
   const name = NAME_OF_TOPIC.get(log.topics[0]?.toLowerCase() ?? '');
   if (name === undefined) throw new LogDecodeError(`not a rental event: ${log.topics[0]}`);
-  const words = { Rented: 8, Extended: 2, Cancelled: 0, Settled: 3 }[name];
+  const words = { Rented: 8, Extended: 2, Cancelled: 2, Settled: 3 }[name];
   const topics = name === 'Rented' ? 4 : 3;
   if (log.topics.length !== topics) throw new LogDecodeError(`${name}: expected ${topics} topics`);
   if (
@@ -155,7 +155,7 @@ export function decodeRentalLog(log: RawLog): DecodedLog {
         pricePerWh: dataWord(d, 4, U128, 'pricePerWh'),
         signer: dataAddress(d, 5, 'signer'),
         maxWatts: dataWord(d, 6, U32, 'maxWatts'),
-        bookedBefore: dataWord(d, 7, U64, 'bookedBefore'),
+        cancelWindow: dataWord(d, 7, U32, 'cancelWindow'),
       };
       return { kind: name, rentalId, deviceId, rental, ...position };
     }
@@ -169,7 +169,14 @@ export function decodeRentalLog(log: RawLog): DecodedLog {
         ...position,
       };
     case 'Cancelled':
-      return { kind: name, rentalId, deviceId, ...position };
+      return {
+        kind: name,
+        rentalId,
+        deviceId,
+        fee: dataWord(d, 0, U128, 'fee'),
+        refund: dataWord(d, 1, U128, 'refund'),
+        ...position,
+      };
     case 'Settled':
       return {
         kind: name,

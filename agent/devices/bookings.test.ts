@@ -44,7 +44,7 @@ function booking(seq: bigint, start: number, end: number): Rental {
     pricePerWh: 0n,
     signer: '0x00000000000000000000000000000000005e1e57',
     maxWatts: 0n,
-    bookedBefore: 0n,
+    cancelWindow: 0n,
   };
 }
 
@@ -73,7 +73,13 @@ async function chainSays(ctl: DeviceController, block: number, ...events: Rental
 }
 
 const rented = (r: Rental): RentalEvent => ({ kind: 'Rented', rentalId: r.id, deviceId: 1n, rental: r });
-const cancelled = (r: Rental): RentalEvent => ({ kind: 'Cancelled', rentalId: r.id, deviceId: 1n });
+const cancelled = (r: Rental): RentalEvent => ({
+  kind: 'Cancelled',
+  rentalId: r.id,
+  deviceId: 1n,
+  fee: 0n,
+  refund: r.deposit,
+});
 const extendedBy = (r: Rental, seconds: number): RentalEvent => ({
   kind: 'Extended',
   rentalId: r.id,

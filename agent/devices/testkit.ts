@@ -58,7 +58,7 @@ export function rentalOf(
     pricePerWh: 0n,
     signer: '0x00000000000000000000000000000000005e1e57',
     maxWatts: 0n,
-    bookedBefore: 0n,
+    cancelWindow: 0n,
     deviceId,
     status: 'open',
     blockNumber: 1,

@@ -209,8 +209,8 @@ describe('Store migration to the persisted reorg window', () => {
   });
 });
 
-describe('Store migration to rentals committing bookedBefore', () => {
-  it('reads the rentals and undo snapshots of a v2 database with bookedBefore 0', () => {
+describe('Store migration to rentals committing cancelWindow', () => {
+  it('reads the rentals and undo snapshots of a v2 database with cancelWindow 0', () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
     const raw = new Database(t.dbPath);
@@ -234,15 +234,39 @@ describe('Store migration to rentals committing bookedBefore', () => {
     const store = new Store(t.dbPath);
     store.start();
     cleanups.push(() => store.stop());
-    expect(store.getRental(1n)?.bookedBefore).toBe(0n);
+    expect(store.getRental(1n)?.cancelWindow).toBe(0n);
     const [created, extended] = store.rentalUndosFrom(0);
     expect(created).toEqual({ block: 40, rentalId: 1n });
-    expect(extended?.before).toMatchObject({ id: 1n, end: 2n, bookedBefore: 0n, status: 'open' });
+    expect(extended?.before).toMatchObject({ id: 1n, end: 2n, cancelWindow: 0n, status: 'open' });
   });
 
-  it('keeps a rental and its undo snapshot with bookedBefore across a restart', () => {
+  it('turns the booked_before of a v5 database into a cancel window of 0', () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const raw = new Database(t.dbPath);
+    raw.exec(SCHEMA_VERSION_TABLE);
+    for (const m of MIGRATIONS.filter((m) => m.version <= 5)) {
+      raw.exec(m.sql);
+      raw.prepare('INSERT INTO schema_version VALUES (?, ?, 0)').run(m.version, m.description);
+    }
+    raw
+      .prepare(
+        `INSERT INTO rentals (id, device_id, guest, start, "end", deposit, price_per_second, price_per_wh,
+           booked_before, status, block_number, block_hash) VALUES ('1', '7', '0xab', '1', '2', '3', '4', '0',
+           '1799999000', 'open', 40, ?)`,
+      )
+      .run(hash(40));
+    raw.close();
+
+    const store = new Store(t.dbPath);
+    store.start();
+    cleanups.push(() => store.stop());
+    expect(store.getRental(1n)?.cancelWindow).toBe(0n);
+  });
+
+  it('keeps a rental and its undo snapshot with cancelWindow across a restart', () => {
     const { store, dbPath } = openStore();
-    const rental = sampleRental({ bookedBefore: 1_799_999_000n });
+    const rental = sampleRental({ cancelWindow: 86_400n });
     store.putRental(rental);
     store.putRentalUndo({ block: 9, rentalId: rental.id, before: rental });
     const again = reopen(store, dbPath);

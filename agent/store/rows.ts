@@ -20,7 +20,7 @@ export interface RentalRow {
   price_per_wh: string;
   signer: string;
   max_watts: string;
-  booked_before: string;
+  cancel_window: string;
   status: RentalStatus;
   block_number: number;
   block_hash: string;
@@ -38,7 +38,7 @@ export interface RentalUndoRow {
   before_price_per_wh: string | null;
   before_signer: string | null;
   before_max_watts: string | null;
-  before_booked_before: string | null;
+  before_cancel_window: string | null;
   before_status: RentalStatus | null;
   before_block_number: number | null;
   before_block_hash: string | null;
@@ -102,7 +102,7 @@ export function rentalToRow(r: StoredRental): RentalRow {
     price_per_wh: dec(r.pricePerWh, 'rental.pricePerWh'),
     signer: hex(r.signer, 'rental.signer'),
     max_watts: dec(r.maxWatts, 'rental.maxWatts'),
-    booked_before: dec(r.bookedBefore, 'rental.bookedBefore'),
+    cancel_window: dec(r.cancelWindow, 'rental.cancelWindow'),
     status: r.status,
     block_number: r.blockNumber,
     block_hash: hex(r.blockHash, 'rental.blockHash'),
@@ -120,7 +120,7 @@ export function rowToRental(row: RentalRow): StoredRental {
     pricePerWh: BigInt(row.price_per_wh),
     signer: row.signer,
     maxWatts: BigInt(row.max_watts),
-    bookedBefore: BigInt(row.booked_before),
+    cancelWindow: BigInt(row.cancel_window),
     deviceId: BigInt(row.device_id),
     status: row.status,
     blockNumber: row.block_number,
@@ -146,7 +146,7 @@ export function undoToRow(u: RentalUndo): RentalUndoRow {
     before_price_per_wh: b?.price_per_wh ?? null,
     before_signer: b?.signer ?? null,
     before_max_watts: b?.max_watts ?? null,
-    before_booked_before: b?.booked_before ?? null,
+    before_cancel_window: b?.cancel_window ?? null,
     before_status: b?.status ?? null,
     before_block_number: b?.block_number ?? null,
     before_block_hash: b?.block_hash ?? null,
@@ -169,7 +169,7 @@ export function rowToUndo(row: RentalUndoRow): RentalUndo {
       price_per_wh: row.before_price_per_wh as string,
       signer: row.before_signer as string,
       max_watts: row.before_max_watts as string,
-      booked_before: row.before_booked_before as string,
+      cancel_window: row.before_cancel_window as string,
       status: row.before_status,
       block_number: row.before_block_number as number,
       block_hash: row.before_block_hash as string,

@@ -213,6 +213,18 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE before_status IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    description: "rentals commit the device's cancel window (cancel_window) instead of booked_before",
+    sql: `
+      -- The calendar contract dropped bookedBefore; there are no deployments of the contract before it,
+      -- so rows of older stores read as a cancel window of 0 (every cancel free).
+      ALTER TABLE rentals RENAME COLUMN booked_before TO cancel_window;
+      UPDATE rentals SET cancel_window = '0';
+      ALTER TABLE rental_undo RENAME COLUMN before_booked_before TO before_cancel_window;
+      UPDATE rental_undo SET before_cancel_window = '0' WHERE before_status IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

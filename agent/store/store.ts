@@ -117,12 +117,12 @@ interface SessionKeyRow {
 }
 
 const RENTAL_COLUMNS =
-  'id, device_id, guest, start, "end", deposit, price_per_second, price_per_wh, signer, max_watts, booked_before, status, block_number, block_hash';
+  'id, device_id, guest, start, "end", deposit, price_per_second, price_per_wh, signer, max_watts, cancel_window, status, block_number, block_hash';
 const RECEIPT_COLUMNS =
   'rental_id, device_id, seconds_used, energy_wh, signature, status, attempts, tx_hash, last_error, created_at';
 const AUDIT_COLUMNS = 'at, device_id, rental_id, action, actor, outcome, reason';
 const UNDO_COLUMNS = `block, rental_id, before_device_id, before_guest, before_start, before_end, before_deposit,
-  before_price_per_second, before_price_per_wh, before_signer, before_max_watts, before_booked_before, before_status, before_block_number, before_block_hash,
+  before_price_per_second, before_price_per_wh, before_signer, before_max_watts, before_cancel_window, before_status, before_block_number, before_block_hash,
   receipt_before`;
 
 function prepareStatements(db: Database.Database) {
@@ -142,7 +142,7 @@ function prepareStatements(db: Database.Database) {
     putRentalUndo: db.prepare<[RentalUndoRow]>(
       `INSERT INTO rental_undo (${UNDO_COLUMNS}) VALUES (@block, @rental_id, @before_device_id, @before_guest,
          @before_start, @before_end, @before_deposit, @before_price_per_second, @before_price_per_wh,
-         @before_signer, @before_max_watts, @before_booked_before, @before_status, @before_block_number, @before_block_hash, @receipt_before)`,
+         @before_signer, @before_max_watts, @before_cancel_window, @before_status, @before_block_number, @before_block_hash, @receipt_before)`,
     ),
     rentalUndosFrom: db.prepare<[number], RentalUndoRow>(
       `SELECT ${UNDO_COLUMNS} FROM rental_undo WHERE block >= ? ORDER BY seq`,
@@ -156,11 +156,11 @@ function prepareStatements(db: Database.Database) {
     pruneLogsBefore: db.prepare<[number]>('DELETE FROM seen_logs WHERE block < ?'),
     putRental: db.prepare<[RentalRow]>(
       `INSERT INTO rentals (${RENTAL_COLUMNS}) VALUES (@id, @device_id, @guest, @start, @end, @deposit,
-         @price_per_second, @price_per_wh, @signer, @max_watts, @booked_before, @status, @block_number, @block_hash)
+         @price_per_second, @price_per_wh, @signer, @max_watts, @cancel_window, @status, @block_number, @block_hash)
        ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, guest = excluded.guest,
          start = excluded.start, "end" = excluded."end", deposit = excluded.deposit,
          price_per_second = excluded.price_per_second, price_per_wh = excluded.price_per_wh,
-         signer = excluded.signer, max_watts = excluded.max_watts, booked_before = excluded.booked_before, status = excluded.status, block_number = excluded.block_number, block_hash = excluded.block_hash`,
+         signer = excluded.signer, max_watts = excluded.max_watts, cancel_window = excluded.cancel_window, status = excluded.status, block_number = excluded.block_number, block_hash = excluded.block_hash`,
     ),
     getRental: db.prepare<[string], RentalRow>(`SELECT ${RENTAL_COLUMNS} FROM rentals WHERE id = ?`),
     openRentals: db.prepare<[], RentalRow>(

@@ -79,7 +79,7 @@ export function checkStore(
         'pricePerWh',
         'signer',
         'maxWatts',
-        'bookedBefore',
+        'cancelWindow',
       ] as const)
         if (got[k] !== want[k]) diffs.push(`${k} ${got[k]} ≠ ${want[k]}`);
       if (diffs.length > 0) problem(`rental ${want.id}: ${diffs.join(', ')}`);

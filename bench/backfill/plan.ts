@@ -1,7 +1,7 @@
 // The backlog the backfill benchmark puts on chain, planned ahead: every transaction of every guest
 // with the rental it acts on, the events it must emit and the rentals the agent's store must end with.
-// Contract bookkeeping (rental ids, bookedUntil, bookedBefore) is mirrored here so that extend, cancel
-// and checkout can be signed without waiting for receipts.
+// Contract bookkeeping (rental ids, the next free start of each device's calendar) is mirrored here so
+// that extend, cancel and checkout can be signed without waiting for receipts.
 
 import { committedRental, type Rental } from '../../contracts/typedData.js';
 
@@ -77,7 +77,6 @@ function prng(seed: number): () => number {
 interface DeviceState {
   deviceId: bigint;
   rentalCount: bigint;
-  bookedUntil: bigint;
   /** Start of the next booking: after every end ever booked, so it is never refused as busy. */
   next: bigint;
 }
@@ -106,7 +105,7 @@ export function planBacklog(opts: PlanOptions): Backlog {
     rentOnly: boolean,
     signer: string,
   ): DevicePlan => {
-    const d: DeviceState = { deviceId, rentalCount: 0n, bookedUntil: 0n, next: opts.firstStart };
+    const d: DeviceState = { deviceId, rentalCount: 0n, next: opts.firstStart };
     const ops: Op[] = [];
     let last: ExpectedRental | undefined; // the device's last booking, while it still is
     let made = 0;
@@ -123,24 +122,14 @@ export function planBacklog(opts: PlanOptions): Backlog {
         add({ kind: 'extend', rental: committedRental(last), extra, value: deposit(extra) }, 'Extended');
         last.end += BigInt(extra);
         last.deposit += deposit(extra);
-        d.bookedUntil = last.end;
         d.next = last.end;
       } else if (!rentOnly && last && r < P_EXTEND + P_CANCEL) {
         add({ kind: 'cancel', rental: committedRental(last) }, 'Cancelled');
         last.status = 'cancelled';
-        d.bookedUntil = last.bookedBefore; // cancelling the last booking rewinds to bookedBefore
         last = undefined;
-      } else if (
-        !rentOnly &&
-        last &&
-        last.bookedBefore >= opts.firstStart &&
-        r < P_EXTEND + P_CANCEL + P_SETTLE
-      ) {
-        // Settling the last booking before its end rewinds bookedUntil to max(now, bookedBefore): known
-        // here only when bookedBefore is ahead of the chain clock, which the condition above ensures.
+      } else if (!rentOnly && last && r < P_EXTEND + P_CANCEL + P_SETTLE) {
         add({ kind: 'checkout', rental: committedRental(last) }, 'Settled');
         last.status = 'settled';
-        d.bookedUntil = last.bookedBefore;
         last = undefined;
       } else {
         const duration = pick(DURATIONS);
@@ -159,13 +148,12 @@ export function planBacklog(opts: PlanOptions): Backlog {
           pricePerWh: 0n,
           signer,
           maxWatts: 0n,
-          bookedBefore: d.bookedUntil,
+          cancelWindow: 0n,
           deviceId,
           status: 'open',
         };
         add({ kind: 'rent', deviceId, start, duration, deposit: rental.deposit }, 'Rented');
         d.rentalCount++;
-        d.bookedUntil = rental.end;
         d.next = rental.end;
         last = rental;
         if (!rentOnly) rentals.set(rental.id, rental);

@@ -110,7 +110,7 @@ export function benchVerify(count = 200): VerifyResult {
     pricePerWh: 0n,
     signer: wallet.address,
     maxWatts: 0n,
-    bookedBefore: 0n,
+    cancelWindow: 0n,
     deviceId,
     status: 'open',
     blockNumber: 1,

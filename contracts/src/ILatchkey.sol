@@ -297,6 +297,11 @@ interface ILatchkey {
     function quote(uint256 deviceId, uint32 duration) external view returns (Quote memory);
     /// @notice A registered device.
     function device(uint256 deviceId) external view returns (Device memory);
+    /// @notice The earliest start at or after `start` (0 or a past time = now) where a `duration`-second
+    /// rental of `deviceId` finds all its slots free, or 0 when none is left before the horizon. Past
+    /// the asked start it is a slot boundary: where a window next to a booking can begin. For guest
+    /// pages and tools (an `eth_call`); `rent` itself checks the slots.
+    function nextFree(uint256 deviceId, uint64 start, uint32 duration) external view returns (uint64);
     /// @notice What cancelling `rental` now costs its guest (credited to the host): 0 at least the
     /// rental's `cancelWindow` before its start, then growing linearly to the booked rent
     /// (pricePerSecond × (end − start)) at the start. `RentalNotOpen` for a rental not open,

@@ -389,6 +389,26 @@ contract Latchkey is ILatchkey, EIP712 {
     }
 
     /// @inheritdoc ILatchkey
+    /// @dev Skips a whole held run per step, so it costs a few words per open booking in the way.
+    function nextFree(uint256 deviceId, uint64 start, uint32 duration) external view returns (uint64) {
+        Device storage d = _devices[deviceId];
+        if (d.host == address(0)) revert UnknownDevice(deviceId);
+        uint256 slotSeconds = d.slotSeconds;
+        mapping(uint256 => uint256) storage ring = _calendar[deviceId];
+        uint256 candidate = start > block.timestamp ? start : block.timestamp;
+        uint256 latest = block.timestamp + MAX_ADVANCE;
+        while (candidate <= latest) {
+            uint256 from = candidate / slotSeconds;
+            (bool taken, uint256 at) = _scan(ring, slotSeconds, from, _ceilDiv(candidate + duration, slotSeconds), true);
+            if (!taken) return uint64(candidate);
+            // The first free slot after the held run (looked for one booking's length at a time).
+            (bool found, uint256 free) = _scan(ring, slotSeconds, at, at + MAX_BOOKING_SLOTS, false);
+            candidate = (found ? free : at + MAX_BOOKING_SLOTS) * slotSeconds;
+        }
+        return 0;
+    }
+
+    /// @inheritdoc ILatchkey
     function cancelFee(Rental calldata rental) external view returns (uint256) {
         _requireOpen(rental);
         if (block.timestamp >= rental.start) revert WrongTime();
@@ -468,6 +488,25 @@ contract Latchkey is ILatchkey, EIP712 {
                 revert WindowTaken(uint64((w * WORD_SLOTS + i) * slotSeconds));
             }
             ring[position] = tag | slots | mask;
+        }
+    }
+
+    /// @dev The first slot in [from, to) that is held (`held`) or free (`!held`), if any.
+    function _scan(mapping(uint256 => uint256) storage ring, uint256 slotSeconds, uint256 from, uint256 to, bool held)
+        private
+        view
+        returns (bool found, uint256 slot)
+    {
+        for (uint256 w = from / WORD_SLOTS; w * WORD_SLOTS < to; ++w) {
+            uint256 stored = ring[w % RING_WORDS];
+            uint256 tag = slotSeconds << 224 | (uint256(uint32(w)) << 192);
+            uint256 slots = stored & ~SLOT_MASK == tag ? stored & SLOT_MASK : 0;
+            uint256 hits = (held ? slots : ~slots & SLOT_MASK) & _mask(w, from, to);
+            if (hits != 0) {
+                uint256 i;
+                while (hits >> i & 1 == 0) ++i;
+                return (true, w * WORD_SLOTS + i);
+            }
         }
     }
 

@@ -82,6 +82,38 @@ contract CalendarTest is LatchkeyFixture {
         latchkey.checkoutByTime(old); // the old one still settles
     }
 
+    // ---------------------------------------------------------------- nextFree
+
+    function test_nextFree_isTheAskedStartWhenFreeElseTheEndOfTheBookingsInTheWay() public {
+        vm.assertEq(latchkey.nextFree(deviceId, 0, HOUR), T0, "free now");
+        ILatchkey.Rental memory a = _rent(guest, 0, HOUR + 10);
+        ILatchkey.Rental memory b = _rent(guest, uint64(T0 + HOUR + SLOT), HOUR); // right after a's last slot
+        _rent(guest, uint64(b.end + 30 minutes), HOUR);
+        vm.assertEq(latchkey.nextFree(deviceId, 0, 30 minutes), b.end, "the 30-minute gap after b");
+        vm.assertEq(latchkey.nextFree(deviceId, 0, 31 minutes), b.end + 30 minutes + HOUR, "after the third");
+        vm.assertEq(latchkey.nextFree(deviceId, uint64(T0 + 1 days + 7), HOUR), T0 + 1 days + 7, "a later start");
+        vm.assertEq(a.start, T0);
+        _rent(stranger, uint64(b.end), 30 minutes); // what it said is bookable
+    }
+
+    function test_nextFree_skipsARunOfBackToBackBookingsLongerThanOneBooking() public {
+        uint64 start = uint64(T0);
+        for (uint256 i; i < 3; ++i) {
+            start = _rent(guest, start, MAX).end;
+        }
+        vm.assertEq(latchkey.nextFree(deviceId, 0, MIN), start);
+    }
+
+    function test_nextFree_isZeroWhenNothingFitsBeforeTheHorizonAndFailsForAnUnknownDevice() public {
+        uint64 start = uint64(T0);
+        while (start + MAX <= T0 + latchkey.MAX_ADVANCE() + MAX) {
+            start = _rent(guest, start, MAX).end;
+        }
+        vm.assertEq(latchkey.nextFree(deviceId, 0, MIN), 0);
+        vm.expectRevert(abi.encodeWithSelector(ILatchkey.UnknownDevice.selector, 9));
+        latchkey.nextFree(9, 0, MIN);
+    }
+
     // ---------------------------------------------------------------- freeing slots
 
     function test_cancel_freesTheWindowAtOnce() public {

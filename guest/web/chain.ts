@@ -157,7 +157,7 @@ export function rentalOfRented(args: LogDescription['args']): Rental {
     pricePerWh: args.pricePerWh as bigint,
     signer: args.signer as string,
     maxWatts: args.maxWatts as bigint,
-    bookedBefore: args.bookedBefore as bigint,
+    cancelWindow: args.cancelWindow as bigint,
   };
 }
 

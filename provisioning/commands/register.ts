@@ -6,6 +6,8 @@ import {
   type DeviceParams,
   latchkeyAt,
   latchkeyInterface,
+  MAX_ADVANCE_HOURS,
+  MAX_BOOKING_SLOTS,
   MAX_DEPOSIT_FACTOR,
   registerDevice,
 } from '../../contracts/deploy.js';
@@ -69,6 +71,16 @@ const FLAGS = {
     value: '<hours>',
     help: 'longest rental, extensions included (default 168)',
   },
+  'slot-minutes': {
+    type: 'string',
+    value: '<minutes>',
+    help: 'calendar slot: a booking holds every slot it touches; a booking may span at most 10,080 slots (default 1)',
+  },
+  'cancel-hours': {
+    type: 'string',
+    value: '<hours>',
+    help: 'cancelling at least this long before the start is free; later the fee grows to the whole rent at the start (default 24, 0 = always free)',
+  },
   'host-keystore': { type: 'string', value: '<file>', help: 'JSON keystore of the host key' },
   name: {
     type: 'string',
@@ -119,6 +131,18 @@ function plan(argv: string[], io: CliIo): Plan {
     p,
   );
   const maxHours = integer(values['max-hours'] ?? '168', '--max-hours', 1, Math.floor(UINT32_MAX / 3600), p);
+  const slotMinutes = integer(
+    values['slot-minutes'] ?? '1',
+    '--slot-minutes',
+    1,
+    Math.floor(UINT32_MAX / 60),
+    p,
+  );
+  const cancelHours = integer(values['cancel-hours'] ?? '24', '--cancel-hours', 0, MAX_ADVANCE_HOURS, p);
+  if (slotMinutes !== undefined && maxHours !== undefined && maxHours * 60 > slotMinutes * MAX_BOOKING_SLOTS)
+    p.push(
+      `--max-hours: a ${maxHours}-hour rental would span more than ${MAX_BOOKING_SLOTS} slots of ${slotMinutes} minute(s); raise --slot-minutes`,
+    );
   const maxWatts = integer(values['max-watts'] ?? String(DEFAULT_MAX_WATTS), '--max-watts', 1, UINT32_MAX, p);
 
   const price = perHour === undefined ? undefined : perSecond(perHour);
@@ -157,6 +181,8 @@ function plan(argv: string[], io: CliIo): Plan {
       minDuration: (minMinutes as number) * 60,
       maxDuration: (maxHours as number) * 3600,
       maxWatts: perWh !== undefined && perWh > 0n ? (maxWatts as number) : 0,
+      slotSeconds: (slotMinutes as number) * 60,
+      cancelWindow: (cancelHours as number) * 3600,
     },
     requestedPerHour: perHour as bigint,
     hostKeystore: values['host-keystore'],

@@ -47,7 +47,7 @@ export function rentalOf(deviceId: bigint, over: Partial<StoredRental> = {}): St
     pricePerWh: 0n,
     signer: '0x00000000000000000000000000000000005e1e57',
     maxWatts: 0n,
-    bookedBefore: 0n,
+    cancelWindow: 0n,
     deviceId,
     status: 'open',
     blockNumber: 10,

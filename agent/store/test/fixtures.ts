@@ -45,7 +45,7 @@ export function sampleRental(over: Partial<StoredRental> = {}): StoredRental {
     pricePerWh: 0n,
     signer: '0x00000000000000000000000000000000005e1e57',
     maxWatts: 0n,
-    bookedBefore: 0n,
+    cancelWindow: 0n,
     deviceId,
     status: 'open',
     blockNumber: 100,
