@@ -261,7 +261,8 @@ describe('Latchkey on anvil', () => {
     expect(rental.signer).toBe(getAddress(addressOfPrivateKey(deviceKey)));
     const nextKey = hexToBytes(keccak256(toUtf8Bytes('latchkey test rotated key')));
     await mined((await asHost.setSigner(deviceId, addressOfPrivateKey(nextKey))).wait());
-    const { rental: later } = await rentDevice(asGuest, deviceId, 600, { start: rental.end });
+    const start = ((rental.end + 59n) / 60n) * 60n; // the next slot boundary: rental holds the slot it ends in
+    const { rental: later } = await rentDevice(asGuest, deviceId, 600, { start });
     expect(later.signer).toBe(getAddress(addressOfPrivateKey(nextKey)));
 
     // The new key cannot settle the rental made before the rotation; the old one still can.
@@ -302,8 +303,9 @@ describe('Latchkey on anvil', () => {
     expect(receiptCharge(longer, usage)).toBe(PRICE * 30n + PRICE_WH * 4n);
     expect(findLatchkeyEvent(byReceipt, 'Settled')?.args.charge).toBe(receiptCharge(longer, usage));
 
-    // Settling by time right after the start charges the minimum time and the whole allowance.
-    const { rental: next } = await rentDevice(asGuest, deviceId, 120);
+    // Settling by time right after the start charges the minimum time and the whole allowance (on a
+    // device of the same settings whose slot of now the checkout above does not hold).
+    const { rental: next } = await rentDevice(asGuest, await newDevice({ maxWatts: 100 }), 120);
     const byTime = await mined((await asGuest.checkoutByTime(next)).wait());
     expect(findLatchkeyEvent(byTime, 'Settled')?.args.charge).toBe(PRICE * 60n + PRICE_WH * 4n);
   });

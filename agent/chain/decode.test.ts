@@ -50,10 +50,11 @@ describe('decodeRentalLog', () => {
   it(`agrees with ethers parseLog on random (seed ${SEED}) and extreme values of every event`, () => {
     const guest = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
     const cases: [string, unknown[]][] = [
-      ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n, MAX_ADDRESS, U32, U64 - 2n]],
+      ['Rented', [(1n << 64n) | 7n, 1n, guest, U64, U64 - 1n, U128, U128, 0n, MAX_ADDRESS, U32, U32 - 1n]],
       ['Rented', [(1n << 64n) | 8n, 1n, guest, 1n, 2n, 3n, 4n, 5n, guest, 0n, 0n]],
       ['Extended', [U128 << 64n, U64, U64, U128]],
-      ['Cancelled', [(3n << 64n) | 2n, 3n]],
+      ['Cancelled', [(3n << 64n) | 2n, 3n, U128, 0n]],
+      ['Cancelled', [(3n << 64n) | 3n, 3n, 0n, U128]],
       ['Settled', [(2n << 64n) | 1n, 2n, U128, 0n, true]],
       ['Settled', [(2n << 64n) | 2n, 2n, 0n, U128, false]],
     ];
@@ -72,10 +73,11 @@ describe('decodeRentalLog', () => {
           random(128),
           `0x${random(160).toString(16).padStart(40, '0')}`,
           random(32),
-          random(64),
+          random(32),
         ],
       ]);
       cases.push(['Extended', [id, id >> 64n, random(64), random(128)]]);
+      cases.push(['Cancelled', [id, id >> 64n, random(128), random(128)]]);
       cases.push(['Settled', [id, id >> 64n, random(128), random(128), i % 2 === 0]]);
     }
     for (const [name, values] of cases) {
@@ -100,10 +102,12 @@ describe('decodeRentalLog', () => {
           pricePerWh: a.pricePerWh,
           signer: a.signer.toLowerCase(),
           maxWatts: a.maxWatts,
-          bookedBefore: a.bookedBefore,
+          cancelWindow: a.cancelWindow,
         });
       } else if (ours.kind === 'Extended') {
         expect([ours.end, ours.deposit]).toEqual([a.end, a.deposit]);
+      } else if (ours.kind === 'Cancelled') {
+        expect([ours.fee, ours.refund]).toEqual([a.fee, a.refund]);
       } else if (ours.kind === 'Settled') {
         expect([ours.charge, ours.refund, ours.byReceipt]).toEqual([a.charge, a.refund, a.byReceipt]);
       }
@@ -132,7 +136,7 @@ describe('decodeRentalLog', () => {
     const wide = `0x${'f'.repeat(64)}${rented.data.slice(66)}`;
     expect(() => decodeRentalLog({ ...rented, data: wide })).toThrow(/start/);
     const wideLast = `${rented.data.slice(0, -64)}${'f'.repeat(64)}`;
-    expect(() => decodeRentalLog({ ...rented, data: wideLast })).toThrow(/bookedBefore/);
+    expect(() => decodeRentalLog({ ...rented, data: wideLast })).toThrow(/cancelWindow/);
     // an address word with more than 160 bits cannot come from the contract either
     const wideSigner = `${rented.data.slice(0, 2 + 64 * 5)}${'f'.repeat(64)}${rented.data.slice(2 + 64 * 6)}`;
     expect(() => decodeRentalLog({ ...rented, data: wideSigner })).toThrow(/signer/);

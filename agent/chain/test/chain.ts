@@ -10,7 +10,7 @@ import {
   latchkeyAt,
   registerDevice,
 } from '../../../contracts/deploy.js';
-import { rentalFromReceipt, rentDevice } from '../../../contracts/rental.js';
+import { nextStart, rentalFromReceipt, rentDevice } from '../../../contracts/rental.js';
 import type { Rental } from '../../../contracts/typedData.js';
 import { silentLogger } from '../../log.js';
 import type { RentalStatus, Store, StoredRental } from '../../store/store.js';
@@ -99,16 +99,19 @@ export async function startChain(anvilArgs: string[] = []): Promise<Chain> {
     head: async () => Number(await rpc<string>('eth_blockNumber')),
     rent: async (opts = {}) => {
       const id = opts.deviceId ?? deviceId;
-      const device = await asGuest.device(id);
-      const now = BigInt((await anvil.provider.getBlock('latest'))!.timestamp) + 1n;
-      const start = opts.start ?? (device.bookedUntil > now ? device.bookedUntil : 0n);
-      const { rental, receipt } = await rentDevice(asGuest, id, opts.duration ?? DURATION, { start });
+      const duration = opts.duration ?? DURATION;
+      // The first free window from now in the device's calendar (0n = now).
+      const start = opts.start ?? (await nextStart(asGuest, id, duration));
+      if (start === undefined) throw new Error(`device ${id} is booked up to the horizon`);
+      const { rental, receipt } = await rentDevice(asGuest, id, duration, { start });
       return { rental, block: receipt.blockNumber };
     },
     rentMany: async (n) => {
       const device = await asGuest.device(deviceId);
       const now = BigInt((await anvil.provider.getBlock('latest'))!.timestamp);
+      // After every booking ever made, on a minute (the calendar slot), so none of them collide.
       let start = device.bookedUntil > now + 600n ? device.bookedUntil : now + 600n;
+      start = ((start + 59n) / 60n) * 60n;
       const { deposit: value } = await asGuest.quote(deviceId, DURATION);
       const nonce = await anvil.provider.getTransactionCount(guest.address, 'pending');
       const hashes: string[] = [];
