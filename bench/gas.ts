@@ -107,22 +107,44 @@ async function main(): Promise<number> {
       return mined((await asKeeper.checkout(rental, usage, signature)).wait());
     };
     // Each checkout below comes right after its rent, before the booked end: an early checkout,
-    // which also frees the device (one more storage write, the dearer path), so the next rental
-    // starts now. nextStart still guards against a booking left by an earlier step.
-    const rent = async (duration: number) =>
-      rentDevice(asGuest, deviceId, duration, {
+    // which also frees the rest of its calendar slots (one more storage write, the dearer path).
+    // The checkout's own slot stays held, so each rental starts at the next minute (the device's
+    // calendar slot): the clock moves there first, and nextStart guards against anything left.
+    const SLOT = 60;
+    const WORD = 192 * SLOT; // the time one calendar word covers
+    const moveTo = async (align: number) => {
+      const head = await anvil.provider.getBlock('latest');
+      if (!head) throw new Error('no latest block');
+      await anvil.provider.send('evm_setNextBlockTimestamp', [
+        Math.ceil((head.timestamp + 1) / align) * align,
+      ]);
+    };
+    const rent = async (duration: number) => {
+      await moveTo(SLOT);
+      await anvil.provider.send('evm_mine', []);
+      return rentDevice(asGuest, deviceId, duration, {
         start: (await nextStart(asGuest, deviceId, duration)) ?? 0n,
       });
+    };
     const rentAndCheckout = async () => {
       const { rental, receipt: rented } = await rent(HOUR);
       return { rented, settled: await checkout(rental) };
     };
 
     // 1. The host's very first credit: its credit slot goes from zero to non-zero, once per host ever.
+    // Its rent is the device's first: it writes its calendar word from zero. Started at a word's
+    // first slot, so the steady-state rent right after finds the same word in use (non-zero).
+    await moveTo(WORD);
+    await anvil.provider.send('evm_mine', []);
     const firstEver = await rentAndCheckout();
     // 2. Steady state: the host already holds credit from earlier rentals.
     const steady = await rentAndCheckout();
-    // 3. Extend, then let the rental run out and a third party settle it by time after end + grace.
+    // 3. The host withdraws everything; the next checkout is the first credit after a withdrawal (its
+    // rent a minute later, in the same calendar word).
+    const withdrawn = await mined((await asHost.withdraw()).wait());
+    if ((await asHost.credit(host.address)) !== 0n) throw new Error('withdraw left credit behind');
+    const afterWithdraw = await rentAndCheckout();
+    // 4. Extend, then let the rental run out and a third party settle it by time after end + grace.
     const { rental: short } = await rent(HOUR);
     const { rental: extended, receipt: extendedReceipt } = await extendRental(asGuest, short, HOUR / 2);
     const block = await anvil.provider.getBlock('latest');
@@ -130,10 +152,6 @@ async function main(): Promise<number> {
     await anvil.provider.send('evm_increaseTime', [Number(extended.end + GRACE) - block.timestamp]);
     await anvil.provider.send('evm_mine', []);
     const byTime = await mined((await asKeeper.checkoutByTime(extended)).wait());
-    // 4. The host withdraws everything; the next checkout is the first credit after a withdrawal.
-    const withdrawn = await mined((await asHost.withdraw()).wait());
-    if ((await asHost.credit(host.address)) !== 0n) throw new Error('withdraw left credit behind');
-    const afterWithdraw = await rentAndCheckout();
 
     add({
       step: 'deploy',
@@ -142,19 +160,29 @@ async function main(): Promise<number> {
     });
     add({ step: 'register (first device ever)', gas: gasOf(first.receipt), note: 'device counter 0 → 1' });
     add({ step: 'register', gas: gasOf(registered) });
-    add({ step: 'rent', gas: gasOf(steady.rented), budget: BUDGET.rent });
+    add({
+      step: 'rent',
+      gas: gasOf(steady.rented),
+      budget: BUDGET.rent,
+      note: 'steady state: its calendar word was used before (5,000 gas a word)',
+    });
+    add({
+      step: 'rent, first touch of a calendar word',
+      gas: gasOf(firstEver.rented),
+      note: 'once per ring word of a device (22,100 gas a word): its first 512 × 192 slots of use',
+    });
     add({ step: 'extend', gas: gasOf(extendedReceipt) });
     add({
       step: 'checkout by receipt, steady state',
       gas: gasOf(steady.settled),
       budget: BUDGET.checkout,
-      note: 'host already holds credit; early, so it also frees the device',
+      note: 'host already holds credit; early, so it also frees the rest of its slots',
     });
     add({
       step: 'checkout by receipt, right after withdraw',
       gas: gasOf(afterWithdraw.settled),
       budget: BUDGET.checkout,
-      note: 'first credit after the host withdrew everything; early, frees the device',
+      note: 'first credit after the host withdrew everything; early, frees the rest of its slots',
     });
     add({
       step: "checkout by receipt, host's first credit ever",

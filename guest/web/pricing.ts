@@ -4,7 +4,7 @@
 // returns a deposit and a maximum charge, a calendar of bookings, an energy allowance, cancellation
 // fees) this file is what adapts; the screens only see Offer and Quote.
 
-import { extensionDeposit } from '../../contracts/rental.js';
+import { cancelFee, extensionDeposit } from '../../contracts/rental.js';
 import type { Rental } from '../../contracts/typedData.js';
 import { type Chain, latchkey } from './chain.js';
 
@@ -18,8 +18,15 @@ export interface Offer {
   depositFactor: bigint;
   minDuration: number;
   maxDuration: number;
-  /** Unix seconds from which a new rental may start; 0n when free now. */
+  /**
+   * Unix seconds from which a new rental of the shortest duration may start (the contract's nextFree:
+   * bookings may be made in any order, so a booking far ahead does not move it); 0n when free now.
+   */
   nextFree: bigint;
+  /** The calendar slot: a booking holds every slot it touches. */
+  slotSeconds: number;
+  /** Cancelling at least this long before the start is free; later the fee grows to the whole rent. */
+  cancelWindow: number;
 }
 
 export interface Quote {
@@ -36,6 +43,7 @@ export interface Quote {
 
 export async function readOffer(chain: Chain, deviceId: bigint): Promise<Offer> {
   const [[d], now] = await Promise.all([chain.call('device', [deviceId]), chain.now()]);
+  const [free] = await chain.call('nextFree', [deviceId, 0n, d.minDuration]);
   const kind = Number(d.kind) === 1 ? 'socket' : 'lock';
   return {
     deviceId,
@@ -46,7 +54,9 @@ export async function readOffer(chain: Chain, deviceId: bigint): Promise<Offer> 
     depositFactor: BigInt(d.depositFactor),
     minDuration: Number(d.minDuration),
     maxDuration: Number(d.maxDuration),
-    nextFree: (d.bookedUntil as bigint) > now ? (d.bookedUntil as bigint) : 0n,
+    nextFree: (free as bigint) > now ? (free as bigint) : 0n,
+    slotSeconds: Number(d.slotSeconds),
+    cancelWindow: Number(d.cancelWindow),
   };
 }
 
@@ -84,4 +94,14 @@ export function extendCall(offer: Offer, rental: Rental, extra: number): { data:
     data: latchkey.encodeFunctionData('extend', [rental, extra]),
     value: extensionDeposit(rental, extra, offer.depositFactor),
   };
+}
+
+/** What cancelling `rental` at unix time `now` costs (credited to the host); undefined once it started. */
+export function cancelFeeNow(rental: Rental, now: bigint): bigint | undefined {
+  return cancelFee(rental, now);
+}
+
+/** The cancel call of a rental that has not started: its deposit less `cancelFeeNow` comes back. */
+export function cancelCall(rental: Rental): { data: string; value: bigint } {
+  return { data: latchkey.encodeFunctionData('cancel', [rental]), value: 0n };
 }

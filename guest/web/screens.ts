@@ -260,6 +260,13 @@ function deviceScreen(): HTMLElement[] {
           : '',
         q ? h('p', { id: 'unused' }, t('unusedBack', { amount: eth(q.backIfUnused, symbol()) })) : '',
         q ? h('p', { class: 'muted' }, t('depositNote', { max: eth(q.maxCharge, symbol()) })) : '',
+        h(
+          'p',
+          { id: 'cancel-rule', class: 'muted' },
+          offer.cancelWindow > 0
+            ? t('cancelRule', { hours: String(Math.round((offer.cancelWindow / 3600) * 10) / 10) })
+            : t('cancelAlwaysFree'),
+        ),
         q && q.energyWh > 0n
           ? h('p', { id: 'energy-allowance' }, t('energyAllowance', { wh: q.energyWh.toString() }))
           : '',

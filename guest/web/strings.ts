@@ -18,7 +18,7 @@ const en = {
   pricePerKwh: '+ {amount} per kWh used',
   chainIs: 'Chain: {chain}',
   freeNow: 'Free now',
-  freeFrom: 'Booked until {time}: free from then',
+  freeFrom: 'Booked now: next free from {time}',
   inactive: 'The host has closed this device to new rentals.',
   duration: 'How long?',
   minutes: '{n} min',
@@ -27,6 +27,9 @@ const en = {
   depositNote:
     'You pay the deposit now. At checkout you pay only for what you used (at most {max}); the rest comes back at once.',
   unusedBack: 'If you do not use it: {amount} back',
+  cancelRule:
+    'Cancel free until {hours} h before the start; after that the fee grows to the whole rent at the start.',
+  cancelAlwaysFree: 'Cancel free any time before the start.',
   energyAllowance:
     'Includes up to {wh} Wh of energy. The socket switches off when they are used; extend to top up.',
   connectWallet: 'Connect wallet',
@@ -133,7 +136,7 @@ const ko: Table = {
   pricePerKwh: '+ 사용 kWh당 {amount}',
   chainIs: '체인: {chain}',
   freeNow: '지금 사용 가능',
-  freeFrom: '{time}까지 예약됨: 그 이후 사용 가능',
+  freeFrom: '지금은 예약됨: {time}부터 사용 가능',
   inactive: '호스트가 이 장치의 새 대여를 닫았습니다.',
   duration: '얼마 동안?',
   minutes: '{n}분',
@@ -141,6 +144,8 @@ const ko: Table = {
   depositIs: '보증금: {amount}',
   depositNote: '지금 보증금을 냅니다. 체크아웃 때 사용한 만큼만 내고(최대 {max}) 나머지는 바로 돌려받습니다.',
   unusedBack: '사용하지 않으면 {amount} 환불',
+  cancelRule: '시작 {hours}시간 전까지 무료 취소. 그 이후에는 수수료가 시작 시점의 전체 요금까지 늘어납니다.',
+  cancelAlwaysFree: '시작 전에는 언제든 무료로 취소할 수 있습니다.',
   energyAllowance: '최대 {wh} Wh의 전력이 포함됩니다. 다 쓰면 콘센트가 꺼지며, 연장하면 다시 충전됩니다.',
   connectWallet: '지갑 연결',
   pickWallet: '지갑을 선택하세요',
