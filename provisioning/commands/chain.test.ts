@@ -146,10 +146,47 @@ describe('latchkey register', () => {
     expect(r.fields.to).toBe(contract);
     expect(r.fields.from).toBe('(no host key given)');
     const call = latchkeyInterface.decodeFunctionData('registerDevice', r.fields.data as string);
-    expect([...call]).toEqual([gateway, 1n, 2_000_000_000_000n, 0n, 200n, 60n, 168n * 3600n, 0n]);
+    // defaults: minute slots, cancelling free until 24 hours before the start
+    expect([...call]).toEqual([
+      gateway,
+      1n,
+      2_000_000_000_000n,
+      0n,
+      200n,
+      60n,
+      168n * 3600n,
+      0n,
+      60n,
+      86_400n,
+    ]);
     expect(r.fields.config).toBe('+ devices[] {"id":"<id>","kind":"socket","relay":{"driver":"sim"}}');
     expect(r.fields['config flag']).toBe('latchkey config ... --device <id>:socket[:<relay JSON>]');
     expect(await anvil.provider.getBlockNumber()).toBe(before);
+
+    const calendar = await cli(
+      [
+        ...base(),
+        '--kind',
+        'lock',
+        '--price-per-hour',
+        '1',
+        '--slot-minutes',
+        '5',
+        '--cancel-hours',
+        '0',
+        '--dry-run',
+      ],
+      {},
+    );
+    expect(calendar.code, calendar.stderr).toBe(0);
+    const set = latchkeyInterface.decodeFunctionData('registerDevice', calendar.fields.data as string);
+    expect([set[8], set[9]]).toEqual([300n, 0n]);
+    const tooLong = await cli(
+      [...base(), '--kind', 'lock', '--price-per-hour', '1', '--max-hours', '169', '--dry-run'],
+      {},
+    );
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain('--max-hours: a 169-hour rental would span more than 10080 slots');
   });
 
   it('fails with exit code 1 when no contract is at the address', async () => {

@@ -2,7 +2,7 @@
 // host makes to one (prices, signer, open or closed to new rentals), each checked before it is sent.
 
 import type { JsonRpcProvider, Wallet } from 'ethers';
-import { latchkeyAt } from '../../contracts/deploy.js';
+import { latchkeyAt, MAX_ADVANCE_HOURS, MAX_BOOKING_SLOTS } from '../../contracts/deploy.js';
 import { latchkeyRevert } from '../../contracts/revert.js';
 import { type DeviceRecord, hostDevices } from '../chain/history.js';
 import {
@@ -46,8 +46,8 @@ export function deviceJson(d: DeviceRecord, now: bigint) {
       end: r.end,
       deposit: r.deposit,
     })),
-    /** Unix seconds from which a new rental may start. */
-    nextFree: d.bookedUntil > now ? d.bookedUntil : now,
+    /** The latest end booked (bookings may come in any order: the calendar has free windows before it). */
+    bookedUntil: d.bookedUntil,
   };
 }
 
@@ -59,7 +59,7 @@ function deviceLine(d: DeviceRecord, now: bigint): string {
     : d.open.length > 0
       ? `${d.open.length} open rental${d.open.length === 1 ? '' : 's'}`
       : 'no open rental';
-  const free = d.bookedUntil > now ? `free from ${isoTime(d.bookedUntil)}` : 'free now';
+  const free = d.bookedUntil > now ? `booked as far as ${isoTime(d.bookedUntil)}` : 'nothing booked ahead';
   return (
     `device ${d.id}${d.name ? ` "${d.name}"` : ''}: ${d.kind}, ${price}, signer ${d.signer}, ` +
     `${d.active ? 'active' : 'closed'}, ${rental}, ${free}\n`
@@ -78,7 +78,7 @@ const LIST_FLAGS = {
 
 export const deviceList: Command = {
   name: 'device list',
-  summary: 'list devices on chain: kind, price, signer, active, open rental, next free time',
+  summary: 'list devices on chain: kind, price, signer, active, open rentals, latest booked end',
   help: () =>
     renderHelp(
       'latchkey device list --rpc <url> --contract <address> [--host <address>] [--from-block <n>] [--json]',
@@ -151,6 +151,16 @@ const UPDATE_FLAGS = {
   },
   'min-minutes': { type: 'string', value: '<minutes>', help: 'new shortest rental' },
   'max-hours': { type: 'string', value: '<hours>', help: 'new longest rental, extensions included' },
+  'slot-minutes': {
+    type: 'string',
+    value: '<minutes>',
+    help: 'new calendar slot (a booking holds every slot it touches); only once the latest booking has ended',
+  },
+  'cancel-hours': {
+    type: 'string',
+    value: '<hours>',
+    help: 'new cancel window for rentals booked from now: free until then before the start, then a fee growing to the rent (0 = always free)',
+  },
   active: { type: 'string', value: 'yes|no', help: 'open (yes) or close (no) the device to new rentals' },
   signer: { type: 'string', value: '<address>', help: "a new gateway key as the device's receipt signer" },
   ...JSON_FLAG,
@@ -174,8 +184,9 @@ export const deviceUpdate: Command = {
     renderHelp(
       'latchkey device update --rpc <url> --contract <address> --id <n> [--price-per-hour <ETH>]\n' +
         '         [--price-per-wh <ETH>] [--max-watts <W>] [--min-minutes <n>] [--max-hours <n>]\n' +
-        '         [--active yes|no] [--signer <address>] [--host-keystore <file>]',
-      'Sends only what changes (setPrice, setDurations, setActive, setSigner). Open rentals keep the prices\n' +
+        '         [--slot-minutes <n>] [--cancel-hours <n>] [--active yes|no] [--signer <address>]\n' +
+        '         [--host-keystore <file>]',
+      'Sends only what changes (setPrice, setCalendar, setDurations, setActive, setSigner). Open rentals keep the prices\n' +
         'and the signer they were rented under. The shortest rental is also the least an early checkout by\n' +
         'time charges, so the contract lets it be raised only while no booking of the device runs or waits.',
       UPDATE_FLAGS,
@@ -192,6 +203,8 @@ export const deviceUpdate: Command = {
     const maxWatts = integer(values['max-watts'], '--max-watts', 0, 0xffff_ffff, p);
     const minMinutes = integer(values['min-minutes'], '--min-minutes', 1, Math.floor(0xffff_ffff / 60), p);
     const maxHours = integer(values['max-hours'], '--max-hours', 1, Math.floor(0xffff_ffff / 3600), p);
+    const slotMinutes = integer(values['slot-minutes'], '--slot-minutes', 1, Math.floor(0xffff_ffff / 60), p);
+    const cancelHours = integer(values['cancel-hours'], '--cancel-hours', 0, MAX_ADVANCE_HOURS, p);
     if (perHour !== undefined && perSecond(perHour).perSecond === 0n)
       p.push('--price-per-hour: must be at least 1 wei per second');
     if (perWh !== undefined && perWh > UINT128_MAX)
@@ -202,6 +215,8 @@ export const deviceUpdate: Command = {
       'max-watts',
       'min-minutes',
       'max-hours',
+      'slot-minutes',
+      'cancel-hours',
       'active',
       'signer',
     ];
@@ -230,8 +245,24 @@ export const deviceUpdate: Command = {
         throw new UsageError([
           `--min-minutes: the shortest rental (${newMin} s) would be longer than the longest (${newMax} s)`,
         ]);
+      const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? 0);
+      const newSlot = slotMinutes === undefined ? d.slotSeconds : BigInt(slotMinutes * 60);
+      const newCancel = cancelHours === undefined ? d.cancelWindow : BigInt(cancelHours * 3600);
+      if (newMax > newSlot * BigInt(MAX_BOOKING_SLOTS))
+        throw new UsageError([
+          `--max-hours: a ${newMax} s rental would span more than ${MAX_BOOKING_SLOTS} slots of ${newSlot} s; raise --slot-minutes`,
+        ]);
+      if (newSlot !== d.slotSeconds && d.bookedUntil > now)
+        throw new UsageError([
+          `--slot-minutes: device ${id} is booked until ${isoTime(d.bookedUntil)}; ` +
+            'the slot length can change only after that (the cancel window can change now)',
+        ]);
+      const calendar = newSlot !== d.slotSeconds || newCancel !== d.cancelWindow;
+      // A longer slot first when it makes room for a longer rental; a shorter one after the durations.
+      const calendarFirst = newSlot >= d.slotSeconds;
+      if (calendar && calendarFirst)
+        steps.push(await send('calendar', latchkey.setCalendar(id, newSlot, newCancel)));
       if (newMin !== d.minDuration || newMax !== d.maxDuration) {
-        const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? 0);
         if (newMin > d.minDuration && d.bookedUntil > now)
           throw new UsageError([
             `--min-minutes: device ${id} is booked until ${new Date(Number(d.bookedUntil) * 1000).toISOString()}; ` +
@@ -239,6 +270,8 @@ export const deviceUpdate: Command = {
           ]);
         steps.push(await send('durations', latchkey.setDurations(id, newMin, newMax)));
       }
+      if (calendar && !calendarFirst)
+        steps.push(await send('calendar', latchkey.setCalendar(id, newSlot, newCancel)));
       if (active !== undefined && (active === 'yes') !== d.active)
         steps.push(await send('active', latchkey.setActive(id, active === 'yes')));
       if (signer !== undefined && signer !== d.signer)
@@ -250,6 +283,8 @@ export const deviceUpdate: Command = {
         pricePerWh: after.pricePerWh,
         minDuration: after.minDuration,
         maxDuration: after.maxDuration,
+        slotSeconds: after.slotSeconds,
+        cancelWindow: after.cancelWindow,
         active: after.active,
         signer: after.signer,
         sent: steps,
@@ -262,6 +297,7 @@ export const deviceUpdate: Command = {
             `price: ${after.pricePerSecond} wei/second = ${eth(after.pricePerSecond * 3600n)}/hour`,
             `price per Wh: ${eth(after.pricePerWh)}`,
             `rental length: ${after.minDuration} s to ${after.maxDuration} s`,
+            `calendar slot: ${after.slotSeconds} s; cancel window: ${after.cancelWindow} s`,
             `active: ${after.active ? 'yes' : 'no'}`,
             `signer: ${after.signer}`,
             ...steps.map((s) => `tx ${s.step}: ${s.tx}`),

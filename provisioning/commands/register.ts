@@ -227,6 +227,8 @@ export const register: Command = {
         params.minDuration,
         params.maxDuration,
         params.maxWatts ?? 0,
+        params.slotSeconds,
+        params.cancelWindow,
       ] as const;
       io.stdout(
         [
@@ -235,7 +237,8 @@ export const register: Command = {
           `to: ${contract}`,
           `from: ${host?.address ?? '(no host key given)'}`,
           `call: registerDevice(signer ${params.signer}, kind ${args[1]} (${params.kind}), pricePerSecond ${params.pricePerSecond}, ` +
-            `pricePerWh ${params.pricePerWh}, depositFactor ${params.depositFactor}, minDuration ${params.minDuration}, maxDuration ${params.maxDuration}, maxWatts ${params.maxWatts ?? 0})`,
+            `pricePerWh ${params.pricePerWh}, depositFactor ${params.depositFactor}, minDuration ${params.minDuration}, maxDuration ${params.maxDuration}, maxWatts ${params.maxWatts ?? 0}, ` +
+            `slotSeconds ${params.slotSeconds}, cancelWindow ${params.cancelWindow})`,
           `price: ${params.pricePerSecond} wei/second = ${eth(hourly)}/hour`,
           ...(name === undefined ? [] : [`name: ${name}`]),
           `data: ${((data) => (name === undefined ? data : tagCalldata(data, name)))(latchkeyInterface.encodeFunctionData('registerDevice', args))}`,
