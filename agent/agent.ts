@@ -12,7 +12,7 @@ import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
 import { AccessGate, type AccessPath } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
-import { checkSigners } from './chain/signers.js';
+import { checkSigners, deviceKeys } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
 import { walletSigned } from './chain/walletSignature.js';
 import { ChainWatcher, type SignerNotice } from './chain/watcher.js';
@@ -87,6 +87,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Setup mistakes found at start (devices not as on chain, an unfunded key); shown in /health. */
   private warnings: string[] = [];
   private started = false;
+  /** A read of device signers in flight (learnDeviceSigners). */
+  private learning: Promise<void> | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -209,6 +211,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     watcher.on('rental', (r) => {
       this.background('rental update', this.controllers.get(r.deviceId)?.updateRental(r));
+      if (!this.store.deviceSigner(r.deviceId)) this.background('device signers', this.learnDeviceSigners());
       this.emit('rental', r);
     });
     watcher.on('closed', (id, status) => {
@@ -420,6 +423,60 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async reconcile(): Promise<void> {
     for (const c of this.controllers.values()) await c.reconcile();
     await this.watcher?.poll();
+    await this.learnDeviceSigners();
+  }
+
+  /**
+   * Reads the host and signer of each device the store knows neither of (registered after the start,
+   * or no node answered then), so that its host's revocations count: those already applied are acted
+   * on now. A CHAIN_UNAVAILABLE waits for the next call.
+   */
+  private learnDeviceSigners(): Promise<void> {
+    // One at a time: rentals arriving together must not act on the same revocations twice.
+    this.learning ??= this.learnMissingSigners().finally(() => {
+      this.learning = undefined;
+    });
+    return this.learning;
+  }
+
+  private async learnMissingSigners(): Promise<void> {
+    const missing = this.config.devices.filter((d) => !this.store.deviceSigner(d.id));
+    if (missing.length === 0) return;
+    const mine = this.gatewayAddresses();
+    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
+    for (const d of missing) {
+      let found: Awaited<ReturnType<typeof deviceKeys>>;
+      try {
+        found = await deviceKeys(rpc, this.config.chain.contract, d.id);
+      } catch (e) {
+        if (isError(e, 'CHAIN_UNAVAILABLE')) return;
+        throw e;
+      }
+      if (!found || this.store.deviceSigner(d.id)) continue;
+      if (!mine.includes(found.signer)) {
+        this.alarm(
+          'foreign-signer',
+          `device ${d.id}: its signer on chain is ${found.signer}, none of this gateway's keys`,
+        );
+        continue;
+      }
+      this.store.putDeviceSigner(d.id, found.host, found.signer);
+      this.log.info('device signer read from chain', {
+        deviceId: d.id,
+        host: found.host,
+        signer: found.signer,
+      });
+      const controller = this.controllers.get(d.id);
+      for (const signer of this.store.revokedSignersOf(d.id)) await controller?.signerRevoked(signer);
+      await controller?.signerChanged();
+    }
+  }
+
+  /** The gateway's key addresses, current first, lower-case. */
+  private gatewayAddresses(): string[] {
+    return [this.config.gatewayKey, ...(this.config.previousGatewayKeys ?? [])].map((k) =>
+      addressOfPrivateKey(hexToBytes(k)).toLowerCase(),
+    );
   }
 
   private heartbeat(): void {
@@ -527,9 +584,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   private async checkSigners(): Promise<void> {
     const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
-    const mine = [this.config.gatewayKey, ...(this.config.previousGatewayKeys ?? [])].map((k) =>
-      addressOfPrivateKey(hexToBytes(k)),
-    );
+    const mine = this.gatewayAddresses();
     try {
       const ids = this.config.devices.map((d) => d.id);
       const { signers, unregistered, onPreviousKey } = await checkSigners(

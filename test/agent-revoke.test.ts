@@ -6,7 +6,7 @@
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../agent/agent.js';
-import { type Embedded, startEmbedded } from '../agent/embedded.js';
+import { DEMO_PRICES, type Embedded, startEmbedded } from '../agent/embedded.js';
 import { latchkeyAt } from '../contracts/deploy.js';
 import type { Rental } from '../contracts/typedData.js';
 import { type Guest, receiptOf } from '../guest/client.js';
@@ -17,6 +17,7 @@ import {
   guestOf,
   ok,
   RpcGate,
+  registerDevices,
   StateLog,
   settled,
   settlements,
@@ -28,12 +29,16 @@ import {
 const HOUR = 3600;
 const LOCK = 1n;
 const SOCKET = 2n;
+/** Configured, but registered only after the agent started: its host is learnt when a rental comes. */
+const LATE_SOCKET = 3n;
 
 let e: Embedded;
 let gate: RpcGate;
 let guest: Guest;
 /** The agent after the restart (the embedded one is stopped in the revoke test). */
 let restarted: Agent | undefined;
+/** A rental of LATE_SOCKET left on when the key is revoked. */
+let lateRental: Rental | undefined;
 /** The key the devices were registered with (now the gateway's previous key) and its current one. */
 let oldKey: string;
 const newKey = Wallet.createRandom();
@@ -51,7 +56,10 @@ beforeAll(async () => {
         gatewayKey: newKey.privateKey,
         previousGatewayKeys: [c.gatewayKey],
         chain: { ...c.chain, pollMs: 100, rpcUrls: [gate.url] },
-        devices: c.devices.map((d) => ({ ...d, pulseSeconds: 1 })),
+        devices: [
+          ...c.devices,
+          { id: LATE_SOCKET, kind: 'socket' as const, pulseSeconds: 1, relay: { driver: 'sim' as const } },
+        ].map((d) => ({ ...d, pulseSeconds: 1 })),
       };
     },
   });
@@ -106,6 +114,25 @@ describe('gateway keys through the agent', () => {
     });
   }, 60_000);
 
+  it('learns the host of a device registered after the start from its first rental', async () => {
+    expect(e.agent.store.deviceSigner(LATE_SOCKET)).toBeUndefined();
+    expect(await registerDevices(e.contract, oldKey, [{ kind: 'socket', ...DEMO_PRICES.socket }])).toEqual([
+      LATE_SOCKET,
+    ]);
+    const { rental } = await guest.rent(LATE_SOCKET, HOUR);
+    ok(await actWhenLive(guest, rental, 'on', 'http'), 'on');
+    await waitFor(
+      () => e.agent.store.deviceSigner(LATE_SOCKET),
+      "the agent to read the late device's signer",
+    );
+    expect(e.agent.store.deviceSigner(LATE_SOCKET)).toEqual({
+      host: e.host.address.toLowerCase(),
+      signer: oldKey,
+      revoked: false,
+    });
+    lateRental = rental;
+  }, 60_000);
+
   it('a revoked key: its waiting receipt is never sent, the rental settles by time, a new key settles again', async () => {
     // A socket rental under the old key, checked out while no node answers: its receipt waits.
     const { rental } = await guest.rent(SOCKET, HOUR);
@@ -140,6 +167,14 @@ describe('gateway keys through the agent', () => {
     // The socket's signer is revoked (it takes no rental now); the lock was rotated to the new key.
     expect(await deviceState(e.httpUrl, SOCKET)).toMatchObject({ signerRevoked: oldKey });
     expect(await deviceState(e.httpUrl, LOCK)).not.toHaveProperty('signerRevoked');
+    expect(await deviceState(e.httpUrl, LATE_SOCKET)).toMatchObject({
+      signerRevoked: oldKey,
+      relay: 'closed',
+    });
+    // Its guest keeps the socket for the rest of the paid rental; checking out signs no receipt.
+    if (!lateRental) throw new Error('the late device test did not run');
+    expect(receiptOf(await guest.act(lateRental, 'checkout', 'http'))).toBeUndefined();
+    expect(agent.store.getReceipt(lateRental.id)).toBeUndefined();
     expect(agent.metrics.render()).toMatch(/latchkey_signer_revoked\{device="2"\} 1/);
     await expect(guest.rent(SOCKET, HOUR)).rejects.toThrow();
 

@@ -243,6 +243,10 @@ function prepareStatements(db: Database.Database) {
            ORDER BY block DESC, log_index DESC LIMIT 1), d.signer) AS signer
        FROM device_signers d WHERE d.device_id = ?`,
     ),
+    revokedSignersOf: db.prepare<[string], { signer: string }>(
+      `SELECT DISTINCT l.signer FROM device_signers d JOIN signer_logs l ON l.kind = 'revoked' AND l.host = d.host
+       WHERE d.device_id = ? ORDER BY l.signer`,
+    ),
     signerRevoked: db.prepare<[string, string], { one: number }>(
       `SELECT 1 AS one FROM device_signers d JOIN signer_logs l ON l.kind = 'revoked' AND l.host = d.host
        WHERE d.device_id = ? AND l.signer = ? LIMIT 1`,
@@ -642,6 +646,12 @@ export class Store {
     const id = dec(deviceId, 'device id');
     const k = hex(signer, 'signer');
     return this.run('signerRevoked', (s) => s.signerRevoked.get(id, k)) !== undefined;
+  }
+
+  /** The keys the host of `deviceId` has revoked (by the logs applied so far). */
+  revokedSignersOf(deviceId: bigint): string[] {
+    const id = dec(deviceId, 'device id');
+    return this.run('revokedSignersOf', (s) => s.revokedSignersOf.all(id)).map((r) => r.signer);
   }
 
   /**
