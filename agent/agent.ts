@@ -5,7 +5,6 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ZeroAddress } from 'ethers';
 import { addressOfPrivateKey, domainSeparator, hexToBytes } from '../contracts/eip712.js';
 import { deviceOf, domain } from '../contracts/typedData.js';
 import { createDriverContext, createRelay } from '../hardware/drivers.js';
@@ -13,14 +12,14 @@ import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
 import { AccessGate, type AccessPath } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
-import { checkSigners, refreshSigners } from './chain/signers.js';
+import { checkSigners, deviceKeys } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
 import { walletSigned } from './chain/walletSignature.js';
-import { ChainWatcher } from './chain/watcher.js';
+import { ChainWatcher, type SignerNotice } from './chain/watcher.js';
 import type { AgentConfig } from './config.js';
 import { DeviceController, type DeviceState } from './devices/controller.js';
 import { feedDeviceReports } from './devices/deviceReports.js';
-import { ReceiptKeys, resignPendingReceipts } from './devices/receiptKeys.js';
+import { ReceiptKeys } from './devices/receiptKeys.js';
 import { ReceiptSigner } from './devices/receipts.js';
 import { endPastRentals } from './devices/sweep.js';
 import { isError, LatchkeyError } from './errors.js';
@@ -73,9 +72,6 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly metrics = new Metrics();
   readonly store: Store;
   readonly controllers = new Map<bigint, DeviceController>();
-  /** Each device's receipt signer on chain: read at start (checkSigners), followed by followSigners. */
-  private readonly deviceSigners = new Map<bigint, string>();
-  private keys: ReceiptKeys | undefined;
   private readonly log: Logger;
   private clock: TrustedClock | undefined;
   private gate: AccessGate | undefined;
@@ -91,6 +87,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Setup mistakes found at start (devices not as on chain, an unfunded key); shown in /health. */
   private warnings: string[] = [];
   private started = false;
+  /** A read of device signers in flight (learnDeviceSigners). */
+  private learning: Promise<void> | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -140,7 +138,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       signer,
       (config.previousGatewayKeys ?? []).map((k) => new ReceiptSigner(hexToBytes(k), separator)),
     );
-    this.keys = keys;
     const checkRpc = new RpcClient({ urls: config.chain.rpcUrls, timeoutMs: 5_000, log });
     const checks = startupWarnings(checkRpc, config.chain.contract, signer.address, config.devices).then(
       (w) => {
@@ -156,10 +153,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         pulseSeconds: d.pulseSeconds,
         relay: relays.get(d.id) as Relay,
         store: this.store,
-        keys,
-        // Each rental is committed to the device's signer when it was made (a store from before
-        // that reads the zero address: then the device's signer now).
-        rentalSigner: (r) => (r.signer !== ZeroAddress ? r.signer : this.deviceSigners.get(r.deviceId)),
+        keys, // each rental's receipt is signed by the key it committed to (committedSigner)
         now: () => clock.now(),
         timeAnchored: () => clock.anchored(),
         log: log.child('device'),
@@ -196,6 +190,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       startBlock: config.chain.startBlock,
       store: this.store,
       log,
+      signerKeys: keys.addresses,
       ...(this.options.reorgWindow !== undefined ? { reorgWindow: this.options.reorgWindow } : {}),
     });
     this.watcher = watcher;
@@ -216,6 +211,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     watcher.on('rental', (r) => {
       this.background('rental update', this.controllers.get(r.deviceId)?.updateRental(r));
+      if (!this.store.deviceSigner(r.deviceId)) this.background('device signers', this.learnDeviceSigners());
       this.emit('rental', r);
     });
     watcher.on('closed', (id, status) => {
@@ -227,6 +223,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.background('rental revoke', this.controllers.get(deviceOf(id))?.endRental(id, 'revoked'));
       this.emit('closed', { rentalId: id, status: 'revoked' });
     });
+    watcher.on('signer', (s) => this.onSignerLog(s));
     watcher.on('unavailable', (e) => {
       this.chainUp = false;
       this.alarm('chain-unavailable', `every RPC endpoint failed: ${e.message}`);
@@ -290,7 +287,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       [
         { name: 'expiries', cron: '*/10 * * * * *', run: () => this.endExpiredRentals() },
         { name: 'receipts', cron: '*/30 * * * * *', run: () => this.submitter?.flush() },
-        { name: 'signers', cron: '15,45 * * * * *', run: () => this.followSigners() },
         { name: 'nonces', cron: '0 */10 * * * *', run: () => this.pruneNonces() },
         { name: 'reconcile', cron: '0 */5 * * * *', run: () => this.reconcile() },
         { name: 'heartbeat', cron: '0 * * * * *', run: () => this.heartbeat() },
@@ -427,12 +423,80 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async reconcile(): Promise<void> {
     for (const c of this.controllers.values()) await c.reconcile();
     await this.watcher?.poll();
+    await this.learnDeviceSigners();
+  }
+
+  /**
+   * Reads the host and signer of each device the store knows neither of (registered after the start,
+   * or no node answered then), so that its host's revocations count: those already applied are acted
+   * on now. A CHAIN_UNAVAILABLE waits for the next call.
+   */
+  private learnDeviceSigners(): Promise<void> {
+    // One at a time: rentals arriving together must not act on the same revocations twice.
+    this.learning ??= this.learnMissingSigners().finally(() => {
+      this.learning = undefined;
+    });
+    return this.learning;
+  }
+
+  private async learnMissingSigners(): Promise<void> {
+    const missing = this.config.devices.filter((d) => !this.store.deviceSigner(d.id));
+    if (missing.length === 0) return;
+    const mine = this.gatewayAddresses();
+    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
+    for (const d of missing) {
+      let found: Awaited<ReturnType<typeof deviceKeys>>;
+      try {
+        found = await deviceKeys(rpc, this.config.chain.contract, d.id);
+      } catch (e) {
+        if (isError(e, 'CHAIN_UNAVAILABLE')) return;
+        throw e;
+      }
+      if (!found || this.store.deviceSigner(d.id)) continue;
+      if (!mine.includes(found.signer)) {
+        this.alarm(
+          'foreign-signer',
+          `device ${d.id}: its signer on chain is ${found.signer}, none of this gateway's keys`,
+        );
+        continue;
+      }
+      this.store.putDeviceSigner(d.id, found.host, found.signer);
+      this.log.info('device signer read from chain', {
+        deviceId: d.id,
+        host: found.host,
+        signer: found.signer,
+      });
+      const controller = this.controllers.get(d.id);
+      for (const signer of this.store.revokedSignersOf(d.id)) await controller?.signerRevoked(signer);
+      await controller?.signerChanged();
+    }
+  }
+
+  /** The gateway's key addresses, current first, lower-case. */
+  private gatewayAddresses(): string[] {
+    return [this.config.gatewayKey, ...(this.config.previousGatewayKeys ?? [])].map((k) =>
+      addressOfPrivateKey(hexToBytes(k)).toLowerCase(),
+    );
   }
 
   private heartbeat(): void {
     const mem = process.memoryUsage();
     this.metrics.set('latchkey_rss_bytes', 'Resident set size', mem.rss);
     this.log.debug('heartbeat', { rss: mem.rss, chainUp: this.chainUp, halted: this.halted });
+  }
+
+  /**
+   * A key log the watcher applied: a revocation of one of this gateway's keys by the host of some of
+   * its devices stops their receipts under it (the controllers audit it), and every device's state
+   * says again whether its signer is revoked.
+   */
+  private onSignerLog(s: SignerNotice): void {
+    for (const c of this.controllers.values()) {
+      const host = this.store.deviceSigner(c.deviceId)?.host;
+      if (s.kind === 'revoked' && host === s.host)
+        this.background('signer revoked', c.signerRevoked(s.signer));
+      else this.background('signer changed', c.signerChanged());
+    }
   }
 
   private onState(s: DeviceState): void {
@@ -444,6 +508,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       {
         device: s.deviceId.toString(),
       },
+    );
+    this.metrics.set(
+      'latchkey_signer_revoked',
+      "The device's signer on chain is revoked by its host (1): it takes no rentals until setSigner",
+      s.signerRevoked === undefined ? 0 : 1,
+      { device: s.deviceId.toString() },
     );
     this.emit('state', s);
   }
@@ -514,9 +584,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   private async checkSigners(): Promise<void> {
     const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
-    const mine = [this.config.gatewayKey, ...(this.config.previousGatewayKeys ?? [])].map((k) =>
-      addressOfPrivateKey(hexToBytes(k)),
-    );
+    const mine = this.gatewayAddresses();
     try {
       const ids = this.config.devices.map((d) => d.id);
       const { signers, unregistered, onPreviousKey } = await checkSigners(
@@ -525,7 +593,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         ids,
         mine,
       );
-      for (const [id, signer] of signers) this.deviceSigners.set(id, signer);
+      for (const [id, { host, signer }] of signers) this.store.putDeviceSigner(id, host, signer);
       if (onPreviousKey.length > 0)
         this.log.warn(
           'devices still signed for by a previous gateway key: rotate their signer on chain (setSigner)',
@@ -542,39 +610,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (!isError(e, 'CHAIN_UNAVAILABLE')) throw e;
       this.log.warn('device signers not checked: no RPC endpoint answers', { error: e.message });
     }
-  }
-
-  /**
-   * Follows a rotation on chain (setSigner): a device's new signer is read, and its receipts still
-   * waiting to be sent are signed again by the key their checkout now accepts.
-   */
-  private async followSigners(): Promise<void> {
-    const keys = this.keys;
-    if (!keys) return;
-    const rpc = new RpcClient({ urls: this.config.chain.rpcUrls, timeoutMs: 5_000, log: this.log });
-    let changed: bigint[];
-    try {
-      const ids = this.config.devices.map((d) => d.id);
-      changed = await refreshSigners(rpc, this.config.chain.contract, ids, this.deviceSigners);
-    } catch (e) {
-      if (isError(e, 'CHAIN_UNAVAILABLE')) return;
-      throw e;
-    }
-    for (const id of changed) {
-      const signer = this.deviceSigners.get(id) as string;
-      if (!keys.forAddress(signer))
-        this.alarm(
-          'foreign-signer',
-          `device ${id}: its signer on chain is now ${signer}, none of this gateway's keys`,
-        );
-      const resigned = resignPendingReceipts(this.store, keys, (r) => this.deviceSigners.get(r.deviceId), id);
-      this.log.info('device signer changed on chain', {
-        deviceId: id,
-        signer,
-        resigned: resigned.map(String),
-      });
-    }
-    if (changed.length > 0) await this.submitter?.flush();
   }
 
   /** The chain id from config, checked against the node when one answers; from the node otherwise. */

@@ -8,8 +8,16 @@ import { type Logger, redact } from '../log.js';
 import type { RentalStatus, Store, StoredRental } from '../store/store.js';
 import { type ChainNotice, RentalLedger } from './apply.js';
 import { type BlockHeader, commonAncestor, getHeader, HashWindow } from './blocks.js';
-import { type DecodedLog, decodeRentalLog, type RawLog, TOPICS, uintTopic } from './decode.js';
+import {
+  type DecodedLog,
+  decodeRentalLog,
+  type LogPosition,
+  type RawLog,
+  TOPICS,
+  uintTopic,
+} from './decode.js';
 import { RpcClient, RpcError } from './rpc.js';
+import { type DecodedSignerLog, decodeSignerLog, isSignerLog, SIGNER_TOPICS } from './signerLogs.js';
 
 /** A number of blocks below the head, or a block tag the node resolves (post-merge chains). */
 export type Confirmations = number | 'safe' | 'finalized';
@@ -35,7 +43,15 @@ export interface ChainWatcherOptions {
    * across restarts; default 128.
    */
   reorgWindow?: number;
+  /**
+   * The gateway's receipt keys (addresses). When given, the watcher also follows the SignerChanged logs
+   * of its devices and the SignerRevoked logs of these keys into the store (store.putSignerLog).
+   */
+  signerKeys?: string[];
 }
+
+/** A key log applied to the store, or `undone`: a reorg removed the key logs from `fromBlock` on. */
+export type SignerNotice = DecodedSignerLog | { kind: 'undone'; fromBlock: number };
 
 export interface ChainHead {
   number: number;
@@ -62,6 +78,11 @@ export type ChainWatcherEvents = {
   available: [];
   /** A reorg deeper than the tracked window: the watcher has stopped and grants must stop. */
   alarm: [LatchkeyError];
+  /**
+   * A SignerChanged or SignerRevoked log was applied (it is in the store), or `undone`: a reorg
+   * removed such logs from the store (what the chain still has comes back as it is rescanned).
+   */
+  signer: [SignerNotice];
 };
 
 const TOO_MANY_RESULTS =
@@ -76,6 +97,9 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
   private readonly ledger: RentalLedger;
   private readonly hashes: HashWindow;
   private readonly topics: (string[] | null)[];
+  private readonly deviceSet: Set<bigint>;
+  /** Lower-case gateway keys whose revocations are followed; undefined: key logs are not read. */
+  private readonly signerKeys: Set<string> | undefined;
   private readonly address: string;
   private readonly log: Logger;
   private chunk: number;
@@ -111,7 +135,10 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       throw new LatchkeyError('CONFIG_INVALID', 'chain watcher: invalid options', {
         details: problems.join('\n'),
       });
-    this.opts = { rpcTimeoutMs: 10_000, staleHeadMs: 180_000, reorgWindow: 128, ...opts };
+    const { signerKeys, ...rest } = opts;
+    this.opts = { rpcTimeoutMs: 10_000, staleHeadMs: 180_000, reorgWindow: 128, signerKeys: [], ...rest };
+    this.signerKeys = signerKeys && new Set(signerKeys.map((k) => k.toLowerCase()));
+    this.deviceSet = new Set(opts.deviceIds);
     this.log = opts.log.child('chain');
     this.rpc = new RpcClient({ urls: opts.rpcUrls, timeoutMs: this.opts.rpcTimeoutMs, log: this.log });
     this.ledger = new RentalLedger(opts.store);
@@ -330,9 +357,10 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
         }
       }
       this.growChunk();
-      const decoded = this.decode(logs, header);
-      await this.checkLogBlocks(decoded, header);
-      const committed = this.commit(decoded, header);
+      const { rentals: decoded, signers } = this.decode(logs, header);
+      await this.checkLogBlocks([...decoded, ...signers], header);
+      const { notices: committed, signers: applied } = this.commit(decoded, header, signers);
+      for (const s of applied) this.notify('signer', s);
       for (const n of committed) {
         if (n.kind === 'rental') {
           announced.add(n.rental.id);
@@ -354,27 +382,39 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     this.callsAtChunk = 0;
   }
 
-  private getLogs(from: number, to: number): Promise<RawLog[]> {
-    return this.rpc.call<RawLog[]>('eth_getLogs', [
-      {
-        address: this.address,
-        fromBlock: `0x${from.toString(16)}`,
-        toBlock: `0x${to.toString(16)}`,
-        topics: this.topics,
-      },
+  private async getLogs(from: number, to: number): Promise<RawLog[]> {
+    const range = {
+      address: this.address,
+      fromBlock: `0x${from.toString(16)}`,
+      toBlock: `0x${to.toString(16)}`,
+    };
+    const rentals = this.rpc.call<RawLog[]>('eth_getLogs', [{ ...range, topics: this.topics }]);
+    if (!this.signerKeys) return rentals;
+    // Key logs index the device (SignerChanged) and the host and key (SignerRevoked) in different
+    // topics, so one filter cannot narrow both: both events of the contract are read (a host's rare
+    // admin calls) and filtered here, in decode().
+    const keys = this.rpc.call<RawLog[]>('eth_getLogs', [
+      { ...range, topics: [[SIGNER_TOPICS.SignerChanged, SIGNER_TOPICS.SignerRevoked]] },
     ]);
+    const [a, b] = await Promise.all([rentals, keys]);
+    if (!Array.isArray(a) || !Array.isArray(b)) throw new TypeError('eth_getLogs did not return an array');
+    return [...a, ...b];
   }
 
-  /** Decodes and orders logs; a log from another fork than `end` (read before them) fails the chunk. */
-  private decode(logs: RawLog[], end: BlockHeader): DecodedLog[] {
+  /**
+   * Decodes and orders logs: rental logs, and key logs of this gateway's devices and keys. A log from
+   * another fork than `end` (read before them) fails the chunk.
+   */
+  private decode(logs: RawLog[], end: BlockHeader): { rentals: DecodedLog[]; signers: DecodedSignerLog[] } {
     if (!Array.isArray(logs)) throw new TypeError('eth_getLogs did not return an array');
-    const out: DecodedLog[] = [];
+    const rentals: DecodedLog[] = [];
+    const signers: DecodedSignerLog[] = [];
     for (const raw of logs) {
       if (raw.removed === true) continue;
       if (typeof raw.address !== 'string' || raw.address.toLowerCase() !== this.address) continue;
-      let log: DecodedLog;
+      let log: DecodedLog | DecodedSignerLog;
       try {
-        log = decodeRentalLog(raw);
+        log = isSignerLog(raw) ? decodeSignerLog(raw) : decodeRentalLog(raw);
       } catch (e) {
         this.log.warn('skipping undecodable log', { error: e, tx: raw.transactionHash, index: raw.logIndex });
         continue;
@@ -383,9 +423,15 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
         throw new TypeError(`eth_getLogs returned a log above block ${end.number}`);
       if (log.blockNumber === end.number && log.blockHash !== end.hash)
         throw new LaggingNode(`block ${end.number} changed while reading it`);
-      out.push(log);
+      if (log.kind === 'changed') {
+        if (this.deviceSet.has(log.deviceId)) signers.push(log);
+      } else if (log.kind === 'revoked') {
+        if (this.signerKeys?.has(log.signer)) signers.push(log);
+      } else rentals.push(log);
     }
-    return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+    const order = (a: LogPosition, b: LogPosition) =>
+      a.blockNumber - b.blockNumber || a.logIndex - b.logIndex;
+    return { rentals: rentals.sort(order), signers: signers.sort(order) };
   }
 
   /**
@@ -393,7 +439,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
    * chain: a load-balanced endpoint whose backends disagree could otherwise hand us logs from another
    * fork, applied under a cursor hash they never belonged to. One header per distinct block with logs.
    */
-  private async checkLogBlocks(logs: DecodedLog[], end: BlockHeader): Promise<void> {
+  private async checkLogBlocks(logs: LogPosition[], end: BlockHeader): Promise<void> {
     const blocks = new Map<number, string>();
     for (const log of logs) {
       if (log.blockNumber === end.number) continue; // checked against `end` in decode()
@@ -421,15 +467,21 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
 
   /**
    * Applies a chunk, records its blocks in the reorg window and moves the cursor in one store
-   * transaction; returns the notices to emit.
+   * transaction; returns the notices to emit and the key logs newly applied.
    */
-  private commit(logs: DecodedLog[], end: BlockHeader): ChainNotice[] {
+  private commit(
+    logs: DecodedLog[],
+    end: BlockHeader,
+    signerLogs: DecodedSignerLog[] = [],
+  ): { notices: ChainNotice[]; signers: DecodedSignerLog[] } {
     const store = this.opts.store;
     const floor = end.number - this.opts.reorgWindow;
+    const applied: DecodedSignerLog[] = [];
     const result = store.tx(() => {
       const r = this.ledger.apply(logs);
+      for (const s of signerLogs) if (store.putSignerLog(s)) applied.push(s);
       store.setCursor(end.number, end.hash);
-      this.hashes.record(end.number, logs);
+      this.hashes.record(end.number, [...logs, ...signerLogs]);
       if (floor > 0) {
         store.pruneLogsBefore(floor);
         this.ledger.prune(floor);
@@ -439,7 +491,7 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
     this.cursor = { block: end.number, hash: end.hash };
     if (result.applied > 0 || result.duplicates > 0 || result.unknown > 0)
       this.log.debug('applied logs', { to: end.number, ...result, notices: result.notices.length });
-    return result.notices;
+    return { notices: result.notices, signers: applied };
   }
 
   /**
@@ -467,15 +519,18 @@ export class ChainWatcher extends EventEmitter<ChainWatcherEvents> {
       chainHashes.set(block, header.hash);
     }
     const store = this.opts.store;
+    let signerLogsUndone = 0;
     const ids = store.tx(() => {
       const undone = this.ledger.undoTo(ancestor.number, chainHashes);
       store.forgetLogsFrom(ancestor.number + 1);
+      signerLogsUndone = store.forgetSignerLogsFrom(ancestor.number + 1);
       this.hashes.forgetAbove(ancestor.number);
       store.setCursor(ancestor.number, ancestor.hash);
       return undone;
     });
     for (const id of ids) touched.add(id);
     this.cursor = { block: ancestor.number, hash: ancestor.hash };
+    if (signerLogsUndone > 0) this.notify('signer', { kind: 'undone', fromBlock: ancestor.number + 1 });
     this.log.warn('reorg: rescanning from the common ancestor', {
       was: cursor.block,
       ancestor: ancestor.number,

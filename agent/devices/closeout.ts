@@ -49,6 +49,8 @@ export interface CloseOut {
   at: number;
   /** Whether the device's runtime is reset to idle; false when the rental was never on the device. */
   resetRuntime?: boolean;
+  /** Why no receipt is signed although one is due (its signer is revoked); for the audit entry. */
+  noReceipt?: string;
 }
 
 /**
@@ -59,7 +61,7 @@ export interface CloseOut {
 export function closeOut(c: CloseOut): { receipt?: StoredReceipt; created: boolean; reason: EndReason } {
   const reason = effectiveReason(c.store.getRental(c.rental.id)?.status ?? c.rental.status, c.requested);
   let fresh: StoredReceipt | undefined;
-  if (reason === 'ended') {
+  if (reason === 'ended' && c.noReceipt === undefined) {
     const receipt = usageReceipt(c.rental, c.usedSeconds, c.energyWh);
     fresh = {
       rentalId: c.rental.id,
@@ -96,7 +98,7 @@ export function closeOut(c: CloseOut): { receipt?: StoredReceipt; created: boole
       reason: `${c.why}; ${
         receipt
           ? `receipt ${receipt.receipt.secondsUsed}s ${receipt.receipt.energyWh}Wh${created ? '' : ' (existing)'}`
-          : `no receipt (${reason})`
+          : `no receipt (${c.noReceipt ?? reason})`
       }`,
     };
     c.store.audit(entry);

@@ -17,7 +17,7 @@ import type { ActionResult, DeviceKind, DeviceState, GrantedAction } from './dev
 import { cutOffSpentEnergy, powerAfterTopUp } from './energyCutOff.js';
 import { checkKind, kindAllows } from './kindPolicy.js';
 import { prepaidEnergySpent, spentNote } from './prepaidEnergy.js';
-import { currentKeyOnly, type ReceiptKeys, type RentalSignerOf } from './receiptKeys.js';
+import { committedSigner, type ReceiptKeys, type RentalSignerOf } from './receiptKeys.js';
 import { bootSafe, resumeRecorded } from './recovery.js';
 import { actorOf, closeOutDormant, endHeld, recordEnd } from './rentalEnd.js';
 import { DEFAULT_RETRY, type RetryPolicy, retryWrite } from './retry.js';
@@ -36,7 +36,7 @@ export interface DeviceControllerDeps {
   store: Store;
   /** The gateway's receipt keys, current and previous (receiptKeys.ts). */
   keys: ReceiptKeys;
-  /** The signer each rental's receipt must be signed by; default: the current key for all. */
+  /** The signer each rental's receipt must be signed by; default: the one it committed to (committedSigner). */
   rentalSigner?: RentalSignerOf;
   /** Trusted unix seconds; undefined while the clock is not trusted (then no live rental is resumed). */
   now: () => number | undefined;
@@ -92,7 +92,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       relay: deps.relay,
       store: deps.store,
       keys: deps.keys,
-      rentalSigner: deps.rentalSigner ?? currentKeyOnly,
+      rentalSigner: deps.rentalSigner ?? committedSigner,
       now: deps.now,
       timeAnchored: deps.timeAnchored ?? (() => true),
       log: deps.log,
@@ -209,6 +209,8 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
         if (existing) return existing;
       }
       const stored = c.store.getRental(rentalId);
+      // Under a revoked key no receipt is due (audited at the revocation): the sweep repeats for free.
+      if (reason === 'ended' && stored && c.revokedSignerOf(stored) !== undefined) return undefined;
       if (reason === 'ended' && stored?.status === 'open' && stored.deviceId === c.deviceId) {
         // Never used on this device: a receipt all the same, so the guest's deposit comes back at the
         // end rather than after the grace period (a socket charges nothing, a lock the time held).
@@ -216,6 +218,46 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       }
       return reason === 'ended' || reason === 'settled' ? c.store.getReceipt(rentalId) : undefined;
     });
+  }
+
+  /**
+   * The device's host revoked `signer` (the watcher applied its SignerRevoked): receipts of rentals
+   * made under it would settle nothing, so none is signed or sent any more, and those rentals settle
+   * by time. Audits each such rental once, logs it, and publishes the state (signerRevoked when it is
+   * the device's signer). Returns the rentals affected.
+   */
+  signerRevoked(signer: string): Promise<bigint[]> {
+    return this.queue.run(async () => {
+      const c = this.core;
+      const key = signer.toLowerCase();
+      const affected = new Map<bigint, string>();
+      for (const r of c.store.openRentals(c.deviceId))
+        if (c.rentalSigner(r)?.toLowerCase() === key) affected.set(r.id, 'open; no receipt will be signed');
+      for (const r of c.store.heldReceiptsOf(c.deviceId, key))
+        affected.set(r.rentalId, `receipt ${r.status} dropped from the submit queue`);
+      c.store.tx(() => {
+        for (const [rentalId, what] of affected)
+          c.audit({
+            action: 'signer-revoked',
+            actor: 'chain',
+            outcome: 'ok',
+            reason: `signer ${key} revoked by the host: ${what}; the rental settles by time`,
+            rentalId,
+          });
+      });
+      c.log.warn('a key of this gateway was revoked on chain: its rentals settle by time', {
+        deviceId: c.deviceId,
+        signer: key,
+        rentals: [...affected.keys()].map(String),
+      });
+      c.emitState();
+      return [...affected.keys()];
+    });
+  }
+
+  /** Publishes the state again after the device's signer changed on chain (or a reorg undid a change). */
+  signerChanged(): Promise<void> {
+    return this.queue.run(async () => this.core.emitState());
   }
 
   /** A newer copy of a rental from the chain: an extension moves the lease; a closed status ends it. */

@@ -144,7 +144,22 @@ export class DeviceCore {
       if (prepaid !== undefined) s.prepaidEnergyWh = prepaid;
       if (this.energyCutOff) s.offReason = 'prepaid-energy-used';
     }
+    try {
+      const keys = this.store.deviceSigner(this.deviceId);
+      if (keys?.revoked) s.signerRevoked = keys.signer;
+    } catch (e) {
+      this.log.error('could not read the device signer', { deviceId: this.deviceId, error: e });
+    }
     return s;
+  }
+
+  /**
+   * The key `rental` committed to when its device's host has revoked it (by the logs applied so far):
+   * its receipt would settle nothing, so none is signed and it settles by time. Else undefined.
+   */
+  revokedSignerOf(rental: StoredRental): string | undefined {
+    const signer = this.rentalSigner(rental)?.toLowerCase();
+    return signer !== undefined && this.store.signerRevoked(this.deviceId, signer) ? signer : undefined;
   }
 
   emitState(): void {

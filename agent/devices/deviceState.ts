@@ -27,6 +27,11 @@ export interface DeviceState {
   prepaidEnergyWh?: number;
   /** Why the socket is off while its rental runs: its prepaid energy is used up (extend to top up). */
   offReason?: OffReason;
+  /**
+   * The device's signer on chain, when its host has revoked it: the contract takes no rental of the
+   * device until the host names another key (setSigner), and rentals under it settle by time.
+   */
+  signerRevoked?: string;
 }
 
 export const DEVICE_STATUSES = ['locked', 'unlocked', 'on', 'off'] as const;

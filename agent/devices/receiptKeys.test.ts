@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
 import { SimRelay } from '../../hardware/sim.js';
 import type { StoredReceipt } from '../store/store.js';
-import { ReceiptKeys, receiptKeyFor, resignPendingReceipts } from './receiptKeys.js';
+import { committedSigner, ReceiptKeys, receiptKeyFor } from './receiptKeys.js';
 import { ReceiptSigner } from './receipts.js';
 import { rentalOf, SEPARATOR, signer, tempStore, testController, unixNow } from './testkit.js';
 
@@ -50,6 +50,15 @@ describe('ReceiptKeys and receiptKeyFor', () => {
       matched: false,
     });
   });
+
+  it('by default a rental is signed for by the key it committed to; a row without one by the current key', () => {
+    const old = previous[0] as ReceiptSigner;
+    expect(receiptKeyFor(keys, committedSigner, { ...rental, signer: old.address }).key).toBe(old);
+    // A store from before migration 5 reads the zero address for the signer.
+    const before5 = { ...rental, signer: `0x${'00'.repeat(20)}` };
+    expect(committedSigner(before5)).toBeUndefined();
+    expect(receiptKeyFor(keys, committedSigner, before5)).toMatchObject({ key: current, matched: true });
+  });
 });
 
 describe('a controller with previous keys', () => {
@@ -87,56 +96,100 @@ describe('a controller with previous keys', () => {
   });
 });
 
-describe('resignPendingReceipts', () => {
+describe('a revoked signer', () => {
   let env: ReturnType<typeof tempStore>;
   beforeEach(() => {
     env = tempStore();
   });
   afterEach(() => env.cleanup());
 
-  it('re-signs only receipts still waiting to be sent, of that device, by the key now chosen', () => {
-    const old = key('44');
+  const HOST = `0x${'a1'.repeat(20)}`;
+  const revocation = (host: string, signerAddress: string, block: number) => ({
+    kind: 'revoked' as const,
+    host,
+    signer: signerAddress,
+    key: `0x${block.toString(16).padStart(64, '0')}:0`,
+    blockNumber: block,
+    logIndex: 0,
+  });
+
+  it('signs no receipt under it, drops its queued receipts, and the state says so until setSigner', async () => {
+    const old = key('55');
     const keys = new ReceiptKeys(signer(), [old]);
     const store = env.store;
     const now = unixNow();
-    const receiptOf = (r: ReturnType<typeof rentalOf>, status: StoredReceipt['status']): StoredReceipt => {
+    store.putDeviceSigner(1n, HOST, old.address);
+    const queued = rentalOf(1n, 1n, now - 600, now - 60, { signer: old.address });
+    const live = rentalOf(1n, 2n, now - 60, now + 3600, { signer: old.address });
+    const underCurrent = rentalOf(1n, 3n, now - 600, now - 60, { signer: signer().address });
+    for (const r of [queued, live, underCurrent]) store.putRental(r);
+    for (const r of [queued, underCurrent]) {
       const receipt = { rentalId: r.id, secondsUsed: 60n, energyWh: 0n };
-      return {
+      const by = r === queued ? old : signer();
+      store.putReceipt({
         rentalId: r.id,
-        deviceId: r.deviceId,
+        deviceId: 1n,
         receipt,
-        signature: old.sign(receipt),
-        status,
+        signature: by.sign(receipt),
+        status: 'pending',
         attempts: 0,
         createdAt: now,
-      };
-    };
-    const pending = rentalOf(1n, 1n, now - 600, now - 60);
-    const submitted = rentalOf(1n, 2n, now - 600, now - 60);
-    const otherDevice = rentalOf(2n, 1n, now - 600, now - 60);
-    for (const [r, status] of [
-      [pending, 'pending'],
-      [submitted, 'submitted'],
-      [otherDevice, 'pending'],
-    ] as const) {
-      store.putRental(r);
-      store.putReceipt(receiptOf(r, status));
+      });
     }
-    let onChain = old.address;
-    const signerOf = () => onChain;
-    expect(resignPendingReceipts(store, keys, signerOf, 1n)).toEqual([]); // signed by the chosen key already
-    onChain = signer().address; // the host rotated to the current key
-    expect(resignPendingReceipts(store, keys, signerOf, 1n)).toEqual([pending.id]);
-    expect(signedBy(store.getReceipt(pending.id) as StoredReceipt)).toBe(signer().address);
-    expect(signedBy(store.getReceipt(submitted.id) as StoredReceipt)).toBe(old.address); // its checkout is being sent
-    expect(signedBy(store.getReceipt(otherDevice.id) as StoredReceipt)).toBe(old.address);
-    expect(store.resignReceipt(submitted.id, signer().sign(receiptOf(submitted, 'submitted').receipt))).toBe(
-      false,
-    );
-    // a signer this gateway does not hold: nothing to sign with, nothing changed
-    onChain = `0x${'ee'.repeat(20)}`;
-    store.resignReceipt(pending.id, old.sign(receiptOf(pending, 'pending').receipt));
-    expect(resignPendingReceipts(store, keys, signerOf, 1n)).toEqual([]);
-    expect(signedBy(store.getReceipt(pending.id) as StoredReceipt)).toBe(old.address);
+    const ctl = testController(new SimRelay(), store, { keys });
+    await ctl.start();
+    try {
+      await ctl.apply({ rental: live, action: 'on' });
+      expect(ctl.state().signerRevoked).toBeUndefined();
+      expect(store.pendingReceipts().map((r) => r.rentalId)).toEqual([queued.id, underCurrent.id]);
+
+      // Another host revoking the same key changes nothing for this device.
+      store.putSignerLog(revocation(`0x${'b2'.repeat(20)}`, old.address, 10));
+      expect(store.signerRevoked(1n, old.address)).toBe(false);
+      expect(store.pendingReceipts()).toHaveLength(2);
+
+      store.putSignerLog(revocation(HOST, old.address, 11));
+      expect(await ctl.signerRevoked(old.address)).toEqual([queued.id, live.id]);
+      expect(ctl.state().signerRevoked).toBe(old.address);
+      expect(store.pendingReceipts().map((r) => r.rentalId)).toEqual([underCurrent.id]);
+      const audit = store.auditTail(10, 1n).filter((a) => a.action === 'signer-revoked');
+      expect(audit.map((a) => [a.rentalId, a.reason])).toEqual([
+        [queued.id, expect.stringMatching(/receipt pending dropped from the submit queue/)],
+        [live.id, expect.stringMatching(/open; no receipt will be signed; the rental settles by time/)],
+      ]);
+
+      // The guest checks out: the relay opens, and no receipt is signed under the revoked key.
+      const out = await ctl.apply({ rental: live, action: 'checkout' });
+      expect(out.receipt).toBeUndefined();
+      expect(out.state.relay).toBe('open');
+      expect(store.getReceipt(live.id)).toBeUndefined();
+      expect(store.auditTail(1, 1n)[0]?.reason).toMatch(
+        /no receipt \(signer 0x[0-9a-f]{40} revoked; settles by time\)/,
+      );
+      // The expiry sweep asks again: nothing is written.
+      const entries = store.auditTail(100, 1n).length;
+      expect(await ctl.endRental(live.id, 'ended')).toBeUndefined();
+      expect(store.auditTail(100, 1n)).toHaveLength(entries);
+
+      // The host names another key: the device's signer is not revoked any more; the old rentals stay.
+      store.putSignerLog({
+        kind: 'changed',
+        deviceId: 1n,
+        signer: signer().address,
+        key: `0x${'0c'.padStart(64, '0')}:1`,
+        blockNumber: 12,
+        logIndex: 1,
+      });
+      await ctl.signerChanged();
+      expect(ctl.state().signerRevoked).toBeUndefined();
+      expect(store.pendingReceipts().map((r) => r.rentalId)).toEqual([underCurrent.id]);
+
+      // A reorg removes the revocation: the queued receipt is back in the queue, untouched.
+      expect(store.forgetSignerLogsFrom(11)).toBe(2);
+      expect(store.pendingReceipts().map((r) => r.rentalId)).toEqual([queued.id, underCurrent.id]);
+      expect(signedBy(store.getReceipt(queued.id) as StoredReceipt)).toBe(old.address);
+    } finally {
+      await ctl.stop();
+    }
   });
 });

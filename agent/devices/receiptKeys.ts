@@ -2,7 +2,7 @@
 // under an older signer still gets a receipt that settles it. Which key signs a rental's receipt is
 // decided in one place, receiptKeyFor, from the address the rental is committed to.
 
-import type { Store, StoredRental } from '../store/store.js';
+import type { StoredRental } from '../store/store.js';
 import type { ReceiptSigner } from './receipts.js';
 
 export class ReceiptKeys {
@@ -56,30 +56,12 @@ export function receiptKeyFor(
   return key ? { key, signer, matched: true } : { key: keys.current, signer, matched: false };
 }
 
-/** The wiring when nothing says otherwise: every rental is taken to be under the current key. */
-export const currentKeyOnly: RentalSignerOf = () => undefined;
+const ZERO_ADDRESS = `0x${'00'.repeat(20)}`;
 
 /**
- * Re-signs the receipts of `deviceId` still waiting to be sent whose signature is not by the key
- * `receiptKeyFor` now chooses (after the rental's signer changed: a rotation on chain). Signatures are
- * deterministic (RFC 6979), so a receipt already signed by the chosen key is left as it is. Returns
- * the rentals whose receipt was re-signed.
+ * The wiring when nothing says otherwise: the signer the rental committed to. A row from a store
+ * before migration 5 has none (the zero address: a rental of a contract before version 2, whose
+ * checkout this agent no longer speaks); its receipt is signed by the current key.
  */
-export function resignPendingReceipts(
-  store: Store,
-  keys: ReceiptKeys,
-  signerOf: RentalSignerOf,
-  deviceId: bigint,
-): bigint[] {
-  const changed: bigint[] = [];
-  for (const r of store.pendingReceipts()) {
-    if (r.deviceId !== deviceId || r.status !== 'pending') continue;
-    const rental = store.getRental(r.rentalId);
-    if (!rental) continue;
-    const { key, matched } = receiptKeyFor(keys, signerOf, rental);
-    if (!matched) continue;
-    const signature = key.sign(r.receipt);
-    if (signature !== r.signature && store.resignReceipt(r.rentalId, signature)) changed.push(r.rentalId);
-  }
-  return changed;
-}
+export const committedSigner: RentalSignerOf = (rental) =>
+  rental.signer.toLowerCase() === ZERO_ADDRESS ? undefined : rental.signer;

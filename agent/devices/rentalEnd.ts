@@ -84,7 +84,14 @@ export function recordEnd(
   const { leaseLeftMs, resetRuntime = true } = opts;
   const at = core.wallNow();
   const { key, signer, matched } = receiptKeyFor(core.keys, core.rentalSigner, rental);
-  if (!matched)
+  const revoked = core.revokedSignerOf(rental);
+  if (revoked !== undefined)
+    core.log.warn('rental ended under a revoked key: no receipt signed; it settles by time', {
+      deviceId: core.deviceId,
+      rentalId: rental.id,
+      signer: revoked,
+    });
+  else if (!matched)
     core.log.error("the rental's signer is not a key of this gateway: its receipt cannot settle it", {
       deviceId: core.deviceId,
       rentalId: rental.id,
@@ -103,6 +110,7 @@ export function recordEnd(
     energyWh,
     at,
     resetRuntime,
+    ...(revoked !== undefined ? { noReceipt: `signer ${revoked} revoked; settles by time` } : {}),
   });
   if (created && receipt) {
     core.log.info('usage receipt signed', {

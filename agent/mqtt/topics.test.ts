@@ -120,6 +120,16 @@ describe('payloads', () => {
       offReason: 'prepaid-energy-used',
     });
     expect(decodeState(cutOff)).toMatchObject({ prepaidEnergyWh: 36.6, offReason: 'prepaid-energy-used' });
+    const signerRevoked = `0x${'ab'.repeat(20)}`;
+    const revoked = encodeState({
+      deviceId: 2n,
+      kind: 'socket',
+      relay: 'open',
+      usedSeconds: 0,
+      energyWh: 0,
+      signerRevoked,
+    });
+    expect(decodeState(revoked)).toMatchObject({ signerRevoked });
   });
 
   it('says locked/unlocked for a lock and on/off for a socket', () => {
@@ -143,6 +153,7 @@ describe('payloads', () => {
       '{"deviceId":"1","kind":"lock","relay":"open","usedSeconds":0,"energyWh":0,"rentalId":"0x1"}',
       '{"deviceId":"1","kind":"socket","relay":"open","usedSeconds":0,"energyWh":0,"prepaidEnergyWh":"9"}',
       '{"deviceId":"1","kind":"socket","relay":"open","usedSeconds":0,"energyWh":0,"offReason":"tired"}',
+      '{"deviceId":"1","kind":"socket","relay":"open","status":"off","usedSeconds":0,"energyWh":0,"signerRevoked":"yes"}',
     ]) {
       expect(() => decodeState(bad), bad).toThrow(TopicError);
     }

@@ -60,6 +60,8 @@ export interface DeviceStateLike {
   prepaidEnergyWh?: number;
   /** Why a socket is off mid-rental. */
   offReason?: OffReason;
+  /** The device's signer when its host has revoked it (no rentals until setSigner names another). */
+  signerRevoked?: string;
 }
 
 /** T on the wire: bigints become decimal strings. */
@@ -190,6 +192,7 @@ export function encodeState(state: DeviceStateLike): string {
     energyWh: state.energyWh,
     ...(state.prepaidEnergyWh === undefined ? {} : { prepaidEnergyWh: state.prepaidEnergyWh }),
     ...(state.offReason === undefined ? {} : { offReason: state.offReason }),
+    ...(state.signerRevoked === undefined ? {} : { signerRevoked: state.signerRevoked }),
   };
   return JSON.stringify(message);
 }
@@ -228,7 +231,9 @@ export function decodeState(payload: Uint8Array | string): StateMessage {
     (value.rentalId !== undefined && (typeof value.rentalId !== 'string' || !DECIMAL.test(value.rentalId))) ||
     (value.leaseEndsAt !== undefined && typeof value.leaseEndsAt !== 'number') ||
     (value.prepaidEnergyWh !== undefined && typeof value.prepaidEnergyWh !== 'number') ||
-    (value.offReason !== undefined && !OFF_REASONS.includes(value.offReason as OffReason))
+    (value.offReason !== undefined && !OFF_REASONS.includes(value.offReason as OffReason)) ||
+    (value.signerRevoked !== undefined &&
+      (typeof value.signerRevoked !== 'string' || !/^0x[0-9a-f]{40}$/.test(value.signerRevoked)))
   ) {
     throw new TopicError('state is not a DeviceState message');
   }

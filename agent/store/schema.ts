@@ -225,6 +225,36 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE rental_undo SET before_cancel_window = '0' WHERE before_status IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    description: "gateway keys on chain: each device's host and signer, signer changes and revocations",
+    sql: `
+      -- What the contract's SignerChanged and SignerRevoked logs said of this gateway's devices and keys,
+      -- one row per applied log. Facts are only added, so a reorg deletes the rows of the removed blocks
+      -- and the watcher's rescan adds back what the chain still has (no undo journal needed).
+      CREATE TABLE signer_logs (
+        key TEXT PRIMARY KEY,
+        block INTEGER NOT NULL CHECK (block >= 0),
+        log_index INTEGER NOT NULL CHECK (log_index >= 0),
+        kind TEXT NOT NULL CHECK (kind IN ('changed', 'revoked')),
+        device_id TEXT,
+        host TEXT,
+        signer TEXT NOT NULL,
+        CHECK ((kind = 'changed') = (device_id IS NOT NULL) AND (kind = 'revoked') = (host IS NOT NULL))
+      ) WITHOUT ROWID;
+      CREATE INDEX signer_logs_block ON signer_logs (block);
+      CREATE INDEX signer_logs_revoked ON signer_logs (host, signer) WHERE kind = 'revoked';
+      CREATE INDEX signer_logs_changed ON signer_logs (device_id, block, log_index) WHERE kind = 'changed';
+
+      -- Each device's host (it never changes) and its signer as the contract answered device(id) when
+      -- the agent started: the signer that SignerChanged rows above override.
+      CREATE TABLE device_signers (
+        device_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        signer TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION_TABLE = `

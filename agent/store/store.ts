@@ -28,6 +28,25 @@ import { MIGRATIONS, SCHEMA_VERSION_TABLE } from './schema.js';
 
 export type RentalStatus = 'open' | 'settled' | 'cancelled' | 'revoked';
 
+/**
+ * A SignerChanged (the host set a device's signer for new rentals) or SignerRevoked (the host revoked
+ * a key for all its devices) log, where it sits on chain (`key` is txHash:logIndex).
+ */
+export type SignerLog = { key: string; blockNumber: number; logIndex: number; signer: string } & (
+  | { kind: 'changed'; deviceId: bigint }
+  | { kind: 'revoked'; host: string }
+);
+
+interface SignerLogRow {
+  key: string;
+  block: number;
+  log_index: number;
+  kind: string;
+  device_id: string | null;
+  host: string | null;
+  signer: string;
+}
+
 export interface StoredRental extends Rental {
   deviceId: bigint;
   status: RentalStatus;
@@ -121,6 +140,9 @@ const RENTAL_COLUMNS =
 const RECEIPT_COLUMNS =
   'rental_id, device_id, seconds_used, energy_wh, signature, status, attempts, tx_hash, last_error, created_at';
 const AUDIT_COLUMNS = 'at, device_id, rental_id, action, actor, outcome, reason';
+/** Joins rentals `x` to a revocation of their signer by their device's host: those rows are under a revoked key. */
+const REVOKED_SIGNER_JOIN = `JOIN device_signers d ON d.device_id = x.device_id
+  JOIN signer_logs l ON l.kind = 'revoked' AND l.host = d.host AND l.signer = x.signer`;
 const UNDO_COLUMNS = `block, rental_id, before_device_id, before_guest, before_start, before_end, before_deposit,
   before_price_per_second, before_price_per_wh, before_signer, before_max_watts, before_cancel_window, before_status, before_block_number, before_block_hash,
   receipt_before`;
@@ -198,10 +220,36 @@ function prepareStatements(db: Database.Database) {
       `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE rental_id = ?`,
     ),
     pendingReceipts: db.prepare<[], ReceiptRow>(
-      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE status IN ('pending', 'submitted') ORDER BY created_at, rental_id`,
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE status IN ('pending', 'submitted')
+         AND rental_id NOT IN (SELECT x.id FROM rentals x ${REVOKED_SIGNER_JOIN})
+       ORDER BY created_at, rental_id`,
     ),
-    resignReceipt: db.prepare<[string, string]>(
-      "UPDATE receipts SET signature = ? WHERE rental_id = ? AND status = 'pending'",
+    heldReceiptsOf: db.prepare<[string, string], ReceiptRow>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE status IN ('pending', 'submitted')
+         AND rental_id IN (SELECT id FROM rentals WHERE device_id = ? AND signer = ?)
+       ORDER BY created_at, rental_id`,
+    ),
+    putSignerLog: db.prepare<[SignerLogRow]>(
+      `INSERT INTO signer_logs (key, block, log_index, kind, device_id, host, signer)
+       VALUES (@key, @block, @log_index, @kind, @device_id, @host, @signer) ON CONFLICT (key) DO NOTHING`,
+    ),
+    forgetSignerLogsFrom: db.prepare<[number]>('DELETE FROM signer_logs WHERE block >= ?'),
+    putDeviceSigner: db.prepare<[string, string, string]>(
+      `INSERT INTO device_signers (device_id, host, signer) VALUES (?, ?, ?)
+       ON CONFLICT (device_id) DO UPDATE SET host = excluded.host, signer = excluded.signer`,
+    ),
+    deviceSigner: db.prepare<[string, string], { host: string; signer: string }>(
+      `SELECT d.host, COALESCE((SELECT signer FROM signer_logs WHERE kind = 'changed' AND device_id = ?
+           ORDER BY block DESC, log_index DESC LIMIT 1), d.signer) AS signer
+       FROM device_signers d WHERE d.device_id = ?`,
+    ),
+    revokedSignersOf: db.prepare<[string], { signer: string }>(
+      `SELECT DISTINCT l.signer FROM device_signers d JOIN signer_logs l ON l.kind = 'revoked' AND l.host = d.host
+       WHERE d.device_id = ? ORDER BY l.signer`,
+    ),
+    signerRevoked: db.prepare<[string, string], { one: number }>(
+      `SELECT 1 AS one FROM device_signers d JOIN signer_logs l ON l.kind = 'revoked' AND l.host = d.host
+       WHERE d.device_id = ? AND l.signer = ? LIMIT 1`,
     ),
     // One statement for every patch shape: each field changes only when its flag is set.
     updateReceipt: db.prepare<
@@ -522,7 +570,10 @@ export class Store {
     return row && rowToReceipt(row);
   }
 
-  /** Receipts not yet settled (pending or submitted), oldest first. */
+  /**
+   * Receipts not yet settled (pending or submitted), oldest first; not those of rentals made under a
+   * key their device's host has revoked (their checkout would revert: they settle by time).
+   */
   pendingReceipts(): StoredReceipt[] {
     return this.run('pendingReceipts', (s) => s.pendingReceipts.all()).map(rowToReceipt);
   }
@@ -546,15 +597,71 @@ export class Store {
     this.run('updateReceipt', (s) => s.updateReceipt.run(params));
   }
 
+  // --- gateway keys on chain ---
+
   /**
-   * Replaces the signature of a receipt still waiting to be sent (status 'pending'): the same usage,
-   * signed by the key its checkout now accepts after a key rotation. A receipt whose checkout is
-   * being sent or is settled is never changed. True if it was changed.
+   * Records a SignerChanged or SignerRevoked log of this gateway's devices or keys; write it in the
+   * transaction that moves the cursor past its block. False when it was recorded already.
    */
-  resignReceipt(rentalId: bigint, signature: `0x${string}`): boolean {
-    const key = dec(rentalId, 'rental id');
-    const sig = hex(signature, 'receipt signature');
-    return this.run('resignReceipt', (s) => s.resignReceipt.run(sig, key).changes === 1);
+  putSignerLog(log: SignerLog): boolean {
+    blockNumber(log.blockNumber, 'signer log block');
+    blockNumber(log.logIndex, 'signer log index');
+    const row: SignerLogRow = {
+      key: log.key.toLowerCase(),
+      block: log.blockNumber,
+      log_index: log.logIndex,
+      kind: log.kind,
+      device_id: log.kind === 'changed' ? dec(log.deviceId, 'device id') : null,
+      host: log.kind === 'revoked' ? hex(log.host, 'host') : null,
+      signer: hex(log.signer, 'signer'),
+    };
+    return this.run('putSignerLog', (s) => s.putSignerLog.run(row).changes === 1);
+  }
+
+  /** Reorg: forgets the signer logs of blocks at or above `block`. Returns how many. */
+  forgetSignerLogsFrom(block: number): number {
+    return this.run('forgetSignerLogsFrom', (s) => s.forgetSignerLogsFrom.run(block).changes);
+  }
+
+  /** Remembers a device's host and its signer as the contract answers device(id) now. */
+  putDeviceSigner(deviceId: bigint, host: string, signer: string): void {
+    const id = dec(deviceId, 'device id');
+    const h = hex(host, 'host');
+    const k = hex(signer, 'signer');
+    this.run('putDeviceSigner', (s) => s.putDeviceSigner.run(id, h, k));
+  }
+
+  /**
+   * The device's host and its signer for new rentals (the last SignerChanged applied, else the one
+   * read at start), and whether its host has revoked that signer; undefined when never read.
+   */
+  deviceSigner(deviceId: bigint): { host: string; signer: string; revoked: boolean } | undefined {
+    const id = dec(deviceId, 'device id');
+    const row = this.run('deviceSigner', (s) => s.deviceSigner.get(id, id));
+    return row && { ...row, revoked: this.signerRevoked(deviceId, row.signer) };
+  }
+
+  /** Whether the host of `deviceId` has revoked the key `signer` (by the logs applied so far). */
+  signerRevoked(deviceId: bigint, signer: string): boolean {
+    const id = dec(deviceId, 'device id');
+    const k = hex(signer, 'signer');
+    return this.run('signerRevoked', (s) => s.signerRevoked.get(id, k)) !== undefined;
+  }
+
+  /** The keys the host of `deviceId` has revoked (by the logs applied so far). */
+  revokedSignersOf(deviceId: bigint): string[] {
+    const id = dec(deviceId, 'device id');
+    return this.run('revokedSignersOf', (s) => s.revokedSignersOf.all(id)).map((r) => r.signer);
+  }
+
+  /**
+   * Receipts not yet settled of `deviceId`'s rentals made under `signer`, whether or not the submitter
+   * still takes them (it leaves out those under a revoked key).
+   */
+  heldReceiptsOf(deviceId: bigint, signer: string): StoredReceipt[] {
+    const id = dec(deviceId, 'device id');
+    const k = hex(signer, 'signer');
+    return this.run('heldReceiptsOf', (s) => s.heldReceiptsOf.all(id, k)).map(rowToReceipt);
   }
 
   // --- devices + audit ---
