@@ -91,6 +91,8 @@ describe.skipIf(missing !== undefined)('gpio on a real kernel: gpio-sim under QE
     for (const expected of [
       /Relay contract: gpio active-high drives hardware left energised/,
       /Relay contract: gpio active-low closes and opens/,
+      /Relay contract: gpio active-high reports hardware that disagrees while open/,
+      /Relay contract: gpio active-low reports hardware that disagrees while closed/,
       /active-low board .* holds the safe level at the instant the line is opened/,
       /busy/,
       /gpio group/,
