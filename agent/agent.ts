@@ -10,7 +10,7 @@ import { deviceOf, domain } from '../contracts/typedData.js';
 import { createDriverContext, createRelay } from '../hardware/drivers.js';
 import type { Relay } from '../hardware/relay.js';
 import { TrustedClock } from './access/clock.js';
-import { AccessGate, type AccessPath } from './access/gate.js';
+import { AccessGate, type AccessPath, TokenUsed } from './access/gate.js';
 import { RpcClient } from './chain/rpc.js';
 import { checkSigners, deviceKeys } from './chain/signers.js';
 import { ReceiptSubmitter } from './chain/submitter.js';
@@ -379,9 +379,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   ): Promise<ReplyEnvelope> {
     if (!controller || !this.gate) return err('unknown-device', `device ${deviceId} is not on this gateway`);
     if (this.halted) return err('unavailable', 'chain history could not be verified after a deep reorg');
-    let verdict: Awaited<ReturnType<AccessGate['submit']>>;
+    let verdict: Awaited<ReturnType<AccessGate['submitPending']>>;
     try {
-      verdict = await this.gate.submit(deviceId, payload, source, path);
+      // The token's nonce is committed by the controller, in the transaction that acts on it.
+      verdict = await this.gate.submitPending(deviceId, payload, source, path);
     } catch (e) {
       this.log.error('access check failed', { error: e });
       return err('unavailable', 'the gateway cannot record tokens right now');
@@ -404,6 +405,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       const result = await controller.apply(verdict.grant);
       return { status: 'ok', data: { action: verdict.grant.action, ...result } };
     } catch (e) {
+      if (e instanceof TokenUsed) return err(e.verdict.reason, e.verdict.message);
       if (isError(e, 'RELAY_FAILED')) return err('relay-failed', e.message);
       if (isError(e, 'BAD_REQUEST')) return err('refused', e.message);
       if (isError(e, 'STORE_FAILED'))

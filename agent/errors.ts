@@ -6,7 +6,9 @@ export type ErrorCode =
   | 'STORE_FAILED'
   | 'RELAY_FAILED'
   | 'BAD_REQUEST'
-  | 'UNKNOWN_DEVICE';
+  | 'UNKNOWN_DEVICE'
+  /** A token's single-use nonce was recorded by another delivery first: nothing was acted on. */
+  | 'TOKEN_USED';
 
 export class LatchkeyError extends Error {
   override readonly name = 'LatchkeyError';

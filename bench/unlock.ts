@@ -30,6 +30,8 @@ import {
 import { BenchClient } from './unlock/client.js';
 import { runCycles } from './unlock/cycle.js';
 import { FLOOD, FLOOD_PAIRS, floodPhase } from './unlock/floodPhase.js';
+import { commitFloor, mqttRoundTrip } from './unlock/floor.js';
+import { appendHotPath, type HotPathFloor, hotPathRow, printHotPath, readHotPath } from './unlock/hotpath.js';
 import { latencyPhase, WARMUP } from './unlock/latency.js';
 import { instrument, type Probe, simRelayOf } from './unlock/probe.js';
 import { median, round, summarize } from './unlock/stats.js';
@@ -47,6 +49,11 @@ import { watchOnline, withTimeout } from './unlock/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'unlock.json');
+const HOTPATH_RESULTS = path.join(ROOT, 'bench', 'results', 'unlock-hotpath.json');
+/** BENCH_HOTPATH=<label>: only the session-token latency and the floor, as a row of the hot-path table. */
+const HOTPATH_LABEL = process.env.BENCH_HOTPATH ?? '';
+const HOTPATH_ONLY = HOTPATH_LABEL !== '';
+const FLOOR_SAMPLES = 1000;
 
 const UNLOCKS = positiveIntEnv('BENCH_UNLOCKS', 2000);
 const COLD_STARTS = 5;
@@ -169,7 +176,67 @@ async function main(): Promise<number> {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
     };
-    const floodAgainst = (
+    /** Where a flood is aimed and measured: the agent under test and how its CPU is read. */
+    interface FloodTarget {
+      target: string;
+      url: string;
+      gatewayId: string;
+      client: BenchClient;
+      httpPort: number;
+      cpuMs: () => number;
+      cpuMeasuredOn: string;
+      metrics: () => Promise<string>;
+      brokerLog: () => string;
+      relay?: SimRelay;
+      probe?: Probe;
+    }
+    /**
+     * 1,000 tokens a second with wrong signatures while the guest's valid ones are measured: 'wallet'
+     * floods another guest's rental (the socket's) with wallet tokens, 'session' forges session tokens
+     * for the very rental whose guest's session tokens are measured.
+     */
+    const floodAt = (scheme: 'wallet' | 'session', t: FloodTarget) => {
+      step(
+        scheme === 'wallet'
+          ? `flood: ${FLOOD.rate} invalid tokens/s for ${FLOOD.durationMs / 1000} s, ${t.target}`
+          : `session flood: ${FLOOD.rate} forged session tokens/s for ${FLOOD.durationMs / 1000} s, ${t.target}`,
+      );
+      const aim =
+        scheme === 'wallet'
+          ? {
+              floodDeviceId: socket.id,
+              floodRentalId: targeted.id,
+              floodAction: 'on' as const,
+              pairs: pairsFor(FLOOD_PAIRS),
+            }
+          : {
+              floodDeviceId: lock.id,
+              floodRentalId: rental.id,
+              floodAction: 'unlock' as const,
+              scheme: 'session' as const,
+              pairs: sessionPairsFor(FLOOD_PAIRS),
+            };
+      return floodPhase({
+        target: scheme === 'wallet' ? t.target : `${t.target}, forged session tokens at the measured rental`,
+        url: t.url,
+        gatewayId: t.gatewayId,
+        deviceId: lock.id,
+        rentalId: rental.id,
+        ...aim,
+        separator,
+        wrongKey: wrongAccount.privateKey,
+        client: t.client,
+        httpUrl: `http://127.0.0.1:${t.httpPort}`,
+        ...(t.relay ? { relay: t.relay } : {}),
+        ...(t.probe ? { probe: t.probe } : {}),
+        cpuMs: t.cpuMs,
+        cpuMeasuredOn: t.cpuMeasuredOn,
+        metrics: t.metrics,
+        brokerLog: t.brokerLog,
+      });
+    };
+    /** An in-process agent as a flood target. */
+    const inProcess = (
       target: string,
       url: string,
       client: BenchClient,
@@ -178,68 +245,92 @@ async function main(): Promise<number> {
       probe: Probe,
       cpuMeasuredOn: string,
       brokerLog: () => string,
-    ) => {
-      step(`flood: ${FLOOD.rate} invalid tokens/s for ${FLOOD.durationMs / 1000} s, ${target}`);
-      return floodPhase({
-        target,
-        url,
-        gatewayId: e.config.gatewayId,
-        deviceId: lock.id,
-        rentalId: rental.id,
-        floodDeviceId: socket.id,
-        floodRentalId: targeted.id,
-        floodAction: 'on',
-        separator,
-        wrongKey: wrongAccount.privateKey,
-        client,
-        pairs: pairsFor(FLOOD_PAIRS),
-        httpUrl: `http://127.0.0.1:${agent.httpPort}`,
-        relay,
-        probe,
-        cpuMs: selfCpuMs,
-        cpuMeasuredOn,
-        metrics: async () => agent.metrics.render(),
-        brokerLog,
-      });
+    ): FloodTarget => ({
+      target,
+      url,
+      gatewayId: e.config.gatewayId,
+      client,
+      httpPort: agent.httpPort,
+      cpuMs: selfCpuMs,
+      cpuMeasuredOn,
+      metrics: async () => agent.metrics.render(),
+      brokerLog,
+      relay,
+      probe,
+    });
+
+    /** The agent on Mosquitto: the same wiring as the embedded one, its MQTT URL pointed at Mosquitto. */
+    const startMqAgent = async () => {
+      const mqDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-mq-'));
+      cleanups.push(() => rmSync(mqDir, { recursive: true, force: true }));
+      const agent = new Agent(
+        { ...e.config, dataDir: mqDir, mqtt: { ...e.config.mqtt, url: mosquitto.url } },
+        log.child('agent'),
+      );
+      const online = await watchOnline(mosquitto.url, e.config.gatewayId);
+      await agent.start();
+      cleanups.push(() => agent.stop());
+      await withTimeout(online.online, 10_000, 'the agent did not come online on Mosquitto');
+      await online.close();
+      if (agent.store.getRental(rental.id)?.status !== 'open')
+        throw new Error('the agent on Mosquitto lacks the rental');
+      const client = await BenchClient.connect(mosquitto.url, e.config.gatewayId);
+      cleanups.push(() => client.close());
+      return { agent, client, probe: instrument(agent), relay: simRelayOf(agent, lock.id) };
     };
 
-    /** 1,000 forged session tokens a second at the very rental whose guest's session tokens are measured. */
-    const sessionFloodAgainst = (
-      target: string,
-      url: string,
-      client: BenchClient,
-      agent: Agent,
-      relay: SimRelay,
-      probe: Probe,
-      cpuMeasuredOn: string,
-      brokerLog: () => string,
-    ) => {
-      step(
-        `session flood: ${FLOOD.rate} forged session tokens/s for ${FLOOD.durationMs / 1000} s, ${target}`,
-      );
-      return floodPhase({
-        target,
-        url,
-        gatewayId: e.config.gatewayId,
-        deviceId: lock.id,
-        rentalId: rental.id,
-        floodDeviceId: lock.id,
-        floodRentalId: rental.id,
-        floodAction: 'unlock',
-        scheme: 'session',
-        separator,
-        wrongKey: wrongAccount.privateKey,
-        client,
-        pairs: sessionPairsFor(FLOOD_PAIRS),
-        httpUrl: `http://127.0.0.1:${agent.httpPort}`,
-        relay,
-        probe,
-        cpuMs: selfCpuMs,
-        cpuMeasuredOn,
-        metrics: async () => agent.metrics.render(),
-        brokerLog,
-      });
+    const floorNow = async (): Promise<HotPathFloor> => {
+      step(`the floor: ${FLOOR_SAMPLES} MQTT round trips on each broker, ${FLOOR_SAMPLES} unlock commits`);
+      return {
+        measures:
+          'MQTT: QoS 1 publish → the same client receives it through the broker (one hop in, one out, as a token reaching the agent plus its reply); commit: one transaction of an unlock’s writes (nonce, relay runtime, two audit rows) on the agent’s Store, WAL, synchronous=FULL, in os.tmpdir() like the agents’ stores',
+        mqttRoundTrip: {
+          aedes: await mqttRoundTrip(e.broker.url, FLOOR_SAMPLES),
+          mosquitto: await mqttRoundTrip(mosquitto.url, FLOOR_SAMPLES),
+        },
+        commit: commitFloor(FLOOR_SAMPLES, lock.id, rental.id),
+      };
     };
+
+    if (HOTPATH_ONLY) {
+      // Session-token latency on both brokers and the floor, appended as one row of the hot-path table.
+      step(`hot path only: ${UNLOCKS} session-token unlocks on aedes and on Mosquitto, then the floor`);
+      await grantOn(e.agent);
+      const client = await BenchClient.connect(e.broker.url, e.config.gatewayId);
+      cleanups.push(() => client.close());
+      const onAedes = await latencyPhase(
+        'aedes (embedded, in-process), session tokens',
+        client,
+        lock.id,
+        sessionPairsFor(UNLOCKS + WARMUP),
+        simRelayOf(e.agent, lock.id),
+        instrument(e.agent),
+      );
+      await client.close();
+      await e.agent.stop();
+      const mq = await startMqAgent();
+      await grantOn(mq.agent);
+      const onMq = await latencyPhase(
+        'Mosquitto, session tokens',
+        mq.client,
+        lock.id,
+        sessionPairsFor(UNLOCKS + WARMUP),
+        mq.relay,
+        mq.probe,
+      );
+      await mq.client.close();
+      await mq.agent.stop();
+      const row = hotPathRow(
+        HOTPATH_LABEL,
+        loadBefore,
+        { aedes: onAedes, mosquitto: onMq },
+        await floorNow(),
+      );
+      const history = appendHotPath(HOTPATH_RESULTS, row);
+      printHotPath(history, TARGETS);
+      process.stdout.write(`\nwritten: ${path.relative(ROOT, HOTPATH_RESULTS)}\n`);
+      return 0;
+    }
 
     // 1a + 3a. aedes (embedded, in this process): unlock latency, then valid tokens under a flood.
     step(`signing ${2 * (UNLOCKS + WARMUP)} tokens; ${UNLOCKS} unlocks on aedes`);
@@ -255,7 +346,7 @@ async function main(): Promise<number> {
       aedesRelay,
       aedesProbe,
     );
-    const floodAedes = await floodAgainst(
+    const aedesTarget = inProcess(
       'in-process agent on aedes (embedded)',
       e.broker.url,
       aedesClient,
@@ -265,6 +356,7 @@ async function main(): Promise<number> {
       'this process: the agent + aedes + the valid-token client (the flood is another process)',
       () => '',
     );
+    const floodAedes = await floodAt('wallet', aedesTarget);
     step(`${UNLOCKS} unlocks with session tokens on aedes, then a session flood at the same rental`);
     await grantOn(e.agent);
     const aedesSession = await latencyPhase(
@@ -275,38 +367,13 @@ async function main(): Promise<number> {
       aedesRelay,
       aedesProbe,
     );
-    const sessionFloodAedes = await sessionFloodAgainst(
-      'in-process agent on aedes (embedded), forged session tokens at the measured rental',
-      e.broker.url,
-      aedesClient,
-      e.agent,
-      aedesRelay,
-      aedesProbe,
-      'this process: the agent + aedes + the valid-token client (the flood is another process)',
-      () => '',
-    );
+    const sessionFloodAedes = await floodAt('session', aedesTarget);
     await aedesClient.close();
     await e.agent.stop();
 
     // 1b + 3b. Mosquitto: the same agent wiring, its MQTT URL pointed at Mosquitto, aedes unused.
     step(`signing; ${UNLOCKS} unlocks on Mosquitto`);
-    const mqDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-mq-'));
-    cleanups.push(() => rmSync(mqDir, { recursive: true, force: true }));
-    const mqAgent = new Agent(
-      { ...e.config, dataDir: mqDir, mqtt: { ...e.config.mqtt, url: mosquitto.url } },
-      log.child('agent'),
-    );
-    const mqOnline = await watchOnline(mosquitto.url, e.config.gatewayId);
-    await mqAgent.start();
-    cleanups.push(() => mqAgent.stop());
-    await withTimeout(mqOnline.online, 10_000, 'the agent did not come online on Mosquitto');
-    await mqOnline.close();
-    if (mqAgent.store.getRental(rental.id)?.status !== 'open')
-      throw new Error('the agent on Mosquitto lacks the rental');
-    const mqProbe = instrument(mqAgent);
-    const mqClient = await BenchClient.connect(mosquitto.url, e.config.gatewayId);
-    cleanups.push(() => mqClient.close());
-    const mqRelay = simRelayOf(mqAgent, lock.id);
+    const { agent: mqAgent, client: mqClient, probe: mqProbe, relay: mqRelay } = await startMqAgent();
     const mq = await latencyPhase(
       'Mosquitto',
       mqClient,
@@ -315,7 +382,7 @@ async function main(): Promise<number> {
       mqRelay,
       mqProbe,
     );
-    const floodMq = await floodAgainst(
+    const mqTarget = inProcess(
       'in-process agent on Mosquitto',
       mosquitto.url,
       mqClient,
@@ -325,6 +392,7 @@ async function main(): Promise<number> {
       'this process: the agent + the valid-token client (Mosquitto and the flood are other processes)',
       () => mosquitto.output(),
     );
+    const floodMq = await floodAt('wallet', mqTarget);
     step(`${UNLOCKS} unlocks with session tokens on Mosquitto, then a session flood at the same rental`);
     await grantOn(mqAgent);
     const mqSession = await latencyPhase(
@@ -335,19 +403,11 @@ async function main(): Promise<number> {
       mqRelay,
       mqProbe,
     );
-    const sessionFloodMq = await sessionFloodAgainst(
-      'in-process agent on Mosquitto, forged session tokens at the measured rental',
-      mosquitto.url,
-      mqClient,
-      mqAgent,
-      mqRelay,
-      mqProbe,
-      'this process: the agent + the valid-token client (Mosquitto and the flood are other processes)',
-      () => mosquitto.output(),
-    );
+    const sessionFloodMq = await floodAt('session', mqTarget);
     await mqClient.close();
     await mqAgent.stop();
     const memAfterInProcess = process.memoryUsage();
+    const floor = await floorNow();
 
     // 5a. Start-to-ready in this process (warm: modules loaded), chain and broker up, fresh data dir.
     step(`${WARM_STARTS} warm starts in-process`);
@@ -437,35 +497,24 @@ async function main(): Promise<number> {
     cleanups.push(() => procClient.close());
     const procCycles = await runCycles(procClient, lock.id, pairsFor(CHILD_CYCLES));
     const rssAfterCycles = procUsage(agentProc.pid);
-    step(`flood: ${FLOOD.rate} invalid tokens/s for ${FLOOD.durationMs / 1000} s against the agent process`);
-    const floodProc = await floodPhase({
+    const procTarget: FloodTarget = {
       target: 'agent process (agent/main.ts) on Mosquitto',
       url: mosquitto.url,
       gatewayId: procGateway,
-      deviceId: lock.id,
-      rentalId: rental.id,
-      floodDeviceId: socket.id,
-      floodRentalId: targeted.id,
-      floodAction: 'on',
-      separator,
-      wrongKey: wrongAccount.privateKey,
       client: procClient,
-      pairs: pairsFor(FLOOD_PAIRS),
-      httpUrl: `http://127.0.0.1:${httpPort}`,
+      httpPort,
       cpuMs: () => procUsage(agentProc.pid).cpuMs,
       cpuMeasuredOn: 'the agent process alone (/proc/<pid>/stat utime+stime)',
       metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
       brokerLog: () => mosquitto.output(),
-    });
+    };
+    const floodProc = await floodAt('wallet', procTarget);
     const rssAfter = procUsage(agentProc.pid);
     // V8 returns the flood's garbage to the system only after a few idle seconds (its memory reducer).
     await sleep(SETTLE_MS);
     const rssSettled = procUsage(agentProc.pid);
     // The session flood against the production entry point, after the memory readings (which stay
     // those of the wallet flood): the grant over LAN HTTP, then forged session tokens at the same rental.
-    step(
-      `session flood: ${FLOOD.rate} forged session tokens/s for ${FLOOD.durationMs / 1000} s against the agent process`,
-    );
     const procGrant = await fetch(`http://127.0.0.1:${httpPort}/api/devices/${lock.id}/access`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -473,26 +522,7 @@ async function main(): Promise<number> {
     });
     if (!procGrant.ok)
       throw new Error(`the agent process refused the session grant: ${await procGrant.text()}`);
-    const sessionFloodProc = await floodPhase({
-      target: 'agent process (agent/main.ts) on Mosquitto, forged session tokens at the measured rental',
-      url: mosquitto.url,
-      gatewayId: procGateway,
-      deviceId: lock.id,
-      rentalId: rental.id,
-      floodDeviceId: lock.id,
-      floodRentalId: rental.id,
-      floodAction: 'unlock',
-      scheme: 'session',
-      separator,
-      wrongKey: wrongAccount.privateKey,
-      client: procClient,
-      pairs: sessionPairsFor(FLOOD_PAIRS),
-      httpUrl: `http://127.0.0.1:${httpPort}`,
-      cpuMs: () => procUsage(agentProc.pid).cpuMs,
-      cpuMeasuredOn: 'the agent process alone (/proc/<pid>/stat utime+stime)',
-      metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
-      brokerLog: () => mosquitto.output(),
-    });
+    const sessionFloodProc = await floodAt('session', procTarget);
     await procClient.close();
     await agentProc.stop();
     agentErrorLogs.push(...agentProc.errors().map((l) => `agent process ${COLD_STARTS - 1}: ${l}`));
@@ -526,6 +556,7 @@ async function main(): Promise<number> {
         mosquitto: mq,
       },
       verify,
+      floor,
       flood: { aedes: floodAedes, mosquitto: floodMq, agentProcess: floodProc },
       session: {
         method:
@@ -591,6 +622,7 @@ async function main(): Promise<number> {
     mkdirSync(path.dirname(RESULTS), { recursive: true });
     writeFileSync(RESULTS, `${toJson(results)}\n`);
     printTable(results);
+    printHotPath(readHotPath(HOTPATH_RESULTS), TARGETS);
     process.stdout.write(`\nwritten: ${path.relative(ROOT, RESULTS)} (${results.runSeconds} s)\n`);
     return 0;
   } finally {

@@ -2,7 +2,7 @@
 // firmataSim.ts), over the board's serial line (a pseudo-terminal). Levels are read at the
 // simulated chip's pins, not from the driver.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -30,33 +30,57 @@ async function until(what: string, check: () => boolean, limitMs = 15_000): Prom
 
 const PIN = 7;
 
+/** The driver reads no input of a Firmata board: its writes are confirmed by the firmware's pin report. */
+const NO_FEEDBACK = { none: 'the firmata driver has no feedback input' };
+/** StandardFirmata boots with every output low: a board back from an outage is never energised. */
+const RETURNS_LOW = [false] as const;
+
 describe.skipIf(missing !== undefined)('Firmata on a simulated Uno running StandardFirmata', () => {
   let uno: SimUno;
   const relays: Relay[] = [];
   const context = createDriverContext(silentLogger);
-
-  beforeAll(async () => {
+  // The port as udev names a USB board (/dev/serial/by-id/…): a link to the board's pty that goes
+  // when the board is unplugged and comes back, to a new pty, when it is plugged in again.
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-uno-'));
+  const byId = join(dir, 'usb-Arduino_Uno-if00');
+  const plugIn = async () => {
     uno = new SimUno(files);
     await uno.start();
-  }, 60_000);
+    symlinkSync(uno.pty, `${byId}.new`);
+    renameSync(`${byId}.new`, byId);
+  };
+  const unplug = async () => {
+    rmSync(byId, { force: true });
+    await uno.stop(); // the simulator killed: its pty is gone, as a USB board pulled out
+  };
+
+  beforeAll(plugIn, 60_000);
   // a failed test must not leave the port held by its relays for the next one
   afterEach(async () => {
     for (const r of relays.splice(0)) await r.stop().catch(() => {});
   });
   afterAll(async () => {
     await uno?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   async function relay(config: Partial<RelayConfig & { driver: 'firmata' }> = {}, own = context) {
     const r = await createRelay(
-      { driver: 'firmata', link: { serial: uno.pty }, pin: PIN, ...config } as RelayConfig,
+      { driver: 'firmata', link: { serial: byId }, pin: PIN, ...config } as RelayConfig,
       own,
     );
     relays.push(r);
     return r;
   }
 
-  relayContract('firmata over serial', () => relay(), { readBack: () => uno.level(PIN) === 1 });
+  relayContract('firmata over serial', () => relay(), {
+    readBack: () => uno.level(PIN) === 1,
+    faults: {
+      disagreement: NO_FEEDBACK,
+      offline: { cut: unplug, restore: plugIn, returnsIn: RETURNS_LOW },
+    },
+    faultLimitMs: 30_000,
+  });
 
   it('normally-closed wiring: the safe state is a high pin, energised is low', async () => {
     const r = await relay({ normallyClosed: true, pin: 8 });
@@ -134,7 +158,31 @@ describe.skipIf(missing !== undefined)(
       return r;
     }
 
-    relayContract('firmata over tcp', () => relay(), { readBack: () => uno.level(PIN) === 1 });
+    relayContract('firmata over tcp', () => relay(), {
+      readBack: () => uno.level(PIN) === 1,
+      faults: {
+        disagreement: NO_FEEDBACK,
+        // The Wi-Fi gone (nothing accepting), and back: the board kept its outputs, unless it
+        // rebooted meanwhile (its outputs low).
+        offline: {
+          cut: () => bridge.cut(),
+          restore: async (_relay, closed) => {
+            if (!closed) {
+              const changes = uno.changes.length;
+              uno.reset();
+              await until(
+                'the rebooted board drove its pins low',
+                () =>
+                  uno.changes.slice(changes).some((c) => c.pin === PIN && c.level === 0) ||
+                  uno.level(PIN) === 0,
+              );
+            }
+            await bridge.resume();
+          },
+        },
+      },
+      faultLimitMs: 30_000,
+    });
 
     it('describes itself by its address', async () => {
       const r = await relay();

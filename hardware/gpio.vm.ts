@@ -80,12 +80,44 @@ const BOARDS = [
   { name: 'active-low', activeLow: true, energised: 0, rest: 'pull-up' as Pull },
 ] as const;
 
+/**
+ * A relay board whose spare contact follows its coil, read on `fb` (closed = low, a contact to
+ * ground with a pull-up), as gpio-sim pulls: `stuck` holds the contact where it is (welded, or its
+ * wire cut) whatever the coil does, until set back to undefined.
+ */
+function follower(out: number, fb: number, energised: 0 | 1) {
+  const f = { stuck: undefined as 'open' | 'closed' | undefined, stop: async () => {} };
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      const on = f.stuck ? f.stuck === 'closed' : chip.value(out) === energised;
+      chip.pull(fb, on ? 'pull-down' : 'pull-up');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  f.stop = async () => {
+    stop = true;
+    await loop;
+  };
+  return f;
+}
+
+/** The feedback line of each board's contract run: lines 3 and 14 are free on the chip. */
+const FEEDBACK_LINES = [3, 14] as const;
+
 for (const [i, board] of BOARDS.entries()) {
   const line = 1 + i;
+  const fbLine = FEEDBACK_LINES[i] as number;
   describe(`a ${board.name} board on line ${line}`, () => {
-    beforeAll(() => chip.pull(line, board.rest));
+    let fb: ReturnType<typeof follower>;
+    beforeAll(() => {
+      chip.pull(line, board.rest);
+      fb = follower(line, fbLine, board.energised);
+    });
+    afterAll(() => fb.stop());
+    const feedback = { line: fbLine, chip: LABEL, activeLow: true, timeoutMs: 100 };
 
-    relayContract(`gpio ${board.name}`, () => relay({ line, activeLow: board.activeLow }), {
+    relayContract(`gpio ${board.name}`, () => relay({ line, activeLow: board.activeLow, feedback }), {
       readBack: () => chip.value(line) === board.energised,
       makeLeftClosed: () => {
         // A previous agent killed while the door was unlocked: exported, driven energised.
@@ -95,7 +127,19 @@ for (const [i, board] of BOARDS.entries()) {
         } catch {}
         sysfs(`gpio${n}/direction`, board.energised ? 'high' : 'low');
         expect(chip.value(line)).toBe(board.energised);
-        return relay({ line, activeLow: board.activeLow });
+        return relay({ line, activeLow: board.activeLow, feedback });
+      },
+      faults: {
+        // The feedback contact, pulled through gpio-sim, says the other state than the coil's.
+        disagreement: {
+          disagree: async (_relay, closed) => {
+            fb.stuck = closed ? 'open' : 'closed';
+          },
+          release: async () => {
+            fb.stuck = undefined;
+          },
+        },
+        offline: { none: 'a GPIO line is wired to the gateway itself (a vanished chip is a failed write)' },
       },
     });
 
@@ -307,25 +351,10 @@ describe('door contact', () => {
 });
 
 describe('RELIABILITY 22: feedback and failed writes', () => {
-  /** A relay board whose spare contact follows its coil (closed = low), optionally stuck. */
-  function follow(out: number, fb: number, energised: 0 | 1, stuck?: 'open' | 'closed') {
-    let stop = false;
-    const loop = (async () => {
-      while (!stop) {
-        const on = stuck ? stuck === 'closed' : chip.value(out) === energised;
-        chip.pull(fb, on ? 'pull-down' : 'pull-up');
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    })();
-    return async () => {
-      stop = true;
-      await loop;
-    };
-  }
   const feedback = { line: 11, chip: LABEL, activeLow: true, timeoutMs: 100 };
 
   it('a write confirmed by feedback succeeds', async () => {
-    const end = follow(10, 11, 1);
+    const fb = follower(10, 11, 1);
     try {
       const r = await relay({ line: 10, feedback });
       await r.start();
@@ -334,12 +363,13 @@ describe('RELIABILITY 22: feedback and failed writes', () => {
       await r.open();
       expect(chip.value(10)).toBe(0);
     } finally {
-      await end();
+      await fb.stop();
     }
   });
 
   it('feedback that disagrees: retried, then RELAY_FAILED and a fault, the line back at safe', async () => {
-    const end = follow(10, 11, 1, 'open');
+    const fb = follower(10, 11, 1);
+    fb.stuck = 'open';
     try {
       const r = await relay({ line: 10, feedback });
       const faults: string[] = [];
@@ -352,7 +382,7 @@ describe('RELIABILITY 22: feedback and failed writes', () => {
       expect(chip.value(10)).toBe(0);
       expect(r.isClosed()).toBe(false);
     } finally {
-      await end();
+      await fb.stop();
     }
   });
 

@@ -121,6 +121,22 @@ for (const [brokerName, startBroker] of BROKERS) {
       relayContract(`${family.name} on ${brokerName}`, async () => (await device(family)).relay, {
         makeLeftClosed: async () => (await device(family, true)).relay,
         readBack: (relay) => simOf.get(relay)?.on === true,
+        faults: {
+          // Someone at the device presses its button: it switches and says so.
+          // A locked zigbee2mqtt lock whose bolt jams half-way reports `not_fully_locked` instead.
+          disagreement: {
+            disagree: async (relay, closed) => {
+              const sim = simOf.get(relay);
+              if (sim instanceof SimZigbee && sim.lock && !closed) await sim.jam();
+              else await sim?.pressButton();
+            },
+          },
+          // Its power cut: the connection dies, the broker publishes its will; it boots in `closed`.
+          offline: {
+            cut: (relay) => simOf.get(relay)?.powerCut() ?? Promise.resolve(),
+            restore: (relay, closed) => simOf.get(relay)?.powerOn(closed) ?? Promise.resolve(),
+          },
+        },
       });
 
       describe(`${family.name} on ${brokerName}`, () => {

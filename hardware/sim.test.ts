@@ -7,8 +7,17 @@ import { SimRelay } from './sim.js';
 
 const context = createDriverContext(silentLogger);
 
-relayContract('sim', () => new SimRelay(), { makeLeftClosed: () => new SimRelay({ closed: true }) });
-relayContract('sim via createRelay', () => createRelay({ driver: 'sim' }, context));
+/** The sim is memory: nothing of it can disagree with itself or go away. */
+const SIM_FAULTS = {
+  disagreement: { none: 'the sim has no feedback contact and reports nothing by itself' },
+  offline: { none: 'the sim is in memory and always there' },
+};
+
+relayContract('sim', () => new SimRelay(), {
+  makeLeftClosed: () => new SimRelay({ closed: true }),
+  faults: SIM_FAULTS,
+});
+relayContract('sim via createRelay', () => createRelay({ driver: 'sim' }, context), { faults: SIM_FAULTS });
 
 describe('SimRelay', () => {
   it('records every write with its time and emits switch', async () => {

@@ -3,24 +3,11 @@
 // over its serial line. Rent → power on → the lease ends → the pin is seen low at the chip → the
 // device-signed receipt is settled on chain for the seconds used.
 
-import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_PRICES, type Embedded, startEmbedded } from '../agent/embedded.js';
-import { latchkeyAt, latchkeyInterface } from '../contracts/deploy.js';
+import { DEMO_PRICES, type Embedded } from '../agent/embedded.js';
 import { rentDevice } from '../contracts/rental.js';
 import { type FirmataSimFiles, prepareFirmataSim, SimUno } from '../hardware/test/firmataSim.js';
-import {
-  actWhenLive,
-  embeddedSetup,
-  guestLogin,
-  guestOf,
-  ok,
-  registerDevices,
-  settled,
-  testLog,
-  waitFor,
-  waitOnline,
-} from './system.js';
+import { actWhenLive, asGuest, ok, settled, startWithDevices, submittedReceipt, waitFor } from './system.js';
 
 const prepared = prepareFirmataSim();
 const missing = 'missing' in prepared ? prepared.missing : undefined;
@@ -37,28 +24,22 @@ describe.skipIf(missing !== undefined)('a rental on a Firmata relay', () => {
   beforeAll(async () => {
     uno = new SimUno(prepared as FirmataSimFiles);
     await uno.start();
-    e = await startEmbedded({
-      log: testLog,
-      blockTime: 0,
-      configOverrides: (c) => ({
-        ...c,
-        chain: { ...c.chain, pollMs: 100 },
-        devices: [
-          ...c.devices,
-          {
-            id: 3n,
-            kind: 'socket' as const,
-            pulseSeconds: 5,
-            relay: { driver: 'firmata', link: { serial: uno.pty }, pin: PIN },
-          },
-        ],
-      }),
-    });
-    const [id] = await registerDevices(e.contract, e.gateway.address, [
-      { kind: 'socket', pricePerSecond: DEMO_PRICES.socket.pricePerSecond, pricePerWh: 0n, minDuration: 1 },
+    e = await startWithDevices([
+      {
+        config: {
+          id: 3n,
+          kind: 'socket',
+          pulseSeconds: 5,
+          relay: { driver: 'firmata', link: { serial: uno.pty }, pin: PIN },
+        },
+        spec: {
+          kind: 'socket',
+          pricePerSecond: DEMO_PRICES.socket.pricePerSecond,
+          pricePerWh: 0n,
+          minDuration: 1,
+        },
+      },
     ]);
-    expect(id).toBe(3n);
-    await waitOnline(e.broker.url, e.config.gatewayId, guestLogin(e));
   }, 90_000);
 
   afterAll(async () => {
@@ -70,21 +51,15 @@ describe.skipIf(missing !== undefined)('a rental on a Firmata relay', () => {
     timeout: 60_000,
   }, async () => {
     expect(uno.level(PIN)).toBe(0);
-    const account = e.guests[0];
-    if (!account) throw new Error('no guest account');
-    const guest = await guestOf(account, embeddedSetup(e, { mqttUrl: e.broker.url }));
-    try {
-      const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+    await asGuest(e, 0, async ({ guest, contract }) => {
       const duration = 6;
-      const { rental } = await rentDevice(asGuest, 3n, duration);
+      const { rental } = await rentDevice(contract, 3n, duration);
       ok(await actWhenLive(guest, rental, 'on'), 'power on');
       expect(uno.level(PIN)).toBe(1);
       await waitFor(() => uno.level(PIN) === 0, 'pin 7 low at the chip after the rental', 30_000, 20);
       const settlement = await settled(e.anvil.provider, e.contractAddress, rental.id, 30_000);
       expect(settlement.byReceipt).toBe(true);
-      const tx = await e.anvil.provider.getTransaction(settlement.txHash);
-      const call = latchkeyInterface.parseTransaction({ data: tx?.data ?? '0x' });
-      const receipt = call?.args.getValue('receipt') as { secondsUsed: bigint; energyWh: bigint };
+      const receipt = await submittedReceipt(e.anvil.provider, settlement);
       expect(receipt.secondsUsed).toBeGreaterThan(0n);
       expect(receipt.secondsUsed).toBeLessThanOrEqual(BigInt(duration));
       expect(settlement.charge).toBe(receipt.secondsUsed * rental.pricePerSecond);
@@ -92,8 +67,6 @@ describe.skipIf(missing !== undefined)('a rental on a Firmata relay', () => {
       // The pin went high once (the rental), from agent start to lease end, and ended low.
       expect(uno.changes.filter((c) => c.pin === PIN && c.level === 1).length).toBe(1);
       expect(uno.changes.filter((c) => c.pin === PIN).at(-1)?.level).toBe(0);
-    } finally {
-      await guest.close();
-    }
+    });
   });
 });

@@ -3,24 +3,11 @@
 // one, both on gpio-sim lines of a real kernel. Levels are read at the lines (gpio-sim's sysfs, the
 // physical level), and the kernel's gpio trace covers the agent's whole start.
 
-import { Wallet } from 'ethers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DEMO_PRICES, type Embedded, startEmbedded } from '../agent/embedded.js';
-import { latchkeyAt, latchkeyInterface } from '../contracts/deploy.js';
+import { DEMO_PRICES, type Embedded } from '../agent/embedded.js';
 import { rentDevice } from '../contracts/rental.js';
 import { GpioSimChip, gpioTrace, type LineEvent } from '../hardware/test/gpioSim.js';
-import {
-  actWhenLive,
-  embeddedSetup,
-  guestLogin,
-  guestOf,
-  ok,
-  registerDevices,
-  settled,
-  testLog,
-  waitFor,
-  waitOnline,
-} from './system.js';
+import { actWhenLive, asGuest, ok, settled, startWithDevices, submittedReceipt, waitFor } from './system.js';
 
 const LABEL = 'latchkey-e2e';
 const LOCK_LINE = 3; // active-low board: energised (unlocked) at 0
@@ -33,36 +20,38 @@ beforeAll(async () => {
   chip.create();
   chip.pull(LOCK_LINE, 'pull-up'); // the active-low board's input rests high
   gpioTrace.start();
-  e = await startEmbedded({
-    log: testLog,
-    blockTime: 0,
-    configOverrides: (c) => ({
-      ...c,
-      chain: { ...c.chain, pollMs: 200 },
-      devices: [
-        ...c.devices,
+  try {
+    e = await startWithDevices(
+      [
         {
-          id: 3n,
-          kind: 'lock' as const,
-          pulseSeconds: 2,
-          relay: { driver: 'gpio', chip: LABEL, line: LOCK_LINE, activeLow: true },
+          config: {
+            id: 3n,
+            kind: 'lock',
+            pulseSeconds: 2,
+            relay: { driver: 'gpio', chip: LABEL, line: LOCK_LINE, activeLow: true },
+          },
+          spec: { kind: 'lock', ...DEMO_PRICES.lock, minDuration: 1 },
         },
         {
-          id: 4n,
-          kind: 'socket' as const,
-          pulseSeconds: 5,
-          relay: { driver: 'gpio', chip: LABEL, line: SOCKET_LINE },
+          config: {
+            id: 4n,
+            kind: 'socket',
+            pulseSeconds: 5,
+            relay: { driver: 'gpio', chip: LABEL, line: SOCKET_LINE },
+          },
+          spec: {
+            kind: 'socket',
+            pricePerSecond: DEMO_PRICES.socket.pricePerSecond,
+            pricePerWh: 0n,
+            minDuration: 1,
+          },
         },
       ],
-    }),
-  });
-  await waitOnline(e.broker.url, e.config.gatewayId, guestLogin(e));
-  startTrace = gpioTrace.stop();
-  const ids = await registerDevices(e.contract, e.gateway.address, [
-    { kind: 'lock', ...DEMO_PRICES.lock, minDuration: 1 },
-    { kind: 'socket', pricePerSecond: DEMO_PRICES.socket.pricePerSecond, pricePerWh: 0n, minDuration: 1 },
-  ]);
-  expect(ids).toEqual([3n, 4n]);
+      200,
+    );
+  } finally {
+    startTrace = gpioTrace.stop();
+  }
 }, 180_000);
 
 afterAll(async () => {
@@ -85,12 +74,8 @@ it('the agent starts with both lines at the safe level, never touching the energ
 it('unlocks an active-low lock (line low) and relocks it after the pulse, then settles', {
   timeout: 120_000,
 }, async () => {
-  const account = e.guests[0];
-  if (!account) throw new Error('no guest account');
-  const guest = await guestOf(account, embeddedSetup(e, { mqttUrl: e.broker.url }));
-  try {
-    const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
-    const { rental } = await rentDevice(asGuest, 3n, 8);
+  await asGuest(e, 0, async ({ guest, contract }) => {
+    const { rental } = await rentDevice(contract, 3n, 8);
     ok(await actWhenLive(guest, rental, 'unlock', 'mqtt', 60_000), 'unlock');
     expect(chip.value(LOCK_LINE)).toBe(0);
     await waitFor(() => chip.value(LOCK_LINE) === 1, 'the lock relocked at the line', 20_000, 20);
@@ -98,21 +83,15 @@ it('unlocks an active-low lock (line low) and relocks it after the pulse, then s
     expect(settlement.byReceipt).toBe(true);
     expect(settlement.charge + settlement.refund).toBe(rental.deposit);
     expect(chip.value(LOCK_LINE)).toBe(1);
-  } finally {
-    await guest.close();
-  }
+  });
 });
 
 it('powers an active-high socket (line high) for the rental, drops it at the lease end, settles', {
   timeout: 120_000,
 }, async () => {
-  const account = e.guests[1];
-  if (!account) throw new Error('no second guest account');
-  const guest = await guestOf(account, embeddedSetup(e, { mqttUrl: e.broker.url }));
-  try {
-    const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+  await asGuest(e, 1, async ({ guest, contract }) => {
     const duration = 8;
-    const { rental } = await rentDevice(asGuest, 4n, duration);
+    const { rental } = await rentDevice(contract, 4n, duration);
     ok(await actWhenLive(guest, rental, 'on', 'mqtt', 60_000), 'power on');
     expect(chip.value(SOCKET_LINE)).toBe(1);
     await waitFor(
@@ -123,14 +102,10 @@ it('powers an active-high socket (line high) for the rental, drops it at the lea
     );
     const settlement = await settled(e.anvil.provider, e.contractAddress, rental.id, 60_000);
     expect(settlement.byReceipt).toBe(true);
-    const tx = await e.anvil.provider.getTransaction(settlement.txHash);
-    const call = latchkeyInterface.parseTransaction({ data: tx?.data ?? '0x' });
-    const receipt = call?.args.getValue('receipt') as { secondsUsed: bigint };
+    const receipt = await submittedReceipt(e.anvil.provider, settlement);
     expect(receipt.secondsUsed).toBeGreaterThan(0n);
     expect(receipt.secondsUsed).toBeLessThanOrEqual(BigInt(duration));
     expect(settlement.charge).toBe(receipt.secondsUsed * rental.pricePerSecond);
     expect(settlement.charge + settlement.refund).toBe(rental.deposit);
-  } finally {
-    await guest.close();
-  }
+  });
 });

@@ -9,16 +9,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type JsonRpcProvider, toBeHex, verifyTypedData } from 'ethers';
+import { type JsonRpcProvider, toBeHex, verifyTypedData, Wallet } from 'ethers';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Agent } from '../agent/agent.js';
 import { GUEST_CLIENT_ID_PREFIX } from '../agent/broker/rules.js';
+import type { DeviceConfig } from '../agent/config.js';
 import type { DeviceState } from '../agent/devices/controller.js';
-import type { Embedded } from '../agent/embedded.js';
+import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import { createLogger, type Level, type Logger, silentLogger } from '../agent/log.js';
 import type { ReplyEnvelope } from '../agent/mqtt/topics.js';
 import type { DevAccount } from '../contracts/anvil.js';
-import { type LatchkeyContract, latchkeyInterface, registerDevice } from '../contracts/deploy.js';
+import { type LatchkeyContract, latchkeyAt, latchkeyInterface, registerDevice } from '../contracts/deploy.js';
 import { parseLatchkeyLog } from '../contracts/events.js';
 import { type Action, domain, RECEIPT_TYPES, type Rental } from '../contracts/typedData.js';
 import { Guest, type SignedReceipt } from '../guest/client.js';
@@ -270,6 +271,75 @@ export async function registerDevices(
   const ids: bigint[] = [];
   for (const spec of specs) ids.push((await registerDevice(asHost, { signer, ...spec })).deviceId);
   return ids;
+}
+
+/** One device an end-to-end test adds to the demo's two: its agent config and its registration. */
+export interface ExtraDevice {
+  config: DeviceConfig;
+  spec: DeviceSpec;
+}
+
+/**
+ * The embedded system (anvil, broker, agent) with `extra` devices added to the agent's config after
+ * the demo lock (1) and socket (2), the gateway online, and each extra device registered under the
+ * id its config names (ids are handed out in order, so a mismatch is an error).
+ */
+export async function startWithDevices(extra: ExtraDevice[], pollMs = 100): Promise<Embedded> {
+  const e = await startEmbedded({
+    log: testLog,
+    blockTime: 0,
+    configOverrides: (c) => ({
+      ...c,
+      chain: { ...c.chain, pollMs },
+      devices: [...c.devices, ...extra.map((d) => d.config)],
+    }),
+  });
+  try {
+    await waitOnline(e.broker.url, e.config.gatewayId, guestLogin(e));
+    const ids = await registerDevices(
+      e.contract,
+      e.gateway.address,
+      extra.map((d) => d.spec),
+    );
+    const wanted = extra.map((d) => d.config.id);
+    if (ids.join() !== wanted.join())
+      throw new Error(`registered ids ${ids} are not the configured ${wanted}`);
+    return e;
+  } catch (err) {
+    await e.stop();
+    throw err;
+  }
+}
+
+/** A guest of an embedded system on MQTT, with the contract under its own key. */
+export interface EmbeddedGuest {
+  guest: Guest;
+  contract: LatchkeyContract;
+}
+
+/** Runs `body` as the `n`th dev guest of `e`, connected to its broker; the connection closes after. */
+export async function asGuest<T>(e: Embedded, n: number, body: (g: EmbeddedGuest) => Promise<T>): Promise<T> {
+  const account = e.guests[n];
+  if (!account) throw new Error(`anvil has no dev guest ${n}`);
+  const guest = await guestOf(account, embeddedSetup(e, { mqttUrl: e.broker.url }));
+  try {
+    const contract = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+    return await body({ guest, contract });
+  } finally {
+    await guest.close();
+  }
+}
+
+/** The receipt a settlement by receipt submitted, read from its transaction's calldata. */
+export async function submittedReceipt(
+  provider: JsonRpcProvider,
+  settlement: Settlement,
+): Promise<{ secondsUsed: bigint; energyWh: bigint }> {
+  const tx = await provider.getTransaction(settlement.txHash);
+  const call = latchkeyInterface.parseTransaction({ data: tx?.data ?? '0x' });
+  if (call?.name !== 'checkout')
+    throw new Error(`settlement ${settlement.txHash} was not a checkout by receipt`);
+  return call.args.getValue('receipt') as { secondsUsed: bigint; energyWh: bigint };
 }
 
 // ---------------------------------------------------------------- ports and MQTT

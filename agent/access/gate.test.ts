@@ -10,7 +10,7 @@ import { Store } from '../store/store.js';
 import { tempDir } from '../store/test/fixtures.js';
 import { DEFAULT_AUDIT_BATCH } from './auditBatch.js';
 import { type TimeSource, TrustedClock } from './clock.js';
-import { AccessGate, type AccessGateDeps, type LockoutAlarm } from './gate.js';
+import { AccessGate, type AccessGateDeps, type LockoutAlarm, TokenUsed } from './gate.js';
 import type { RateLimitOptions } from './ratelimit.js';
 import {
   accessFor,
@@ -214,6 +214,41 @@ describe('AccessGate', () => {
     });
     const grants = first.store.auditTail(10).filter((e) => e.outcome === 'ok');
     expect(grants).toHaveLength(1);
+  });
+
+  it("checkPending leaves the nonce to the caller's transaction: rolled back it is unspent, a second delivery loses", () => {
+    const { gate, store } = rig();
+    const a = accessFor(LOCK);
+    const digest = bytesToHex(accessDigest(SEPARATOR, a));
+    const first = gate.checkPending(LOCK, token(a), 'mqtt');
+    const second = gate.checkPending(LOCK, token(a), 'http');
+    if (!first.ok || !second.ok) throw new Error('a valid token was refused');
+    expect(store.nonceUsed(digest)).toBe(false);
+    // The caller's transaction fails after the record (e.g. the energise write): nothing is kept.
+    expect(() =>
+      store.tx(() => {
+        first.grant.record();
+        throw new Error('energise write failed');
+      }),
+    ).toThrow('energise write failed');
+    expect(store.nonceUsed(digest)).toBe(false);
+    const auditRows = store.auditTail(10).length;
+    store.tx(() => first.grant.record());
+    expect(store.nonceUsed(digest)).toBe(true);
+    expect(store.auditTail(10)).toHaveLength(auditRows + 1);
+    expect(store.auditTail(1)[0]).toMatchObject({ outcome: 'ok', action: 'unlock', rentalId: a.rentalId });
+    let lost: unknown;
+    try {
+      store.tx(() => second.grant.record());
+    } catch (e) {
+      lost = e;
+    }
+    expect(lost).toBeInstanceOf(TokenUsed);
+    expect(isError(lost, 'TOKEN_USED')).toBe(true);
+    expect((lost as TokenUsed).verdict.reason).toBe('nonce-used');
+    gate.flush();
+    expect(store.auditTail(1)[0]).toMatchObject({ outcome: 'refused', actor: 'http', rentalId: a.rentalId });
+    expect(store.auditTail(1)[0]?.reason).toMatch(/^nonce-used: /);
   });
 
   it('8: a burst of bad tokens locks the source out with one alarm; other sources are still served', () => {

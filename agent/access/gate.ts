@@ -4,6 +4,7 @@
 // within a global budget and summarised beyond it).
 
 import { EventEmitter } from 'node:events';
+import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
@@ -15,6 +16,7 @@ import { DEFAULT_SESSION_CHECK_LIMIT, RecoveryLimiter, type RecoveryLimitOptions
 import { decodePayload, isGrantShaped } from './token.js';
 import {
   type DeviceKind,
+  type Grant,
   type RejectReason,
   type Verdict,
   type VerifyContext,
@@ -30,6 +32,20 @@ const PATHS: readonly AccessPath[] = ['mqtt', 'http'];
 
 /** What the gate answers: a token's verdict, or a session grant installed (or already installed). */
 export type Answer = Verdict | { ok: true; session: SessionGrant } | GrantRefusal;
+
+/** A granted token whose nonce and audit entry are still to be committed: see checkPending(). */
+export interface PendingGrant extends Grant {
+  record: () => void;
+}
+export type PendingVerdict = { ok: true; grant: PendingGrant } | (Verdict & { ok: false });
+export type PendingAnswer = PendingVerdict | { ok: true; session: SessionGrant } | GrantRefusal;
+
+/** Thrown by PendingGrant.record() when another delivery of the token recorded its nonce first. */
+export class TokenUsed extends LatchkeyError {
+  constructor(readonly verdict: Verdict & { ok: false }) {
+    super('TOKEN_USED', verdict.message);
+  }
+}
 
 /**
  * Asks a smart-contract wallet whether it signed `digest` (ERC-1271 isValidSignature, or ERC-6492 for
@@ -116,6 +132,30 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
    * cannot record the grant, so nothing is actuated without its nonce on disk.
    */
   check(deviceId: bigint, payload: unknown, source: string, path: AccessPath = 'mqtt'): Verdict {
+    const verdict = this.checkPending(deviceId, payload, source, path);
+    if (!verdict.ok) return verdict;
+    const { record, ...grant } = verdict.grant;
+    try {
+      this.deps.store.tx(record);
+    } catch (e) {
+      if (e instanceof TokenUsed) return e.verdict;
+      throw e;
+    }
+    return { ok: true, grant };
+  }
+
+  /**
+   * As check(), but the grant's durable record (its nonce used, its audit entry) is left to the caller:
+   * `record()` inside the transaction that acts on the token, so the nonce and the energise write cost
+   * one commit. record() throws a TokenUsed (with the refusal, already audited) when another delivery
+   * of the token recorded it first; the caller must then act on nothing.
+   */
+  checkPending(
+    deviceId: bigint,
+    payload: unknown,
+    source: string,
+    path: AccessPath = 'mqtt',
+  ): PendingVerdict {
     const src = String(source).slice(0, MAX_SOURCE_LENGTH);
     const t = this.nowMs();
     const limited = this.admit(deviceId, src, t);
@@ -123,28 +163,36 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
 
     const verdict = this.verify(deviceId, payload, t, path);
     if (!verdict.ok) return this.refuse(deviceId, src, verdict, t);
+    return {
+      ok: true,
+      grant: { ...verdict.grant, record: () => this.record(deviceId, src, verdict.grant, t) },
+    };
+  }
 
-    const { grant } = verdict;
-    const first = this.deps.store.tx(() => {
-      if (!this.deps.store.useNonce(grant.digest, grant.validUntil)) return false;
-      this.deps.store.audit({
-        at: this.deps.clock.wall(),
-        deviceId,
-        rentalId: grant.rental.id,
-        action: grant.action,
-        actor: grant.rental.guest.toLowerCase(),
-        outcome: 'ok',
-        reason: `token granted (from ${src})`,
-      });
-      return true;
-    });
-    if (!first) {
-      const lost: Verdict = { ok: false, reason: 'nonce-used', message: 'this token was already used' };
+  /** The nonce and the grant's audit entry; call inside a transaction. See checkPending(). */
+  private record(deviceId: bigint, src: string, grant: Grant, t: number): void {
+    const { store, clock } = this.deps;
+    if (!store.useNonce(grant.digest, grant.validUntil)) {
+      const lost: Verdict & { ok: false } = {
+        ok: false,
+        reason: 'nonce-used',
+        message: 'this token was already used',
+      };
       if (grant.requestId !== undefined) lost.requestId = grant.requestId;
-      return this.refuse(deviceId, src, lost, t, { rentalId: grant.rental.id, action: grant.action });
+      throw new TokenUsed(
+        this.refuse(deviceId, src, lost, t, { rentalId: grant.rental.id, action: grant.action }),
+      );
     }
+    store.audit({
+      at: clock.wall(),
+      deviceId,
+      rentalId: grant.rental.id,
+      action: grant.action,
+      actor: grant.rental.guest.toLowerCase(),
+      outcome: 'ok',
+      reason: `token granted (from ${src})`,
+    });
     this.limiter.granted(src, t);
-    return verdict;
   }
 
   /**
@@ -158,8 +206,28 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     source: string,
     path: AccessPath = 'mqtt',
   ): Promise<Answer> {
+    const answer = await this.submitPending(deviceId, payload, source, path);
+    if (!answer.ok || !('grant' in answer)) return answer;
+    const { record, ...grant } = answer.grant;
+    try {
+      this.deps.store.tx(record);
+    } catch (e) {
+      if (e instanceof TokenUsed) return e.verdict;
+      throw e;
+    }
+    return { ok: true, grant };
+  }
+
+  /** As submit(), with a token's record left to the caller as checkPending() leaves it. */
+  async submitPending(
+    deviceId: bigint,
+    payload: unknown,
+    source: string,
+    path: AccessPath = 'mqtt',
+  ): Promise<PendingAnswer> {
     const decoded = decodePayload(payload);
-    if (!decoded.ok || !isGrantShaped(decoded.value)) return this.check(deviceId, payload, source, path);
+    if (!decoded.ok || !isGrantShaped(decoded.value))
+      return this.checkPending(deviceId, payload, source, path);
     const src = String(source).slice(0, MAX_SOURCE_LENGTH);
     const t = this.nowMs();
     const limited = this.admit(deviceId, src, t);
@@ -257,7 +325,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
   }
 
   /** The per-source bucket and lockout; a refusal when the source is held back. */
-  private admit(deviceId: bigint, src: string, t: number): Verdict | undefined {
+  private admit(deviceId: bigint, src: string, t: number): (Verdict & { ok: false }) | undefined {
     const admission = this.limiter.admit(src, t);
     if (!admission.admitted) {
       // Not audited one by one: a flood must not turn into a flood of fsyncs. Counted and audited later.

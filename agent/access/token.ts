@@ -40,12 +40,6 @@ const SESSION_SIGNATURE_RE = /^0x[0-9a-fA-F]{128}$/;
 /** A grant's signature: 65 bytes from a key, or whatever an ERC-1271 wallet's isValidSignature takes. */
 const GRANT_SIGNATURE_RE = /^0x(?:[0-9a-fA-F]{2}){1,2000}$/;
 const SESSION_KEY_RE = /^0x04[0-9a-fA-F]{128}$/;
-const TOP_KEYS = new Set(['access', 'signature', 'sessionSignature', 'id']);
-const GRANT_TOP_KEYS = new Set(['session', 'signature', 'id']);
-const SESSION_KEYS = ['rentalId', 'deviceId', 'sessionKey', 'validUntil'] as const;
-const SESSION_KEY_SET: ReadonlySet<string> = new Set(SESSION_KEYS);
-const ACCESS_KEYS = ['rentalId', 'deviceId', 'action', 'nonce', 'validUntil'] as const;
-const ACCESS_KEY_SET: ReadonlySet<string> = new Set(ACCESS_KEYS);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Who signed a token: the rental's wallet (secp256k1, EIP-712) or the session key it granted (P-256). */
@@ -145,24 +139,72 @@ function readRequestId(value: Record<string, unknown>): string | undefined | { b
   return id;
 }
 
-/** Validates a decoded JSON value as a token, field by field, with a message naming the first problem. */
-export function parseToken(value: unknown): Decoded<WireToken> {
+/** One message's outer shape: its kind, its top-level fields, and its one nested struct's fields. */
+interface EnvelopeGrammar {
+  /** 'token' | 'grant', as refusal messages name the message. */
+  what: string;
+  top: ReadonlySet<string>;
+  /** The nested struct's field (access | session) and its fields, all required. */
+  struct: string;
+  fields: ReadonlySet<string>;
+}
+
+const TOKEN_ENVELOPE: EnvelopeGrammar = {
+  what: 'token',
+  top: new Set(['access', 'signature', 'sessionSignature', 'id']),
+  struct: 'access',
+  fields: new Set(['rentalId', 'deviceId', 'action', 'nonce', 'validUntil']),
+};
+const GRANT_ENVELOPE: EnvelopeGrammar = {
+  what: 'grant',
+  top: new Set(['session', 'signature', 'id']),
+  struct: 'session',
+  fields: new Set(['rentalId', 'deviceId', 'sessionKey', 'validUntil']),
+};
+
+/** A message whose envelope is sound: the top level, its nested struct, and a refusal that keeps the id. */
+interface Envelope {
+  top: Record<string, unknown>;
+  body: Record<string, unknown>;
+  requestId: string | undefined;
+  fail: (message: string) => Decoded<never>;
+}
+
+/**
+ * The part every message shares: a plain object, its request id (read first, so even a refusal of a
+ * malformed message can be routed back), no unknown field at the top or in the nested struct, and every
+ * field of the struct present.
+ */
+function readEnvelope(value: unknown, g: EnvelopeGrammar): Envelope | Decoded<never> {
   if (!isPlainObject(value))
-    return { ok: false, message: `token must be a JSON object, got ${describe(value)}` };
+    return { ok: false, message: `${g.what} must be a JSON object, got ${describe(value)}` };
   const id = readRequestId(value);
   if (typeof id === 'object') return { ok: false, message: id.bad };
   const requestId = id;
   const fail = (message: string): Decoded<never> =>
     requestId === undefined ? { ok: false, message } : { ok: false, message, requestId };
-
   for (const key of Object.keys(value))
-    if (!TOP_KEYS.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in token`);
+    if (!g.top.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in ${g.what}`);
+  const body = value[g.struct];
+  if (!isPlainObject(body)) return fail(`${g.struct} must be a plain object, got ${describe(body)}`);
+  for (const key of Object.keys(body))
+    if (!g.fields.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in ${g.struct}`);
+  for (const key of g.fields) if (!Object.hasOwn(body, key)) return fail(`${g.struct}.${key} is missing`);
+  return { top: value, body, requestId, fail };
+}
 
-  const a = value.access;
-  if (!isPlainObject(a)) return fail(`access must be a plain object, got ${describe(a)}`);
-  for (const key of Object.keys(a))
-    if (!ACCESS_KEY_SET.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in access`);
-  for (const key of ACCESS_KEYS) if (!Object.hasOwn(a, key)) return fail(`access.${key} is missing`);
+/** A validUntil field: whole unix seconds; a string is the refusal message. */
+function unixSeconds(v: unknown, struct: string): number | string {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    return `${struct}.validUntil must be a whole number of unix seconds, got ${describe(v)}`;
+  return v;
+}
+
+/** Validates a decoded JSON value as a token, field by field, with a message naming the first problem. */
+export function parseToken(value: unknown): Decoded<WireToken> {
+  const envelope = readEnvelope(value, TOKEN_ENVELOPE);
+  if ('ok' in envelope) return envelope;
+  const { top, body: a, requestId, fail } = envelope;
 
   const rentalId = uint256(a.rentalId, 'rentalId');
   if (typeof rentalId === 'string') return fail(rentalId);
@@ -173,22 +215,21 @@ export function parseToken(value: unknown): Decoded<WireToken> {
   const action = a.action;
   if (typeof action !== 'string' || !(ACTIONS as readonly string[]).includes(action))
     return fail(`access.action must be one of ${ACTIONS.join(', ')}, got ${describe(action)}`);
-  const validUntil = a.validUntil;
-  if (typeof validUntil !== 'number' || !Number.isSafeInteger(validUntil) || validUntil < 0)
-    return fail(`access.validUntil must be a whole number of unix seconds, got ${describe(validUntil)}`);
+  const validUntil = unixSeconds(a.validUntil, 'access');
+  if (typeof validUntil === 'string') return fail(validUntil);
 
-  const hasWallet = Object.hasOwn(value, 'signature');
-  if (hasWallet === Object.hasOwn(value, 'sessionSignature'))
+  const hasWallet = Object.hasOwn(top, 'signature');
+  if (hasWallet === Object.hasOwn(top, 'sessionSignature'))
     return fail('token must carry exactly one of signature (wallet) and sessionSignature (session key)');
   let signature: unknown;
   if (hasWallet) {
-    signature = value.signature;
+    signature = top.signature;
     if (typeof signature !== 'string' || !SIGNATURE_RE.test(signature))
       return fail(
         `signature must be 0x followed by 130 hex digits (65 bytes r,s,v), got ${describe(signature)}`,
       );
   } else {
-    signature = value.sessionSignature;
+    signature = top.sessionSignature;
     if (typeof signature !== 'string' || !SESSION_SIGNATURE_RE.test(signature))
       return fail(
         `sessionSignature must be 0x followed by 128 hex digits (P-256 r ‖ s, as WebCrypto signs; not DER), got ${describe(signature)}`,
@@ -206,22 +247,9 @@ export function parseToken(value: unknown): Decoded<WireToken> {
 
 /** Validates a decoded JSON value as a session grant, with a message naming the first problem. */
 export function parseGrant(value: unknown): Decoded<WireGrant> {
-  if (!isPlainObject(value))
-    return { ok: false, message: `grant must be a JSON object, got ${describe(value)}` };
-  const id = readRequestId(value);
-  if (typeof id === 'object') return { ok: false, message: id.bad };
-  const requestId = id;
-  const fail = (message: string): Decoded<never> =>
-    requestId === undefined ? { ok: false, message } : { ok: false, message, requestId };
-
-  for (const key of Object.keys(value))
-    if (!GRANT_TOP_KEYS.has(key)) return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in grant`);
-  const g = value.session;
-  if (!isPlainObject(g)) return fail(`session must be a plain object, got ${describe(g)}`);
-  for (const key of Object.keys(g))
-    if (!SESSION_KEY_SET.has(key))
-      return fail(`unknown field ${JSON.stringify(key.slice(0, 40))} in session`);
-  for (const key of SESSION_KEYS) if (!Object.hasOwn(g, key)) return fail(`session.${key} is missing`);
+  const envelope = readEnvelope(value, GRANT_ENVELOPE);
+  if ('ok' in envelope) return envelope;
+  const { top, body: g, requestId, fail } = envelope;
 
   const rentalId = uint256(g.rentalId, 'rentalId', 'session');
   if (typeof rentalId === 'string') return fail(rentalId);
@@ -232,10 +260,9 @@ export function parseGrant(value: unknown): Decoded<WireGrant> {
     return fail(
       `session.sessionKey must be an uncompressed P-256 point, 0x04 followed by 128 hex digits, got ${describe(sessionKey)}`,
     );
-  const validUntil = g.validUntil;
-  if (typeof validUntil !== 'number' || !Number.isSafeInteger(validUntil) || validUntil < 0)
-    return fail(`session.validUntil must be a whole number of unix seconds, got ${describe(validUntil)}`);
-  const signature = value.signature;
+  const validUntil = unixSeconds(g.validUntil, 'session');
+  if (typeof validUntil === 'string') return fail(validUntil);
+  const signature = top.signature;
   if (typeof signature !== 'string' || !GRANT_SIGNATURE_RE.test(signature))
     return fail(`signature must be 0x followed by 1-2000 bytes of hex, got ${describe(signature)}`);
 

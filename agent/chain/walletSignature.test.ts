@@ -61,7 +61,8 @@ function wrap6492(signature: Uint8Array): Uint8Array {
   return hexToBytes(`${body}${'6492'.repeat(16)}`);
 }
 
-function gateOver() {
+/** A gate over a store holding the wallet's rental, asking `rpc` (default: the test chain) for ERC-1271. */
+function gateOver(rpc = new RpcClient({ urls: [chain.anvil.url], log: silentLogger })) {
   const { store } = storeFor(cleanups);
   store.putRental({
     ...rental,
@@ -70,7 +71,6 @@ function gateOver() {
     blockNumber: 1,
     blockHash: `0x${'00'.repeat(32)}`,
   });
-  const rpc = new RpcClient({ urls: [chain.anvil.url], log: silentLogger });
   const gate = new AccessGate({
     store,
     clock: new TrustedClock(0),
@@ -154,24 +154,9 @@ describe('ERC-1271 wallet grants', () => {
   });
 
   it('refuses as unavailable, not as a bad signature, when the chain cannot be asked', async () => {
-    const { store } = storeFor(cleanups);
-    store.putRental({
-      ...rental,
-      deviceId: chain.deviceId,
-      status: 'open',
-      blockNumber: 1,
-      blockHash: `0x${'00'.repeat(32)}`,
-    });
-    const dead = new RpcClient({ urls: ['http://127.0.0.1:9'], timeoutMs: 500, log: silentLogger });
-    const gate = new AccessGate({
-      store,
-      clock: new TrustedClock(0),
-      separator,
-      log: silentLogger,
-      devices: new Map([[chain.deviceId, { kind: 'socket' as const }]]),
-      walletSignature: (account, digest, sig) => walletSigned(dead, account, digest, sig),
-    });
-    cleanups.push(() => gate.stop());
+    const { gate } = gateOver(
+      new RpcClient({ urls: ['http://127.0.0.1:9'], timeoutMs: 500, log: silentLogger }),
+    );
     const key = newSessionKey();
     const s: Session = {
       rentalId: rental.id,

@@ -16,7 +16,7 @@
 //   `relayClosed` is what the rental wants (socket on / lock pulsing), so a socket is powered back on
 //   after a restart within its rental; a lock always stays locked.
 
-import { LatchkeyError } from '../errors.js';
+import { isError, LatchkeyError } from '../errors.js';
 import { type DeviceCore, msg, opt } from './deviceCore.js';
 import { hardwareLeaseSeconds } from './kindPolicy.js';
 import { nextPhase } from './machine.js';
@@ -56,8 +56,12 @@ export class RelayActuator {
     return hardwareLeaseSeconds(c.kind, c.pulseSeconds, c.rental, c.now());
   }
 
-  /** Energises the relay for the rental: persist first, then act (see the module comment). */
-  async close(actor: string, action: string, reason: string): Promise<void> {
+  /**
+   * Energises the relay for the rental: persist first, then act (see the module comment). `record`
+   * (a token's nonce and audit entry) is committed in the same transaction; if it throws, nothing is
+   * written or energised and its error is the caller's.
+   */
+  async close(actor: string, action: string, reason: string, record?: () => void): Promise<void> {
     const c = this.core;
     const rentalId = c.rental?.id;
     if (nextPhase(c.phase, 'close') === undefined)
@@ -76,17 +80,20 @@ export class RelayActuator {
       );
     }
     if (c.phase === 'closed' && c.relay.isClosed()) {
+      if (record) c.store.tx(record);
       c.tryAudit({ action, actor, outcome: 'ok', reason: `${reason} (already closed)`, ...opt(rentalId) });
       return;
     }
     c.closedSince = c.wallNow();
     try {
       c.store.tx(() => {
+        record?.();
         c.store.putDeviceRuntime(c.runtime(true));
         c.store.audit(c.entry({ action, actor, outcome: 'ok', reason, ...opt(rentalId) }));
       });
     } catch (e) {
       c.closedSince = undefined;
+      if (isError(e, 'TOKEN_USED')) throw e;
       throw new LatchkeyError(
         'STORE_FAILED',
         `device ${c.deviceId}: cannot record the actuation; not energising`,

@@ -326,8 +326,13 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
 
   // ---------------------------------------------------------------- commands
 
-  private async applyNow({ rental, action }: GrantedAction): Promise<ActionResult> {
+  private async applyNow({ rental, action, record }: GrantedAction): Promise<ActionResult> {
     const c = this.core;
+    // The token's record rides in the energise transaction (one commit) when nothing else is written
+    // before it: an unlock or on for the rental already holding the device. Otherwise it comes first.
+    const inEnergise = (action === 'unlock' || action === 'on') && c.rental?.id === rental.id;
+    if (record && !inEnergise) c.store.tx(record);
+    const energiseRecord = inEnergise ? record : undefined;
     const actor = rental.guest;
     const refuse = (reason: string): never => {
       c.tryAudit({ action, actor, outcome: 'refused', reason, rentalId: rental.id });
@@ -362,14 +367,14 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
 
     switch (action) {
       case 'unlock':
-        await this.actuator.close(actor, 'unlock', `unlock for ${c.pulseSeconds}s`);
+        await this.actuator.close(actor, 'unlock', `unlock for ${c.pulseSeconds}s`, energiseRecord);
         this.schedulePulse();
         break;
       case 'on': {
         const held = c.rental ?? rental;
         if (prepaidEnergySpent(c.kind, held, c.meter.energyWh))
           refuse(`${spentNote(held, c.meter.energyWh)}; extend the rental to top up`);
-        await this.actuator.close(actor, 'on', 'socket on for the rental');
+        await this.actuator.close(actor, 'on', 'socket on for the rental', energiseRecord);
         break;
       }
       case 'lock':

@@ -59,4 +59,9 @@ export interface ActionResult {
 export interface GrantedAction {
   rental: StoredRental;
   action: Action;
+  /**
+   * The token's durable record (its nonce used, its audit entry), when the caller left it to the
+   * controller: run inside the transaction that acts on the grant; throws when the token was used.
+   */
+  record?: () => void;
 }

@@ -48,6 +48,8 @@ export function refusal(action: string, reply: ReplyEnvelope): BenchFault {
 }
 
 export interface Cycle {
+  /** performance.now() of the unlock's publish. */
+  start: number;
   /** Publish → relay closed (in-process agent) or publish → reply (agent in another process). */
   ms: number;
   /** Publish → the agent's access handler entered (in-process only). */
@@ -83,7 +85,7 @@ export async function cycle(
     throw refusal('unlock', reply);
   }
   const tSwitch = closed ? await closed.at : tReply;
-  const result: Cycle = { ms: tSwitch - t0 };
+  const result: Cycle = { start: t0, ms: tSwitch - t0 };
   if (probe) {
     const before = probe.commits.slice(fromCommit).filter((c) => c.end <= tSwitch);
     result.toHandlerMs = probe.lastAccessIn - t0;

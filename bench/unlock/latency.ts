@@ -4,6 +4,7 @@
 import type { SimRelay } from '../../hardware/sim.js';
 import type { BenchClient } from './client.js';
 import { type Pair, runCycles } from './cycle.js';
+import { type PhaseDiagnostics, tailOf, watchPhase } from './diag.js';
 import type { Probe } from './probe.js';
 import { round, type Summary, summarize } from './stats.js';
 
@@ -19,6 +20,8 @@ export interface LatencyResult {
   commitsPerUnlock: number;
   commitMsBeforeSwitch: Summary;
   cyclesPerSecond: number;
+  /** Event-loop delay, GC pauses and the slowest cycles, over the measured cycles. */
+  diagnostics: PhaseDiagnostics;
   raw: number[];
 }
 
@@ -31,8 +34,18 @@ export async function latencyPhase(
   probe: Probe,
 ): Promise<LatencyResult> {
   const t0 = performance.now();
-  const measured = (await runCycles(client, deviceId, pairs, relay, probe)).slice(WARMUP);
+  const warm = await runCycles(client, deviceId, pairs.slice(0, WARMUP), relay, probe);
+  const watch = watchPhase();
+  const measured = await runCycles(client, deviceId, pairs.slice(WARMUP), relay, probe);
+  const seen = watch.stop();
   const wall = performance.now() - t0;
+  const diagnostics: PhaseDiagnostics = {
+    ...seen,
+    tail: tailOf(
+      measured.map((c) => ({ start: c.start, end: c.start + c.ms, commitMs: c.commitMs ?? 0 })),
+      watch.gcPauses,
+    ),
+  };
   const ms = measured.map((c) => c.ms);
   const commits = measured.reduce((a, c) => a + (c.commits ?? 0), 0);
   return {
@@ -41,7 +54,8 @@ export async function latencyPhase(
     toHandler: summarize(measured.map((c) => c.toHandlerMs ?? Number.NaN)),
     commitsPerUnlock: round(commits / measured.length, 2),
     commitMsBeforeSwitch: summarize(measured.map((c) => c.commitMs ?? Number.NaN)),
-    cyclesPerSecond: round((pairs.length / wall) * 1000, 1),
+    cyclesPerSecond: round(((warm.length + measured.length) / wall) * 1000, 1),
+    diagnostics,
     raw: ms.map((v) => round(v)),
   };
 }

@@ -15,10 +15,11 @@ export interface ValidTrack {
   reply?: number | null;
 }
 
-/** The lock's simulated relay, reached through its controller (private field, read-only use). */
+/** The lock's simulated relay, reached through its controller's core (private field, read-only use). */
 export function simRelayOf(agent: Agent, deviceId: bigint): SimRelay {
   const controller = agent.controllers.get(deviceId);
-  const relay: unknown = controller ? Reflect.get(controller, 'relay') : undefined;
+  const core: unknown = controller ? Reflect.get(controller, 'core') : undefined;
+  const relay: unknown = typeof core === 'object' && core !== null ? Reflect.get(core, 'relay') : undefined;
   if (!(relay instanceof SimRelay)) throw new Error(`device ${deviceId} is not driven by a SimRelay`);
   return relay;
 }

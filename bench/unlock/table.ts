@@ -2,6 +2,7 @@
 
 import type { MachineFacts } from '../env.js';
 import { censoredPercentile, type FloodResult } from './floodPhase.js';
+import type { HotPathFloor } from './hotpath.js';
 import type { LatencyResult } from './latency.js';
 import type { Summary } from './stats.js';
 import type { VerifyResult } from './verify.js';
@@ -29,6 +30,8 @@ export interface Results extends MachineFacts {
   targets: Targets;
   latency: { method: string; aedes: LatencyResult; mosquitto: LatencyResult };
   verify: VerifyResult;
+  /** The physical floor: one MQTT round trip through each broker, one commit of an unlock's writes. */
+  floor: HotPathFloor;
   flood: { aedes: FloodResult; mosquitto: FloodResult; agentProcess: FloodResult };
   session: {
     method: string;
@@ -115,6 +118,16 @@ export function printTable(r: Results): void {
     add(
       `  floor: publish → handler + commits, p50`,
       `${ms(floor)} (${ms(s.toHandler.p50)} + ${s.commitsPerUnlock} commits ${ms(s.commitMsBeforeSwitch.p50)})`,
+    );
+    const d = s.diagnostics;
+    add(
+      `  loop delay p99 / GC pauses / slowest 1 %`,
+      `${ms(d.eventLoopDelay.p99)} / ${d.gc.count}, max ${ms(d.gc.maxMs)} / ${d.tail.n} from ${ms(d.tail.fromMs)}: ${d.tail.overlappingGc} overlap GC, median ${Math.round(d.tail.commitShareMedian * 100)} % in commits`,
+    );
+    const rtt = r.floor.mqttRoundTrip[key];
+    add(
+      `  physical floor: MQTT round trip + one commit, p50 / p99`,
+      `${ms(rtt.p50 + r.floor.commit.p50)} / ${ms(rtt.p99 + r.floor.commit.p99)} (rtt ${ms(rtt.p50)} / ${ms(rtt.p99)}, commit ${ms(r.floor.commit.p50)} / ${ms(r.floor.commit.p99)})`,
     );
   }
   const v = r.verify;

@@ -164,9 +164,22 @@ export class FirmataTcpBridge {
     for (const s of this.sockets) s.destroy();
   }
 
-  async stop(): Promise<void> {
+  /** The board's Wi-Fi gone for good: the connection cut and nothing accepting until `resume()`. */
+  async cut(): Promise<void> {
+    const server = this.server;
     this.drop();
-    await new Promise((r) => this.server?.close(r));
+    if (server?.listening) await new Promise((r) => server.close(r));
+  }
+
+  /** The Wi-Fi back: listening again on the same port. */
+  async resume(): Promise<void> {
+    const server = this.server;
+    if (!server || server.listening) return;
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+  }
+
+  async stop(): Promise<void> {
+    await this.cut();
     const uart = this.uart;
     if (uart?.isOpen) await new Promise((r) => uart.close(r));
   }

@@ -255,6 +255,12 @@ export class SimZigbee extends SimMqttDevice {
     super(url);
   }
 
+  /** The bolt blocked half-way by itself (a door not pushed shut): it reports `not_fully_locked`. */
+  async jam(): Promise<void> {
+    this.jammed = true;
+    await this.send(this.stateMessages());
+  }
+
   private get base() {
     return `zigbee2mqtt/${this.name}`;
   }

@@ -1,0 +1,178 @@
+// The hot-path table of the unlock benchmark: session-token unlock latency measured once per change to
+// the unlock path, one change at a time, each row a run of `BENCH_HOTPATH=<label> npm run bench:unlock`
+// on the tree with that change (rows of the same label are replaced), beside the physical floor.
+// Kept in bench/results/unlock-hotpath.json and printed by every full run too.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import type { LatencyResult } from './latency.js';
+import { round, type Summary } from './stats.js';
+import type { Targets } from './table.js';
+
+export interface HotPathFloor {
+  measures: string;
+  mqttRoundTrip: { aedes: Summary; mosquitto: Summary };
+  commit: Summary;
+}
+
+interface BrokerRow {
+  p50: number;
+  p99: number;
+  max: number;
+  toHandlerP50: number;
+  commitsPerUnlock: number;
+  commitP50: number;
+  commitP99: number;
+  eventLoopDelayP99: number;
+  gcCount: number;
+  gcMaxMs: number;
+  /** Of the slowest 1 %: how many overlapped a GC pause; their median share of time in commits. */
+  tailOverlappingGc: string;
+  tailCommitShare: number;
+}
+
+export interface HotPathRow {
+  label: string;
+  date: string;
+  loadBefore: number;
+  n: number;
+  aedes: BrokerRow;
+  mosquitto: BrokerRow;
+  floor: HotPathFloor;
+}
+
+function brokerRow(l: LatencyResult): BrokerRow {
+  const d = l.diagnostics;
+  return {
+    p50: l.measured.p50,
+    p99: l.measured.p99,
+    max: l.measured.max,
+    toHandlerP50: l.toHandler.p50,
+    commitsPerUnlock: l.commitsPerUnlock,
+    commitP50: l.commitMsBeforeSwitch.p50,
+    commitP99: l.commitMsBeforeSwitch.p99,
+    eventLoopDelayP99: d.eventLoopDelay.p99,
+    gcCount: d.gc.count,
+    gcMaxMs: d.gc.maxMs,
+    tailOverlappingGc: `${d.tail.overlappingGc}/${d.tail.n}`,
+    tailCommitShare: d.tail.commitShareMedian,
+  };
+}
+
+export function hotPathRow(
+  label: string,
+  loadBefore: number[],
+  latency: { aedes: LatencyResult; mosquitto: LatencyResult },
+  floor: HotPathFloor,
+): HotPathRow {
+  return {
+    label,
+    date: new Date().toISOString(),
+    loadBefore: round(loadBefore[0] ?? Number.NaN, 2),
+    n: latency.aedes.measured.n,
+    aedes: brokerRow(latency.aedes),
+    mosquitto: brokerRow(latency.mosquitto),
+    floor,
+  };
+}
+
+export function readHotPath(file: string): HotPathRow[] {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows: HotPathRow[] }).rows : [];
+}
+
+/** Adds `row` (replacing a row of the same label) and writes the file; returns all rows. */
+export function appendHotPath(file: string, row: HotPathRow): HotPathRow[] {
+  const rows = [...readHotPath(file).filter((r) => r.label !== row.label), row];
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        measures:
+          'session-token unlock, publish → relay closed, in-process agent (as the main table), one row per change to the unlock path; load is the 1-minute load average before the run on this shared machine',
+        machine: `${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}`,
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  return rows;
+}
+
+export function printHotPath(rows: readonly HotPathRow[], targets: Targets): void {
+  if (rows.length === 0) return;
+  const f = (v: number) => v.toFixed(2);
+  const header = [
+    'hot path, one change at a time',
+    'load',
+    'broker',
+    'p50',
+    'p99',
+    'max',
+    '→handler',
+    'commits',
+    'commit p50/p99',
+    'loop delay p99',
+    'GC n/max',
+    'slowest 1%: GC, commit share',
+  ];
+  const table: string[][] = [header];
+  for (const r of rows)
+    for (const [name, b] of [
+      ['aedes', r.aedes],
+      ['Mosquitto', r.mosquitto],
+    ] as const)
+      table.push([
+        name === 'aedes' ? r.label : '',
+        name === 'aedes' ? f(r.loadBefore) : '',
+        name,
+        f(b.p50),
+        f(b.p99),
+        f(b.max),
+        f(b.toHandlerP50),
+        String(b.commitsPerUnlock),
+        `${f(b.commitP50)}/${f(b.commitP99)}`,
+        f(b.eventLoopDelayP99),
+        `${b.gcCount}/${f(b.gcMaxMs)}`,
+        `${b.tailOverlappingGc}, ${b.tailCommitShare}`,
+      ]);
+  const last = rows.at(-1);
+  if (last) {
+    const fl = last.floor;
+    table.push([
+      `floor (with "${last.label}")`,
+      '',
+      'aedes',
+      f(fl.mqttRoundTrip.aedes.p50 + fl.commit.p50),
+      f(fl.mqttRoundTrip.aedes.p99 + fl.commit.p99),
+      '',
+      `rtt ${f(fl.mqttRoundTrip.aedes.p50)}/${f(fl.mqttRoundTrip.aedes.p99)}`,
+      '1',
+      `${f(fl.commit.p50)}/${f(fl.commit.p99)}`,
+    ]);
+    table.push([
+      '',
+      '',
+      'Mosquitto',
+      f(fl.mqttRoundTrip.mosquitto.p50 + fl.commit.p50),
+      f(fl.mqttRoundTrip.mosquitto.p99 + fl.commit.p99),
+      '',
+      `rtt ${f(fl.mqttRoundTrip.mosquitto.p50)}/${f(fl.mqttRoundTrip.mosquitto.p99)}`,
+      '1',
+      `${f(fl.commit.p50)}/${f(fl.commit.p99)}`,
+    ]);
+  }
+  const w = header.map((_, i) => Math.max(...table.map((row) => row[i]?.length ?? 0)));
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(w[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(
+    `\nSession-token unlock (ms; targets p50 ≤ ${targets.sessionP50Ms}, p99 ≤ ${targets.sessionP99Ms}); floor = MQTT round trip + one commit, p50 and p99 summed\n\n`,
+  );
+  for (const [i, row] of table.entries()) {
+    process.stdout.write(`${line(row)}\n`);
+    if (i === 0) process.stdout.write(`${w.map((n) => '-'.repeat(n)).join('  ')}\n`);
+  }
+}
