@@ -49,7 +49,7 @@ describe('decodeSignerLog', () => {
   it('refuses other events and malformed logs', () => {
     const changed = encode('SignerChanged', [1n, KEY]);
     const revoked = encode('SignerRevoked', [HOST, KEY]);
-    const cancelled = encode('Cancelled', [1n, 1n]);
+    const cancelled = encode('Cancelled', [1n, 1n, 0n, 1n]);
     expect(isSignerLog(cancelled)).toBe(false);
     for (const bad of [
       cancelled,

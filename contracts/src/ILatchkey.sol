@@ -13,8 +13,10 @@ pragma solidity ^0.8.24;
 /// ceil(end / slot)). A rental is accepted when all its slots are free, in any order and anywhere
 /// from now to `MAX_ADVANCE` ahead; so the open bookings of a device never overlap, and a booking
 /// next to another starts at a slot boundary (`WindowTaken` names the first held slot). Cancelling
-/// frees a booking's slots at once, and settling early frees them from the slot after the one
-/// holding the settlement time; `extend` needs only the slots after the rental's end to be free.
+/// frees a booking's slots at once, and settling frees them from the slot holding the settlement
+/// time on (the time before it is past), so a device checked out early, or settled within the slot
+/// its rental ended in, can be rented "from now" at once; `extend` needs only the slots after the
+/// rental's end to be free.
 /// Why a bitmap: the overlap check reads and writes one storage word per 192 slots of the booking,
 /// so its gas grows with the booking's own length, never with the number of bookings (nobody can
 /// grow a loop another guest pays for). The host bounds it: `maxDuration` is at most
@@ -33,9 +35,9 @@ pragma solidity ^0.8.24;
 /// credited to the host (`cancelFee` tells what a cancel costs now). So holding a window until its
 /// start costs its rent, whether the guest cancels or uses it.
 ///
-/// Known limitations. A device booked right up to now keeps the slot it ends in: a "from now"
-/// rental after an early checkout waits for the next slot boundary (at most `slotSeconds`). A
-/// guest can still hold windows more than `cancelWindow` ahead for gas alone (book, cancel free,
+/// Known limitations. A rental that has ended but is not settled yet still holds the rest of the
+/// slot it ended in: a "from now" rental in that slot waits for the settlement (the gateway sends
+/// its receipt at the end) or the next slot boundary (at most `slotSeconds`). A guest can still hold windows more than `cancelWindow` ahead for gas alone (book, cancel free,
 /// book again), but only those windows: every other slot stays rentable, and the host chooses how
 /// far ahead free cancelling ends.
 ///
@@ -265,14 +267,14 @@ interface ILatchkey {
     /// pricePerWh × min(energyWh, the rental's energy allowance))`, and nothing before the
     /// rental's start (the device cannot have been used yet), so a receipt cannot take a future
     /// booking's deposit ahead of its guest's `cancel`. Anyone may call.
-    /// Settling before the end frees the rental's slots after the one holding now.
+    /// Settling frees the rental's slots from the one holding now on.
     function checkout(Rental calldata rental, Receipt calldata receipt, bytes calldata signature) external;
     /// @notice Settle without a receipt. The guest may do it any time after the start and pays for the
     /// elapsed time (at least the minimum duration, at most the booked time); after `end + grace`
     /// anyone may do it and the booked time is charged. Either way the whole energy allowance is
     /// charged too (`pricePerWh × energyWh`, what the deposit reserved for energy): a receipt never
     /// charges more energy than that, so no settlement lets a guest pay less than the device measured.
-    /// Settling before the end frees the rental's slots after the one holding now.
+    /// Settling frees the rental's slots from the one holding now on.
     function checkoutByTime(Rental calldata rental) external;
     /// @notice Pay out the caller's credit (host revenue and refunds that could not be pushed).
     function withdraw() external;

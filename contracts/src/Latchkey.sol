@@ -578,19 +578,19 @@ contract Latchkey is ILatchkey, EIP712 {
 
     /// @dev Deletes the commitment before any ether moves, so the rental can be settled only once
     /// even by a reentrant guest. `charge <= rental.deposit` is the caller's guarantee.
-    /// Settling before the end frees the rental's slots after the one holding now (and none before
-    /// its start: a receipt may settle a booking that has not started).
+    /// Settling frees the rental's slots from the one holding now on (and none before its start: a
+    /// receipt may settle a booking that has not started). The slot holding now is the rental's
+    /// alone (slots are never shared), and the time before now cannot be booked, so a rental
+    /// settled early or within the slot it ended in leaves the rest of that slot free at once.
     function _settle(Rental calldata rental, Device storage d, uint256 deviceId, uint128 charge, bool byReceipt)
         private
     {
         delete _rentals[rental.id];
-        // The time test first: a rental settled at or after its end reads and writes nothing more.
-        if (block.timestamp < rental.end) {
-            uint256 slotSeconds = d.slotSeconds;
-            uint256 from = block.timestamp / slotSeconds + 1;
-            uint256 first = rental.start / slotSeconds;
-            _free(deviceId, slotSeconds, from > first ? from : first, _ceilDiv(rental.end, slotSeconds));
-        }
+        uint256 slotSeconds = d.slotSeconds;
+        uint256 from = block.timestamp / slotSeconds;
+        uint256 first = rental.start / slotSeconds;
+        // Nothing when now is past the slot the rental ended in.
+        _free(deviceId, slotSeconds, from > first ? from : first, _ceilDiv(rental.end, slotSeconds));
         uint128 refund = rental.deposit - charge;
         if (charge != 0) _addCredit(d.host, charge);
         emit Settled(rental.id, deviceId, charge, refund, byReceipt);

@@ -126,24 +126,32 @@ contract CalendarTest is LatchkeyFixture {
         _expectTaken(after_.start, MIN, after_.start); // the booking after it kept its slots
     }
 
-    function test_checkout_beforeTheEndFreesTheSlotsAfterTheOneHoldingNow() public {
+    function test_checkout_beforeTheEndFreesItsSlotsFromTheOneHoldingNow() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 2 * HOUR);
         ILatchkey.Rental memory next = _rent(guest, r.end, HOUR);
         vm.warp(T0 + 30 minutes + 20);
         _checkout(r, 1800, 0);
-        _expectTaken(0, MIN, T0 + 30 minutes); // its slot of now stays held
-        ILatchkey.Rental memory y = _rent(stranger, uint64(T0 + 31 minutes), 89 minutes);
+        // The rest of its slot of now is free at once: a rental "from now" fits up to the next one.
+        ILatchkey.Rental memory y = _rent(stranger, 0, uint32(next.start - block.timestamp));
+        vm.assertEq(y.start, block.timestamp);
         vm.assertEq(y.end, next.start, "free up to the booking that follows, which keeps its slots");
         _expectTaken(next.start, MIN, next.start);
     }
 
-    function test_checkoutByTime_beforeTheEndFreesTheSlotsAfterTheOneHoldingNow() public {
+    function test_checkoutByTime_beforeTheEndFreesItsSlotsFromTheOneHoldingNow() public {
         ILatchkey.Rental memory r = _rent(guest, 0, 2 * HOUR);
         vm.warp(T0 + 1000);
         vm.prank(guest);
         latchkey.checkoutByTime(r);
-        _expectTaken(0, MIN, T0 + 960);
-        _rent(stranger, uint64(T0 + 1020), 2 * HOUR);
+        vm.assertEq(_rent(stranger, 0, 2 * HOUR).start, T0 + 1000);
+    }
+
+    function test_checkout_withinTheSlotItEndedInFreesTheRestOfIt() public {
+        ILatchkey.Rental memory r = _rent(guest, 0, HOUR - 30); // ends 30 s before a slot boundary
+        vm.warp(r.end + 5);
+        _expectTaken(0, MIN, (r.end / SLOT) * SLOT); // ended, not settled: its last slot is held
+        _checkout(r, HOUR - 30, 0);
+        vm.assertEq(_rent(stranger, 0, MIN).start, r.end + 5);
     }
 
     function test_checkout_beforeTheStartFreesTheWholeWindow() public {

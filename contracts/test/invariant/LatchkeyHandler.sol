@@ -42,7 +42,7 @@ contract LatchkeyHandler is Test {
     bool[] private _open;
     /// @dev The ghost calendar: each rental holds the slots [start / slot, _heldEnd) of the slot
     /// length it was booked under (`_slotOf`): up to ceil(end / slot) while open, nothing once
-    /// cancelled, up to the slot after the settlement time (at most its end) once settled.
+    /// cancelled, up to the slot holding the settlement time (excluded; at most its end) once settled.
     uint256[] private _slotOf;
     uint256[] private _heldEnd;
 
@@ -569,12 +569,12 @@ contract LatchkeyHandler is Test {
     }
 
     /// @dev After settling rental `i`: `bookedUntil` did not move, and the rental holds its slots
-    /// only up to the one holding now (none after its end, none before its start).
+    /// only up to the one holding now, excluded (none after its end, none before its start).
     function _checkReleased(uint256 i, uint64 bookedUntil) private {
         ILatchkey.Rental memory r = _rentals[i];
         _expectBookedUntil(r.id >> 64, bookedUntil);
         uint256 first = r.start / _slotOf[i];
-        uint256 kept = time / _slotOf[i] + 1;
+        uint256 kept = time / _slotOf[i];
         if (kept < first) kept = first;
         if (kept < _heldEnd[i]) _heldEnd[i] = kept;
     }
