@@ -206,11 +206,10 @@ export function rentalOfReceipt(receipt: TxReceipt, previous?: Rental): Rental |
   return rental;
 }
 
-export function settledOf(receipt: TxReceipt): GuestRental['settled'] {
+/** The fee and refund of a transaction's Cancelled log, if it cancelled a rental. */
+export function cancelledOf(receipt: TxReceipt): { fee: bigint; refund: bigint } | undefined {
   for (const l of receipt.logs) {
-    if (l.event.name !== 'Settled') continue;
-    const { charge, refund, byReceipt } = l.event.args;
-    return { charge, refund, byReceipt, txHash: '' };
+    if (l.event.name === 'Cancelled') return { fee: l.event.args.fee, refund: l.event.args.refund };
   }
   return undefined;
 }

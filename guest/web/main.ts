@@ -7,13 +7,30 @@
 import type { ReplyEnvelope, StateMessage } from '../../agent/mqtt/topics.js';
 import type { Action, Rental } from '../../contracts/typedData.js';
 import type { RentalRef, SessionStore } from '../session.js';
-import { Chain, type GuestRental, guestRentals, httpRpc, latchkey, rentalOfReceipt } from './chain.js';
+import {
+  Chain,
+  cancelledOf,
+  type GuestRental,
+  guestRentals,
+  httpRpc,
+  latchkey,
+  rentalOfReceipt,
+} from './chain.js';
 import { clock, eth, ethShort, shortAddress, shortHash } from './format.js';
 import { type GatewayInfo, loadInfo } from './info.js';
 import { AgentLink, type Outgoing, type Sent, type Via } from './link.js';
-import { durations, extendCall, type Offer, type Quote, quote, readOffer, rentCall } from './pricing.js';
+import {
+  cancelCall,
+  durations,
+  extendCall,
+  type Offer,
+  type Quote,
+  quote,
+  readOffer,
+  rentCall,
+} from './pricing.js';
 import { mountScreens, render, say, tick } from './screens.js';
-import { chainName, state, symbol } from './state.js';
+import { chainName, type Summary, state, symbol } from './state.js';
 import { preferredLang, replyText, setLang, t } from './strings.js';
 import {
   connectWallet,
@@ -34,6 +51,7 @@ mountScreens(document.getElementById('app') as HTMLElement, {
   act,
   extend,
   checkout,
+  cancel,
   useDevWallet: async () => {
     const info = state.info as GatewayInfo;
     // A URL, not a module path: the bundler leaves it alone, so the page never carries this code.
@@ -224,60 +242,55 @@ async function rent(): Promise<void> {
   const chain = state.chain as Chain;
   const offer = state.offer as Offer;
   const q = state.quote as Quote;
-  state.busy = true;
   state.note = undefined;
-  render();
-  try {
-    await onRightChain();
-    const call = rentCall(offer, q);
-    if (!(await checkFunds(call.value, call.data))) return;
-    state.screen = 'renting';
-    state.progress = [t('stepSign')];
-    render();
-    const hash = await sendTransaction(provider(), {
-      from: state.address as string,
-      to: chain.contract,
-      data: call.data,
-      value: call.value,
-    });
-    state.progress = [t('stepSign'), t('stepMined', { hash: shortHash(hash) })];
-    render();
-    const receipt = await waitMined(hash);
-    if (receipt.status !== 1) throw new Error(`transaction ${hash} reverted`);
-    const rental = rentalOfReceipt(receipt);
-    if (!rental) throw new Error(`transaction ${hash} rented nothing`);
-    const need = state.info?.confirmations ?? 1;
-    for (;;) {
-      const n = (await chain.blockNumber()) - receipt.blockNumber;
-      state.progress = [
-        t('stepSign'),
-        t('stepMined', { hash: shortHash(hash) }),
-        t('stepConfirmations', { n: Math.min(n, need), need }),
-      ];
+  await busyWith(
+    async () => {
+      await onRightChain();
+      const call = rentCall(offer, q);
+      if (!(await checkFunds(call.value, call.data))) return;
+      state.screen = 'renting';
+      state.progress = [t('stepSign')];
       render();
-      if (n >= need) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    state.progress.push(t('stepReady'));
-    state.current = { rental, rentedIn: hash, rentedAtBlock: receipt.blockNumber, extendedIn: [] };
-    state.screen = 'rental';
-    await Promise.all([showKeys(state.current), refreshBalance(), watch()]);
-    say(t('stepReady'), 'ok');
-  } catch (e) {
-    if (state.screen === 'renting') state.screen = 'device';
-    say(walletWords(e), 'error');
-  } finally {
-    state.busy = false;
-    render();
-  }
+      const hash = await sendTransaction(provider(), {
+        from: state.address as string,
+        to: chain.contract,
+        data: call.data,
+        value: call.value,
+      });
+      state.progress = [t('stepSign'), t('stepMined', { hash: shortHash(hash) })];
+      render();
+      const receipt = await waitMined(hash);
+      if (receipt.status !== 1) throw new Error(`transaction ${hash} reverted`);
+      const rental = rentalOfReceipt(receipt);
+      if (!rental) throw new Error(`transaction ${hash} rented nothing`);
+      const need = state.info?.confirmations ?? 1;
+      for (;;) {
+        const n = (await chain.blockNumber()) - receipt.blockNumber;
+        state.progress = [
+          t('stepSign'),
+          t('stepMined', { hash: shortHash(hash) }),
+          t('stepConfirmations', { n: Math.min(n, need), need }),
+        ];
+        render();
+        if (n >= need) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      state.progress.push(t('stepReady'));
+      state.current = { rental, rentedIn: hash, rentedAtBlock: receipt.blockNumber, extendedIn: [] };
+      state.screen = 'rental';
+      await Promise.all([showKeys(state.current), refreshBalance(), watch()]);
+      say(t('stepReady'), 'ok');
+    },
+    () => {
+      if (state.screen === 'renting') state.screen = 'device';
+    },
+  );
 }
 
 async function extend(): Promise<void> {
   const chain = state.chain as Chain;
   const cur = state.current as GuestRental;
-  state.busy = true;
-  render();
-  try {
+  await busyWith(async () => {
     await onRightChain();
     const call = extendCall(state.offer as Offer, cur.rental, 3600);
     if (!(await checkFunds(call.value, call.data))) return;
@@ -293,12 +306,7 @@ async function extend(): Promise<void> {
     state.current = { ...cur, rental: next, extendedIn: [...cur.extendedIn, hash] };
     await refreshBalance();
     say(t('endsAt', { time: clock(next.end) }), 'ok');
-  } catch (e) {
-    say(walletWords(e), 'error');
-  } finally {
-    state.busy = false;
-    render();
-  }
+  });
 }
 
 // ---- access tokens --------------------------------------------------------------------------------
@@ -430,9 +438,7 @@ async function signAndSend(action: Action): Promise<{ reply: ReplyEnvelope; via:
 }
 
 async function act(action: Action): Promise<void> {
-  state.busy = true;
-  render();
-  try {
+  await busyWith(async () => {
     const { reply, via } = await signAndSend(action);
     if (reply.status === 'error')
       return say(`${replyText(reply.error.code, reply.error.message)} (${viaWords(via)})`, 'error');
@@ -448,17 +454,7 @@ async function act(action: Action): Promise<void> {
             ? t('poweredOn')
             : t('poweredOff');
     say(`${words} (${viaWords(via)})`, 'ok');
-  } catch (e) {
-    say(
-      e instanceof WalletError || (e as { code?: unknown })?.code !== undefined
-        ? walletWords(e)
-        : (e as Error).message,
-      'error',
-    );
-  } finally {
-    state.busy = false;
-    render();
-  }
+  });
 }
 
 interface ReceiptReply {
@@ -473,9 +469,7 @@ async function settledLog(rental: Rental): Promise<GuestRental['settled']> {
 async function checkout(): Promise<void> {
   const chain = state.chain as Chain;
   const cur = state.current as GuestRental;
-  state.busy = true;
-  render();
-  try {
+  await busyWith(async () => {
     const { reply, via } = await signAndSend('checkout');
     if (reply.status === 'error' && reply.error.code !== 'rental-not-open')
       return say(`${replyText(reply.error.code, reply.error.message)} (${viaWords(via)})`, 'error');
@@ -520,7 +514,7 @@ async function checkout(): Promise<void> {
     // Who sent the settling transaction: the guest's wallet, or the gateway with its own copy.
     const sentBy = await txSender(settled.txHash);
     const byGateway = sentBy?.toLowerCase() !== (state.address as string).toLowerCase();
-    state.summary = {
+    const summary: Summary = {
       rental: cur.rental,
       charge: settled.charge,
       refund: settled.refund,
@@ -534,12 +528,62 @@ async function checkout(): Promise<void> {
         { label: 'txCheckout', hash: settled.txHash },
       ],
     };
-    state.current = undefined;
-    state.keys = undefined;
-    state.screen = 'summary';
-    await refreshBalance();
-    state.note = undefined;
+    await showSummary(summary);
+  });
+}
+
+/** Cancels the current rental before its start: the deposit comes back less the fee the page showed. */
+async function cancel(): Promise<void> {
+  const chain = state.chain as Chain;
+  const cur = state.current as GuestRental;
+  await busyWith(async () => {
+    await onRightChain();
+    const call = cancelCall(cur.rental);
+    if (!(await checkFunds(call.value, call.data))) return;
+    say(t('cancelling'));
+    const hash = await sendTransaction(provider(), {
+      from: state.address as string,
+      to: chain.contract,
+      data: call.data,
+    });
+    say(t('cancelWait', { hash: shortHash(hash) }));
+    const receipt = await waitMined(hash);
+    const cancelled = cancelledOf(receipt);
+    if (receipt.status !== 1 || !cancelled) throw new Error(`transaction ${hash} reverted`);
+    void forgetKey(cur).catch(() => undefined);
+    await showSummary({
+      rental: cur.rental,
+      charge: cancelled.fee,
+      refund: cancelled.refund,
+      byGateway: false,
+      cancelled: true,
+      txs: [
+        { label: 'txRent', hash: cur.rentedIn },
+        ...cur.extendedIn.map((hash) => ({ label: 'txExtend' as const, hash })),
+        { label: 'txCancel', hash },
+      ],
+    });
+  });
+}
+
+/** Ends the current rental on the page: its summary, as the chain has it. */
+async function showSummary(summary: Summary): Promise<void> {
+  state.summary = summary;
+  state.current = undefined;
+  state.keys = undefined;
+  state.screen = 'summary';
+  await refreshBalance();
+  state.note = undefined;
+}
+
+/** Runs one of the guest's actions with the buttons disabled; a failure is said in the guest's words. */
+async function busyWith(work: () => Promise<void>, onError?: () => void): Promise<void> {
+  state.busy = true;
+  render();
+  try {
+    await work();
   } catch (e) {
+    onError?.();
     say(
       e instanceof WalletError || (e as { code?: unknown })?.code !== undefined
         ? walletWords(e)

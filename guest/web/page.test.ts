@@ -345,7 +345,9 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.locator('#rent:not([disabled])').waitFor();
     await page.click('[data-seconds="900"]');
     await page.locator('#rent:not([disabled])').waitFor();
-    expect(await page.locator('#energy-allowance').textContent()).toMatch(/^Includes up to 100 Wh of energy/);
+    await expect
+      .poll(() => page.locator('#energy-allowance').textContent(), SLOW)
+      .toMatch(/^Includes up to 100 Wh of energy/);
     await page.click('#rent');
     await screen(page, '#rental', 30_000);
     const rented = await rentedBy(e.guests[3]?.address as string, 3n);
@@ -482,20 +484,42 @@ describe.skipIf(missing)('the guest page in Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it('words a refusal: a rental that has not started yet', async () => {
+  it('words a refusal before the start, then cancels the booking for the fee it showed', async () => {
     const account = e.guests[4];
     if (!account) throw new Error('no dev account 4');
     const asGuest = latchkeyAt(e.contractAddress, new Wallet(account.privateKey, e.anvil.provider));
+    // The host charges for cancelling within an hour of the start; the booking starts in 10 minutes.
+    const { slotSeconds, cancelWindow } = await e.contract.device(2n);
+    await (await e.contract.setCalendar(2n, slotSeconds, 3600)).wait();
     const head = await e.anvil.provider.getBlock('latest');
     const start = BigInt((head?.timestamp ?? 0) + 600);
-    await rentDevice(asGuest, 2n, 900, { start });
+    const { rental } = await rentDevice(asGuest, 2n, 900, { start });
+    await (await e.contract.setCalendar(2n, slotSeconds, cancelWindow)).wait();
     const { page } = await open('/d/2', [{ privateKey: account.privateKey, preconnected: true }]);
     await screen(page, '#rental', 20_000);
     expect(await page.locator('#time-left').textContent()).toMatch(/^Starts at /);
+    expect(await page.locator('#checkout').count()).toBe(0);
+    expect(await page.locator('#cancel').textContent()).toMatch(
+      /^Cancel booking \([\d.]+ ETH back, [\d.]+ ETH fee to the host\)$/,
+    );
     await page.click('#act-on');
     await expect
       .poll(() => note(page).textContent(), { timeout: 30_000 })
       .toMatch(/^Your rental has not started yet\./);
+
+    await page.click('#cancel');
+    await screen(page, '#summary', 30_000);
+    const log = (await e.contract.queryFilter('Cancelled')).find(
+      (l) => 'args' in l && l.args.rentalId === rental.id,
+    );
+    if (!log || !('args' in log)) throw new Error('no Cancelled log');
+    const { fee, refund } = log.args;
+    expect(fee).toBeGreaterThan(0n);
+    expect(fee + refund).toBe(rental.deposit);
+    expect(await page.locator('#summary h2').textContent()).toBe('Booking cancelled');
+    expect(await page.locator('#sum-charge').textContent()).toBe(ethText(fee));
+    expect(await page.locator('#sum-refund').textContent()).toBe(ethText(refund));
+    expect(await page.locator('#summary [data-tx]').last().getAttribute('data-tx')).toBe(log.transactionHash);
     await page.close();
   }, 90_000);
 

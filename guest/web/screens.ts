@@ -7,7 +7,7 @@ import type { GuestRental } from './chain.js';
 import { h } from './dom.js';
 import { clock, duration, eth, ethShort, shortAddress, shortHash } from './format.js';
 import type { GatewayInfo } from './info.js';
-import { durations, extendCall, type Offer } from './pricing.js';
+import { cancelFeeNow, durations, extendCall, type Offer } from './pricing.js';
 import { chainName, type Note, type Summary, state, symbol } from './state.js';
 import { currentLang, type StringKey, setLang, t } from './strings.js';
 import { deepLinks, type WalletChoice } from './wallet.js';
@@ -21,6 +21,7 @@ export interface Actions {
   act(action: Action): Promise<void>;
   extend(): Promise<void>;
   checkout(): Promise<void>;
+  cancel(): Promise<void>;
   rentAgain(): Promise<void>;
   useDevWallet(): Promise<void>;
 }
@@ -405,19 +406,27 @@ function rentalScreen(): HTMLElement[] {
             t('extend', { amount: eth(extra, symbol()) }),
           )
         : '',
-      h(
-        'button',
-        {
-          class: 'button danger',
-          type: 'button',
-          id: 'checkout',
-          disabled: state.busy,
-          onclick: () => void actions.checkout(),
-        },
-        t('checkout'),
-      ),
+      closeButton(r, now),
     ),
   ];
+}
+
+/** Check out once the rental has started; before, cancel it, saying what comes back and the fee. */
+function closeButton(r: GuestRental['rental'], now: bigint): HTMLElement {
+  const fee = cancelFeeNow(r, now);
+  const button = (id: string, onclick: () => Promise<void>, words: string) =>
+    h(
+      'button',
+      { class: 'button danger', type: 'button', id, disabled: state.busy, onclick: () => void onclick() },
+      words,
+    );
+  if (fee === undefined) return button('checkout', actions.checkout, t('checkout'));
+  const refund = eth(r.deposit - fee, symbol());
+  return button(
+    'cancel',
+    actions.cancel,
+    fee > 0n ? t('cancelBookingFee', { refund, fee: eth(fee, symbol()) }) : t('cancelBooking', { refund }),
+  );
 }
 
 function summaryScreen(): HTMLElement[] {
@@ -442,14 +451,14 @@ function summaryScreen(): HTMLElement[] {
     h(
       'section',
       { class: 'card summary', id: 'summary' },
-      h('h2', {}, t('summary')),
+      h('h2', {}, t(s.cancelled ? 'cancelledSummary' : 'summary')),
       s.byGateway ? h('p', { class: 'muted', id: 'settled-by' }, t('settledByGateway')) : '',
       h(
         'table',
         {},
         row(t('depositPaid'), eth(s.rental.deposit, symbol()), 'sum-deposit'),
         row(
-          t('charged'),
+          t(s.cancelled ? 'cancelFeeCharged' : 'charged'),
           eth(s.charge, symbol()),
           'sum-charge',
           [timePart, energyPart].filter(Boolean).join(' + '),

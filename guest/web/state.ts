@@ -17,7 +17,9 @@ export interface Summary {
   secondsUsed?: bigint;
   energyWh?: bigint;
   byGateway: boolean;
-  txs: { label: 'txRent' | 'txExtend' | 'txCheckout'; hash: string }[];
+  /** Cancelled before its start: the charge is the cancellation fee. */
+  cancelled?: boolean;
+  txs: { label: 'txRent' | 'txExtend' | 'txCheckout' | 'txCancel'; hash: string }[];
 }
 
 export interface Note {
