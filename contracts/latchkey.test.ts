@@ -225,14 +225,17 @@ describe('Latchkey on anvil', () => {
     expect(next).toBe(((rental.end + 59n) / 60n) * 60n);
     await expectRevert(rentDevice(asStranger, deviceId, 600, { start: later.start - 300n }), 'WindowTaken');
 
+    // Checked out 10 s into a slot: the rest of that slot is free at once, so a rental "from now"
+    // 5 s later starts inside it.
+    const now = BigInt((await anvil.provider.getBlock('latest'))?.timestamp ?? 0);
+    const at = (now / 60n + 1n) * 60n + 10n;
+    await anvil.provider.send('evm_setNextBlockTimestamp', [Number(at)]);
     const usage: Receipt = { rentalId: rental.id, secondsUsed: 10n, energyWh: 0n };
     const settled = await mined((await asStranger.checkout(rental, usage, signReceipt(usage))).wait());
-    const settledAt = BigInt((await anvil.provider.getBlock(settled.blockNumber))?.timestamp ?? 0);
-    expect(settledAt).toBeLessThan(rental.end);
-    const freeFrom = (settledAt / 60n + 1n) * 60n; // the slot holding the checkout stays held
-    expect(await asGuest.nextFree(deviceId, 0n, 600)).toBe(freeFrom);
-    const { rental: again } = await rentDevice(asGuest, deviceId, 600, { start: freeFrom });
-    expect(again).toMatchObject({ id: later.id + 2n, start: freeFrom, end: freeFrom + 600n });
+    expect((await anvil.provider.getBlock(settled.blockNumber))?.timestamp).toBe(Number(at));
+    await anvil.provider.send('evm_setNextBlockTimestamp', [Number(at + 5n)]);
+    const { rental: again } = await rentDevice(asGuest, deviceId, 600);
+    expect(again).toMatchObject({ id: later.id + 2n, start: at + 5n, end: at + 605n });
     expect(again.start).toBeLessThan(rental.end);
     expect(await asGuest.isOpen(later)).toBe(true);
   });

@@ -37,9 +37,10 @@ pragma solidity ^0.8.24;
 ///
 /// Known limitations. A rental that has ended but is not settled yet still holds the rest of the
 /// slot it ended in: a "from now" rental in that slot waits for the settlement (the gateway sends
-/// its receipt at the end) or the next slot boundary (at most `slotSeconds`). A guest can still hold windows more than `cancelWindow` ahead for gas alone (book, cancel free,
-/// book again), but only those windows: every other slot stays rentable, and the host chooses how
-/// far ahead free cancelling ends.
+/// its receipt at the end) or the next slot boundary (at most `slotSeconds`). A guest can still
+/// hold windows more than `cancelWindow` ahead for gas alone (book, cancel free, book again), but
+/// only those windows: every other slot stays rentable, and the host chooses how far ahead free
+/// cancelling ends.
 ///
 /// Energy: a device with an energy price has a max power (`maxWatts`), and each rental an energy
 /// allowance of `ceil(maxWatts × duration / 1 h)` Wh that its deposit prepays in full on top of
