@@ -123,12 +123,11 @@ export async function nextStart(
   deviceId: bigint,
   duration: number,
 ): Promise<bigint | undefined> {
-  const runner = contract.runner;
-  const [free, head] = await Promise.all([
-    contract.nextFree(deviceId, 0n, duration),
-    runner?.provider?.getBlock('latest'),
-  ]);
+  // At the block whose time it compares with: a block mined in between must not turn "now" into a
+  // future start.
+  const head = await contract.runner?.provider?.getBlock('latest');
   if (!head) throw new Error('nextStart needs a contract runner with a provider');
+  const free = await contract.nextFree(deviceId, 0n, duration, { blockTag: head.number });
   if (free === 0n) return undefined;
   return free > BigInt(head.timestamp) ? free : 0n;
 }

@@ -58,9 +58,15 @@ export class Chain {
     readonly contract: string,
   ) {}
 
-  async call(fn: string, args: readonly unknown[]): Promise<ReturnType<Interface['decodeFunctionResult']>> {
+  /** A view call, at the latest block or at block `at` (so that it sees the time `head()` told). */
+  async call(
+    fn: string,
+    args: readonly unknown[],
+    at?: number,
+  ): Promise<ReturnType<Interface['decodeFunctionResult']>> {
     const data = latchkey.encodeFunctionData(fn, args);
-    const out = (await this.request('eth_call', [{ to: this.contract, data }, 'latest'])) as string;
+    const block = at === undefined ? 'latest' : `0x${at.toString(16)}`;
+    const out = (await this.request('eth_call', [{ to: this.contract, data }, block])) as string;
     return latchkey.decodeFunctionResult(fn, out);
   }
 
@@ -68,10 +74,17 @@ export class Chain {
     return Number(BigInt((await this.request('eth_blockNumber', [])) as string));
   }
 
-  /** The latest block's timestamp: the chain's "now", which decides whether a rental has started. */
+  /** The latest block: its number and timestamp, the chain's "now" that decides whether a rental has started. */
+  async head(): Promise<{ number: number; timestamp: bigint }> {
+    const block = (await this.request('eth_getBlockByNumber', ['latest', false])) as {
+      number: string;
+      timestamp: string;
+    };
+    return { number: Number(BigInt(block.number)), timestamp: BigInt(block.timestamp) };
+  }
+
   async now(): Promise<bigint> {
-    const block = (await this.request('eth_getBlockByNumber', ['latest', false])) as { timestamp: string };
-    return BigInt(block.timestamp);
+    return (await this.head()).timestamp;
   }
 
   async balance(address: string): Promise<bigint> {

@@ -42,8 +42,12 @@ export interface Quote {
 }
 
 export async function readOffer(chain: Chain, deviceId: bigint): Promise<Offer> {
-  const [[d], now] = await Promise.all([chain.call('device', [deviceId]), chain.now()]);
-  const [free] = await chain.call('nextFree', [deviceId, 0n, d.minDuration]);
+  // Both calls at one block: nextFree answers that block's time when the device is free now, which
+  // must not pass for a later start when a block is mined in between.
+  const head = await chain.head();
+  const [d] = await chain.call('device', [deviceId], head.number);
+  const [free] = await chain.call('nextFree', [deviceId, 0n, d.minDuration], head.number);
+  const now = head.timestamp;
   const kind = Number(d.kind) === 1 ? 'socket' : 'lock';
   return {
     deviceId,
