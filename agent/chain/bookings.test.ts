@@ -3,7 +3,7 @@
 // and settled one by one by the gateway's receipts; a cancelled window is booked again.
 
 import { describe, expect, it } from 'vitest';
-import { mined, registerDevice } from '../../contracts/deploy.js';
+import { mined } from '../../contracts/deploy.js';
 import { domainSeparator, hexToBytes } from '../../contracts/eip712.js';
 import { findLatchkeyEvent } from '../../contracts/events.js';
 import { rentDevice } from '../../contracts/rental.js';
@@ -20,6 +20,7 @@ import {
   DURATION,
   PRICE_PER_SECOND,
   record,
+  registerSocket,
   storeFor,
   useChain,
   watcherOptions,
@@ -74,12 +75,7 @@ describe('several future bookings on chain', () => {
   it('grants each booking only inside its own window and settles each by its receipt', async () => {
     const separator = domainSeparator(domain(chain.anvil.chainId, chain.address));
     const signer = new ReceiptSigner(hexToBytes(chain.deviceKey), separator);
-    const { deviceId } = await registerDevice(chain.asHost, {
-      signer: signer.address,
-      kind: 'socket',
-      pricePerSecond: PRICE_PER_SECOND,
-      minDuration: 60,
-    });
+    const deviceId = await registerSocket(chain, signer.address);
     const { store } = storeFor(cleanups);
     const watcher = new ChainWatcher({
       ...(await watcherOptions(chain, { deviceIds: [deviceId], confirmations: 0 })),

@@ -5,8 +5,8 @@
 
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
-import { latchkeyAt, registerDevice } from '../../contracts/deploy.js';
-import { type Chain, PRICE_PER_SECOND, storeFor, useChain, watcherOptions } from './test/chain.js';
+import { latchkeyAt } from '../../contracts/deploy.js';
+import { type Chain, registerSocket, storeFor, useChain, watcherOptions } from './test/chain.js';
 import type { SignerNotice } from './watcher.js';
 import { ChainWatcher } from './watcher.js';
 
@@ -20,18 +20,8 @@ describe('key logs', () => {
     const mine = Wallet.createRandom().address.toLowerCase();
     const next = Wallet.createRandom().address.toLowerCase();
     const stranger = Wallet.createRandom().address.toLowerCase();
-    const { deviceId } = await registerDevice(chain.asHost, {
-      signer: mine,
-      kind: 'socket',
-      pricePerSecond: PRICE_PER_SECOND,
-      minDuration: 60,
-    });
-    const { deviceId: notOurs } = await registerDevice(chain.asHost, {
-      signer: stranger,
-      kind: 'socket',
-      pricePerSecond: PRICE_PER_SECOND,
-      minDuration: 60,
-    });
+    const deviceId = await registerSocket(chain, mine);
+    const notOurs = await registerSocket(chain, stranger);
     const { store } = storeFor(cleanups);
     store.putDeviceSigner(deviceId, chain.host.address, mine); // as the agent's start-up check does
     const watcher = new ChainWatcher({

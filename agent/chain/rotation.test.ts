@@ -5,7 +5,6 @@
 
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
-import { registerDevice } from '../../contracts/deploy.js';
 import { domainSeparator, hexToBytes, receiptDigest, recoverAddress } from '../../contracts/eip712.js';
 import { domain, type Rental } from '../../contracts/typedData.js';
 import { SimRelay } from '../../hardware/sim.js';
@@ -16,7 +15,7 @@ import { silentLogger } from '../log.js';
 import type { StoredReceipt } from '../store/store.js';
 import { RpcClient } from './rpc.js';
 import { checkSigners } from './signers.js';
-import { type Chain, PRICE_PER_SECOND, storeFor, useChain } from './test/chain.js';
+import { type Chain, registerSocket, storeFor, useChain } from './test/chain.js';
 
 let chain: Chain;
 const cleanups = useChain((c) => {
@@ -111,12 +110,7 @@ describe('a rotated gateway key', () => {
     const old = new ReceiptSigner(hexToBytes(chain.deviceKey), separator);
     const fresh = new ReceiptSigner(hexToBytes(Wallet.createRandom().privateKey), separator);
     const keys = new ReceiptKeys(fresh, [old]);
-    const { deviceId } = await registerDevice(chain.asHost, {
-      signer: old.address,
-      kind: 'socket',
-      pricePerSecond: PRICE_PER_SECOND,
-      minDuration: 60,
-    });
+    const deviceId = await registerSocket(chain, old.address);
     const { store } = storeFor(cleanups);
     const ctl = new DeviceController({
       deviceId,

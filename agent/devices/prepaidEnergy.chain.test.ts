@@ -4,14 +4,21 @@
 // and its receipt settled on chain for every Wh measured, within the deposit.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mined, registerDevice } from '../../contracts/deploy.js';
+import { mined } from '../../contracts/deploy.js';
 import { domainSeparator, hexToBytes } from '../../contracts/eip712.js';
 import { findLatchkeyEvent } from '../../contracts/events.js';
 import { extendRental } from '../../contracts/rental.js';
 import { domain } from '../../contracts/typedData.js';
 import { createDriverContext, createRelay } from '../../hardware/drivers.js';
 import { SimTasmota } from '../../hardware/test/mqttDeviceSims.js';
-import { type Chain, PRICE_PER_SECOND, storeFor, useChain, watcherOptions } from '../chain/test/chain.js';
+import {
+  type Chain,
+  PRICE_PER_SECOND,
+  registerSocket,
+  storeFor,
+  useChain,
+  watcherOptions,
+} from '../chain/test/chain.js';
 import { ChainWatcher } from '../chain/watcher.js';
 import { silentLogger } from '../log.js';
 import { type BrokerUnderTest, startAedes } from '../mqtt/testkit.js';
@@ -47,13 +54,9 @@ describe('prepaid energy on chain', () => {
       hexToBytes(chain.deviceKey),
       domainSeparator(domain(chain.anvil.chainId, chain.address)),
     );
-    const { deviceId } = await registerDevice(chain.asHost, {
-      signer: signer.address,
-      kind: 'socket',
-      pricePerSecond: PRICE_PER_SECOND,
+    const deviceId = await registerSocket(chain, signer.address, {
       pricePerWh: PRICE_PER_WH,
       maxWatts: 36, // an allowance of 36 Wh an hour
-      minDuration: 60,
     });
     const { store } = storeFor(cleanups);
     const watcher = new ChainWatcher({

@@ -25,7 +25,7 @@ import { eth, ethAmount, perSecond, UINT128_MAX } from '../price.js';
 const isoTime = (unix: bigint) => new Date(Number(unix) * 1000).toISOString().replace('.000Z', 'Z');
 
 /** A device as `device list --json` prints it. */
-export function deviceJson(d: DeviceRecord, now: bigint) {
+export function deviceJson(d: DeviceRecord) {
   return {
     id: d.id,
     name: d.name ?? null,
@@ -105,7 +105,7 @@ export const deviceList: Command = {
         chunkBlocks: args.chunkBlocks,
       });
       const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? Math.floor(Date.now() / 1000));
-      if (values.json) io.stdout(toJson(devices.map((d) => deviceJson(d, now))));
+      if (values.json) io.stdout(toJson(devices.map((d) => deviceJson(d))));
       else if (devices.length === 0) io.stdout(`no devices${host ? ` of host ${host}` : ''}\n`);
       else for (const d of devices) io.stdout(deviceLine(d, now));
     } finally {

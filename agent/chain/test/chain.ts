@@ -5,6 +5,7 @@ import { Wallet } from 'ethers';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type Anvil, startAnvil } from '../../../contracts/anvil.js';
 import {
+  type DeviceParams,
   deployLatchkey,
   type LatchkeyContract,
   latchkeyAt,
@@ -178,6 +179,23 @@ export async function watcherOptions(
     log: silentLogger,
     ...over,
   };
+}
+
+/** A socket the chain's host registers under `signer`, at the test price (one-minute minimum); `over`
+ *  changes any field. */
+export async function registerSocket(
+  chain: Chain,
+  signer: string,
+  over: Partial<DeviceParams> = {},
+): Promise<bigint> {
+  const params = {
+    signer,
+    kind: 'socket',
+    pricePerSecond: PRICE_PER_SECOND,
+    minDuration: 60,
+    ...over,
+  } as const;
+  return (await registerDevice(chain.asHost, params)).deviceId;
 }
 
 /** A temp-dir store removed after the test. */
