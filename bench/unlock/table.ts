@@ -360,8 +360,7 @@ export function summaryTables(r: Results): TextTable[] {
     },
     { title: 'Signature checks', rows: verify },
     {
-      title:
-        'A valid unlock during a 10 s flood (flood from its own process); in-process: publish → relay switched, agent process: publish → reply; ms',
+      title: `A valid unlock during a ${r.session.flood.aedes.plan.durationMs / 1000} s flood (flood from its own process); in-process: publish → relay switched, agent process: publish → reply; ms`,
       rows: flood,
     },
   ];
