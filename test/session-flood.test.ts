@@ -3,6 +3,8 @@
 // rental (its id is public, from its Rented log) while its own guest keeps unlocking and locking with
 // its session key over MQTT and over LAN HTTP. The guest is never refused, and the flood on one path
 // does not starve the other. Each forged token really reaches the P-256 check (counted by the agent).
+// Then the kinds that cost a secp256k1 recovery, bad wallet tokens and forged grants, while a new
+// browser grants its key: the grant is served over MQTT and over LAN HTTP.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
