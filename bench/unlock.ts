@@ -43,7 +43,7 @@ import { latencyPhase, WARMUP } from './unlock/latency.js';
 import { instrument, type Probe, simRelayOf } from './unlock/probe.js';
 import { median, round, summarize } from './unlock/stats.js';
 import { printTable, type Results, resultsTable, summaryTables, type Targets } from './unlock/table.js';
-import { alignedLines, markdownLines, type TextTable } from './unlock/textTable.js';
+import { alignedLines, markdownDocument } from './unlock/textTable.js';
 import {
   type BenchSessionKey,
   sessionKeyPair,
@@ -638,7 +638,7 @@ async function main(): Promise<number> {
     printHotPath(hotPath, TARGETS);
     writeFileSync(
       TABLES,
-      markdown(
+      markdownDocument(
         `bench:unlock, ${results.date}: written by \`npm run bench:unlock\` with bench/results/unlock.json`,
         [...summary, resultsTable(results), ...(hotPath.length ? [hotPathTable(hotPath, TARGETS)] : [])],
       ),
@@ -657,10 +657,6 @@ async function main(): Promise<number> {
 }
 
 const mb = (bytes: number) => round(bytes / MB, 1);
-
-function markdown(heading: string, tables: readonly TextTable[]): string {
-  return `# ${heading}\n${tables.map((t) => `\n## ${t.title}\n\n${markdownLines(t.rows).join('\n')}\n`).join('')}`;
-}
 
 /** Indented JSON with arrays of plain values (the raw samples) kept on one line each. */
 function toJson(value: unknown): string {

@@ -351,7 +351,7 @@ export function summaryTables(r: Results): TextTable[] {
         verdict ? String(target) : '',
         verdict ? (r.verdicts[verdict] ?? '') : '',
         String(x.cpu.duringFloodPercentOfOneCore),
-        verdict ? 'bench process: agent, valid-token client (and aedes)' : 'agent process alone',
+        x.cpu.measuredOn,
       ]);
   return [
     {

@@ -29,3 +29,8 @@ export function markdownLines(rows: readonly (readonly string[])[]): string[] {
   const [header, ...body] = rows;
   return header ? [line(header), `|${' --- |'.repeat(columns)}`, ...body.map(line)] : [];
 }
+
+/** A Markdown document: the heading, then each table under its title. */
+export function markdownDocument(heading: string, tables: readonly TextTable[]): string {
+  return `# ${heading}\n${tables.map((t) => `\n## ${t.title}\n\n${markdownLines(t.rows).join('\n')}\n`).join('')}`;
+}
