@@ -31,11 +31,19 @@ import { BenchClient } from './unlock/client.js';
 import { runCycles } from './unlock/cycle.js';
 import { FLOOD, FLOOD_PAIRS, floodPhase } from './unlock/floodPhase.js';
 import { commitFloor, mqttRoundTrip } from './unlock/floor.js';
-import { appendHotPath, type HotPathFloor, hotPathRow, printHotPath, readHotPath } from './unlock/hotpath.js';
+import {
+  appendHotPath,
+  type HotPathFloor,
+  hotPathRow,
+  hotPathTable,
+  printHotPath,
+  readHotPath,
+} from './unlock/hotpath.js';
 import { latencyPhase, WARMUP } from './unlock/latency.js';
 import { instrument, type Probe, simRelayOf } from './unlock/probe.js';
 import { median, round, summarize } from './unlock/stats.js';
-import { printTable, type Results, type Targets } from './unlock/table.js';
+import { printTable, type Results, resultsTable, summaryTables, type Targets } from './unlock/table.js';
+import { alignedLines, markdownDocument } from './unlock/textTable.js';
 import {
   type BenchSessionKey,
   sessionKeyPair,
@@ -50,6 +58,8 @@ import { watchOnline, withTimeout } from './unlock/wait.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'unlock.json');
 const HOTPATH_RESULTS = path.join(ROOT, 'bench', 'results', 'unlock-hotpath.json');
+/** The same tables as printed, in Markdown. */
+const TABLES = path.join(ROOT, 'bench', 'results', 'unlock.md');
 /** BENCH_HOTPATH=<label>: only the session-token latency and the floor, as a row of the hot-path table. */
 const HOTPATH_LABEL = process.env.BENCH_HOTPATH ?? '';
 const HOTPATH_ONLY = HOTPATH_LABEL !== '';
@@ -288,7 +298,7 @@ async function main(): Promise<number> {
           aedes: await mqttRoundTrip(e.broker.url, FLOOR_SAMPLES),
           mosquitto: await mqttRoundTrip(mosquitto.url, FLOOR_SAMPLES),
         },
-        commit: commitFloor(FLOOR_SAMPLES, lock.id, rental.id),
+        commit: await commitFloor(FLOOR_SAMPLES, lock.id, rental.id),
       };
     };
 
@@ -621,9 +631,21 @@ async function main(): Promise<number> {
     results.runSeconds = round((performance.now() - started) / 1000, 1);
     mkdirSync(path.dirname(RESULTS), { recursive: true });
     writeFileSync(RESULTS, `${toJson(results)}\n`);
+    const summary = summaryTables(results);
+    for (const t of summary) process.stdout.write(`\n${t.title}\n\n${alignedLines(t.rows).join('\n')}\n`);
     printTable(results);
-    printHotPath(readHotPath(HOTPATH_RESULTS), TARGETS);
-    process.stdout.write(`\nwritten: ${path.relative(ROOT, RESULTS)} (${results.runSeconds} s)\n`);
+    const hotPath = readHotPath(HOTPATH_RESULTS);
+    printHotPath(hotPath, TARGETS);
+    writeFileSync(
+      TABLES,
+      markdownDocument(
+        `bench:unlock, ${results.date}: written by \`npm run bench:unlock\` with bench/results/unlock.json`,
+        [...summary, resultsTable(results), ...(hotPath.length ? [hotPathTable(hotPath, TARGETS)] : [])],
+      ),
+    );
+    process.stdout.write(
+      `\nwritten: ${path.relative(ROOT, RESULTS)}, ${path.relative(ROOT, TABLES)} (${results.runSeconds} s)\n`,
+    );
     return 0;
   } finally {
     for (const c of cleanups.splice(0).reverse()) {

@@ -106,9 +106,13 @@ async function main(): Promise<void> {
       }
       await press(off, 'http');
       const checkout = await press('checkout', 'mqtt');
+      const signatures = walletPrompts - promptsAtRent;
       say(
-        `  wallet signatures for this rental: ${walletPrompts - promptsAtRent} (besides the rent transaction)`,
+        signatures === 1
+          ? '  wallet signatures for this rental: 1, the session grant (besides the rent transaction)'
+          : `  WALLET SIGNATURES FOR THIS RENTAL: ${signatures} (expected 1, the session grant)`,
       );
+      failed ||= signatures !== 1;
       const signed = receiptOf(checkout as Parameters<typeof receiptOf>[0]);
       if (!signed) throw new Error(`checkout refused: ${JSON.stringify(checkout)}`);
       say(
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
     await e.stop();
   }
   if (failed) process.exit(1);
-  say('Demo finished: every amount matches the chain to the wei.');
+  say('Demo finished: one wallet signature per rental, and every amount matches the chain to the wei.');
 }
 
 function check(

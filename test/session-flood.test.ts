@@ -3,6 +3,8 @@
 // rental (its id is public, from its Rented log) while its own guest keeps unlocking and locking with
 // its session key over MQTT and over LAN HTTP. The guest is never refused, and the flood on one path
 // does not starve the other. Each forged token really reaches the P-256 check (counted by the agent).
+// Then the kinds that cost a secp256k1 recovery, bad wallet tokens and forged grants, while a new
+// browser grants its key: the grant is served over MQTT and over LAN HTTP.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,10 +12,12 @@ import { Agent as HttpAgent, request } from 'node:http';
 import { SignTypedDataVersion, signTypedData } from '@metamask/eth-sig-util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessFor, signNoble, wire } from '../agent/access/test/fixtures.js';
 import { GUEST_CLIENT_ID_PREFIX } from '../agent/broker/rules.js';
 import { type Embedded, startEmbedded } from '../agent/embedded.js';
 import type { ReplyEnvelope } from '../agent/mqtt/topics.js';
-import type { Action, Rental } from '../contracts/typedData.js';
+import { domainSeparator } from '../contracts/eip712.js';
+import { type Action, domain, type Rental } from '../contracts/typedData.js';
 import { memorySessions, RentalSession } from '../guest/session.js';
 import { type Mosquitto, startMosquitto } from './mosquitto.js';
 import { actWhenLive, embeddedSetup, guestOf, type Login, ok, sleep, testLog, waitFor } from './system.js';
@@ -132,6 +136,11 @@ function floodSuite(name: string, start: () => Promise<System>) {
   let flooder: Requester;
   /** Forged session tokens for the rental, each with its own nonce: well formed, wrong key. */
   let forged: string[];
+  /** Wallet tokens and a session grant for the rental signed by another account: they cost recoveries. */
+  let forgedWallet: string[];
+  let forgedGrant: string[];
+  let grantBy: (browser: RentalSession) => string;
+  let ref: { chainId: number; contract: string; rentalId: bigint; end: bigint };
 
   beforeAll(async () => {
     sys = await start();
@@ -144,7 +153,7 @@ function floodSuite(name: string, start: () => Promise<System>) {
     ok(await actWhenLive(guest, rental, 'lock', 'http', 30_000), 'lock');
     await guest.close();
 
-    const ref = {
+    ref = {
       chainId: e.anvil.chainId,
       contract: e.contractAddress,
       rentalId: rental.id,
@@ -154,11 +163,14 @@ function floodSuite(name: string, start: () => Promise<System>) {
     flooder = await Requester.open(sys.mqttUrl, e.config.gatewayId, sys.login);
     // The guest's one wallet signature: the grant.
     session = await RentalSession.open(ref, memorySessions());
-    const grantSig = signTypedData({
-      privateKey: Buffer.from(account.privateKey.slice(2), 'hex'),
-      data: session.grantTypedData() as never,
-      version: SignTypedDataVersion.V4,
-    });
+    const signer = (key: string) => (browser: RentalSession) =>
+      signTypedData({
+        privateKey: Buffer.from(key.slice(2), 'hex'),
+        data: browser.grantTypedData() as never,
+        version: SignTypedDataVersion.V4,
+      });
+    grantBy = signer(account.privateKey);
+    const grantSig = grantBy(session);
     // As a page does: a grant whose answer does not come is sent again; one that was installed
     // although its answer was lost comes back as already used.
     let granted: ReplyEnvelope | undefined;
@@ -178,6 +190,15 @@ function floodSuite(name: string, start: () => Promise<System>) {
         JSON.stringify({ ...(await forger.token(i % 2 ? 'lock' : 'unlock', { validFor: 240 })) }),
       ),
     );
+    const other = e.guests[1];
+    if (!other) throw new Error('no second account');
+    const separator = domainSeparator(domain(BigInt(e.anvil.chainId), e.contractAddress));
+    const validUntil = BigInt(Math.floor(Date.now() / 1000) + 240);
+    forgedWallet = Array.from({ length: 200 }, () => {
+      const a = accessFor(LOCK, { rentalId: rental.id, validUntil });
+      return JSON.stringify(wire(a, signNoble(a, separator, other.privateKey)));
+    });
+    forgedGrant = [JSON.stringify(forger.grantMessage(signer(other.privateKey)(forger)))];
   }, 120_000);
 
   afterAll(async () => {
@@ -193,6 +214,7 @@ function floodSuite(name: string, start: () => Promise<System>) {
   async function flood(
     send: (payload: string, i: number) => void,
     guestDone: () => boolean,
+    bodies: string[] = forged,
   ): Promise<number> {
     let sent = 0;
     const t0 = performance.now();
@@ -200,12 +222,21 @@ function floodSuite(name: string, start: () => Promise<System>) {
     while (sent < total || !guestDone()) {
       const due = Math.floor(((performance.now() - t0) / 1000) * FLOOD_PER_SECOND);
       for (; sent < due; sent++) {
-        const body = forged[sent % forged.length] as string;
+        const body = bodies[sent % bodies.length] as string;
         send(body.replace(/^\{/, `{"id":"${flooder.clientId}/f${sent}",`), sent);
       }
       await sleep(5);
     }
     return sent;
+  }
+
+  /** Sends `message` over MQTT or LAN HTTP as the guest; `<path>:ok` or `<path>:<error code>`. */
+  async function askVia(path: 'mqtt' | 'http', message: object): Promise<string> {
+    const reply =
+      path === 'mqtt'
+        ? await guestMqtt.ask(LOCK, message as Record<string, unknown>, 30_000)
+        : (JSON.parse((await post(sys.e.httpUrl, LOCK, JSON.stringify(message))).body) as ReplyEnvelope);
+    return `${path}:${reply.status === 'ok' ? 'ok' : reply.error.code}`;
   }
 
   /** GUEST_ACTIONS of the guest's own session tokens while the flood runs, alternating paths. */
@@ -216,11 +247,7 @@ function floodSuite(name: string, start: () => Promise<System>) {
       const action: Action = i % 2 ? 'lock' : 'unlock';
       const token = await session.token(action);
       const path = via[i % via.length] as 'mqtt' | 'http';
-      const reply =
-        path === 'mqtt'
-          ? await guestMqtt.ask(LOCK, token, 30_000)
-          : (JSON.parse((await post(sys.e.httpUrl, LOCK, JSON.stringify(token))).body) as ReplyEnvelope);
-      codes.push(`${path}:${reply.status === 'ok' ? 'ok' : reply.error.code}`);
+      codes.push(await askVia(path, token));
       await sleep(200);
     }
     state.done = true;
@@ -290,6 +317,36 @@ function floodSuite(name: string, start: () => Promise<System>) {
       for (const a of agents) a.destroy();
     }
   }, 60_000);
+
+  // Last: a new browser's grant replaces the key. The grant costs a recovery, as wallet tokens do, and a
+  // flood of those on one path must neither lock the guest's grant out nor reach the other path.
+  it(`${name}: forged wallet tokens, then forged grants, 1,000/s on MQTT; a new browser's grant is served`, async () => {
+    const codes: string[] = [];
+    for (const [bodies, grantVia] of [
+      [forgedWallet, 'mqtt'],
+      [forgedGrant, 'http'],
+    ] as const) {
+      const state = { done: false };
+      const flooding = flood(
+        (payload) => flooder.fire(LOCK, payload),
+        () => state.done,
+        bodies,
+      );
+      await sleep(1_000); // the rental's budgets on that path are spent and penalised by now
+      const browser = await RentalSession.open(ref, memorySessions());
+      const granted = await askVia(grantVia, browser.grantMessage(grantBy(browser), guestMqtt.nextId()));
+      codes.push(`grant ${granted}`);
+      if (granted.endsWith(':ok')) await browser.markGranted();
+      for (const [path, action] of [
+        ['mqtt', 'unlock'],
+        ['http', 'lock'],
+      ] as const)
+        codes.push(await askVia(path, { ...(await browser.token(action)), id: guestMqtt.nextId() }));
+      state.done = true;
+      await flooding;
+    }
+    expect(codes).toEqual(['grant mqtt:ok', 'mqtt:ok', 'http:ok', 'grant http:ok', 'mqtt:ok', 'http:ok']);
+  }, 120_000);
 }
 
 describe('session tokens under a flood, embedded aedes', () => {

@@ -12,7 +12,12 @@ import { AuditBatch, type AuditBatchOptions } from './auditBatch.js';
 import type { TrustedClock } from './clock.js';
 import { type GrantRefusal, type SessionGrant, verifyGrant } from './grant.js';
 import { type RateLimitOptions, SourceLimiter } from './ratelimit.js';
-import { DEFAULT_SESSION_CHECK_LIMIT, RecoveryLimiter, type RecoveryLimitOptions } from './recoveryLimit.js';
+import {
+  DEFAULT_GRANT_CHECK_LIMIT,
+  DEFAULT_SESSION_CHECK_LIMIT,
+  RecoveryLimiter,
+  type RecoveryLimitOptions,
+} from './recoveryLimit.js';
 import { decodePayload, isGrantShaped } from './token.js';
 import {
   type DeviceKind,
@@ -68,7 +73,7 @@ export interface AccessGateDeps {
   /** Per-source volume and lockout (defaults: DEFAULT_RATE_LIMIT). The source is chosen by the sender
    *  over MQTT, so this only holds back honest or careless senders; recoveryLimit bounds the CPU. */
   rateLimit?: Partial<RateLimitOptions>;
-  /** Signature recoveries per rental and overall (defaults: DEFAULT_RECOVERY_LIMIT: burst 10, 5/s per
+  /** Wallet tokens' signature recoveries per rental and overall (defaults: DEFAULT_RECOVERY_LIMIT: burst 10, 5/s per
    *  rental; 0.2/s for 30 s after 20 failures within 10 s; 150/s across all rentals). */
   recoveryLimit?: Partial<RecoveryLimitOptions>;
   /** Refusal audit batching and budget (defaults: DEFAULT_AUDIT_BATCH: every 1000 ms or 200 entries;
@@ -77,6 +82,9 @@ export interface AccessGateDeps {
   /** P-256 checks of session tokens per rental and per path (defaults: DEFAULT_SESSION_CHECK_LIMIT:
    *  burst 2,000, 2,000/s per rental, 4,000/s per path; no penalty, as a failed check costs ~0.1 ms). */
   sessionCheckLimit?: Partial<RecoveryLimitOptions>;
+  /** Recoveries (or ERC-1271 calls) of session grants per rental and per path, apart from the tokens'
+   *  (defaults: DEFAULT_GRANT_CHECK_LIMIT: as recoveryLimit, 25/s across all rentals per path). */
+  grantCheckLimit?: Partial<RecoveryLimitOptions>;
   /** The signature recovery (default recoverAddress); injectable to observe it. */
   recover?: VerifyContext['recover'];
   /** ERC-1271 grants from smart-contract wallets; without it only keys' grants are accepted. */
@@ -105,6 +113,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
   private readonly limiter: SourceLimiter;
   private readonly recoveries: RecoveryLimiter;
   private readonly sessionChecks: ReadonlyMap<AccessPath, RecoveryLimiter>;
+  private readonly grantChecks: ReadonlyMap<AccessPath, RecoveryLimiter>;
   private readonly refusals: AuditBatch;
   private readonly maxValiditySeconds: number;
   private readonly nowMs: () => number;
@@ -114,12 +123,10 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
     this.deps = deps;
     this.limiter = new SourceLimiter(deps.rateLimit);
     this.recoveries = new RecoveryLimiter(deps.recoveryLimit);
-    this.sessionChecks = new Map(
-      PATHS.map((p) => [
-        p,
-        new RecoveryLimiter({ ...DEFAULT_SESSION_CHECK_LIMIT, ...deps.sessionCheckLimit }),
-      ]),
-    );
+    const perPath = (defaults: RecoveryLimitOptions, options?: Partial<RecoveryLimitOptions>) =>
+      new Map(PATHS.map((p) => [p, new RecoveryLimiter({ ...defaults, ...options })]));
+    this.sessionChecks = perPath(DEFAULT_SESSION_CHECK_LIMIT, deps.sessionCheckLimit);
+    this.grantChecks = perPath(DEFAULT_GRANT_CHECK_LIMIT, deps.grantCheckLimit);
     this.maxValiditySeconds = deps.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
     this.nowMs = deps.nowMs ?? (() => performance.now());
     this.refusals = new AuditBatch(deps.store, deps.log, deps.auditBatch, this.nowMs);
@@ -236,6 +243,8 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
       return { ok: false, reason: 'wrong-device', message: `device ${deviceId} is not on this gateway` };
 
     const { store, clock, separator } = this.deps;
+    // Not the tokens' budget: bad wallet tokens for the rental must not lock its guest's grant out.
+    const grantChecks = this.grantChecks.get(path) as RecoveryLimiter;
     let charged: bigint | undefined;
     const check = verifyGrant(decoded.value, {
       now: clock.now(),
@@ -245,7 +254,7 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
       nonceUsed: (digest) => store.nonceUsed(digest),
       sessionKey: (id) => store.getSessionKey(id),
       beforeRecovery: (rental) => {
-        const admission = this.recoveries.admit(rental.id, t);
+        const admission = grantChecks.admit(rental.id, t);
         if (!admission.admitted) return admission.why;
         charged = rental.id;
         return undefined;
@@ -278,9 +287,9 @@ export class AccessGate extends EventEmitter<AccessGateEvents> {
 
     const tNow = this.nowMs();
     if (charged !== undefined) {
-      if (outcome.ok) this.recoveries.refund(charged, tNow);
+      if (outcome.ok) grantChecks.refund(charged, tNow);
       else if (outcome.reason === 'bad-signature' || outcome.reason === 'not-renter')
-        this.recoveries.failed(charged, tNow);
+        grantChecks.failed(charged, tNow);
     }
     if (!outcome.ok) return this.refuse(deviceId, src, outcome, tNow);
     const { grant } = outcome;

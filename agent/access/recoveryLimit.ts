@@ -47,6 +47,18 @@ export const DEFAULT_SESSION_CHECK_LIMIT: RecoveryLimitOptions = {
   globalPerSecond: 4_000,
 };
 
+/**
+ * The same limiter for session grants' recoveries (the one wallet signature per rental and browser), on
+ * its own and per path: bad wallet tokens, which put a rental's token budget on its penalty, and a flood
+ * of forged grants on the other path leave a guest's grant its full budget. Failed grants are penalised
+ * as failed tokens are. 25/s per path across all rentals: at ~2.5 ms a recovery, an eighth of a core for
+ * both paths together, on top of the tokens' 150/s.
+ */
+export const DEFAULT_GRANT_CHECK_LIMIT: RecoveryLimitOptions = {
+  ...DEFAULT_RECOVERY_LIMIT,
+  globalPerSecond: 25,
+};
+
 interface Bucket {
   tokens: number;
   refilledAtMs: number;

@@ -283,4 +283,41 @@ describe('session flood budget', () => {
       'rate-limited',
     );
   });
+
+  it("a guest's grant on a rental flooded with bad wallet tokens, and over LAN HTTP under a grant flood on MQTT", async () => {
+    const r = rig();
+    // 1,000 bad wallet tokens in one second put the rental's token budget on its tight penalty...
+    for (let ms = 0; ms < 1_000; ms++) {
+      r.time.mono = ms;
+      const w = accessFor(LOCK);
+      r.gate.check(LOCK, wire(w, signNoble(w, SEPARATOR, OTHER_KEY)), `wallet-attacker-${ms}`, 'mqtt');
+    }
+    const byWallet = accessFor(LOCK);
+    expect(reasonOf(r.gate.check(LOCK, wire(byWallet, signNoble(byWallet)), 'guest-1', 'mqtt'))).toBe(
+      'rate-limited',
+    );
+    // ...and leave the guest's one wallet signature, its grant, its own budget.
+    const first = newSessionKey();
+    expect(reasonOf(await grant(r, first))).toBe('granted');
+
+    // Forged grants on MQTT (signed by someone else) exhaust that path's grant budget;
+    // the guest's grant over LAN HTTP is still checked, and its key works on both paths.
+    const forgedGrant = sessionFor(RENTAL, newSessionKey(), END);
+    const forgedSig = await signGrant(forgedGrant, OTHER_KEY);
+    for (let ms = 1_000; ms < 2_000; ms++) {
+      r.time.mono = ms;
+      await r.gate.submit(LOCK, grantWire(forgedGrant, forgedSig, `a-${ms}`), `grant-attacker-${ms}`, 'mqtt');
+    }
+    const second = newSessionKey();
+    const s = sessionFor(RENTAL, second, END);
+    const sig = await signGrant(s);
+    expect(reasonOf(await r.gate.submit(LOCK, grantWire(s, sig), 'mqtt:guest-2', 'mqtt'))).toBe(
+      'rate-limited',
+    );
+    expect(reasonOf(await r.gate.submit(LOCK, grantWire(s, sig), 'http:10.0.0.5', 'http'))).toBe('granted');
+    for (const path of ['mqtt', 'http'] as const) {
+      const a = accessFor(LOCK);
+      expect(reasonOf(send(r, a, second.sign(a), `guest-${path}`, path))).toBe('granted');
+    }
+  });
 });

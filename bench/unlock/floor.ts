@@ -31,71 +31,64 @@ export async function mqttRoundTrip(url: string, n: number): Promise<Summary> {
   (client.stream as Partial<Socket>).setNoDelay?.(true);
   const topic = `${MB_TOPIC}/${randomBytes(4).toString('hex')}`;
   await client.subscribeAsync(topic, { qos: 1 });
-  const samples: number[] = [];
   let arrived: (() => void) | undefined;
   client.on('message', () => arrived?.());
   const payload = Buffer.alloc(330, 0x61); // about a session token's size
   try {
-    for (let i = 0; i < n + WARMUP; i++) {
+    return await sampled(n, async () => {
       const got = new Promise<void>((resolve) => {
         arrived = resolve;
       });
       const t0 = performance.now();
       client.publish(topic, payload, { qos: 1 });
       await got;
-      if (i >= WARMUP) samples.push(performance.now() - t0);
-    }
+      return performance.now() - t0;
+    });
   } finally {
     await client.endAsync();
   }
-  return summarize(samples);
 }
 
 /** `n` commits of an unlock's writes, one transaction each. */
-export function commitFloor(n: number, deviceId: bigint, rentalId: bigint): Summary {
+export async function commitFloor(n: number, deviceId: bigint, rentalId: bigint): Promise<Summary> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-floor-'));
   const store = new Store(path.join(dir, 'floor.sqlite'));
   store.start();
-  const samples: number[] = [];
+  const at = Math.floor(Date.now() / 1000);
+  const audit = () =>
+    store.audit({ at, deviceId, rentalId, action: 'unlock', actor: 'floor', outcome: 'ok', reason: 'floor' });
+  let i = 0;
   try {
-    const at = Math.floor(Date.now() / 1000);
-    for (let i = 0; i < n + WARMUP; i++) {
+    return await sampled(n, () => {
       const digest = `0x${randomBytes(32).toString('hex')}`;
       const t0 = performance.now();
       store.tx(() => {
         store.useNonce(digest, at + 300);
-        store.audit({
-          at,
-          deviceId,
-          rentalId,
-          action: 'unlock',
-          actor: 'floor',
-          outcome: 'ok',
-          reason: 'floor',
-        });
+        audit();
         store.putDeviceRuntime({
           deviceId,
           rentalId,
           relayClosed: true,
-          usedSeconds: i,
+          usedSeconds: i++,
           energyWh: 0,
           updatedAt: at,
         });
-        store.audit({
-          at,
-          deviceId,
-          rentalId,
-          action: 'unlock',
-          actor: 'floor',
-          outcome: 'ok',
-          reason: 'floor',
-        });
+        audit();
       });
-      if (i >= WARMUP) samples.push(performance.now() - t0);
-    }
+      return performance.now() - t0;
+    });
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** WARMUP + n runs of `once` (each returning its own ms), one after another; the last n summarised. */
+async function sampled(n: number, once: () => number | Promise<number>): Promise<Summary> {
+  const samples: number[] = [];
+  for (let i = 0; i < n + WARMUP; i++) {
+    const ms = await once();
+    if (i >= WARMUP) samples.push(ms);
   }
   return summarize(samples);
 }

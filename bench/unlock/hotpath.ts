@@ -8,6 +8,7 @@ import os from 'node:os';
 import type { LatencyResult } from './latency.js';
 import { round, type Summary } from './stats.js';
 import type { Targets } from './table.js';
+import { alignedLines, type TextTable } from './textTable.js';
 
 export interface HotPathFloor {
   measures: string;
@@ -99,24 +100,25 @@ export function appendHotPath(file: string, row: HotPathRow): HotPathRow[] {
   return rows;
 }
 
-export function printHotPath(rows: readonly HotPathRow[], targets: Targets): void {
-  if (rows.length === 0) return;
+/** The hot-path rows and, under them, the floor measured with the last one. */
+export function hotPathTable(rows: readonly HotPathRow[], targets: Targets): TextTable {
   const f = (v: number) => v.toFixed(2);
-  const header = [
-    'hot path, one change at a time',
-    'load',
-    'broker',
-    'p50',
-    'p99',
-    'max',
-    '→handler',
-    'commits',
-    'commit p50/p99',
-    'loop delay p99',
-    'GC n/max',
-    'slowest 1%: GC, commit share',
+  const table: string[][] = [
+    [
+      'hot path, one change at a time',
+      'load',
+      'broker',
+      'p50',
+      'p99',
+      'max',
+      '→handler',
+      'commits',
+      'commit p50/p99',
+      'loop delay p99',
+      'GC n/max',
+      'slowest 1%: GC, commit share',
+    ],
   ];
-  const table: string[][] = [header];
   for (const r of rows)
     for (const [name, b] of [
       ['aedes', r.aedes],
@@ -138,41 +140,31 @@ export function printHotPath(rows: readonly HotPathRow[], targets: Targets): voi
       ]);
   const last = rows.at(-1);
   if (last) {
-    const fl = last.floor;
-    table.push([
-      `floor (with "${last.label}")`,
-      '',
-      'aedes',
-      f(fl.mqttRoundTrip.aedes.p50 + fl.commit.p50),
-      f(fl.mqttRoundTrip.aedes.p99 + fl.commit.p99),
-      '',
-      `rtt ${f(fl.mqttRoundTrip.aedes.p50)}/${f(fl.mqttRoundTrip.aedes.p99)}`,
-      '1',
-      `${f(fl.commit.p50)}/${f(fl.commit.p99)}`,
-    ]);
-    table.push([
-      '',
-      '',
-      'Mosquitto',
-      f(fl.mqttRoundTrip.mosquitto.p50 + fl.commit.p50),
-      f(fl.mqttRoundTrip.mosquitto.p99 + fl.commit.p99),
-      '',
-      `rtt ${f(fl.mqttRoundTrip.mosquitto.p50)}/${f(fl.mqttRoundTrip.mosquitto.p99)}`,
-      '1',
-      `${f(fl.commit.p50)}/${f(fl.commit.p99)}`,
-    ]);
+    const { mqttRoundTrip, commit } = last.floor;
+    for (const [name, rtt] of [
+      ['aedes', mqttRoundTrip.aedes],
+      ['Mosquitto', mqttRoundTrip.mosquitto],
+    ] as const)
+      table.push([
+        name === 'aedes' ? `floor (with "${last.label}")` : '',
+        '',
+        name,
+        f(rtt.p50 + commit.p50),
+        f(rtt.p99 + commit.p99),
+        '',
+        `rtt ${f(rtt.p50)}/${f(rtt.p99)}`,
+        '1',
+        `${f(commit.p50)}/${f(commit.p99)}`,
+      ]);
   }
-  const w = header.map((_, i) => Math.max(...table.map((row) => row[i]?.length ?? 0)));
-  const line = (row: string[]) =>
-    row
-      .map((c, i) => c.padEnd(w[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write(
-    `\nSession-token unlock (ms; targets p50 ≤ ${targets.sessionP50Ms}, p99 ≤ ${targets.sessionP99Ms}); floor = MQTT round trip + one commit, p50 and p99 summed\n\n`,
-  );
-  for (const [i, row] of table.entries()) {
-    process.stdout.write(`${line(row)}\n`);
-    if (i === 0) process.stdout.write(`${w.map((n) => '-'.repeat(n)).join('  ')}\n`);
-  }
+  return {
+    title: `Session-token unlock (ms; targets p50 ≤ ${targets.sessionP50Ms}, p99 ≤ ${targets.sessionP99Ms}); floor = MQTT round trip + one commit, p50 and p99 summed`,
+    rows: table,
+  };
+}
+
+export function printHotPath(rows: readonly HotPathRow[], targets: Targets): void {
+  if (rows.length === 0) return;
+  const t = hotPathTable(rows, targets);
+  process.stdout.write(`\n${t.title}\n\n${alignedLines(t.rows).join('\n')}\n`);
 }
