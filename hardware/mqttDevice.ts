@@ -338,6 +338,7 @@ export class MqttDeviceRelay implements Relay {
         if (was === false) {
           this.log.info('device back online', { relay: this.describe });
           this.resends = 0; // a device back from an outage gets its full count of re-sends
+          this.reported = undefined; // it may have rebooted: its state is what it reports next
           if (this.started) this.reconcile(true);
         }
       } else {
