@@ -17,7 +17,6 @@
 
 import type { RelayActuator } from './actuation.js';
 import { type DeviceCore, msg, opt } from './deviceCore.js';
-import { retryWrite } from './retry.js';
 
 /** A report of the hardware, as the driver's events (hardware/relay.ts RelayEvents) carry it. */
 export type HardwareNotice =
@@ -67,18 +66,22 @@ export async function actOnNotice(
   }
 }
 
-function labels(core: DeviceCore): { device: string } {
-  return { device: core.deviceId.toString() };
+function count(core: DeviceCore, metric: 'outages' | 'faults' | 'doorAlarms'): void {
+  const [name, help] = HEALTH_METRICS[metric];
+  core.metrics?.inc(name, help, { device: core.deviceId.toString() });
+}
+
+function showOnline(core: DeviceCore, online: boolean): void {
+  const [name, help] = HEALTH_METRICS.online;
+  core.metrics?.set(name, help, online ? 1 : 0, { device: core.deviceId.toString() });
 }
 
 function wentOffline(core: DeviceCore, actuator: RelayActuator): void {
   const health = core.health;
   if (health.offlineSince !== undefined) return;
   health.offlineSince = core.wallNow();
-  const [online, onlineHelp] = HEALTH_METRICS.online;
-  const [outages, outagesHelp] = HEALTH_METRICS.outages;
-  core.metrics?.set(online, onlineHelp, 0, labels(core));
-  core.metrics?.inc(outages, outagesHelp, labels(core));
+  showOnline(core, false);
+  count(core, 'outages');
   const powered = core.phase === 'closed' && core.meter.running;
   if (powered) {
     // Not metered while unseen: the usage so far is persisted, the wish to be on is kept.
@@ -99,8 +102,7 @@ function wentOffline(core: DeviceCore, actuator: RelayActuator): void {
 async function backOnline(core: DeviceCore, actuator: RelayActuator): Promise<void> {
   const health = core.health;
   const since = health.offlineSince;
-  const [online, onlineHelp] = HEALTH_METRICS.online;
-  core.metrics?.set(online, onlineHelp, 1, labels(core));
+  showOnline(core, true);
   if (since === undefined) return; // its first word since the start: nothing was missed
   health.offlineSince = undefined;
   health.fault = undefined; // judged again by what it reports now
@@ -121,12 +123,7 @@ async function reapply(core: DeviceCore, actuator: RelayActuator): Promise<void>
   const rentalId = opt(core.rental?.id);
   if (core.phase === 'closed' && core.kind === 'socket') {
     try {
-      const holdSeconds = actuator.hardwareLeaseSeconds();
-      await retryWrite(
-        () => core.relay.close(holdSeconds === undefined ? {} : { holdSeconds }),
-        actuator.retry,
-        (n, e) => core.log.warn('relay close failed', { deviceId: core.deviceId, attempt: n, error: e }),
-      );
+      await actuator.closeRelay(); // its runtime still says closed: nothing to record first
       core.meter.closed();
       core.tryAudit({
         action: 'on',
@@ -160,8 +157,7 @@ async function reapply(core: DeviceCore, actuator: RelayActuator): Promise<void>
 
 function faulted(core: DeviceCore, fault: string): void {
   core.health.fault = fault;
-  const [faults, faultsHelp] = HEALTH_METRICS.faults;
-  core.metrics?.inc(faults, faultsHelp, labels(core));
+  count(core, 'faults');
   core.log.error('device fault', { deviceId: core.deviceId, relay: core.relay.describe, fault });
   core.tryAudit({
     action: 'fault',
@@ -197,8 +193,7 @@ function door(core: DeviceCore, open: boolean): void {
     return;
   }
   health.doorAlarm = true;
-  const [alarms, alarmsHelp] = HEALTH_METRICS.doorAlarms;
-  core.metrics?.inc(alarms, alarmsHelp, labels(core));
+  count(core, 'doorAlarms');
   core.log.warn('door opened while locked: no unlock was running', fields);
   core.tryAudit({
     action: 'door',
