@@ -157,6 +157,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         now: () => clock.now(),
         timeAnchored: () => clock.anchored(),
         log: log.child('device'),
+        metrics: this.metrics,
       });
       feedDeviceReports(relays.get(d.id) as Relay, controller, log.child('device'));
       controller.on('state', (s) => this.onState(s));
@@ -407,6 +408,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     } catch (e) {
       if (e instanceof TokenUsed) return err(e.verdict.reason, e.verdict.message);
       if (isError(e, 'RELAY_FAILED')) return err('relay-failed', e.message);
+      if (isError(e, 'DEVICE_OFFLINE')) return err('device-offline', e.message);
       if (isError(e, 'BAD_REQUEST')) return err('refused', e.message);
       if (isError(e, 'STORE_FAILED'))
         return err('unavailable', 'the gateway cannot record actuations right now');

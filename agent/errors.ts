@@ -5,6 +5,8 @@ export type ErrorCode =
   | 'CHAIN_UNAVAILABLE'
   | 'STORE_FAILED'
   | 'RELAY_FAILED'
+  /** The device does not answer (offline): nothing was switched and no lease was started. */
+  | 'DEVICE_OFFLINE'
   | 'BAD_REQUEST'
   | 'UNKNOWN_DEVICE'
   /** A token's single-use nonce was recorded by another delivery first: nothing was acted on. */

@@ -109,6 +109,13 @@ interface Pending {
 /** Tasmota PulseTime can hold at most 64,800 s: longer holds are renewed this long before they end. */
 const RENEW_BEFORE_MS = 10 * 60_000;
 
+/**
+ * Commands sent, one at a time and each awaited for `confirmMs`, to bring back a device that reports
+ * a state other than the one wanted; after that many it is a fault (a welded relay) and the driver
+ * stops sending until the device agrees or the controller commands again.
+ */
+export const MAX_RESENDS = 2;
+
 export class MqttDeviceRelay implements Relay {
   readonly describe: string;
   readonly events = new EventEmitter<RelayEvents>();
@@ -121,6 +128,12 @@ export class MqttDeviceRelay implements Relay {
   private reported: boolean | undefined;
   private online: boolean | undefined;
   private pending: Pending | undefined;
+  /** Bumped by every command and every re-send; a re-send whose generation is past is over. */
+  private generation = 0;
+  /** Re-sends since the device last agreed with the wanted state or the controller last commanded. */
+  private resends = 0;
+  /** A re-send awaits the device's answer: further disagreeing reports wait for it. */
+  private resending = false;
   private readonly onMessage = (topic: string, payload: Buffer) =>
     this.handle(topic, payload.toString('utf8'));
   private readonly onConnect = () => this.refresh();
@@ -218,6 +231,9 @@ export class MqttDeviceRelay implements Relay {
    */
   private async drive(closed: boolean, holdSeconds: number | undefined): Promise<void> {
     clearTimeout(this.renewal);
+    this.generation++;
+    this.resends = 0;
+    this.settle(new RelayError('RELAY_FAILED', `${this.describe}: superseded by a newer command`));
     this.wanted = closed;
     this.holdUntil = closed && holdSeconds !== undefined ? performance.now() + holdSeconds * 1000 : undefined;
     if (this.online === false) {
@@ -321,6 +337,8 @@ export class MqttDeviceRelay implements Relay {
         // Back from an outage: whatever it booted into, put it where the rental wants it.
         if (was === false) {
           this.log.info('device back online', { relay: this.describe });
+          this.resends = 0; // a device back from an outage gets its full count of re-sends
+          this.reported = undefined; // it may have rebooted: its state is what it reports next
           if (this.started) this.reconcile(true);
         }
       } else {
@@ -335,12 +353,15 @@ export class MqttDeviceRelay implements Relay {
     if (report.fault !== undefined) {
       this.log.error('device fault', { relay: this.describe, fault: report.fault });
       this.events.emit('fault', report.fault);
+      // Its state is unknown until it reports one: the next command awaits that report.
+      this.reported = undefined;
       this.settle(new RelayError('RELAY_FAILED', `${this.describe}: ${report.fault}`));
       return;
     }
     if (report.closed === undefined) return;
     const changed = report.closed !== this.reported;
     this.reported = report.closed;
+    if (report.closed === this.wanted) this.resends = 0;
     if (report.online === undefined && this.online === false) {
       // A state report is a sign of life even from a device whose will said offline.
       this.online = true;
@@ -354,19 +375,58 @@ export class MqttDeviceRelay implements Relay {
     if (this.started && report.closed !== this.wanted) this.reconcile();
   }
 
-  /** The device is not where the rental wants it (it rebooted, a button was pressed): send it back. */
+  /**
+   * The device is not where the rental wants it (it rebooted, a button was pressed): send it back,
+   * one command at a time, each awaited for `confirmMs`. A device that still disagrees after
+   * MAX_RESENDS commands is reported as a fault and left alone (a welded relay answers every command
+   * with "on": sending on every answer would never end).
+   */
   private reconcile(force = false): void {
-    if (!force && this.reported === this.wanted) return;
-    this.log.warn('device state differs from the rental; switching it back', {
-      relay: this.describe,
-      reported: this.reported,
-      wanted: this.wanted,
-    });
+    if (this.resending) return;
     if (this.wanted && this.holdUntil !== undefined && performance.now() >= this.holdUntil) {
       this.wanted = false; // its hold ran out while it was away
     }
-    this.publish(this.flavour.command(this.wanted, this.wanted ? this.holdToSend() : undefined)).catch((e) =>
-      this.log.warn('could not switch the device back', { relay: this.describe, error: e }),
-    );
+    const closed = this.wanted;
+    if (this.reported === closed) {
+      // Back from an outage in the wanted state, as far as it said: the command renews its hold.
+      if (force)
+        this.publish(this.flavour.command(closed, closed ? this.holdToSend() : undefined)).catch((e) =>
+          this.log.warn('could not switch the device back', { relay: this.describe, error: e }),
+        );
+      return;
+    }
+    if (this.resends >= MAX_RESENDS) {
+      if (this.resends === MAX_RESENDS) {
+        this.resends++; // reported once, until the device agrees or the controller commands again
+        const fault = `reports ${this.reported ? 'on' : 'off'} after ${MAX_RESENDS} commands to switch it ${closed ? 'on' : 'off'}`;
+        this.log.error('device does not switch; no more commands sent', { relay: this.describe, fault });
+        this.events.emit('fault', fault);
+      }
+      return;
+    }
+    this.resends++;
+    const generation = ++this.generation;
+    this.log.warn('device state differs from the rental; switching it back', {
+      relay: this.describe,
+      reported: this.reported,
+      wanted: closed,
+      attempt: this.resends,
+    });
+    this.resending = true;
+    const confirmed = this.awaitReport(closed);
+    this.publish(this.flavour.command(closed, closed ? this.holdToSend() : undefined)).catch((e) => {
+      if (generation === this.generation) this.settle(e);
+    });
+    confirmed
+      .catch((e) => {
+        if (generation === this.generation)
+          this.log.warn('could not switch the device back', { relay: this.describe, error: e });
+      })
+      .finally(() => {
+        this.resending = false;
+        // Superseded by a command, stopped or offline: whoever comes next decides.
+        if (generation !== this.generation || !this.started || this.online === false) return;
+        if (this.reported !== this.wanted) this.reconcile();
+      });
   }
 }

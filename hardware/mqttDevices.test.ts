@@ -9,7 +9,7 @@ import { silentLogger } from '../agent/log.js';
 import { type BrokerUnderTest, startAedes, startMosquittoBroker } from '../agent/mqtt/testkit.js';
 import type { DriverContext } from './driver.js';
 import { createDriverContext, createRelay, type RelayConfig } from './drivers.js';
-import type { MqttDeviceRelay } from './mqttDevice.js';
+import { MAX_RESENDS, type MqttDeviceRelay } from './mqttDevice.js';
 import { relayContract } from './relay.contract.js';
 import type { Relay, RelayEvents } from './relay.js';
 import { pulseTime } from './tasmota.js';
@@ -19,6 +19,8 @@ interface Family {
   name: string;
   sim(url: string, n: number): SimMqttDevice;
   config(url: string, n: number): RelayConfig;
+  /** Whether a message the device received is a command to switch (not a query or a setting). */
+  switches(topic: string, payload: string): boolean;
   /** The device has its own off-timer (PulseTime, toggle_after). */
   timer: boolean;
   meters: boolean;
@@ -29,6 +31,7 @@ const FAMILIES: Family[] = [
     name: 'tasmota',
     sim: (url, n) => new SimTasmota(url, `plug-${n}`),
     config: (url, n) => ({ driver: 'tasmota', url, topic: `plug-${n}` }),
+    switches: (topic, payload) => /\/POWER1?$/i.test(topic) && /^(ON|OFF)$/i.test(payload),
     timer: true,
     meters: true,
   },
@@ -36,6 +39,7 @@ const FAMILIES: Family[] = [
     name: 'shelly',
     sim: (url, n) => new SimShelly(url, `shellyplusplugs-${n}`),
     config: (url, n) => ({ driver: 'shelly', url, prefix: `shellyplusplugs-${n}` }),
+    switches: (_topic, payload) => payload.includes('"Switch.Set"'),
     timer: true,
     meters: true,
   },
@@ -43,6 +47,7 @@ const FAMILIES: Family[] = [
     name: 'zigbee2mqtt plug',
     sim: (url, n) => new SimZigbee(url, `plug-${n}`, false),
     config: (url, n) => ({ driver: 'zigbee2mqtt', url, name: `plug-${n}` }),
+    switches: (topic) => topic.endsWith('/set'),
     timer: false,
     meters: true,
   },
@@ -50,6 +55,7 @@ const FAMILIES: Family[] = [
     name: 'zigbee2mqtt lock',
     sim: (url, n) => new SimZigbee(url, `door-${n}`, true),
     config: (url, n) => ({ driver: 'zigbee2mqtt', url, name: `door-${n}`, expose: 'lock' }),
+    switches: (topic) => topic.endsWith('/set'),
     timer: false,
     meters: false,
   },
@@ -57,6 +63,7 @@ const FAMILIES: Family[] = [
     name: 'esphome',
     sim: (url, n) => new SimEsphome(url, `relay-board-${n}`, 'relay_1'),
     config: (url, n) => ({ driver: 'esphome', url, prefix: `relay-board-${n}`, switchId: 'relay_1' }),
+    switches: (topic) => topic.endsWith('/command'),
     timer: false,
     meters: false,
   },
@@ -104,14 +111,16 @@ for (const [brokerName, startBroker] of BROKERS) {
     });
 
     /** A new device (its own topics) and the relay driving it; `on` is the load as the device holds it. */
-    async function device(family: Family, on = false, totalWh = 0) {
+    async function device(family: Family, on = false, totalWh = 0, confirmMs?: number) {
       const n = ++serial;
       const sim = family.sim(broker.url, n);
       sim.on = on;
       sim.totalWh = totalWh;
       await sim.connect();
       sims.push(sim);
-      const relay = await createRelay(family.config(broker.url, n), context);
+      const config = family.config(broker.url, n);
+      if (confirmMs !== undefined && 'url' in config) config.confirmMs = confirmMs;
+      const relay = await createRelay(config, context);
       relays.push(relay);
       simOf.set(relay, sim);
       return { sim, relay };
@@ -173,6 +182,29 @@ for (const [brokerName, startBroker] of BROKERS) {
           await sim.pressButton();
           await until('the press is reported', () => reported.includes(true));
           await until('the device is off again', () => !sim.on && reported.at(-1) === false);
+        });
+
+        it(`a welded contact is sent back ${MAX_RESENDS} times, then reported as a fault and left alone`, async () => {
+          const confirmMs = 300;
+          const { sim, relay } = await device(family, false, 0, confirmMs);
+          const faults = record(relay, 'fault');
+          const switched = () => sim.received.filter((m) => family.switches(m.topic, m.payload)).length;
+          await relay.start();
+          await until("the device got start's command to switch off", () => switched() === 1);
+          const commands = () => switched() - 1;
+          await sim.weld(); // on, and it says so after every command it gets
+          await until('the fault is reported', () => faults.length > 0);
+          expect(faults).toEqual([`reports on after ${MAX_RESENDS} commands to switch it off`]);
+          expect(commands()).toBe(MAX_RESENDS);
+          // Its next report of the same state sends nothing more: no command loop.
+          await sim.report();
+          await new Promise((r) => setTimeout(r, 3 * confirmMs));
+          expect(commands()).toBe(MAX_RESENDS);
+          expect(faults).toHaveLength(1);
+          // The controller's own command is still sent, and fails for what it is.
+          await expect(relay.open()).rejects.toThrow(/did not report off/);
+          expect(commands()).toBe(MAX_RESENDS + 1);
+          expect(sim.on).toBe(true);
         });
 
         it('never leaves a command retained on the broker', async () => {

@@ -1,6 +1,6 @@
 // A whole rental through the agent on GPIO relays of a real Linux kernel: boots the VM of
 // hardware/test/gpioVm.ts and runs test/agent-gpio.vm.ts inside it (anvil, the agent and its broker
-// all run there, beside gpio-sim's lines).
+// all run there, beside gpio-sim's lines), the lock's door contact on a gpio-sim line too.
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,11 +24,11 @@ describe.skipIf(missing !== undefined)('a rental on GPIO relays, in a VM with gp
     ({ run, report } = await runVitestInVm('test/agent-gpio.vm.ts', 540_000));
   }, 1_200_000); // it may wait for another VM test first
 
-  it('starts safe, unlocks and relocks the lock, powers and drops the socket, settles both', () => {
+  it('starts safe, unlocks and relocks the lock, raises a door alarm, powers and drops the socket, settles both', () => {
     const failed = failuresOf(report);
     if (failed.length > 0) console.error(run.console.slice(-8000));
     expect(failed).toEqual([]);
-    expect(report.numTotalTests).toBe(3);
+    expect(report.numTotalTests).toBe(4);
     expect(run.rc).toBe(0);
   });
 });

@@ -7,11 +7,21 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEMO_PRICES, type Embedded } from '../agent/embedded.js';
 import { rentDevice } from '../contracts/rental.js';
 import { GpioSimChip, gpioTrace, type LineEvent } from '../hardware/test/gpioSim.js';
-import { actWhenLive, asGuest, ok, settled, startWithDevices, submittedReceipt, waitFor } from './system.js';
+import {
+  actWhenLive,
+  asGuest,
+  deviceState,
+  ok,
+  settled,
+  startWithDevices,
+  submittedReceipt,
+  waitFor,
+} from './system.js';
 
 const LABEL = 'latchkey-e2e';
 const LOCK_LINE = 3; // active-low board: energised (unlocked) at 0
 const SOCKET_LINE = 4; // active-high board: energised (powered) at 1
+const DOOR_LINE = 5; // the lock's door contact: a reed switch to ground, low while the door is shut
 const chip = new GpioSimChip('e2e', { label: LABEL, lines: 8 });
 let e: Embedded;
 let startTrace: LineEvent[] = [];
@@ -19,6 +29,7 @@ let startTrace: LineEvent[] = [];
 beforeAll(async () => {
   chip.create();
   chip.pull(LOCK_LINE, 'pull-up'); // the active-low board's input rests high
+  chip.pull(DOOR_LINE, 'pull-down'); // the door is shut
   gpioTrace.start();
   try {
     e = await startWithDevices(
@@ -28,7 +39,13 @@ beforeAll(async () => {
             id: 3n,
             kind: 'lock',
             pulseSeconds: 2,
-            relay: { driver: 'gpio', chip: LABEL, line: LOCK_LINE, activeLow: true },
+            relay: {
+              driver: 'gpio',
+              chip: LABEL,
+              line: LOCK_LINE,
+              activeLow: true,
+              contact: { chip: LABEL, line: DOOR_LINE, activeLow: true, debounceMs: 30 },
+            },
           },
           spec: { kind: 'lock', ...DEMO_PRICES.lock, minDuration: 1 },
         },
@@ -78,12 +95,35 @@ it('unlocks an active-low lock (line low) and relocks it after the pulse, then s
     const { rental } = await rentDevice(contract, 3n, 8);
     ok(await actWhenLive(guest, rental, 'unlock', 'mqtt', 60_000), 'unlock');
     expect(chip.value(LOCK_LINE)).toBe(0);
+    chip.pull(DOOR_LINE, 'pull-up'); // the guest walks in while the strike is released: no alarm
     await waitFor(() => chip.value(LOCK_LINE) === 1, 'the lock relocked at the line', 20_000, 20);
+    chip.pull(DOOR_LINE, 'pull-down'); // and shuts the door behind them
     const settlement = await settled(e.anvil.provider, e.contractAddress, rental.id, 60_000);
     expect(settlement.byReceipt).toBe(true);
     expect(settlement.charge + settlement.refund).toBe(rental.deposit);
     expect(chip.value(LOCK_LINE)).toBe(1);
   });
+});
+
+it('a door opened while the lock is locked raises the door alarm until it shuts', async () => {
+  const alarms = () => e.agent.metrics.get('latchkey_door_alarms_total', { device: '3' });
+  const doorAlarm = async () => ((await deviceState(e.httpUrl, 3n)) as { doorAlarm?: true }).doorAlarm;
+  expect(chip.value(LOCK_LINE)).toBe(1); // locked, no unlock running
+  expect(await doorAlarm()).toBeUndefined();
+  chip.pull(DOOR_LINE, 'pull-up'); // forced open
+  await waitFor(async () => (await doorAlarm()) === true, 'the door alarm in the device state', 10_000, 20);
+  // Counted once: the door the guest opened during the unlock above raised nothing.
+  expect(alarms()).toBe(1);
+  expect(e.agent.store.auditTail(1, 3n)[0]).toMatchObject({ action: 'door', outcome: 'error' });
+  chip.pull(DOOR_LINE, 'pull-down');
+  await waitFor(
+    async () => (await doorAlarm()) === undefined,
+    'the alarm over once the door shuts',
+    10_000,
+    20,
+  );
+  expect(e.agent.store.auditTail(1, 3n)[0]).toMatchObject({ action: 'door', outcome: 'ok' });
+  expect(chip.value(LOCK_LINE)).toBe(1);
 });
 
 it('powers an active-high socket (line high) for the rental, drops it at the lease end, settles', {

@@ -103,12 +103,7 @@ export class RelayActuator {
       );
     }
     try {
-      const holdSeconds = this.hardwareLeaseSeconds();
-      await retryWrite(
-        () => c.relay.close(holdSeconds === undefined ? {} : { holdSeconds }),
-        this.retry,
-        (n, e) => c.log.warn('relay close failed', { deviceId: c.deviceId, attempt: n, error: e }),
-      );
+      await this.closeRelay();
     } catch (e) {
       c.closedSince = undefined;
       c.tryAudit({
@@ -137,6 +132,20 @@ export class RelayActuator {
     c.move('close');
     this.startCheckpoints();
     c.emitState();
+  }
+
+  /**
+   * Closes the relay with the hardware lease due now, with bounded retry. Writes nothing: close()
+   * records first; a caller whose runtime already says closed (a return from an outage) may call it.
+   */
+  async closeRelay(): Promise<void> {
+    const c = this.core;
+    const holdSeconds = this.hardwareLeaseSeconds();
+    await retryWrite(
+      () => c.relay.close(holdSeconds === undefined ? {} : { holdSeconds }),
+      this.retry,
+      (n, e) => c.log.warn('relay close failed', { deviceId: c.deviceId, attempt: n, error: e }),
+    );
   }
 
   /**

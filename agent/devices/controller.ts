@@ -2,19 +2,23 @@
 // agent calls (grants, chain notices, energy reports, start and stop), run one at a time. The parts:
 // deviceCore.ts (shared state and records), kindPolicy.ts (lock vs socket), actuation.ts (persist,
 // then act), rentalEnd.ts (close-outs and receipts), recovery.ts (boot), energyCutOff.ts (prepaid
-// energy), receiptKeys.ts (which key signs), serialQueue.ts (ordering).
+// energy), hardwareNotices.ts (what the hardware reports about itself), receiptKeys.ts (which key
+// signs), serialQueue.ts (ordering).
 
 import { EventEmitter } from 'node:events';
 import { deviceOf } from '../../contracts/typedData.js';
 import type { Relay } from '../../hardware/relay.js';
-import { LatchkeyError } from '../errors.js';
+import { type ErrorCode, LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { Store, StoredReceipt, StoredRental } from '../store/store.js';
 import { RelayActuator } from './actuation.js';
 import type { EndReason } from './closeout.js';
 import { DeviceCore } from './deviceCore.js';
+import { offlineRefusal } from './deviceHealth.js';
 import type { ActionResult, DeviceKind, DeviceState, GrantedAction } from './deviceState.js';
 import { cutOffSpentEnergy, powerAfterTopUp } from './energyCutOff.js';
+import { actOnNotice, type HardwareNotice } from './hardwareNotices.js';
 import { checkKind, kindAllows } from './kindPolicy.js';
 import { prepaidEnergySpent, spentNote } from './prepaidEnergy.js';
 import { committedSigner, type ReceiptKeys, type RentalSignerOf } from './receiptKeys.js';
@@ -47,6 +51,8 @@ export interface DeviceControllerDeps {
    */
   timeAnchored?: () => boolean;
   log: Logger;
+  /** Where outages, faults and door alarms of the hardware are counted (hardwareNotices.ts). */
+  metrics?: Metrics;
   /** Monotonic milliseconds for leases and metering; default `performance.now`. */
   monotonicMs?: () => number;
   /** How often the usage of a closed relay is persisted; default 30. */
@@ -96,6 +102,7 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
       now: deps.now,
       timeAnchored: deps.timeAnchored ?? (() => true),
       log: deps.log,
+      metrics: deps.metrics,
       monotonicMs: this.monotonicMs,
       onLeaseExpired: () => this.onLeaseExpired(),
       onState: (s) => this.emit('state', s),
@@ -282,6 +289,14 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     return this.queue.run(() => resumeRecorded(this.core, this.actuator, 'agent'));
   }
 
+  /**
+   * What the hardware reported by itself (hardwareNotices.ts): an outage and the return from it (the
+   * state the rental wants is applied again), a fault, a state it reached, a door opening.
+   */
+  hardwareNotice(notice: HardwareNotice): Promise<void> {
+    return this.queue.run(() => actOnNotice(this.core, this.actuator, notice));
+  }
+
   /** Watt-hours an energy meter measured since its previous report; counted for the rental in progress. */
   reportEnergy(wh: number): void {
     const c = this.core;
@@ -334,9 +349,9 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     if (record && !inEnergise) c.store.tx(record);
     const energiseRecord = inEnergise ? record : undefined;
     const actor = rental.guest;
-    const refuse = (reason: string): never => {
+    const refuse = (reason: string, code: ErrorCode = 'BAD_REQUEST'): never => {
       c.tryAudit({ action, actor, outcome: 'refused', reason, rentalId: rental.id });
-      throw new LatchkeyError('BAD_REQUEST', `device ${c.deviceId}: ${reason}`);
+      throw new LatchkeyError(code, `device ${c.deviceId}: ${reason}`);
     };
     if (c.phase === 'stopped') refuse('device controller is not started');
     if (rental.deviceId !== c.deviceId || deviceOf(rental.id) !== c.deviceId)
@@ -344,6 +359,9 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
     if (!kindAllows(c.kind, action)) refuse(`a ${c.kind} does not do '${action}'`);
     if (rental.status !== 'open') refuse(`rental ${rental.id} is ${rental.status}`);
     if (c.store.getReceipt(rental.id)) refuse(`rental ${rental.id} has already ended`);
+    // Before any lease is taken: a device that does not answer cannot be switched on.
+    const offline = offlineRefusal(c, action);
+    if (offline) refuse(offline, 'DEVICE_OFFLINE');
 
     // An earlier rental still holding the device is over: this one is paid and has started, and
     // bookings never overlap. A later booking holding it means the clock went back since it took

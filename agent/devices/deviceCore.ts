@@ -7,7 +7,9 @@
 import type { Relay } from '../../hardware/relay.js';
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { AuditEntry, DeviceRuntime, Store, StoredReceipt, StoredRental } from '../store/store.js';
+import { DeviceHealth } from './deviceHealth.js';
 import { type DeviceKind, type DeviceState, deviceStatus } from './deviceState.js';
 import { PulseTimer } from './kindPolicy.js';
 import { Lease } from './lease.js';
@@ -27,6 +29,8 @@ export interface DeviceCoreDeps {
   now: () => number | undefined;
   timeAnchored: () => boolean;
   log: Logger;
+  /** Where outages, faults and door alarms are counted (hardwareNotices.ts); none in most tests. */
+  metrics: Metrics | undefined;
   monotonicMs: () => number;
   onLeaseExpired: () => void;
   onState: (s: DeviceState) => void;
@@ -46,9 +50,12 @@ export class DeviceCore {
   readonly now: () => number | undefined;
   readonly timeAnchored: () => boolean;
   readonly log: Logger;
+  readonly metrics: Metrics | undefined;
   readonly meter: UsageMeter;
   readonly lease: Lease;
   readonly pulse = new PulseTimer();
+  /** What the hardware reported about itself: an outage, a fault, a door alarm (deviceHealth.ts). */
+  readonly health = new DeviceHealth();
 
   phase: Phase = 'stopped';
   /** The rental holding the lease (phases open, closed, ending). */
@@ -73,6 +80,7 @@ export class DeviceCore {
     this.now = deps.now;
     this.timeAnchored = deps.timeAnchored;
     this.log = deps.log;
+    this.metrics = deps.metrics;
     this.meter = new UsageMeter(deps.monotonicMs);
     this.lease = new Lease(deps.monotonicMs, deps.onLeaseExpired);
     this.onState = deps.onState;
@@ -144,6 +152,7 @@ export class DeviceCore {
       if (prepaid !== undefined) s.prepaidEnergyWh = prepaid;
       if (this.energyCutOff) s.offReason = 'prepaid-energy-used';
     }
+    Object.assign(s, this.health.stateFields(this.relay));
     try {
       const keys = this.store.deviceSigner(this.deviceId);
       if (keys?.revoked) s.signerRevoked = keys.signer;

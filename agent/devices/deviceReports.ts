@@ -1,10 +1,11 @@
 // What a real device reports by itself, fed to its controller: the energy its meter counted (as
-// deltas of a cumulative counter that may reset when the device reboots) and, into the log, its
-// availability and faults.
+// deltas of a cumulative counter that may reset when the device reboots), and its availability,
+// faults, the states it reached and its door contact, which the controller acts on (hardwareNotices.ts).
 
 import type { Relay } from '../../hardware/relay.js';
 import type { Logger } from '../log.js';
 import type { DeviceController } from './controller.js';
+import type { HardwareNotice } from './hardwareNotices.js';
 
 /**
  * Turns a device's cumulative watt-hour counter into deltas. The first reading is the baseline
@@ -33,14 +34,17 @@ export function feedDeviceReports(relay: Relay, controller: DeviceController, lo
     const wh = counter.delta(totalWh);
     if (wh > 0) controller.reportEnergy(wh);
   });
-  events.on('availability', (online) =>
-    (online ? log.info : log.warn)(online ? 'device online' : 'device offline', {
-      deviceId,
-      relay: relay.describe,
-    }),
-  );
-  events.on('fault', (fault) => log.error('device fault', { deviceId, relay: relay.describe, fault }));
-  events.on('door', (open) =>
-    log.info(open ? 'door opened' : 'door shut', { deviceId, relay: relay.describe }),
-  );
+  const notify = (notice: HardwareNotice): void => {
+    controller
+      .hardwareNotice(notice)
+      .catch((e) =>
+        log.error('device report not acted on', { deviceId, relay: relay.describe, notice, error: e }),
+      );
+  };
+  // Its availability as its driver started (a retained will or birth): an outage counts from now.
+  if (relay.isOnline) notify({ kind: 'availability', online: relay.isOnline() });
+  events.on('availability', (online) => notify({ kind: 'availability', online }));
+  events.on('fault', (fault) => notify({ kind: 'fault', fault }));
+  events.on('reported', (closed) => notify({ kind: 'reported', closed }));
+  events.on('door', (open) => notify({ kind: 'door', open }));
 }

@@ -32,6 +32,15 @@ export interface DeviceState {
    * device until the host names another key (setSigner), and rentals under it settle by time.
    */
   signerRevoked?: string;
+  /**
+   * What is wrong with the hardware while it lasts (deviceHealth.ts): `offline` (the device does not
+   * answer: energising is refused) outranks `faulted` (see `fault`). Absent while it works.
+   */
+  health?: DeviceHealthProblem;
+  /** The last fault the hardware reported (a jammed lock, feedback that disagrees), until it is fixed. */
+  fault?: string;
+  /** A door contact reported the door open while the lock was locked and no unlock ran; until it shuts. */
+  doorAlarm?: true;
 }
 
 export const DEVICE_STATUSES = ['locked', 'unlocked', 'on', 'off'] as const;
@@ -49,6 +58,9 @@ export function deviceStatus(kind: DeviceKind, relay: 'open' | 'closed'): Device
 
 export const OFF_REASONS = ['prepaid-energy-used'] as const;
 export type OffReason = (typeof OFF_REASONS)[number];
+
+export const DEVICE_HEALTH_PROBLEMS = ['offline', 'faulted'] as const;
+export type DeviceHealthProblem = (typeof DEVICE_HEALTH_PROBLEMS)[number];
 
 export interface ActionResult {
   state: DeviceState;

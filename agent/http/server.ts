@@ -75,7 +75,8 @@ function statusOf(e: ReplyEnvelope): number {
   if (e.error.code === 'malformed' || e.error.code === 'too-large') return 400;
   if (e.error.code === 'rate-limited') return 429;
   if (e.error.code === 'unknown-device') return 404;
-  if (e.error.code === 'unavailable' || e.error.code === 'relay-failed') return 503;
+  if (e.error.code === 'unavailable' || e.error.code === 'relay-failed' || e.error.code === 'device-offline')
+    return 503;
   return 403;
 }
 

@@ -159,6 +159,20 @@ describe('payloads', () => {
     }
   });
 
+  it("carries the hardware's health, fault and door alarm, and refuses them malformed", () => {
+    const base = { deviceId: 3n, kind: 'lock', relay: 'open', usedSeconds: 0, energyWh: 0 } as const;
+    const fault = 'lock reports not_fully_locked';
+    const faulted = encodeState({ ...base, health: 'faulted', fault, doorAlarm: true });
+    expect(decodeState(faulted)).toMatchObject({ health: 'faulted', fault, doorAlarm: true });
+    expect(decodeState(encodeState({ ...base, health: 'offline' }))).toMatchObject({ health: 'offline' });
+    expect(decodeState(encodeState(base))).not.toHaveProperty('health');
+    const good =
+      '{"deviceId":"3","kind":"lock","relay":"open","status":"locked","usedSeconds":0,"energyWh":0';
+    expect(decodeState(`${good}}`)).toMatchObject({ status: 'locked' });
+    for (const extra of ['"health":"tired"', '"fault":7', '"doorAlarm":false'])
+      expect(() => decodeState(`${good},${extra}}`), extra).toThrow(TopicError);
+  });
+
   it('round-trips reply envelopes and refuses anything else', () => {
     const ok = { status: 'ok', data: { relay: 'closed', rentalId: 5n } } as const;
     expect(decodeReply(encodeReply(ok))).toEqual({ status: 'ok', data: { relay: 'closed', rentalId: '5' } });

@@ -10,7 +10,9 @@
 import { isRequestId, MAX_REQUEST_ID_LENGTH, REQUEST_ID_CHARS } from '../access/token.js';
 import type { RejectReason } from '../access/verify.js';
 import {
+  DEVICE_HEALTH_PROBLEMS,
   DEVICE_STATUSES,
+  type DeviceHealthProblem,
   type DeviceStatus,
   deviceStatus,
   OFF_REASONS,
@@ -33,6 +35,8 @@ export type ReplyCode =
   | 'unknown-device'
   | 'refused'
   | 'relay-failed'
+  /** The device does not answer (its plug lost power or network): nothing was switched. */
+  | 'device-offline'
   | 'unavailable'
   | 'internal'
   | 'too-large'
@@ -62,6 +66,12 @@ export interface DeviceStateLike {
   offReason?: OffReason;
   /** The device's signer when its host has revoked it (no rentals until setSigner names another). */
   signerRevoked?: string;
+  /** The hardware is offline or faulted (agent/devices/deviceHealth.ts). */
+  health?: DeviceHealthProblem;
+  /** The hardware's last fault, as it reported it. */
+  fault?: string;
+  /** The door stands open while the lock is locked and no unlock ran. */
+  doorAlarm?: true;
 }
 
 /** T on the wire: bigints become decimal strings. */
@@ -193,6 +203,9 @@ export function encodeState(state: DeviceStateLike): string {
     ...(state.prepaidEnergyWh === undefined ? {} : { prepaidEnergyWh: state.prepaidEnergyWh }),
     ...(state.offReason === undefined ? {} : { offReason: state.offReason }),
     ...(state.signerRevoked === undefined ? {} : { signerRevoked: state.signerRevoked }),
+    ...(state.health === undefined ? {} : { health: state.health }),
+    ...(state.fault === undefined ? {} : { fault: state.fault }),
+    ...(state.doorAlarm === undefined ? {} : { doorAlarm: state.doorAlarm }),
   };
   return JSON.stringify(message);
 }
@@ -233,7 +246,10 @@ export function decodeState(payload: Uint8Array | string): StateMessage {
     (value.prepaidEnergyWh !== undefined && typeof value.prepaidEnergyWh !== 'number') ||
     (value.offReason !== undefined && !OFF_REASONS.includes(value.offReason as OffReason)) ||
     (value.signerRevoked !== undefined &&
-      (typeof value.signerRevoked !== 'string' || !/^0x[0-9a-f]{40}$/.test(value.signerRevoked)))
+      (typeof value.signerRevoked !== 'string' || !/^0x[0-9a-f]{40}$/.test(value.signerRevoked))) ||
+    (value.health !== undefined && !DEVICE_HEALTH_PROBLEMS.includes(value.health as DeviceHealthProblem)) ||
+    (value.fault !== undefined && typeof value.fault !== 'string') ||
+    (value.doorAlarm !== undefined && value.doorAlarm !== true)
   ) {
     throw new TopicError('state is not a DeviceState message');
   }

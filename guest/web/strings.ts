@@ -264,6 +264,8 @@ const replyEn: Record<ReplyCode, string> = {
   'unknown-device': 'This gateway does not drive that device.',
   refused: 'The device refused: {detail}',
   'relay-failed': 'The device did not switch. Tell the host; nothing was charged for the attempt.',
+  'device-offline':
+    'The device is not answering (no power or network). Nothing was switched; try again once it is back.',
   unavailable: 'The gateway cannot act right now. Try again shortly.',
   internal: 'The gateway had an internal error. Try again.',
   'too-large': 'The request is too large.',
@@ -293,6 +295,8 @@ const replyKo: Record<ReplyCode, string> = {
   'unknown-device': '이 게이트웨이는 그 장치를 다루지 않습니다.',
   refused: '장치가 거부했습니다: {detail}',
   'relay-failed': '장치가 전환되지 않았습니다. 호스트에게 알리세요. 이 시도에는 요금이 없습니다.',
+  'device-offline':
+    '장치가 응답하지 않습니다 (전원 또는 네트워크 없음). 아무것도 전환되지 않았습니다. 장치가 돌아오면 다시 시도하세요.',
   unavailable: '게이트웨이가 지금은 동작할 수 없습니다. 잠시 후 다시 시도하세요.',
   internal: '게이트웨이 내부 오류입니다. 다시 시도하세요.',
   'too-large': '요청이 너무 큽니다.',

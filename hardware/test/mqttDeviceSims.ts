@@ -17,6 +17,8 @@ export abstract class SimMqttDevice {
   on = false;
   /** The device's cumulative energy counter, Wh. */
   totalWh = 0;
+  /** A welded contact: the load stays energised whatever the device is told, and it says so. */
+  welded = false;
   /** Every command topic and payload the device received, in order. */
   readonly received: Msg[] = [];
   private client: MqttClient | undefined;
@@ -74,6 +76,18 @@ export abstract class SimMqttDevice {
     await this.setOn(!this.on, undefined);
   }
 
+  /** The contact welds shut (an overload arced it): the load is on and stays on, as reported. */
+  async weld(): Promise<void> {
+    this.welded = true;
+    this.on = true;
+    await this.report();
+  }
+
+  /** The device reports its state by itself, changed or not (a telemetry period, a status poll). */
+  async report(): Promise<void> {
+    await this.send(this.stateMessages());
+  }
+
   async addEnergy(wh: number): Promise<void> {
     this.totalWh += wh;
     await this.send(this.energyMessages());
@@ -93,8 +107,9 @@ export abstract class SimMqttDevice {
   }
 
   /** Switches the load; `holdSeconds` is the device's own off-timer for an on. */
-  protected async setOn(on: boolean, holdSeconds: number | undefined): Promise<void> {
+  protected async setOn(wanted: boolean, holdSeconds: number | undefined): Promise<void> {
     clearTimeout(this.timer);
+    const on = wanted || this.welded;
     const changed = on !== this.on;
     this.on = on;
     if (on && holdSeconds !== undefined && holdSeconds > 0) {
