@@ -260,6 +260,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     // The controllers announced their boot state before the bus existed: it is published on connect.
     for (const c of this.controllers.values()) this.bus.publishState(c.deviceId, c.state());
+    this.bus.on('withheld', (w) =>
+      this.metrics.inc(
+        'latchkey_mqtt_refusals_unanswered_total',
+        "Refusals not answered over MQTT: the device's refusal-reply budget was spent, by refusal code",
+        { code: w.code },
+      ),
+    );
     this.bus.on('dropped', (d) =>
       this.metrics.inc('latchkey_mqtt_dropped_total', 'Inbound MQTT messages not handled, by reason', {
         reason: d.reason,

@@ -479,6 +479,37 @@ describe.each([
     ]);
   });
 
+  it('answers refusals per device only within its refusal-reply budget, counting the rest, and every ok', async () => {
+    const t = await startBus({
+      refusalReplies: { burst: 3, perSecond: 0.001 },
+      onAccess: async (_deviceId, payload, _source, reply) => {
+        const { id } = JSON.parse(payload.toString()) as { id: string };
+        if (id.startsWith('ok')) await reply({ status: 'ok', data: id });
+        else await reply({ status: 'error', error: { code: 'bad-signature', message: 'forged' } });
+      },
+    });
+    const withheld: MqttBusEvents['withheld'][0][] = [];
+    t.bus.on('withheld', (w) => withheld.push(w));
+    const requester = await watcher(broker.url, [`latchkey/${t.gatewayId}/+/reply/+`]);
+    cleanups.push(() => requester.client.endAsync(true));
+    const sender = await guest();
+    for (let i = 0; i < 10; i++) await sender.publishAsync(t.access(1n), token(`forged-${i}`), { qos: 1 });
+    await sender.publishAsync(t.access(2n), token('forged-other-device'), { qos: 1 });
+    await sender.publishAsync(t.access(1n), token('ok-1'), { qos: 1 });
+    // Replies leave in the order the requests were handled: once ok-1's is in, any to the others is too.
+    await requester.received.waitFor((m) => m.topic.endsWith('/ok-1'));
+
+    const got = requester.received.items.map((m) => m.topic.split('/').slice(-3).join('/'));
+    expect(got).toEqual([
+      '1/reply/forged-0',
+      '1/reply/forged-1',
+      '1/reply/forged-2',
+      '2/reply/forged-other-device',
+      '1/reply/ok-1',
+    ]);
+    expect(withheld).toEqual(Array.from({ length: 7 }, () => ({ deviceId: 1n, code: 'bad-signature' })));
+  });
+
   it('turns off Nagle (TCP_NODELAY) on its socket to the broker', async () => {
     const setNoDelay = vi.spyOn(net.Socket.prototype, 'setNoDelay');
     await startBus();

@@ -7,6 +7,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type P
 import { LatchkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { messageKey, RecentMessages } from './dedupe.js';
+import { ReplyBudget, type ReplyBudgetOptions } from './replyBudget.js';
 import { describeRequest, type ReplyRoute } from './request.js';
 import {
   type Availability,
@@ -23,7 +24,8 @@ export type ReplyFn = (envelope: ReplyEnvelope) => Promise<void>;
 /**
  * Called once per access message. `payload` is the raw token bytes (≤ maxPayloadBytes), unparsed.
  * `reply` publishes the envelope to the requester (only the first call counts) and never rejects: an
- * 'ok' at QoS 1, an error at QoS 0, a 'rate-limited' error not at all.
+ * 'ok' at QoS 1, an error at QoS 0 within the device's refusal-reply budget, a 'rate-limited' error
+ * not at all.
  */
 export type AccessHandler = (
   deviceId: bigint,
@@ -42,6 +44,8 @@ export interface MqttBusEvents {
   fallback: [{ reason: string }];
   /** An inbound message that did not reach the handler. */
   dropped: [{ topic: string; reason: DropReason; bytes: number }];
+  /** A refusal not answered: its device's refusal-reply budget was spent (see refusalReplies). */
+  withheld: [{ deviceId: bigint; code: string }];
 }
 
 export interface MqttBusOptions {
@@ -69,6 +73,12 @@ export interface MqttBusOptions {
    * confirmed) is checked again instead of getting the old refusal.
    */
   refusalMemoryMs?: number;
+  /**
+   * Refusals answered per device (a token bucket; defaults DEFAULT_REFUSAL_REPLIES: burst 20, 10/s).
+   * Beyond it a refusal is not answered and a 'withheld' event is emitted: a flood of bad tokens costs
+   * no reply each, and its replies never queue ahead of the guests'.
+   */
+  refusalReplies?: Partial<ReplyBudgetOptions>;
   keepaliveSeconds?: number;
   /** Reconnect delays double from initialMs up to maxMs; defaults 250 ms and 30 s. */
   reconnect?: { initialMs?: number; maxMs?: number };
@@ -86,6 +96,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
   private readonly maxDelayMs: number;
   private readonly recent: RecentMessages<Promise<ReplyEnvelope | undefined>>;
   private readonly refusalMemoryMs: number;
+  private readonly refusalReplies: ReplyBudget;
   private readonly states = new Map<string, string>();
   private version: 4 | 5;
   private client: MqttClient | undefined;
@@ -108,6 +119,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     this.delayMs = this.initialDelayMs;
     this.version = options.protocolVersion ?? 5;
     this.refusalMemoryMs = options.refusalMemoryMs ?? 2_000;
+    this.refusalReplies = new ReplyBudget(options.refusalReplies);
     this.recent = new RecentMessages({
       windowMs: options.dedupeWindowMs ?? 10 * 60_000,
       maxEntries: options.dedupeMaxEntries ?? 10_000,
@@ -341,7 +353,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
       // publisher's DUP flag, Mosquitto does not.
       if (info.route) {
         const route = info.route;
-        void earlier.then((envelope) => envelope && this.sendReply(route, envelope));
+        void earlier.then((envelope) => envelope && this.sendReply(deviceId, route, envelope));
       }
       return;
     }
@@ -361,7 +373,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
         const timer = setTimeout(() => this.recent.forget(key, remembered), this.refusalMemoryMs);
         timer.unref();
       }
-      if (info.route) await this.sendReply(info.route, envelope);
+      if (info.route) await this.sendReply(deviceId, info.route, envelope);
       else this.log.debug('no reply route (no response topic, no id)', { topic, source: info.source });
     };
     try {
@@ -381,11 +393,18 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
 
   // Refusals must not clog the link to the broker under a flood of bad tokens: they go out at QoS 0
   // (no PUBACK to wait for, nothing queued for redelivery; a requester that misses one times out and
-  // retries), and a 'rate-limited' refusal is not answered at all (its sender is the flood).
-  private async sendReply(route: ReplyRoute, envelope: ReplyEnvelope): Promise<void> {
+  // retries), only within the device's refusal-reply budget, and a 'rate-limited' refusal is not
+  // answered at all (its sender is the flood).
+  private async sendReply(deviceId: bigint, route: ReplyRoute, envelope: ReplyEnvelope): Promise<void> {
     const client = this.client;
     if (!client) return;
-    if (envelope.status === 'error' && envelope.error.code === 'rate-limited') return;
+    if (envelope.status === 'error') {
+      if (envelope.error.code === 'rate-limited') return;
+      if (!this.refusalReplies.take(deviceId.toString())) {
+        this.emit('withheld', { deviceId, code: envelope.error.code });
+        return;
+      }
+    }
     const properties =
       this.version === 5 && route.correlationData ? { correlationData: route.correlationData } : undefined;
     const qos = envelope.status === 'ok' ? 1 : 0;
