@@ -27,6 +27,11 @@ export interface DeviceRecord {
   depositFactor: number;
   minDuration: number;
   maxDuration: number;
+  /** The calendar's slot length and the cancel window of new rentals, in seconds. */
+  slotSeconds: number;
+  cancelWindow: number;
+  /** The most power the socket delivers (sizes a rental's energy allowance); 0 when not metered. */
+  maxWatts: number;
   bookedUntil: bigint;
   registeredBlock: number;
   /** Rentals ever made, settled, cancelled; what settling charged and refunded. */
@@ -35,6 +40,8 @@ export interface DeviceRecord {
   cancelled: number;
   charged: bigint;
   refunded: bigint;
+  /** What late cancels paid the host (each rental's fee inside its cancel window). */
+  cancelFees: bigint;
   /** Rented and neither settled nor cancelled yet, oldest first. */
   open: OpenRental[];
 }
@@ -78,6 +85,9 @@ export async function hostDevices(
       depositFactor: Number(d.depositFactor),
       minDuration: Number(d.minDuration),
       maxDuration: Number(d.maxDuration),
+      slotSeconds: Number(d.slotSeconds),
+      cancelWindow: Number(d.cancelWindow),
+      maxWatts: Number(d.maxWatts),
       bookedUntil: d.bookedUntil,
       registeredBlock: log.blockNumber,
       rentals: 0,
@@ -85,6 +95,7 @@ export async function hostDevices(
       cancelled: 0,
       charged: 0n,
       refunded: 0n,
+      cancelFees: 0n,
       open: [],
     });
   }
@@ -125,7 +136,10 @@ export async function hostDevices(
         }
       } else if (event.name === 'Cancelled') {
         const d = devices.get(event.args.deviceId);
-        if (d) d.cancelled++;
+        if (d) {
+          d.cancelled++;
+          d.cancelFees += event.args.fee;
+        }
         open.delete(event.args.rentalId);
       } else if (event.name === 'Settled') {
         const d = devices.get(event.args.deviceId);

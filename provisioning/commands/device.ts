@@ -39,6 +39,9 @@ export function deviceJson(d: DeviceRecord) {
     depositFactor: d.depositFactor,
     minDuration: d.minDuration,
     maxDuration: d.maxDuration,
+    slotSeconds: d.slotSeconds,
+    cancelWindow: d.cancelWindow,
+    maxWatts: d.maxWatts,
     openRentals: d.open.map((r) => ({
       id: r.id,
       guest: r.guest,

@@ -31,12 +31,13 @@ const FLAGS = {
 
 export const earnings: Command = {
   name: 'earnings',
-  summary: 'per device: rentals, charged, refunded; and the credit you can withdraw',
+  summary: 'per device: rentals, charged, refunded, cancel fees; and the credit you can withdraw',
   help: () =>
     renderHelp(
       'latchkey earnings --rpc <url> --contract <address> [--host <address>] [--from-block <n>] [--json]',
       "Adds up each of the host's devices' rentals from the contract's logs: rentals made, settled and\n" +
-        'cancelled, the charges credited to the host and the refunds sent to guests; then the credit the\n' +
+        'cancelled, the charges credited to the host, the refunds sent to guests and the fees of late\n' +
+        'cancels (inside a cancel window, also credited to the host); then the credit the\n' +
         'contract holds for the host (withdrawable with `latchkey withdraw`). Open rentals are not counted\n' +
         'until they settle.',
       FLAGS,
@@ -68,19 +69,23 @@ export const earnings: Command = {
         open: d.open.length,
         charged: d.charged,
         refunded: d.refunded,
+        cancelFees: d.cancelFees,
       }));
       const charged = rows.reduce((a, r) => a + r.charged, 0n);
+      const cancelFees = rows.reduce((a, r) => a + r.cancelFees, 0n);
       if (values.json) {
-        io.stdout(toJson({ host, devices: rows, charged, credit }));
+        io.stdout(toJson({ host, devices: rows, charged, cancelFees, credit }));
         return;
       }
       for (const r of rows)
         io.stdout(
           `device ${r.device}${r.name ? ` "${r.name}"` : ''} (${r.kind}): ${r.rentals} rentals ` +
             `(${r.settled} settled, ${r.cancelled} cancelled, ${r.open} open), charged ${eth(r.charged)}, ` +
-            `refunded ${eth(r.refunded)}\n`,
+            `refunded ${eth(r.refunded)}${r.cancelFees > 0n ? `, cancel fees ${eth(r.cancelFees)}` : ''}\n`,
         );
-      io.stdout(`host: ${host}\ncharged: ${eth(charged)}\ncredit: ${eth(credit)}\n`);
+      io.stdout(
+        `host: ${host}\ncharged: ${eth(charged)}\ncancel fees: ${eth(cancelFees)}\ncredit: ${eth(credit)}\n`,
+      );
     } finally {
       provider.destroy();
     }

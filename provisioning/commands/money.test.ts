@@ -184,6 +184,21 @@ describe('host device and money commands', () => {
       const event = findLatchkeyEvent(receipt, 'Settled', contract);
       settled.push({ charge: event?.args.charge ?? 0n, refund: event?.args.refund ?? 0n });
     }
+    // A booking of the socket cancelled 10 minutes before its start, inside a one-hour cancel window.
+    const socketId = BigInt(String(socket?.id));
+    const calendar = await cli(
+      ['device', 'update', ...chain(), '--id', String(socketId), '--cancel-hours', '1'],
+      hostEnv,
+    );
+    expect(calendar.code, calendar.stderr).toBe(0);
+    const head = BigInt((await anvil.provider.getBlock('latest'))?.timestamp ?? 0);
+    const { rental: booked } = await rentDevice(asGuest, socketId, 3600, { start: head + 600n });
+    expect(booked.cancelWindow).toBe(3600n);
+    const cancelled = await mined((await asGuest.cancel(booked)).wait());
+    const fee = findLatchkeyEvent(cancelled, 'Cancelled', contract)?.args.fee ?? 0n;
+    expect(fee).toBeGreaterThan(0n);
+    expect((await listJson()).find((x) => x.id === socket?.id)).toMatchObject({ cancelWindow: 3600 });
+
     const e = await cli(
       ['earnings', ...chain(), '--from-block', fromBlock, '--chunk-blocks', '3', '--json'],
       hostEnv,
@@ -204,15 +219,19 @@ describe('host device and money commands', () => {
       }),
       expect.objectContaining({
         device: socket?.id,
-        rentals: 1,
+        rentals: 2,
         settled: 1,
+        cancelled: 1,
         charged: sum([settled[1] as { charge: bigint; refund: bigint }], 'charge'),
+        cancelFees: String(fee),
       }),
     ]);
     const credit = await latchkeyAt(contract, anvil.provider).credit(anvil.accounts[0]?.address as string);
     expect(credit).toBeGreaterThan(0n);
     expect(got.charged).toBe(sum(settled, 'charge'));
+    expect(got.cancelFees).toBe(String(fee));
     expect(got.credit).toBe(String(credit));
+    expect(credit).toBe(BigInt(got.charged) + fee); // everything credited is accounted for
 
     const w = await cli(['withdraw', ...chain(), '--json'], hostEnv);
     expect(w.code, w.stderr).toBe(0);
