@@ -11,6 +11,7 @@
 
 import type { Logger } from '../log.js';
 import type { AuditEntry, Store } from '../store/store.js';
+import { type Bucket, takeToken } from '../tokenBucket.js';
 
 export interface AuditBatchOptions {
   /** Flush at the latest this long after the first buffered entry (default 1000 ms). */
@@ -50,8 +51,8 @@ export class AuditBatch {
   private pending: AuditEntry[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
-  private tokens: number;
-  private refilledAtMs: number;
+  /** The budget of refusals written one by one. */
+  private readonly budget: Bucket;
   /** Refusals over the budget since the last summary row, by kind. */
   private uncounted = new Map<string, number>();
   private uncountedAt = 0;
@@ -68,8 +69,7 @@ export class AuditBatch {
     for (const [k, v] of Object.entries(this.opts))
       if (!(typeof v === 'number' && v > 0))
         throw new RangeError(`auditBatch.${k} must be a positive number`);
-    this.tokens = this.opts.budgetBurst;
-    this.refilledAtMs = nowMs();
+    this.budget = { tokens: this.opts.budgetBurst, refilledAtMs: nowMs() };
   }
 
   /**
@@ -105,13 +105,7 @@ export class AuditBatch {
   }
 
   private take(): boolean {
-    const now = this.nowMs();
-    const elapsed = Math.max(0, now - this.refilledAtMs);
-    this.tokens = Math.min(this.opts.budgetBurst, this.tokens + (elapsed / 1000) * this.opts.budgetPerSecond);
-    this.refilledAtMs = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    return takeToken(this.budget, this.nowMs(), this.opts.budgetPerSecond, this.opts.budgetBurst);
   }
 
   private arm(): void {

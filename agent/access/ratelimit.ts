@@ -1,6 +1,8 @@
 // Per-source flood control for access tokens: a token bucket for volume, and a lockout after too many
 // consecutive refusals. State is bounded: the least recently seen sources are forgotten first.
 
+import { type Bucket, refill } from '../tokenBucket.js';
+
 export interface RateLimitOptions {
   /** Tokens a source may send in a burst. */
   burst: number;
@@ -23,9 +25,7 @@ export const DEFAULT_RATE_LIMIT: RateLimitOptions = {
   maxSources: 10_000,
 };
 
-interface SourceState {
-  tokens: number;
-  refilledAtMs: number;
+interface SourceState extends Bucket {
   rejections: number;
   firstRejectionAtMs: number;
   lockedUntilMs: number;
@@ -61,8 +61,7 @@ export class SourceLimiter {
         retryAfterSeconds: Math.ceil((s.lockedUntilMs - nowMs) / 1000),
       };
     }
-    s.tokens = Math.min(this.opts.burst, s.tokens + ((nowMs - s.refilledAtMs) / 1000) * this.opts.perSecond);
-    s.refilledAtMs = nowMs;
+    refill(s, nowMs, this.opts.perSecond, this.opts.burst);
     if (s.tokens < 1) {
       s.suppressed++;
       return {

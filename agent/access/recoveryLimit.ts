@@ -4,6 +4,8 @@
 // Only failed recoveries are charged in the end: a recovery that finds the renter's signature is handed
 // back (refund), so a renter's own tokens never drain the budget; only the renter's key can make them.
 
+import { type Bucket, refill } from '../tokenBucket.js';
+
 export interface RecoveryLimitOptions {
   /** Recoveries a rental may use in a burst (default 10). */
   burst: number;
@@ -58,11 +60,6 @@ export const DEFAULT_GRANT_CHECK_LIMIT: RecoveryLimitOptions = {
   ...DEFAULT_RECOVERY_LIMIT,
   globalPerSecond: 25,
 };
-
-interface Bucket {
-  tokens: number;
-  refilledAtMs: number;
-}
 
 interface RentalState extends Bucket {
   failures: number;
@@ -157,10 +154,4 @@ export class RecoveryLimiter {
     this.rentals.set(rentalId, s);
     return s;
   }
-}
-
-function refill(b: Bucket, nowMs: number, perSecond: number, cap: number): void {
-  const elapsed = Number.isFinite(b.refilledAtMs) ? Math.max(0, nowMs - b.refilledAtMs) : 0;
-  b.tokens = Math.min(cap, b.tokens + (elapsed / 1000) * perSecond);
-  b.refilledAtMs = nowMs;
 }

@@ -4,6 +4,8 @@
 // any pause of the event loop its backlog of replies goes out ahead of the guests' own. Within the
 // budget every refusal is answered, so an honest client still learns why its token failed.
 
+import { type Bucket, takeToken } from '../tokenBucket.js';
+
 export interface ReplyBudgetOptions {
   /** Refusals answered in a burst per device (default 20). */
   burst: number;
@@ -16,7 +18,7 @@ export interface ReplyBudgetOptions {
 export const DEFAULT_REFUSAL_REPLIES: Omit<ReplyBudgetOptions, 'nowMs'> = { burst: 20, perSecond: 10 };
 
 export class ReplyBudget {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, Bucket>();
   private readonly burst: number;
   private readonly perSecond: number;
   private readonly nowMs: () => number;
@@ -36,12 +38,11 @@ export class ReplyBudget {
   /** Takes one reply from `key`'s bucket; false when the bucket is empty (the refusal goes unanswered). */
   take(key: string): boolean {
     const now = this.nowMs();
-    const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
-    bucket.at = now;
-    this.buckets.set(key, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = { tokens: this.burst, refilledAtMs: now };
+      this.buckets.set(key, bucket);
+    }
+    return takeToken(bucket, now, this.perSecond, this.burst);
   }
 }
