@@ -95,7 +95,6 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly recent: RecentMessages<Promise<ReplyEnvelope | undefined>>;
-  private readonly refusalMemoryMs: number;
   private readonly refusalReplies: ReplyBudget;
   private readonly states = new Map<string, string>();
   private version: 4 | 5;
@@ -118,11 +117,11 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
     this.maxDelayMs = options.reconnect?.maxMs ?? 30_000;
     this.delayMs = this.initialDelayMs;
     this.version = options.protocolVersion ?? 5;
-    this.refusalMemoryMs = options.refusalMemoryMs ?? 2_000;
     this.refusalReplies = new ReplyBudget(options.refusalReplies);
     this.recent = new RecentMessages({
       windowMs: options.dedupeWindowMs ?? 10 * 60_000,
       maxEntries: options.dedupeMaxEntries ?? 10_000,
+      shortWindowMs: options.refusalMemoryMs ?? 2_000,
     });
   }
 
@@ -369,10 +368,7 @@ export class MqttBus extends EventEmitter<MqttBusEvents> {
       }
       answered = envelope;
       settle(envelope);
-      if (envelope.status === 'error') {
-        const timer = setTimeout(() => this.recent.forget(key, remembered), this.refusalMemoryMs);
-        timer.unref();
-      }
+      if (envelope.status === 'error') this.recent.shorten(key, remembered);
       if (info.route) await this.sendReply(deviceId, info.route, envelope);
       else this.log.debug('no reply route (no response topic, no id)', { topic, source: info.source });
     };
