@@ -29,6 +29,7 @@ import {
 } from './unlock/agentProcess.js';
 import { BenchClient } from './unlock/client.js';
 import { runCycles } from './unlock/cycle.js';
+import { appendFloodRun, floodHistoryTable, floodRunRows } from './unlock/floodHistory.js';
 import { FLOOD, FLOOD_PAIRS, floodPhase } from './unlock/floodPhase.js';
 import { commitFloor, mqttRoundTrip } from './unlock/floor.js';
 import {
@@ -58,6 +59,7 @@ import { watchOnline, withTimeout } from './unlock/wait.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'unlock.json');
 const HOTPATH_RESULTS = path.join(ROOT, 'bench', 'results', 'unlock-hotpath.json');
+const FLOOD_RUNS = path.join(ROOT, 'bench', 'results', 'unlock-floods.json');
 /** The same tables as printed, in Markdown. */
 const TABLES = path.join(ROOT, 'bench', 'results', 'unlock.md');
 /** BENCH_HOTPATH=<label>: only the session-token latency and the floor, as a row of the hot-path table. */
@@ -623,6 +625,8 @@ async function main(): Promise<number> {
         sessionMosquittoP99: verdict(mqSession.measured.p99, TARGETS.sessionP99Ms),
         sessionFloodAedesP99: verdict(sessionFloodAedes.valid.p99, TARGETS.sessionFloodP99Ms),
         sessionFloodMosquittoP99: verdict(sessionFloodMq.valid.p99, TARGETS.sessionFloodP99Ms),
+        floodProcessP99: verdict(floodProc.valid.p99, TARGETS.floodP99Ms),
+        sessionFloodProcessP99: verdict(sessionFloodProc.valid.p99, TARGETS.sessionFloodP99Ms),
         rss: verdict(mb(rssAfter.rssBytes), TARGETS.rssMB),
         ready: verdict(coldMedian, TARGETS.readyMs),
       },
@@ -636,15 +640,54 @@ async function main(): Promise<number> {
     printTable(results);
     const hotPath = readHotPath(HOTPATH_RESULTS);
     printHotPath(hotPath, TARGETS);
+    const floodRuns = appendFloodRun(FLOOD_RUNS, {
+      date: results.date,
+      load: [round(loadBefore[0] ?? 0, 2), round(os.loadavg()[0] ?? 0, 2)],
+      rows: floodRunRows([
+        {
+          agent: 'aedes, in-process',
+          flood: 'session',
+          result: sessionFloodAedes,
+          targetP99: TARGETS.sessionFloodP99Ms,
+        },
+        {
+          agent: 'Mosquitto, in-process',
+          flood: 'session',
+          result: sessionFloodMq,
+          targetP99: TARGETS.sessionFloodP99Ms,
+        },
+        {
+          agent: 'Mosquitto, agent process',
+          flood: 'session',
+          result: sessionFloodProc,
+          targetP99: TARGETS.sessionFloodP99Ms,
+        },
+        { agent: 'aedes, in-process', flood: 'wallet', result: floodAedes, targetP99: TARGETS.floodP99Ms },
+        { agent: 'Mosquitto, in-process', flood: 'wallet', result: floodMq, targetP99: TARGETS.floodP99Ms },
+        {
+          agent: 'Mosquitto, agent process',
+          flood: 'wallet',
+          result: floodProc,
+          targetP99: TARGETS.floodP99Ms,
+        },
+      ]),
+    });
+    const floodHistory = floodHistoryTable(floodRuns);
+    process.stdout.write(`\n${floodHistory.title}\n\n${alignedLines(floodHistory.rows).join('\n')}\n`);
     writeFileSync(
       TABLES,
       markdownDocument(
         `bench:unlock, ${results.date}: written by \`npm run bench:unlock\` with bench/results/unlock.json`,
-        [...summary, resultsTable(results), ...(hotPath.length ? [hotPathTable(hotPath, TARGETS)] : [])],
+        [
+          ...summary,
+          floodHistory,
+          resultsTable(results),
+          ...(hotPath.length ? [hotPathTable(hotPath, TARGETS)] : []),
+        ],
       ),
     );
     process.stdout.write(
-      `\nwritten: ${path.relative(ROOT, RESULTS)}, ${path.relative(ROOT, TABLES)} (${results.runSeconds} s)\n`,
+      `\nwritten: ${[RESULTS, TABLES, FLOOD_RUNS].map((f) => path.relative(ROOT, f)).join(', ')} (${results.runSeconds} s)\n`,
     );
     return 0;
   } finally {
