@@ -55,6 +55,12 @@ export interface FloodResult {
     /** When the last answer was produced, counted from the flood's last token. */
     lastAfterFloodMs: number | null;
     perSecond: number[];
+    /**
+     * Answers produced back to back (less than BURST_GAP_MS apart): the size of the burst the median
+     * answer was part of, and the largest. A valid token that arrives with a burst waits for the
+     * forged tokens ahead of it in the burst.
+     */
+    bursts: { medianAnswerInBurstOf: number; largest: number };
   };
   /** What the agent answered from the flood start until the end of the phase, by outcome. */
   outcomes: Record<string, number> | null;
@@ -137,6 +143,34 @@ function parseAccessTotals(metrics: string): Record<string, number> {
   for (const m of metrics.matchAll(/^latchkey_access_total\{outcome="([^"]+)"\} (\d+)$/gm))
     out[m[1] as string] = Number(m[2]);
   return out;
+}
+
+/** Answers closer together than this belong to one burst (an answer costs the agent ~0.1–0.4 ms). */
+const BURST_GAP_MS = 0.5;
+
+function burstsOf(times: readonly number[]): { medianAnswerInBurstOf: number; largest: number } {
+  const sizes: number[] = [];
+  let n = 0;
+  for (let i = 0; i < times.length; i++) {
+    n++;
+    const next = times[i + 1];
+    if (next === undefined || next - (times[i] as number) >= BURST_GAP_MS) {
+      sizes.push(n);
+      n = 0;
+    }
+  }
+  // Each answer weighs once: sort the bursts by size and walk to the answer in the middle.
+  sizes.sort((a, b) => a - b);
+  let seen = 0;
+  let median = 0;
+  for (const size of sizes) {
+    seen += size;
+    if (seen >= times.length / 2) {
+      median = size;
+      break;
+    }
+  }
+  return { medianAnswerInBurstOf: median, largest: sizes.at(-1) ?? 0 };
 }
 
 /** Nearest-rank percentile where null (not done in time) ranks above every number. */
@@ -290,6 +324,7 @@ export async function floodPhase(opts: {
     // The pace: answers per second over the whole seconds between the first and the last one.
     const full = perSecond.slice(1, -1);
     handled = {
+      bursts: burstsOf(times),
       pacePerSecond: full.length ? Math.round(full.reduce((a, n) => a + (n ?? 0), 0) / full.length) : null,
       total: times.length,
       lastAfterFloodMs: times.length ? Math.round((times.at(-1) as number) - t0 - report.elapsedMs) : null,

@@ -192,7 +192,7 @@ export function resultsTable(r: Results): TextTable {
     );
     add(
       '  flood sent / agent pace',
-      `${f.achievedRate}/s${f.handled ? `; agent handled ${f.handled.pacePerSecond}/s` : ''}; flood replies seen ${f.replies.total}/${f.replies.expected} by +${f.replies.lastAfterFloodMs} ms`,
+      `${f.achievedRate}/s${f.handled ? `; agent handled ${f.handled.pacePerSecond}/s, in bursts (median answer in a burst of ${f.handled.bursts.medianAnswerInBurstOf}, largest ${f.handled.bursts.largest})` : ''}; flood replies seen ${f.replies.total}/${f.replies.expected} by +${f.replies.lastAfterFloodMs} ms`,
     );
     add(
       `  CPU (${inProcess ? 'whole bench process' : 'agent process alone'})`,
