@@ -151,15 +151,29 @@ export class RelayActuator {
   /**
    * De-energises the relay: checkpoint, act, then record (see the module comment). On a write that
    * keeps failing, a background retry keeps opening it; `strict` also reports the failure to the caller.
+   * `record` (a token's nonce and audit entry) is committed with the checkpoint, before anything
+   * changes; if it throws, nothing is opened or written and its error is the caller's.
    */
-  async open(actor: string, action: string, reason: string, strict: boolean): Promise<void> {
+  async open(
+    actor: string,
+    action: string,
+    reason: string,
+    strict: boolean,
+    record?: () => void,
+  ): Promise<void> {
     const c = this.core;
     if (nextPhase(c.phase, 'open') === undefined)
       throw new LatchkeyError('BAD_REQUEST', `device ${c.deviceId}: cannot open the relay while ${c.phase}`);
     const rentalId = c.rental?.id;
+    // A failing checkpoint inside this transaction is logged and leaves the record to commit.
+    if (record)
+      c.store.tx(() => {
+        record();
+        if (c.meter.running) this.checkpoint();
+      });
     c.pulse.cancel();
     this.stopCheckpoints();
-    if (c.meter.running) this.checkpoint();
+    if (!record && c.meter.running) this.checkpoint();
     // Metering ends at the command: a relay that fails to open is not the guest's to pay for.
     c.meter.opened();
     c.wantClosed = false;

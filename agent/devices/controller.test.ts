@@ -151,6 +151,54 @@ describe('lock', () => {
     expect(ctl.state().usedSeconds).toBe(2);
   });
 
+  it("a lock's token record commits with the usage checkpoint, before the relay opens", async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'unlock'));
+    await vi.advanceTimersByTimeAsync(2_000);
+    const db = Reflect.get(store, 'db') as { inTransaction: boolean };
+    const checkpoints: { closed: boolean; inTransaction: boolean }[] = [];
+    const put = store.putDeviceRuntime.bind(store);
+    vi.spyOn(store, 'putDeviceRuntime').mockImplementation((rt) => {
+      checkpoints.push({ closed: relay.isClosed(), inTransaction: db.inTransaction });
+      put(rt);
+    });
+    const nonce = `0x${'22'.repeat(32)}`;
+    let closedAtRecord: boolean | undefined;
+    const record = () => {
+      closedAtRecord = relay.isClosed();
+      expect(store.useNonce(nonce, unixNow() + 60)).toBe(true);
+    };
+    await ctl.apply({ ...grant(r, 'lock'), record });
+    expect(closedAtRecord).toBe(true);
+    expect(relay.isClosed()).toBe(false);
+    expect(store.nonceUsed(nonce)).toBe(true);
+    // The checkpoint before opening rode in the record's transaction (one commit), then the opening's.
+    expect(checkpoints[0]).toEqual({ closed: true, inTransaction: true });
+    expect(ctl.state().usedSeconds).toBe(2);
+  });
+
+  it('a lock whose token was used meanwhile changes nothing: the pulse still relocks', async () => {
+    const { ctl, relay } = make('lock');
+    await ctl.start();
+    const r = liveRental();
+    await ctl.apply(grant(r, 'unlock'));
+    const used = new Error('token used');
+    const err = await ctl
+      .apply({
+        ...grant(r, 'lock'),
+        record: () => {
+          throw used;
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(used);
+    expect(relay.isClosed()).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(relay.isClosed()).toBe(false);
+  });
+
   it('a second unlock mid-pulse restarts the pulse; each pulse counts its closed time', async () => {
     const { ctl, relay } = make('lock');
     await ctl.start();

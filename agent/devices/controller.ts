@@ -343,11 +343,12 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
 
   private async applyNow({ rental, action, record }: GrantedAction): Promise<ActionResult> {
     const c = this.core;
-    // The token's record rides in the energise transaction (one commit) when nothing else is written
-    // before it: an unlock or on for the rental already holding the device. Otherwise it comes first.
-    const inEnergise = (action === 'unlock' || action === 'on') && c.rental?.id === rental.id;
-    if (record && !inEnergise) c.store.tx(record);
-    const energiseRecord = inEnergise ? record : undefined;
+    // The token's record rides in the actuation's first transaction (one commit) when nothing else is
+    // written before it: any switch for the rental already holding the device (the energise write of
+    // an unlock or on, the usage checkpoint of a lock or off). Otherwise it comes first.
+    const inActuation = action !== 'checkout' && c.rental?.id === rental.id;
+    if (record && !inActuation) c.store.tx(record);
+    const actuationRecord = inActuation ? record : undefined;
     const actor = rental.guest;
     const refuse = (reason: string, code: ErrorCode = 'BAD_REQUEST'): never => {
       c.tryAudit({ action, actor, outcome: 'refused', reason, rentalId: rental.id });
@@ -385,20 +386,20 @@ export class DeviceController extends EventEmitter<DeviceControllerEvents> {
 
     switch (action) {
       case 'unlock':
-        await this.actuator.close(actor, 'unlock', `unlock for ${c.pulseSeconds}s`, energiseRecord);
+        await this.actuator.close(actor, 'unlock', `unlock for ${c.pulseSeconds}s`, actuationRecord);
         this.schedulePulse();
         break;
       case 'on': {
         const held = c.rental ?? rental;
         if (prepaidEnergySpent(c.kind, held, c.meter.energyWh))
           refuse(`${spentNote(held, c.meter.energyWh)}; extend the rental to top up`);
-        await this.actuator.close(actor, 'on', 'socket on for the rental', energiseRecord);
+        await this.actuator.close(actor, 'on', 'socket on for the rental', actuationRecord);
         break;
       }
       case 'lock':
       case 'off':
         c.energyCutOff = false;
-        await this.actuator.open(actor, action, `guest ${action}`, true);
+        await this.actuator.open(actor, action, `guest ${action}`, true, actuationRecord);
         break;
       case 'checkout': {
         const receipt = await endHeld(c, this.actuator, 'ended', actor, 'guest checked out');
